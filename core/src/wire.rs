@@ -1,0 +1,349 @@
+//! The `/tr` wire format (SPEC §4): encoding a [`Beacon`] into Meta's exact query string, and
+//! decoding a query string or form body back into a [`Beacon`] (the collector's side).
+//!
+//! Parameter order on the wire: `id, ev, dl, rl, if, ts, cd[...], sw, sh, ud[...], v, r, a, ec,
+//! fbp, fbc, it, dpo, dpoco, dpost, eid, tm, rqm`. Optional parameters appear only when set.
+
+/// Meta's default collection endpoint.
+pub const META_ENDPOINT: &str = "https://www.facebook.com/tr/";
+
+/// A URL (endpoint + `?` + query) at or over this many characters goes as a POST body.
+pub const MAX_GET_URL: usize = 2048;
+
+/// Limited Data Use settings (`fbq('dataProcessingOptions', ...)`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Dpo {
+    /// `["LDU"]` or empty (LDU explicitly off).
+    pub options: Vec<String>,
+    /// `dpoco`: 0 means "geolocate".
+    pub country: i64,
+    /// `dpost`: 0 means "geolocate".
+    pub state: i64,
+}
+
+/// One event as it travels on the wire. Values are the decoded (not percent-encoded) strings.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Beacon {
+    pub id: String,
+    pub ev: String,
+    pub dl: String,
+    pub rl: String,
+    pub in_iframe: bool,
+    /// Milliseconds since the Unix epoch, when the page called the command.
+    pub ts: u64,
+    /// Custom data: key and value as printed (arrays and objects as JSON text).
+    pub cd: Vec<(String, String)>,
+    pub sw: Option<u32>,
+    pub sh: Option<u32>,
+    /// Hashed user data: canonical key and 64-hex SHA-256.
+    pub ud: Vec<(String, String)>,
+    pub v: String,
+    pub r: String,
+    pub a: Option<String>,
+    pub ec: u32,
+    pub fbp: Option<String>,
+    pub fbc: Option<String>,
+    pub it: Option<u64>,
+    pub dpo: Option<Dpo>,
+    pub eid: Option<String>,
+    pub tm: Option<u8>,
+    pub rqm: Option<String>,
+}
+
+/// Why a query string could not be decoded into a [`Beacon`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    MissingId,
+    MissingEvent,
+    BadNumber,
+    BadPercentEncoding,
+}
+
+impl DecodeError {
+    pub fn message(self) -> &'static str {
+        match self {
+            DecodeError::MissingId => "missing pixel id (id)",
+            DecodeError::MissingEvent => "missing event name (ev)",
+            DecodeError::BadNumber => "a numeric parameter (ts, sw, sh, ec, it, dpoco, dpost, tm) is not a number",
+            DecodeError::BadPercentEncoding => "malformed percent-encoding",
+        }
+    }
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl Beacon {
+    /// The query string, without a leading `?`, in Meta's parameter order.
+    pub fn encode(&self) -> String {
+        let mut q = Query::default();
+        q.push("id", &self.id);
+        q.push("ev", &self.ev);
+        q.push("dl", &self.dl);
+        q.push("rl", &self.rl);
+        q.push("if", if self.in_iframe { "true" } else { "false" });
+        q.push_num("ts", self.ts);
+        for (k, v) in &self.cd {
+            q.push_bracket("cd", k, v);
+        }
+        if let Some(sw) = self.sw {
+            q.push_num("sw", sw.into());
+        }
+        if let Some(sh) = self.sh {
+            q.push_num("sh", sh.into());
+        }
+        for (k, v) in &self.ud {
+            q.push_bracket("ud", k, v);
+        }
+        q.push("v", &self.v);
+        q.push("r", &self.r);
+        if let Some(a) = &self.a {
+            q.push("a", a);
+        }
+        q.push_num("ec", self.ec.into());
+        if let Some(fbp) = &self.fbp {
+            q.push("fbp", fbp);
+        }
+        if let Some(fbc) = &self.fbc {
+            q.push("fbc", fbc);
+        }
+        if let Some(it) = self.it {
+            q.push_num("it", it);
+        }
+        if let Some(dpo) = &self.dpo {
+            q.push("dpo", &dpo.options.join(","));
+            if !dpo.options.is_empty() {
+                q.push_signed("dpoco", dpo.country);
+                q.push_signed("dpost", dpo.state);
+            }
+        }
+        if let Some(eid) = &self.eid {
+            q.push("eid", eid);
+        }
+        if let Some(tm) = self.tm {
+            q.push_num("tm", tm.into());
+        }
+        if let Some(rqm) = &self.rqm {
+            q.push("rqm", rqm);
+        }
+        q.0
+    }
+
+    /// Decode a query string or `application/x-www-form-urlencoded` body (`+` is a space).
+    /// Unknown parameters are ignored; a repeated parameter keeps its last value.
+    pub fn decode(query: &str) -> Result<Beacon, DecodeError> {
+        Beacon::from_pairs(parse_query(query)?)
+    }
+
+    /// Build a beacon from already-decoded `(name, value)` pairs (e.g. a multipart body).
+    pub fn from_pairs<I>(pairs: I) -> Result<Beacon, DecodeError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut b = Beacon::default();
+        let (mut has_id, mut has_ev) = (false, false);
+        let mut dpo: Option<Dpo> = None;
+        for (k, v) in pairs {
+            if let Some(key) = bracket_key(&k, "cd") {
+                set_pair(&mut b.cd, key, v);
+                continue;
+            }
+            if let Some(key) = bracket_key(&k, "ud") {
+                set_pair(&mut b.ud, key, v);
+                continue;
+            }
+            match k.as_str() {
+                "id" => {
+                    has_id = !v.is_empty();
+                    b.id = v;
+                }
+                "ev" => {
+                    has_ev = !v.is_empty();
+                    b.ev = v;
+                }
+                "dl" => b.dl = v,
+                "rl" => b.rl = v,
+                "if" => b.in_iframe = v == "true",
+                "ts" => b.ts = num(&v)?,
+                "sw" => b.sw = Some(num(&v)?),
+                "sh" => b.sh = Some(num(&v)?),
+                "v" => b.v = v,
+                "r" => b.r = v,
+                "a" => b.a = Some(v),
+                "ec" => b.ec = num(&v)?,
+                "fbp" => b.fbp = Some(v),
+                "fbc" => b.fbc = Some(v),
+                "it" => b.it = Some(num(&v)?),
+                "dpo" => {
+                    dpo.get_or_insert_with(Dpo::default).options = if v.is_empty() {
+                        Vec::new()
+                    } else {
+                        v.split(',').map(str::to_owned).collect()
+                    }
+                }
+                "dpoco" => dpo.get_or_insert_with(Dpo::default).country = signed(&v)?,
+                "dpost" => dpo.get_or_insert_with(Dpo::default).state = signed(&v)?,
+                "eid" => b.eid = Some(v),
+                "tm" => b.tm = Some(num(&v)?),
+                "rqm" => b.rqm = Some(v),
+                _ => {}
+            }
+        }
+        if !has_id {
+            return Err(DecodeError::MissingId);
+        }
+        if !has_ev {
+            return Err(DecodeError::MissingEvent);
+        }
+        b.dpo = dpo;
+        Ok(b)
+    }
+}
+
+fn set_pair(list: &mut Vec<(String, String)>, key: &str, value: String) {
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => list.push((key.to_owned(), value)),
+    }
+}
+
+fn bracket_key<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    name.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
+}
+
+fn num<T: core::str::FromStr>(s: &str) -> Result<T, DecodeError> {
+    s.parse().map_err(|_| DecodeError::BadNumber)
+}
+
+fn signed(s: &str) -> Result<i64, DecodeError> {
+    num(s)
+}
+
+/// Split a query string into decoded `(name, value)` pairs. `+` decodes to a space.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, DecodeError> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let mut out = Vec::new();
+    for part in query.split('&') {
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        out.push((percent_decode(k)?, percent_decode(v)?));
+    }
+    Ok(out)
+}
+
+/// Decode `%XX` escapes and `+`. Invalid UTF-8 after decoding is an error.
+pub fn percent_decode(s: &str) -> Result<String, DecodeError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hi = bytes.get(i + 1).and_then(|c| hex_val(*c));
+                let lo = bytes.get(i + 2).and_then(|c| hex_val(*c));
+                match (hi, lo) {
+                    (Some(h), Some(l)) => out.push(h << 4 | l),
+                    _ => return Err(DecodeError::BadPercentEncoding),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| DecodeError::BadPercentEncoding)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// JavaScript's `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is
+/// percent-encoded as UTF-8.
+pub fn encode_uri_component(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Query(String);
+
+impl Query {
+    fn sep(&mut self) {
+        if !self.0.is_empty() {
+            self.0.push('&');
+        }
+    }
+    fn push(&mut self, name: &str, value: &str) {
+        self.sep();
+        self.0.push_str(name);
+        self.0.push('=');
+        encode_uri_component(value, &mut self.0);
+    }
+    fn push_bracket(&mut self, prefix: &str, key: &str, value: &str) {
+        self.sep();
+        self.0.push_str(prefix);
+        self.0.push('[');
+        encode_uri_component(key, &mut self.0);
+        self.0.push_str("]=");
+        encode_uri_component(value, &mut self.0);
+    }
+    fn push_num(&mut self, name: &str, n: u64) {
+        self.sep();
+        self.0.push_str(name);
+        self.0.push('=');
+        push_u64(&mut self.0, n);
+    }
+    fn push_signed(&mut self, name: &str, n: i64) {
+        self.sep();
+        self.0.push_str(name);
+        self.0.push('=');
+        if n < 0 {
+            self.0.push('-');
+        }
+        push_u64(&mut self.0, n.unsigned_abs());
+    }
+}
+
+/// Decimal digits of `n` without pulling in `core::fmt` (which costs kilobytes in wasm).
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in buf.get(i..).unwrap_or(&[]) {
+        out.push(d as char);
+    }
+}
