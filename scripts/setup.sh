@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, and skips everything that is already there, so it is
+# cheap to run before every build: Chromium + chromedriver (Debian packages), the wasm32 target,
+# rustfmt and clippy, wasm-bindgen-cli at exactly the version Cargo.toml pins, and node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+as_root=()
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install chromium and chromium-driver by hand"
+  as_root=(sudo)
+fi
+
+# --- Browser -------------------------------------------------------------------------------------
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  say "installing chromium and chromium-driver (apt)"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    chromium chromium-driver
+fi
+
+# --- Rust ----------------------------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup first (https://rustup.rs)"
+command -v rustup >/dev/null 2>&1 || die "rustup not found: the wasm32 target is installed with rustup"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^${component}"; then
+    say "adding the ${component} component"
+    rustup component add "$component"
+  fi
+done
+
+# wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate (pinned with "=X.Y.Z").
+want=$(sed -n 's/^wasm-bindgen *= *"=\([0-9][0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+[ -n "$want" ] || die 'Cargo.toml has no pinned `wasm-bindgen = "=X.Y.Z"`'
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+have_runner=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ] || [ "$have_runner" != "$want" ]; then
+  say "installing wasm-bindgen-cli $want (found: ${have:-none}); this takes a few minutes"
+  cargo install wasm-bindgen-cli --version "$want" --force
+fi
+
+# --- Node ----------------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "node not found: Node.js 20 or newer is needed"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
+
+# npm writes node_modules/.package-lock.json on every install: older than package-lock.json means
+# the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+  touch node_modules/.package-lock.json
+fi
+
+say "ok"
