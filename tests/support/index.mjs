@@ -1,0 +1,20 @@
+// The end-to-end harness in one import.
+import fs from 'node:fs';
+import path from 'node:path';
+import { distDir } from './server.mjs';
+
+export { startServer, param, parseParams, repoRoot, distDir } from './server.mjs';
+export { launchBrowser, CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
+export { baseCode, baseCodeJs, html } from './pages.mjs';
+
+/** The files a store downloads. End-to-end tests run against them, never against a dev build. */
+export const DIST_FILES = ['fbevents.js', 'fbevents.wasm'];
+
+/** Throws a clear error when dist/ has not been built. */
+export function requireDist() {
+  for (const f of DIST_FILES) {
+    if (!fs.existsSync(path.join(distDir, f))) {
+      throw new Error(`dist/${f} is missing: run scripts/build.sh (or ./test.sh) first`);
+    }
+  }
+}
