@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every check, in the order CI runs them, stopping at the first failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+section=
+passed() { [ -z "$section" ] || printf '==== ok: %s (%ss)\n' "$section" $((SECONDS - started)); }
+section() {
+  passed
+  section=$1
+  started=$SECONDS
+  printf '\n==== %s\n' "$section"
+}
+trap 'printf "\n==== FAILED: %s\n" "$section" >&2' ERR
+
+section "setup"
+bash scripts/setup.sh
+
+section "cargo fmt --all --check"
+cargo fmt --all --check
+
+section "cargo clippy (host, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+section "cargo clippy (wasm32, the shell and its browser tests)"
+cargo clippy -p fbevents --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+section "cargo test --workspace"
+cargo test --workspace
+
+section "build dist/"
+bash scripts/build.sh
+
+section "wasm-bindgen-test of the shell in headless Chromium"
+CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p fbevents --target wasm32-unknown-unknown
+
+section "end-to-end tests against dist/ (node --test tests/e2e/)"
+node --test tests/e2e/
+
+passed
+printf '==== all checks passed in %ss\n' "$SECONDS"
