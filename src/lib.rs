@@ -1,25 +1,18 @@
-//! The WebAssembly shell (skeleton; filled in by the drop-in pixel work).
+//! # fbevents: the WebAssembly shell of the drop-in Meta Pixel
+//!
+//! The only crate that touches the browser. It implements the core's [`Host`] port with browser
+//! APIs (clock, `crypto.getRandomValues`, `location`, `document.cookie`, `fetch` with keepalive,
+//! `navigator.sendBeacon`, the console) and exposes one small type, [`Pixel`], to the JS loader
+//! (`www/fbevents.js`). Everything that decides *what* happens lives in `pixel-core`.
+//!
+//! Not here: the `fbq` stub takeover and the History API hooks (the loader does those in a few
+//! lines of JS, cheaper than closure glue), and any logic worth testing on the host.
 #![cfg_attr(not(target_arch = "wasm32"), allow(unused))]
 
 #[cfg(target_arch = "wasm32")]
-mod shell {
-    use wasm_bindgen::prelude::*;
+mod browser;
 
-    #[wasm_bindgen]
-    pub struct Pixel {}
+#[cfg(target_arch = "wasm32")]
+pub use browser::Pixel;
 
-    #[wasm_bindgen]
-    impl Pixel {
-        #[wasm_bindgen(constructor)]
-        pub fn new(_disable_push_state: bool, _allow_duplicate_page_views: bool) -> Pixel {
-            Pixel {}
-        }
-        pub fn version(&self) -> String {
-            String::from("0.1.0")
-        }
-        /// One `fbq(...)` call, as the JSON text of its arguments array.
-        pub fn call(&mut self, _args_json: &str) {}
-        /// The page URL changed (SPA navigation).
-        pub fn page_changed(&mut self) {}
-    }
-}
+pub use pixel_core::host::Host;

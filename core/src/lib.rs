@@ -11,3 +11,14 @@
 
 pub mod matching;
 pub mod wire;
+pub mod consent;
+pub mod cookie;
+pub mod event;
+pub mod event_id;
+pub mod host;
+pub mod json;
+pub mod tracker;
+
+/// The library version, sent as `v` and shown as `fbq.version`: Meta's pixel version whose
+/// behaviour we mirror, tagged as ours.
+pub const VERSION: &str = "2.9.134-wasm.0.1.0";

@@ -1,0 +1,148 @@
+//! First-party identity cookies (SPEC §5): `_fbp` (browser id) and `_fbc` (click id), their
+//! values, and the choice of the broadest domain the browser accepts.
+
+use crate::host::{CookieWrite, Host};
+use crate::wire::push_u64;
+
+pub const FBP: &str = "_fbp";
+pub const FBC: &str = "_fbc";
+/// 90 days.
+pub const MAX_AGE_SECS: u32 = 90 * 24 * 60 * 60;
+/// `fbclid` values longer than this are ignored.
+pub const MAX_FBCLID: usize = 500;
+
+/// `fb.<subdomainIndex>.<creationTimeMs>.<tail>`
+pub fn format_value(subdomain_index: usize, created_ms: u64, tail: &str) -> String {
+    let mut s = String::from("fb.");
+    push_u64(&mut s, subdomain_index as u64);
+    s.push('.');
+    push_u64(&mut s, created_ms);
+    s.push('.');
+    s.push_str(tail);
+    s
+}
+
+/// The parts of a well-formed `_fbp`/`_fbc` value: subdomain index, creation time, tail.
+pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
+    let rest = v.strip_prefix("fb.")?;
+    let (index, rest) = rest.split_once('.')?;
+    let (created, tail) = rest.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(index) || !digits(created) || tail.is_empty() {
+        return None;
+    }
+    Some((index.parse().ok()?, created.parse().ok()?, tail))
+}
+
+/// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
+pub fn http_host(url: &str) -> Option<(String, bool)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let secure = match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), secure))
+}
+
+fn is_ip(host: &str) -> bool {
+    host.starts_with('[') || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
+/// The value of query parameter `name` in `url` (first occurrence, percent-decoded).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| crate::wire::percent_decode(v).ok()).flatten()
+    })
+}
+
+/// Where the identity cookies live: the broadest domain that sticks, found once per page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieDomain {
+    /// The `Domain` attribute; empty for a host-only cookie.
+    pub domain: String,
+    /// Labels of that domain minus one (`example.com` → 1).
+    pub subdomain_index: usize,
+    pub secure: bool,
+}
+
+/// Find the broadest domain that accepts a cookie by writing `name=value_for(subdomain index)` on
+/// each suffix of the host, shortest first (`com`, then `example.com`, ...), and keeping the first
+/// that reads back. IP addresses and single-label hosts get a host-only cookie. `None` on pages
+/// that are not http(s), where no cookie is written.
+pub fn choose_domain(host: &mut dyn Host, href: &str, name: &str, value_for: &dyn Fn(usize) -> String) -> Option<CookieDomain> {
+    let (hostname, secure) = http_host(href)?;
+    let labels: Vec<&str> = hostname.split('.').collect();
+    if !is_ip(&hostname) && labels.len() > 1 {
+        for start in (0..labels.len()).rev() {
+            let domain = labels.get(start..).unwrap_or(&[]).join(".");
+            let index = labels.len() - start - 1;
+            let value = value_for(index);
+            host.set_cookie(&CookieWrite { name, value: &value, domain: &domain, max_age_secs: MAX_AGE_SECS, secure });
+            if host.cookie(name) == Some(value) {
+                return Some(CookieDomain { subdomain_index: index, domain, secure });
+            }
+        }
+    }
+    let index = if is_ip(&hostname) { 0 } else { labels.len().saturating_sub(1) };
+    let value = value_for(index);
+    host.set_cookie(&CookieWrite { name, value: &value, domain: "", max_age_secs: MAX_AGE_SECS, secure });
+    Some(CookieDomain { domain: String::new(), subdomain_index: index, secure })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::MemoryHost;
+
+    #[test]
+    fn values_round_trip() {
+        let v = format_value(1, 1_596_403_881_668, "1116446470");
+        assert_eq!(v, "fb.1.1596403881668.1116446470");
+        assert_eq!(parse_value(&v), Some((1, 1_596_403_881_668, "1116446470")));
+        for bad in ["", "fb.", "fb.1.2", "fb.x.1.2", "fb.1.2.", "xx.1.2.3"] {
+            assert_eq!(parse_value(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn broadest_domain_that_sticks() {
+        let mut h = MemoryHost::new("https://shop.example.co.uk:8443/p?x=1", 0);
+        let d = choose_domain(&mut h, "https://shop.example.co.uk:8443/p?x=1", "_fbp", &|_| "v".into()).unwrap();
+        assert_eq!(d, CookieDomain { domain: "example.co.uk".into(), subdomain_index: 2, secure: true });
+
+        let mut h = MemoryHost::new("http://www.store.com/", 0);
+        let d = choose_domain(&mut h, "http://www.store.com/", "_fbp", &|_| "v".into()).unwrap();
+        assert_eq!((d.domain.as_str(), d.subdomain_index, d.secure), ("store.com", 1, false));
+        assert_eq!(h.jar.len(), 1);
+    }
+
+    #[test]
+    fn ip_and_single_label_hosts_are_host_only() {
+        for (url, index) in [("http://127.0.0.1:8080/", 0), ("http://localhost/", 0)] {
+            let mut h = MemoryHost::new(url, 0);
+            let d = choose_domain(&mut h, url, "_fbp", &|_| "v".into()).unwrap();
+            assert_eq!((d.domain.as_str(), d.subdomain_index), ("", index), "{url}");
+            assert_eq!(h.cookie("_fbp").as_deref(), Some("v"));
+        }
+        let mut h = MemoryHost::new("file:///tmp/x.html", 0);
+        assert_eq!(choose_domain(&mut h, "file:///tmp/x.html", "_fbp", &|_| "v".into()), None);
+        assert_eq!(h.cookie_writes, 0);
+    }
+
+    #[test]
+    fn reads_query_parameters() {
+        assert_eq!(query_param("https://a.b/?x=1&fbclid=Ab%2Dc#f", "fbclid").as_deref(), Some("Ab-c"));
+        assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
+        assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
+    }
+}

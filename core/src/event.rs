@@ -1,0 +1,100 @@
+//! Standard events and the checks Meta's pixel makes on their parameters (SPEC §3). Checks only
+//! warn: the event is sent either way.
+
+use crate::json::Value;
+
+pub const STANDARD_EVENTS: [&str; 18] = [
+    "PageView",
+    "ViewContent",
+    "Search",
+    "AddToCart",
+    "AddToWishlist",
+    "InitiateCheckout",
+    "AddPaymentInfo",
+    "Purchase",
+    "Lead",
+    "CompleteRegistration",
+    "Contact",
+    "CustomizeProduct",
+    "Donate",
+    "FindLocation",
+    "Schedule",
+    "StartTrial",
+    "SubmitApplication",
+    "Subscribe",
+];
+
+/// ISO 4217 active currency codes, concatenated.
+const CURRENCIES: &str = "AEDAFNALLAMDANGAOAARSAUDAWGAZNBAMBBDBDTBGNBHDBIFBMDBNDBOBBRLBSDBTNBWPBYNBZDCADCDFCHFCLPCNYCOPCRCCUPCVECZKDJFDKKDOPDZDEGPERNETBEURFJDFKPGBPGELGHSGIPGMDGNFGTQGYDHKDHNLHTGHUFIDRILSINRIQDIRRISKJMDJODJPYKESKGSKHRKMFKPWKRWKWDKYDKZTLAKLBPLKRLRDLSLLYDMADMDLMGAMKDMMKMNTMOPMRUMURMVRMWKMXNMYRMZNNADNGNNIONOKNPRNZDOMRPABPENPGKPHPPKRPLNPYGQARRONRSDRUBRWFSARSBDSCRSDGSEKSGDSHPSLESOSSRDSSPSTNSVCSYPSZLTHBTJSTMTTNDTOPTRYTTDTWDTZSUAHUGXUSDUYUUZSVESVNDVUVWSTXAFXCDXCGXOFXPFYERZARZMWZWGZWL";
+
+pub fn is_standard(name: &str) -> bool {
+    STANDARD_EVENTS.contains(&name)
+}
+
+/// A known ISO 4217 code, upper case.
+pub fn is_currency(code: &str) -> bool {
+    code.len() == 3 && CURRENCIES.as_bytes().chunks(3).any(|c| c == code.as_bytes())
+}
+
+/// A JSON number, or a string that reads as a finite decimal number.
+pub fn is_numeric(v: &Value) -> bool {
+    match v {
+        Value::Num(_) => true,
+        Value::Str(s) => {
+            let t = s.trim();
+            let t = t.strip_prefix('-').unwrap_or(t);
+            let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+            !(int.is_empty() && frac.is_empty())
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// What is wrong with an event's parameters, as warnings (the event still goes out).
+pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if standard_call && !is_standard(name) {
+        out.push("is not a standard event; use fbq('trackCustom', ...) for custom events. Sent anyway.");
+    }
+    if name == "Purchase" {
+        let value = custom.and_then(|c| c.get("value"));
+        if !value.is_some_and(is_numeric) {
+            out.push("Purchase needs a numeric 'value' parameter. Sent anyway.");
+        }
+        let currency = custom.and_then(|c| c.get("currency")).and_then(Value::as_str);
+        if !currency.is_some_and(is_currency) {
+            out.push("Purchase needs a valid ISO 4217 'currency' parameter such as 'USD'. Sent anyway.");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+
+    #[test]
+    fn currencies() {
+        for c in ["USD", "EUR", "GBP", "JPY", "AED", "ZWL", "BRL", "INR"] {
+            assert!(is_currency(c), "{c}");
+        }
+        for c in ["usd", "US", "USDD", "XYZ", "", "SDB"] {
+            assert!(!is_currency(c), "{c}");
+        }
+        assert_eq!(CURRENCIES.len() % 3, 0);
+    }
+
+    #[test]
+    fn purchase_checks() {
+        let ok = parse(r#"{"value":"12.50","currency":"EUR"}"#).unwrap();
+        assert!(check("Purchase", Some(&ok), true).is_empty());
+        let bad = parse(r#"{"value":"twelve","currency":"euro"}"#).unwrap();
+        assert_eq!(check("Purchase", Some(&bad), true).len(), 2);
+        assert_eq!(check("Purchase", None, true).len(), 2);
+        assert_eq!(check("MyThing", None, true).len(), 1);
+        assert!(check("MyThing", None, false).is_empty());
+    }
+}

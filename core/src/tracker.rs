@@ -1,0 +1,469 @@
+//! The pixel's state machine: every `fbq(...)` call goes through [`Tracker::call`], which decides
+//! what to send, what cookies to write and what to say on the console, through the [`Host`] port.
+
+use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
+use crate::cookie::{self, CookieDomain};
+use crate::host::{CookieWrite, Host, Level, Transport};
+use crate::json::{self, Value};
+use crate::matching::{self, Field};
+use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
+use crate::{event, event_id, VERSION};
+
+/// A custom-data value longer than this is dropped (with a warning) rather than sent.
+pub const MAX_PARAM_CHARS: usize = 16 * 1024;
+
+/// Options read from Meta's stub before the library loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `fbq.disablePushState`: no PageView on History API navigation. Default `false`.
+    pub disable_push_state: bool,
+    /// `fbq.allowDuplicatePageViews`: PageView more than once per URL. Default `false`.
+    pub allow_duplicate_page_views: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct PixelState {
+    id: String,
+    user_data: Vec<(Field, String)>,
+    agent: Option<String>,
+    /// Events sent so far (`ec`).
+    sent: u32,
+    /// First-party cookies for this pixel (`set('firstPartyCookies', bool, id)`). Default on.
+    cookies: bool,
+    /// URLs a PageView went out for.
+    page_views: Vec<String>,
+}
+
+/// One `track*` call, parsed.
+struct Track<'a> {
+    target: Option<&'a str>,
+    name: &'a str,
+    custom: Option<&'a Value>,
+    event_id: Option<String>,
+    tm: Option<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    options: Options,
+    pixels: Vec<PixelState>,
+    consent: Consent,
+    held: Vec<Held>,
+    dpo: Option<Dpo>,
+    /// Where beacons go. Default Meta's `https://www.facebook.com/tr/`.
+    endpoint: Option<String>,
+    /// Extra endpoints per pixel (`set('openbridge', id, url)`).
+    openbridge: Vec<(String, String)>,
+    /// `set('debug', true)` or `?fbq_debug=1`. Default `false`.
+    debug: bool,
+    /// `set('firstPartyCookies', false)` with no id turns them off for every pixel.
+    cookies_off: bool,
+    /// `set('honorGPC', true)`: Global Privacy Control means limited mode. Default `false`.
+    honor_gpc: bool,
+    first_init: Option<u64>,
+    cookie_domain: Option<CookieDomain>,
+}
+
+fn warn_msg(parts: &[&str]) -> String {
+    let mut s = String::from("[fbq] ");
+    s.push_str(&parts.concat());
+    s
+}
+
+fn flag(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::Str(s) if s == "true" => Some(true),
+        Value::Str(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// `^[1-9][0-9]{0,25}$`
+pub fn valid_pixel_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    (1..=26).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && b.first() != Some(&b'0')
+}
+
+impl Tracker {
+    pub fn new(options: Options, host: &mut dyn Host) -> Tracker {
+        let debug = cookie::query_param(&host.page().href, "fbq_debug").as_deref() == Some("1");
+        Tracker { options, debug, ..Tracker::default() }
+    }
+
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
+
+    fn warn(&self, host: &mut dyn Host, parts: &[&str]) {
+        host.console(Level::Warn, &warn_msg(parts));
+    }
+
+    fn debug_log(&self, host: &mut dyn Host, parts: &[&str]) {
+        if self.debug {
+            host.console(Level::Info, &warn_msg(parts));
+        }
+    }
+
+    /// One `fbq(...)` call as the JSON text of its arguments.
+    pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
+        match json::parse(args_json) {
+            Ok(Value::Arr(args, _)) => self.call(args, host),
+            _ => self.warn(host, &["could not read the arguments of an fbq call; ignored."]),
+        }
+    }
+
+    /// One `fbq(...)` call. The legacy form `fbq(['track', 'PageView'])` is unwrapped.
+    pub fn call(&mut self, mut args: Vec<Value>, host: &mut dyn Host) {
+        if let [Value::Arr(inner, _)] = args.as_mut_slice() {
+            args = core::mem::take(inner);
+        }
+        let command = args.first().and_then(Value::as_str).unwrap_or("");
+        let ctx = CallContext {
+            now: host.now_ms(),
+            page: host.page(),
+            event_id: command.starts_with("track").then(|| event_id::generate(host)),
+        };
+        if self.consent == Consent::Revoked && command != "consent" {
+            if self.held.len() < MAX_HELD {
+                self.held.push(Held { args, ctx });
+            } else {
+                self.warn(host, &["too many calls held while consent is revoked; this one is dropped."]);
+            }
+            return;
+        }
+        self.execute(&args, &ctx, host);
+    }
+
+    /// The page moved to a new URL through the History API.
+    pub fn page_changed(&mut self, host: &mut dyn Host) {
+        if !self.options.disable_push_state {
+            self.call(vec![Value::Str("track".into()), Value::Str("PageView".into())], host);
+        }
+    }
+
+    fn execute(&mut self, args: &[Value], ctx: &CallContext, host: &mut dyn Host) {
+        let arg = |i: usize| args.get(i);
+        let Some(command) = arg(0).and_then(Value::as_str) else {
+            return self.warn(host, &["fbq needs a command name as its first argument, e.g. fbq('track', 'PageView'); ignored."]);
+        };
+        let single = |tm| Track {
+            target: arg(1).and_then(Value::as_text),
+            name: arg(2).and_then(Value::as_str).unwrap_or(""),
+            custom: arg(3),
+            event_id: event_id_of(arg(4)),
+            tm: Some(tm),
+        };
+        let all = || Track {
+            target: None,
+            name: arg(1).and_then(Value::as_str).unwrap_or(""),
+            custom: arg(2),
+            event_id: event_id_of(arg(3)),
+            tm: None,
+        };
+        match command {
+            "init" => self.init(arg(1), arg(2), arg(3), ctx, host),
+            "track" => self.track(all(), true, ctx, host),
+            "trackCustom" => self.track(all(), false, ctx, host),
+            "trackSingle" => self.track(single(1), true, ctx, host),
+            "trackSingleCustom" => self.track(single(2), false, ctx, host),
+            "consent" => self.set_consent(arg(1), host),
+            "dataProcessingOptions" => self.data_processing_options(arg(1), arg(2), arg(3), host),
+            "set" => self.set(args.get(1..).unwrap_or(&[]), host),
+            _ => self.warn(host, &["\"", command, "\" is not a valid fbq command; ignored."]),
+        }
+    }
+
+    fn init(&mut self, id: Option<&Value>, user_data: Option<&Value>, options: Option<&Value>, ctx: &CallContext, host: &mut dyn Host) {
+        let Some(id) = id.and_then(Value::as_text).filter(|id| valid_pixel_id(id)) else {
+            return self.warn(host, &["init needs a pixel ID of 1 to 26 digits, e.g. fbq('init', '1234567890'); ignored."]);
+        };
+        let hashed = match user_data {
+            None | Some(Value::Null) => None,
+            Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
+            Some(_) => {
+                self.warn(host, &["init: advanced-matching data must be an object; ignored."]);
+                None
+            }
+        };
+        let agent = options.and_then(|o| o.get("agent")).and_then(Value::as_text).map(str::to_owned);
+        if let Some(p) = self.pixels.iter_mut().find(|p| p.id == id) {
+            if agent.is_some() {
+                p.agent = agent;
+            }
+            match hashed {
+                Some(ud) => p.user_data = ud,
+                None => host.console(Level::Warn, &warn_msg(&["Duplicate Pixel ID: ", id, "; the second init is ignored."])),
+            }
+            return;
+        }
+        self.first_init.get_or_insert(ctx.now);
+        self.pixels.push(PixelState { id: id.to_owned(), user_data: hashed.unwrap_or_default(), agent, cookies: true, ..PixelState::default() });
+        self.debug_log(host, &["pixel ", id, " initialised"]);
+    }
+
+    /// Normalise and hash advanced-matching data. Dropped fields are reported in debug mode only,
+    /// and never with their plain value.
+    fn hash_user_data(&self, ud: &Value, host: &mut dyn Host) -> Vec<(Field, String)> {
+        let mut out: Vec<(Field, String)> = Vec::new();
+        for (key, value) in ud.members().unwrap_or(&[]) {
+            let Some(field) = Field::from_key(key.trim()) else {
+                self.debug_log(host, &["advanced matching: unknown key \"", key, "\" ignored"]);
+                continue;
+            };
+            let hashed = match value {
+                Value::Null => continue,
+                Value::Str(s) | Value::Num(s) => matching::hash_field(field, s),
+                _ => Err(matching::DropReason::Invalid),
+            };
+            match hashed {
+                Ok(h) => match out.iter_mut().find(|(f, _)| *f == field) {
+                    Some(slot) => slot.1 = h,
+                    None => out.push((field, h)),
+                },
+                Err(reason) => self.debug_log(host, &["advanced matching: dropped ud[", field.wire_key(), "]: ", reason.message()]),
+            }
+        }
+        out.sort_by_key(|(f, _)| *f);
+        out
+    }
+
+    fn set_consent(&mut self, action: Option<&Value>, host: &mut dyn Host) {
+        let Some(next) = action.and_then(Value::as_str).and_then(Consent::from_action) else {
+            return self.warn(host, &["consent takes 'revoke', 'grant' or 'limited'; ignored."]);
+        };
+        self.consent = next;
+        if next != Consent::Revoked {
+            for held in core::mem::take(&mut self.held) {
+                self.execute(&held.args, &held.ctx, host);
+            }
+        }
+    }
+
+    fn data_processing_options(&mut self, options: Option<&Value>, country: Option<&Value>, state: Option<&Value>, host: &mut dyn Host) {
+        let Some(Value::Arr(items, _)) = options else {
+            return self.warn(host, &["dataProcessingOptions needs an array, e.g. ['LDU'] or []; ignored."]);
+        };
+        let options: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        let number = |v: Option<&Value>| v.and_then(Value::as_text).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+        self.dpo = Some(Dpo { options, country: number(country), state: number(state) });
+    }
+
+    fn set(&mut self, args: &[Value], host: &mut dyn Host) {
+        let arg = |i: usize| args.get(i);
+        let key = arg(0).and_then(Value::as_str).unwrap_or("");
+        let id = |i: usize| arg(i).and_then(Value::as_text);
+        match key {
+            "agent" => {
+                let agent = id(1).map(str::to_owned);
+                for p in self.pixels.iter_mut().filter(|p| id(2).is_none_or(|id| p.id == id)) {
+                    p.agent.clone_from(&agent);
+                }
+            }
+            "autoConfig" => {}
+            "firstPartyCookies" => match (flag(arg(1)), id(2)) {
+                (Some(on), None) => self.cookies_off = !on,
+                (Some(on), Some(id)) => self.pixels.iter_mut().filter(|p| p.id == id).for_each(|p| p.cookies = on),
+                (None, _) => self.warn(host, &["set('firstPartyCookies', ...) takes true or false; ignored."]),
+            },
+            "endpoint" => match arg(1).and_then(Value::as_str).filter(|u| is_endpoint(u)) {
+                Some(url) => self.endpoint = Some(url.to_owned()),
+                None => self.warn(host, &["set('endpoint', url) needs an http(s) URL; ignored."]),
+            },
+            "openbridge" => match (id(1).filter(|i| valid_pixel_id(i)), arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u))) {
+                (Some(id), Some(url)) => {
+                    self.openbridge.retain(|(i, _)| i != id);
+                    self.openbridge.push((id.to_owned(), url.to_owned()));
+                }
+                _ => self.warn(host, &["set('openbridge', pixelId, url) needs a pixel ID and an http(s) URL; ignored."]),
+            },
+            "userData" => {
+                let hashed = match arg(1) {
+                    Some(ud @ Value::Obj(..)) => self.hash_user_data(ud, host),
+                    _ => return self.warn(host, &["set('userData', {...}, pixelId) needs an object; ignored."]),
+                };
+                for p in self.pixels.iter_mut().filter(|p| id(2).is_none_or(|id| p.id == id)) {
+                    p.user_data.clone_from(&hashed);
+                }
+            }
+            "debug" => self.debug = flag(arg(1)).unwrap_or(true),
+            "honorGPC" => self.honor_gpc = flag(arg(1)).unwrap_or(true),
+            _ => self.warn(host, &["set('", key, "', ...) is not a known setting; ignored."]),
+        }
+    }
+
+    fn limited(&self, host: &mut dyn Host) -> bool {
+        self.consent == Consent::Limited || (self.honor_gpc && host.global_privacy_control())
+    }
+
+    fn track(&mut self, t: Track<'_>, standard_call: bool, ctx: &CallContext, host: &mut dyn Host) {
+        if t.name.is_empty() {
+            return self.warn(host, &["track needs an event name, e.g. fbq('track', 'PageView'); ignored."]);
+        }
+        if let Some(target) = t.target {
+            if !self.pixels.iter().any(|p| p.id == target) {
+                return self.warn(host, &["trackSingle: pixel ", target, " has not been initialised; nothing sent."]);
+            }
+        } else if self.pixels.is_empty() {
+            return self.warn(host, &["no pixel initialised; call fbq('init', pixelId) before ", t.name, "; nothing sent."]);
+        }
+        let custom = match t.custom {
+            None | Some(Value::Null) => None,
+            Some(c @ Value::Obj(..)) => Some(c),
+            Some(_) => {
+                self.warn(host, &[t.name, ": custom data must be an object; sent without it."]);
+                None
+            }
+        };
+        for w in event::check(t.name, custom, standard_call) {
+            self.warn(host, &[t.name, " ", w]);
+        }
+        let mut cd = Vec::new();
+        for (k, v) in custom.and_then(Value::members).unwrap_or(&[]) {
+            match v.wire_text() {
+                Some(text) if text.len() > MAX_PARAM_CHARS => self.warn(host, &[t.name, ": parameter \"", k, "\" is over 16 KB; dropped."]),
+                Some(text) => cd.push((k.clone(), text.to_owned())),
+                None => {}
+            }
+        }
+        let limited = self.limited(host);
+        let event_id = t.event_id.or_else(|| ctx.event_id.clone());
+        let (fbp, fbc) = if limited || self.cookies_off { (None, None) } else { self.identity(ctx, host) };
+        let page = &ctx.page;
+        let (dl, rl) = if limited {
+            (consent::strip_query(&page.href), consent::strip_query(&page.referrer))
+        } else {
+            (page.href.as_str(), page.referrer.as_str())
+        };
+        let dpo = if limited {
+            let explicit = self.dpo.as_ref().filter(|d| !d.options.is_empty());
+            Some(Dpo { options: vec!["LDU".into()], country: explicit.map_or(0, |d| d.country), state: explicit.map_or(0, |d| d.state) })
+        } else {
+            self.dpo.clone()
+        };
+        for i in 0..self.pixels.len() {
+            let Some(p) = self.pixels.get_mut(i) else { break };
+            if t.target.is_some_and(|id| id != p.id) {
+                continue;
+            }
+            if t.name == "PageView" && !self.options.allow_duplicate_page_views {
+                if p.page_views.iter().any(|u| *u == page.href) {
+                    continue;
+                }
+                p.page_views.push(page.href.clone());
+            }
+            let with_cookies = p.cookies;
+            let beacon = Beacon {
+                id: p.id.clone(),
+                ev: t.name.to_owned(),
+                dl: dl.to_owned(),
+                rl: rl.to_owned(),
+                in_iframe: page.in_iframe,
+                ts: ctx.now,
+                cd: cd.clone(),
+                sw: page.screen.map(|s| s.0),
+                sh: page.screen.map(|s| s.1),
+                ud: if limited { Vec::new() } else { p.user_data.iter().map(|(f, h)| (f.wire_key().to_owned(), h.clone())).collect() },
+                v: VERSION.to_owned(),
+                r: "stable".to_owned(),
+                a: p.agent.clone(),
+                ec: p.sent,
+                fbp: fbp.clone().filter(|_| with_cookies),
+                fbc: fbc.clone().filter(|_| with_cookies),
+                it: self.first_init,
+                dpo: dpo.clone(),
+                eid: event_id.clone(),
+                tm: t.tm,
+                rqm: None,
+            };
+            p.sent = p.sent.saturating_add(1);
+            let endpoint = self.endpoint.as_deref().unwrap_or(META_ENDPOINT);
+            self.send(endpoint, beacon.clone(), host);
+            if let Some((_, url)) = self.openbridge.iter().find(|(id, _)| *id == beacon.id) {
+                self.send(url, beacon, host);
+            }
+        }
+    }
+
+    fn send(&self, endpoint: &str, mut beacon: Beacon, host: &mut dyn Host) {
+        beacon.rqm = Some(Transport::Get.rqm().to_owned());
+        let mut query = beacon.encode();
+        let mut transport = Transport::Get;
+        if endpoint.len() + 1 + query.len() >= MAX_GET_URL {
+            transport = Transport::Post;
+            beacon.rqm = Some(Transport::Post.rqm().to_owned());
+            query = beacon.encode();
+        }
+        if self.debug {
+            let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
+            for (k, v) in crate::wire::parse_query(&query).unwrap_or_default() {
+                text.push_str(&["\n  ", &k, ": ", &v].concat());
+            }
+            host.console(Level::Info, &text);
+        }
+        host.send(endpoint, &query, transport);
+    }
+
+    /// `fbp`/`fbc` for this call: read, created or refreshed (90-day rolling expiry).
+    fn identity(&mut self, ctx: &CallContext, host: &mut dyn Host) -> (Option<String>, Option<String>) {
+        if !self.pixels.iter().any(|p| p.cookies) {
+            return (None, None);
+        }
+        let href = &ctx.page.href;
+        let existing = host.cookie(cookie::FBP).filter(|v| cookie::parse_value(v).is_some());
+        let mut random = [0u8; 4];
+        host.random(&mut random);
+        let digits = u64::from(u32::from_le_bytes(random) >> 1);
+        let (fbp, domain) = match (&self.cookie_domain, existing) {
+            (Some(d), existing) => {
+                let v = existing.unwrap_or_else(|| fresh(d.subdomain_index, ctx.now, digits));
+                (v, d.clone())
+            }
+            (None, existing) => {
+                let value_for = |index: usize| existing.clone().unwrap_or_else(|| fresh(index, ctx.now, digits));
+                match cookie::choose_domain(host, href, cookie::FBP, &value_for) {
+                    Some(d) => (value_for(d.subdomain_index), d),
+                    None => return (None, None),
+                }
+            }
+        };
+        write(host, cookie::FBP, &fbp, &domain);
+        let clid = cookie::query_param(href, "fbclid").filter(|c| !c.is_empty() && c.len() <= cookie::MAX_FBCLID);
+        let old = host.cookie(cookie::FBC).filter(|v| cookie::parse_value(v).is_some());
+        let fbc = match (clid, old) {
+            (Some(clid), Some(old)) if cookie::parse_value(&old).is_some_and(|(_, _, tail)| tail == clid) => Some(old),
+            (Some(clid), _) => Some(cookie::format_value(domain.subdomain_index, ctx.now, &clid)),
+            (None, old) => old,
+        };
+        if let Some(fbc) = &fbc {
+            write(host, cookie::FBC, fbc, &domain);
+        }
+        self.cookie_domain = Some(domain);
+        (Some(fbp), fbc)
+    }
+}
+
+fn fresh(index: usize, now: u64, digits: u64) -> String {
+    let mut tail = String::new();
+    crate::wire::push_u64(&mut tail, digits);
+    cookie::format_value(index, now, &tail)
+}
+
+fn write(host: &mut dyn Host, name: &str, value: &str, d: &CookieDomain) {
+    host.set_cookie(&CookieWrite { name, value, domain: &d.domain, max_age_secs: cookie::MAX_AGE_SECS, secure: d.secure });
+}
+
+fn is_endpoint(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://") || (url.starts_with('/') && !url.starts_with("//"))
+}
+
+/// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
+fn event_id_of(event_data: Option<&Value>) -> Option<String> {
+    let ed = event_data?;
+    let id = ed.get("eventID").or_else(|| ed.get("event_id"))?.as_text()?;
+    (!id.is_empty()).then(|| id.to_owned())
+}

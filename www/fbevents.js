@@ -1,0 +1,104 @@
+// The loader: takes over Meta's `fbq` stub and hands every call to the WebAssembly engine.
+//
+// It stays tiny on purpose. It never throws into the page: every call is wrapped, and if the
+// engine cannot load (404, or a CSP without 'wasm-unsafe-eval') `fbq` keeps queueing and one
+// console error says why. No eval, no new Function.
+import init, { Pixel } from '../pkg/fbevents.js';
+
+(function (w) {
+  var TAG = '[fbq] ';
+  var f = w.fbq;
+  if (!f) {
+    // Loaded without Meta's base code: install an equivalent stub so `fbq` exists.
+    f = w.fbq = function () {
+      f.callMethod ? f.callMethod.apply(f, arguments) : f.queue.push(arguments);
+    };
+    f.push = f;
+    f.loaded = true;
+    f.version = '2.0';
+    f.queue = [];
+  }
+  if (!w._fbq) w._fbq = f;
+  if (f.callMethod || f.__engine) return; // a second copy of the script: the first one owns fbq
+  f.__engine = 1;
+
+  // Find our own URL: the wasm sits next to this script, on whatever origin and path serves it.
+  var me = document.currentScript;
+  if (!me || !/fbevents/.test(me.src || '')) {
+    var all = document.getElementsByTagName('script');
+    for (var i = all.length - 1; i >= 0; i--) {
+      if (/fbevents[^/]*\.js(\?|#|$)/.test(all[i].src)) { me = all[i]; break; }
+    }
+  }
+  var wasmUrl = new URL('fbevents.wasm', (me && me.src) || location.href);
+
+  // Arguments -> JSON text for the engine. JSON.stringify prints numbers exactly as JavaScript
+  // does and drops functions and undefined; a circular or throwing value falls back to encoding
+  // each argument (and each property) on its own, dropping only what cannot be encoded.
+  function one(v) {
+    try {
+      var s = JSON.stringify(v);
+      return s === undefined ? 'null' : s;
+    } catch (e) {}
+    if (v && typeof v === 'object') {
+      var parts = [];
+      try {
+        for (var k in v) {
+          var p;
+          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; w.console && console.warn(TAG + 'dropped parameter "' + k + '": ' + e); }
+          if (p !== undefined) parts.push(JSON.stringify(k) + ':' + p);
+        }
+      } catch (e) {}
+      return '{' + parts.join(',') + '}';
+    }
+    return 'null';
+  }
+  function encode(args) {
+    var out = [];
+    for (var i = 0; i < args.length; i++) out.push(one(args[i]));
+    return '[' + out.join(',') + ']';
+  }
+
+  init({ module_or_path: wasmUrl }).then(function () {
+    var px = new Pixel(!!f.disablePushState, !!f.allowDuplicatePageViews);
+    f.version = px.version();
+    f.callMethod = function () {
+      try {
+        px.call(encode(arguments));
+      } catch (e) {
+        try { console.warn(TAG + 'call ignored: ' + e); } catch (e2) {}
+      }
+    };
+    // Replay what the page queued before we loaded, in order. Calls made while replaying go
+    // straight to callMethod, which is fine: replay is synchronous.
+    var q = f.queue || [];
+    f.queue = [];
+    for (var j = 0; j < q.length; j++) f.callMethod.apply(f, q[j]);
+
+    // Single-page apps: a new URL through the History API is a new PageView.
+    if (!f.disablePushState) {
+      var last = location.href;
+      var changed = function () {
+        if (location.href === last) return;
+        last = location.href;
+        try { px.page_changed(); } catch (e) {}
+      };
+      ['pushState', 'replaceState'].forEach(function (m) {
+        var orig = history[m];
+        if (typeof orig !== 'function') return;
+        history[m] = function () {
+          var r = orig.apply(this, arguments);
+          changed();
+          return r;
+        };
+      });
+      w.addEventListener('popstate', changed);
+    }
+  }, function (e) {
+    try {
+      console.error(TAG + 'the pixel engine could not load from ' + wasmUrl +
+        ' (' + e + '). Events stay queued and nothing is sent. If the page has a ' +
+        'Content-Security-Policy, its script-src needs \'wasm-unsafe-eval\'.');
+    } catch (e2) {}
+  });
+})(window);
