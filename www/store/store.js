@@ -115,7 +115,7 @@
   function showBanner() {
     if ($('#consent')) return;
     document.body.appendChild(el('div', { id: 'consent', class: 'consent', role: 'dialog', 'aria-label': 'Privacy choices' }, [
-      el('p', { text: 'We use the Meta Pixel to measure our ads. Accept sends events with cookies; Limited sends them without cookies or matching data, under Limited Data Use; Decline sends nothing.' }),
+      el('p', { text: 'We use the Meta Pixel to measure our ads. Accept sends events; Limited sends them with restricted data; Decline sends nothing.' }),
       el('div', { class: 'actions' }, [
         el('button', { id: 'consent-accept', text: 'Accept', onclick: function () { choose('granted'); } }),
         el('button', { id: 'consent-limited', class: 'secondary', text: 'Limited', onclick: function () { choose('limited'); } }),
