@@ -20,7 +20,13 @@ impl Pixel {
     #[wasm_bindgen(constructor)]
     pub fn new(disable_push_state: bool, allow_duplicate_page_views: bool) -> Pixel {
         let mut host = BrowserHost::new();
-        let tracker = Tracker::new(Options { disable_push_state, allow_duplicate_page_views }, &mut host);
+        let tracker = Tracker::new(
+            Options {
+                disable_push_state,
+                allow_duplicate_page_views,
+            },
+            &mut host,
+        );
         Pixel { tracker, host }
     }
 
@@ -48,11 +54,18 @@ struct BrowserHost {
 
 impl BrowserHost {
     fn new() -> BrowserHost {
-        BrowserHost { window: web_sys::window(), ignore: Closure::new(|_: JsValue| {}) }
+        BrowserHost {
+            window: web_sys::window(),
+            ignore: Closure::new(|_: JsValue| {}),
+        }
     }
 
     fn document(&self) -> Option<HtmlDocument> {
-        self.window.as_ref()?.document()?.dyn_into::<HtmlDocument>().ok()
+        self.window
+            .as_ref()?
+            .document()?
+            .dyn_into::<HtmlDocument>()
+            .ok()
     }
 
     fn fetch(&self, url: &str, post_body: Option<&str>) {
@@ -85,10 +98,15 @@ impl Host for BrowserHost {
     }
 
     fn page(&mut self) -> Page {
-        let Some(w) = &self.window else { return Page::default() };
+        let Some(w) = &self.window else {
+            return Page::default();
+        };
         let top = w.top().ok().flatten();
         let in_iframe = top.is_some_and(|t| !js_sys::Object::is(&t, w));
-        let screen = w.screen().ok().and_then(|s| Some((s.width().ok()? as u32, s.height().ok()? as u32)));
+        let screen = w
+            .screen()
+            .ok()
+            .and_then(|s| Some((s.width().ok()? as u32, s.height().ok()? as u32)));
         Page {
             href: w.location().href().unwrap_or_default(),
             referrer: w.document().map(|d| d.referrer()).unwrap_or_default(),
@@ -99,7 +117,8 @@ impl Host for BrowserHost {
 
     fn global_privacy_control(&mut self) -> bool {
         let Some(w) = &self.window else { return false };
-        Reflect::get(&w.navigator(), &JsValue::from_str("globalPrivacyControl")).is_ok_and(|v| v == JsValue::TRUE)
+        Reflect::get(&w.navigator(), &JsValue::from_str("globalPrivacyControl"))
+            .is_ok_and(|v| v == JsValue::TRUE)
     }
 
     fn cookie(&mut self, name: &str) -> Option<String> {
@@ -134,7 +153,11 @@ impl Host for BrowserHost {
                 let sent = self.window.as_ref().is_some_and(|w| {
                     web_sys::UrlSearchParams::new_with_str(query)
                         .ok()
-                        .and_then(|params| w.navigator().send_beacon_with_opt_url_search_params(endpoint, Some(&params)).ok())
+                        .and_then(|params| {
+                            w.navigator()
+                                .send_beacon_with_opt_url_search_params(endpoint, Some(&params))
+                                .ok()
+                        })
                         .unwrap_or(false)
                 });
                 if !sent {
@@ -154,9 +177,12 @@ impl Host for BrowserHost {
     }
 }
 
-
 /// `RequestInit.keepalive` (not in web-sys): the request outlives the page, so a Purchase tracked
 /// just before navigating away still arrives, without an `unload` listener.
 fn keepalive(init: &RequestInit, on: bool) {
-    let _ = Reflect::set(init, &JsValue::from_str("keepalive"), &JsValue::from_bool(on));
+    let _ = Reflect::set(
+        init,
+        &JsValue::from_str("keepalive"),
+        &JsValue::from_bool(on),
+    );
 }

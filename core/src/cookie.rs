@@ -43,7 +43,10 @@ pub fn http_host(url: &str) -> Option<(String, bool)> {
         _ => return None,
     };
     let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     let host = if authority.starts_with('[') {
         authority.split_inclusive(']').next()?
     } else {
@@ -53,7 +56,8 @@ pub fn http_host(url: &str) -> Option<(String, bool)> {
 }
 
 fn is_ip(host: &str) -> bool {
-    host.starts_with('[') || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    host.starts_with('[')
+        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
 /// The value of query parameter `name` in `url` (first occurrence, percent-decoded).
@@ -61,7 +65,9 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split('#').next()?.split_once('?')?.1;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| crate::wire::percent_decode(v).ok()).flatten()
+        (k == name)
+            .then(|| crate::wire::percent_decode(v).ok())
+            .flatten()
     })
 }
 
@@ -79,7 +85,12 @@ pub struct CookieDomain {
 /// each suffix of the host, shortest first (`com`, then `example.com`, ...), and keeping the first
 /// that reads back. IP addresses and single-label hosts get a host-only cookie. `None` on pages
 /// that are not http(s), where no cookie is written.
-pub fn choose_domain(host: &mut dyn Host, href: &str, name: &str, value_for: &dyn Fn(usize) -> String) -> Option<CookieDomain> {
+pub fn choose_domain(
+    host: &mut dyn Host,
+    href: &str,
+    name: &str,
+    value_for: &dyn Fn(usize) -> String,
+) -> Option<CookieDomain> {
     let (hostname, secure) = http_host(href)?;
     let labels: Vec<&str> = hostname.split('.').collect();
     if !is_ip(&hostname) && labels.len() > 1 {
@@ -87,16 +98,40 @@ pub fn choose_domain(host: &mut dyn Host, href: &str, name: &str, value_for: &dy
             let domain = labels.get(start..).unwrap_or(&[]).join(".");
             let index = labels.len() - start - 1;
             let value = value_for(index);
-            host.set_cookie(&CookieWrite { name, value: &value, domain: &domain, max_age_secs: MAX_AGE_SECS, secure });
+            host.set_cookie(&CookieWrite {
+                name,
+                value: &value,
+                domain: &domain,
+                max_age_secs: MAX_AGE_SECS,
+                secure,
+            });
             if host.cookie(name) == Some(value) {
-                return Some(CookieDomain { subdomain_index: index, domain, secure });
+                return Some(CookieDomain {
+                    subdomain_index: index,
+                    domain,
+                    secure,
+                });
             }
         }
     }
-    let index = if is_ip(&hostname) { 0 } else { labels.len().saturating_sub(1) };
+    let index = if is_ip(&hostname) {
+        0
+    } else {
+        labels.len().saturating_sub(1)
+    };
     let value = value_for(index);
-    host.set_cookie(&CookieWrite { name, value: &value, domain: "", max_age_secs: MAX_AGE_SECS, secure });
-    Some(CookieDomain { domain: String::new(), subdomain_index: index, secure })
+    host.set_cookie(&CookieWrite {
+        name,
+        value: &value,
+        domain: "",
+        max_age_secs: MAX_AGE_SECS,
+        secure,
+    });
+    Some(CookieDomain {
+        domain: String::new(),
+        subdomain_index: index,
+        secure,
+    })
 }
 
 #[cfg(test)]
@@ -117,12 +152,28 @@ mod tests {
     #[test]
     fn broadest_domain_that_sticks() {
         let mut h = MemoryHost::new("https://shop.example.co.uk:8443/p?x=1", 0);
-        let d = choose_domain(&mut h, "https://shop.example.co.uk:8443/p?x=1", "_fbp", &|_| "v".into()).unwrap();
-        assert_eq!(d, CookieDomain { domain: "example.co.uk".into(), subdomain_index: 2, secure: true });
+        let d = choose_domain(
+            &mut h,
+            "https://shop.example.co.uk:8443/p?x=1",
+            "_fbp",
+            &|_| "v".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            CookieDomain {
+                domain: "example.co.uk".into(),
+                subdomain_index: 2,
+                secure: true
+            }
+        );
 
         let mut h = MemoryHost::new("http://www.store.com/", 0);
         let d = choose_domain(&mut h, "http://www.store.com/", "_fbp", &|_| "v".into()).unwrap();
-        assert_eq!((d.domain.as_str(), d.subdomain_index, d.secure), ("store.com", 1, false));
+        assert_eq!(
+            (d.domain.as_str(), d.subdomain_index, d.secure),
+            ("store.com", 1, false)
+        );
         assert_eq!(h.jar.len(), 1);
     }
 
@@ -135,13 +186,19 @@ mod tests {
             assert_eq!(h.cookie("_fbp").as_deref(), Some("v"));
         }
         let mut h = MemoryHost::new("file:///tmp/x.html", 0);
-        assert_eq!(choose_domain(&mut h, "file:///tmp/x.html", "_fbp", &|_| "v".into()), None);
+        assert_eq!(
+            choose_domain(&mut h, "file:///tmp/x.html", "_fbp", &|_| "v".into()),
+            None
+        );
         assert_eq!(h.cookie_writes, 0);
     }
 
     #[test]
     fn reads_query_parameters() {
-        assert_eq!(query_param("https://a.b/?x=1&fbclid=Ab%2Dc#f", "fbclid").as_deref(), Some("Ab-c"));
+        assert_eq!(
+            query_param("https://a.b/?x=1&fbclid=Ab%2Dc#f", "fbclid").as_deref(),
+            Some("Ab-c")
+        );
         assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
         assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
     }

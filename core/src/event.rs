@@ -33,7 +33,11 @@ pub fn is_standard(name: &str) -> bool {
 
 /// A known ISO 4217 code, upper case.
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3 && CURRENCIES.as_bytes().chunks(3).any(|c| c == code.as_bytes())
+    code.len() == 3
+        && CURRENCIES
+            .as_bytes()
+            .chunks(3)
+            .any(|c| c == code.as_bytes())
 }
 
 /// A JSON number, or a string that reads as a finite decimal number.
@@ -56,16 +60,22 @@ pub fn is_numeric(v: &Value) -> bool {
 pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&'static str> {
     let mut out = Vec::new();
     if standard_call && !is_standard(name) {
-        out.push("is not a standard event; use fbq('trackCustom', ...) for custom events. Sent anyway.");
+        out.push(
+            "is not a standard event; use fbq('trackCustom', ...) for custom events. Sent anyway.",
+        );
     }
     if name == "Purchase" {
         let value = custom.and_then(|c| c.get("value"));
         if !value.is_some_and(is_numeric) {
             out.push("Purchase needs a numeric 'value' parameter. Sent anyway.");
         }
-        let currency = custom.and_then(|c| c.get("currency")).and_then(Value::as_str);
+        let currency = custom
+            .and_then(|c| c.get("currency"))
+            .and_then(Value::as_str);
         if !currency.is_some_and(is_currency) {
-            out.push("Purchase needs a valid ISO 4217 'currency' parameter such as 'USD'. Sent anyway.");
+            out.push(
+                "Purchase needs a valid ISO 4217 'currency' parameter such as 'USD'. Sent anyway.",
+            );
         }
     }
     out

@@ -110,25 +110,49 @@ impl MemoryHost {
         MemoryHost {
             now,
             seed: 0x9E37_79B9_7F4A_7C15,
-            page: Page { href: href.to_owned(), referrer: String::new(), in_iframe: false, screen: Some((1920, 1080)) },
-            public_suffixes: ["com", "net", "org", "test", "uk", "co.uk", "example"].iter().map(|s| (*s).to_owned()).collect(),
+            page: Page {
+                href: href.to_owned(),
+                referrer: String::new(),
+                in_iframe: false,
+                screen: Some((1920, 1080)),
+            },
+            public_suffixes: ["com", "net", "org", "test", "uk", "co.uk", "example"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             ..MemoryHost::default()
         }
     }
 
     /// The decoded beacons sent so far (GET and POST alike).
     pub fn beacons(&self) -> Vec<crate::wire::Beacon> {
-        self.sent.iter().filter_map(|s| crate::wire::Beacon::decode(&s.query).ok()).collect()
+        self.sent
+            .iter()
+            .filter_map(|s| crate::wire::Beacon::decode(&s.query).ok())
+            .collect()
     }
 
     pub fn warnings(&self) -> Vec<&str> {
-        self.console.iter().filter(|(l, _)| *l == Level::Warn).map(|(_, m)| m.as_str()).collect()
+        self.console
+            .iter()
+            .filter(|(l, _)| *l == Level::Warn)
+            .map(|(_, m)| m.as_str())
+            .collect()
     }
 
     fn host_name(&self) -> String {
-        let rest = self.page.href.split_once("://").map(|(_, r)| r).unwrap_or("");
+        let rest = self
+            .page
+            .href
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or("");
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority).to_ascii_lowercase()
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
+            .to_ascii_lowercase()
     }
 }
 
@@ -159,7 +183,12 @@ impl Host for MemoryHost {
         let host = self.host_name();
         self.jar
             .iter()
-            .find(|c| c.name == name && (c.domain.is_empty() || host == c.domain || host.ends_with(&[".", &c.domain].concat())))
+            .find(|c| {
+                c.name == name
+                    && (c.domain.is_empty()
+                        || host == c.domain
+                        || host.ends_with(&[".", &c.domain].concat()))
+            })
             .map(|c| c.value.clone())
     }
 
@@ -173,7 +202,8 @@ impl Host for MemoryHost {
                 return; // the browser ignores the write
             }
         }
-        self.jar.retain(|k| !(k.name == c.name && k.domain == domain));
+        self.jar
+            .retain(|k| !(k.name == c.name && k.domain == domain));
         if c.max_age_secs > 0 {
             self.jar.push(StoredCookie {
                 name: c.name.to_owned(),
@@ -186,10 +216,21 @@ impl Host for MemoryHost {
     }
 
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {
-        self.sent.push(Sent { endpoint: endpoint.to_owned(), query: query.to_owned(), transport });
+        self.sent.push(Sent {
+            endpoint: endpoint.to_owned(),
+            query: query.to_owned(),
+            transport,
+        });
     }
 
     fn console(&mut self, level: Level, msg: &str) {
         self.console.push((level, msg.to_owned()));
+    }
+}
+
+impl MemoryHost {
+    /// The value of a cookie in the jar, or an empty string (test convenience).
+    pub fn cookie_value(&mut self, name: &str) -> String {
+        self.cookie(name).unwrap_or_default()
     }
 }

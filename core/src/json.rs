@@ -54,7 +54,10 @@ impl Value {
 
     /// Look a key up in an object.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.members()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.members()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// How the value is printed as a wire parameter: `null` is dropped, booleans print as
@@ -84,7 +87,11 @@ impl Value {
 
 /// Parse one JSON text. Trailing non-space characters are an error.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
-    let mut p = Parser { s: text.as_bytes(), text, i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        i: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.i == p.s.len() {
@@ -141,7 +148,11 @@ impl Parser<'_> {
                 let start = self.i;
                 self.skip_nested()?;
                 let raw = self.slice(start)?;
-                Ok(if raw.starts_with('[') { Value::Arr(Vec::new(), raw) } else { Value::Obj(Vec::new(), raw) })
+                Ok(if raw.starts_with('[') {
+                    Value::Arr(Vec::new(), raw)
+                } else {
+                    Value::Obj(Vec::new(), raw)
+                })
             }
             b'[' => {
                 let start = self.i;
@@ -195,7 +206,10 @@ impl Parser<'_> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
-                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                ) {
                     self.i += 1;
                 }
                 self.slice(start).map(Value::Num)
@@ -205,7 +219,10 @@ impl Parser<'_> {
     }
 
     fn slice(&self, start: usize) -> Result<String, JsonError> {
-        self.text.get(start..self.i).map(str::to_owned).ok_or(JsonError)
+        self.text
+            .get(start..self.i)
+            .map(str::to_owned)
+            .ok_or(JsonError)
     }
 
     /// Skip one array or object without building it (iterative: no recursion on depth).
@@ -308,16 +325,24 @@ mod tests {
     #[test]
     fn reads_an_fbq_call() {
         let v = parse(r#"["track","Purchase",{"value":12.5,"currency":"EUR","content_ids":["a","b"]},{"eventID":"o-1"}]"#).unwrap();
-        let Value::Arr(args, _) = v else { panic!("not an array") };
+        let Value::Arr(args, _) = v else {
+            panic!("not an array")
+        };
         assert_eq!(args[0], s("track"));
         assert_eq!(args[2].get("value"), Some(&Value::Num("12.5".into())));
-        assert_eq!(args[2].get("content_ids").and_then(Value::wire_text), Some(r#"["a","b"]"#));
+        assert_eq!(
+            args[2].get("content_ids").and_then(Value::wire_text),
+            Some(r#"["a","b"]"#)
+        );
         assert_eq!(args[3].get("eventID"), Some(&s("o-1")));
     }
 
     #[test]
     fn escapes_and_surrogates() {
-        assert_eq!(parse(r#""a\"b\\c\n\u00e9\ud83d\ude00""#).unwrap(), s("a\"b\\c\né😀"));
+        assert_eq!(
+            parse(r#""a\"b\\c\n\u00e9\ud83d\ude00""#).unwrap(),
+            s("a\"b\\c\né😀")
+        );
         assert_eq!(parse(r#""\ud800x""#).unwrap(), s("\u{FFFD}x"));
         assert_eq!(parse(r#""\udc00""#).unwrap(), s("\u{FFFD}"));
     }
@@ -325,14 +350,27 @@ mod tests {
     #[test]
     fn deep_nesting_is_kept_raw_without_recursion() {
         let deep = format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000));
-        let Value::Arr(items, raw) = parse(&deep).unwrap() else { panic!() };
+        let Value::Arr(items, raw) = parse(&deep).unwrap() else {
+            panic!()
+        };
         assert_eq!(raw.len(), deep.len());
         assert_eq!(items.len(), 1);
     }
 
     #[test]
     fn rejects_broken_text() {
-        for bad in ["", "[", "[1,]x", "{\"a\"}", "\"abc", "nul", "[1] 2", "]", "{\"a\":1,}", "\"\\q\""] {
+        for bad in [
+            "",
+            "[",
+            "[1,]x",
+            "{\"a\"}",
+            "\"abc",
+            "nul",
+            "[1] 2",
+            "]",
+            "{\"a\":1,}",
+            "\"\\q\"",
+        ] {
             assert_eq!(parse(bad), Err(JsonError), "{bad}");
         }
     }

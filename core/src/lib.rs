@@ -9,15 +9,15 @@
 //! implements it with browser APIs and [`host::MemoryHost`] implements it for tests. No
 //! wasm-bindgen, web-sys or js-sys here: everything runs under plain `cargo test`.
 
-pub mod matching;
-pub mod wire;
 pub mod consent;
 pub mod cookie;
 pub mod event;
 pub mod event_id;
 pub mod host;
 pub mod json;
+pub mod matching;
 pub mod tracker;
+pub mod wire;
 
 /// The library version, sent as `v` and shown as `fbq.version`: Meta's pixel version whose
 /// behaviour we mirror, tagged as ours.

@@ -88,7 +88,11 @@ pub fn valid_pixel_id(id: &str) -> bool {
 impl Tracker {
     pub fn new(options: Options, host: &mut dyn Host) -> Tracker {
         let debug = cookie::query_param(&host.page().href, "fbq_debug").as_deref() == Some("1");
-        Tracker { options, debug, ..Tracker::default() }
+        Tracker {
+            options,
+            debug,
+            ..Tracker::default()
+        }
     }
 
     pub fn options(&self) -> Options {
@@ -113,7 +117,10 @@ impl Tracker {
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
         match json::parse(args_json) {
             Ok(Value::Arr(args, _)) => self.call(args, host),
-            _ => self.warn(host, &["could not read the arguments of an fbq call; ignored."]),
+            _ => self.warn(
+                host,
+                &["could not read the arguments of an fbq call; ignored."],
+            ),
         }
     }
 
@@ -126,13 +133,18 @@ impl Tracker {
         let ctx = CallContext {
             now: host.now_ms(),
             page: host.page(),
-            event_id: command.starts_with("track").then(|| event_id::generate(host)),
+            event_id: command
+                .starts_with("track")
+                .then(|| event_id::generate(host)),
         };
         if self.consent == Consent::Revoked && command != "consent" {
             if self.held.len() < MAX_HELD {
                 self.held.push(Held { args, ctx });
             } else {
-                self.warn(host, &["too many calls held while consent is revoked; this one is dropped."]);
+                self.warn(
+                    host,
+                    &["too many calls held while consent is revoked; this one is dropped."],
+                );
             }
             return;
         }
@@ -142,7 +154,10 @@ impl Tracker {
     /// The page moved to a new URL through the History API.
     pub fn page_changed(&mut self, host: &mut dyn Host) {
         if !self.options.disable_push_state {
-            self.call(vec![Value::Str("track".into()), Value::Str("PageView".into())], host);
+            self.call(
+                vec![Value::Str("track".into()), Value::Str("PageView".into())],
+                host,
+            );
         }
     }
 
@@ -174,11 +189,21 @@ impl Tracker {
             "consent" => self.set_consent(arg(1), host),
             "dataProcessingOptions" => self.data_processing_options(arg(1), arg(2), arg(3), host),
             "set" => self.set(args.get(1..).unwrap_or(&[]), host),
-            _ => self.warn(host, &["\"", command, "\" is not a valid fbq command; ignored."]),
+            _ => self.warn(
+                host,
+                &["\"", command, "\" is not a valid fbq command; ignored."],
+            ),
         }
     }
 
-    fn init(&mut self, id: Option<&Value>, user_data: Option<&Value>, options: Option<&Value>, ctx: &CallContext, host: &mut dyn Host) {
+    fn init(
+        &mut self,
+        id: Option<&Value>,
+        user_data: Option<&Value>,
+        options: Option<&Value>,
+        ctx: &CallContext,
+        host: &mut dyn Host,
+    ) {
         let Some(id) = id.and_then(Value::as_text).filter(|id| valid_pixel_id(id)) else {
             return self.warn(host, &["init needs a pixel ID of 1 to 26 digits, e.g. fbq('init', '1234567890'); ignored."]);
         };
@@ -186,23 +211,38 @@ impl Tracker {
             None | Some(Value::Null) => None,
             Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
             Some(_) => {
-                self.warn(host, &["init: advanced-matching data must be an object; ignored."]);
+                self.warn(
+                    host,
+                    &["init: advanced-matching data must be an object; ignored."],
+                );
                 None
             }
         };
-        let agent = options.and_then(|o| o.get("agent")).and_then(Value::as_text).map(str::to_owned);
+        let agent = options
+            .and_then(|o| o.get("agent"))
+            .and_then(Value::as_text)
+            .map(str::to_owned);
         if let Some(p) = self.pixels.iter_mut().find(|p| p.id == id) {
             if agent.is_some() {
                 p.agent = agent;
             }
             match hashed {
                 Some(ud) => p.user_data = ud,
-                None => host.console(Level::Warn, &warn_msg(&["Duplicate Pixel ID: ", id, "; the second init is ignored."])),
+                None => host.console(
+                    Level::Warn,
+                    &warn_msg(&["Duplicate Pixel ID: ", id, "; the second init is ignored."]),
+                ),
             }
             return;
         }
         self.first_init.get_or_insert(ctx.now);
-        self.pixels.push(PixelState { id: id.to_owned(), user_data: hashed.unwrap_or_default(), agent, cookies: true, ..PixelState::default() });
+        self.pixels.push(PixelState {
+            id: id.to_owned(),
+            user_data: hashed.unwrap_or_default(),
+            agent,
+            cookies: true,
+            ..PixelState::default()
+        });
         self.debug_log(host, &["pixel ", id, " initialised"]);
     }
 
@@ -212,7 +252,10 @@ impl Tracker {
         let mut out: Vec<(Field, String)> = Vec::new();
         for (key, value) in ud.members().unwrap_or(&[]) {
             let Some(field) = Field::from_key(key.trim()) else {
-                self.debug_log(host, &["advanced matching: unknown key \"", key, "\" ignored"]);
+                self.debug_log(
+                    host,
+                    &["advanced matching: unknown key \"", key, "\" ignored"],
+                );
                 continue;
             };
             let hashed = match value {
@@ -225,7 +268,15 @@ impl Tracker {
                     Some(slot) => slot.1 = h,
                     None => out.push((field, h)),
                 },
-                Err(reason) => self.debug_log(host, &["advanced matching: dropped ud[", field.wire_key(), "]: ", reason.message()]),
+                Err(reason) => self.debug_log(
+                    host,
+                    &[
+                        "advanced matching: dropped ud[",
+                        field.wire_key(),
+                        "]: ",
+                        reason.message(),
+                    ],
+                ),
             }
         }
         out.sort_by_key(|(f, _)| *f);
@@ -233,8 +284,14 @@ impl Tracker {
     }
 
     fn set_consent(&mut self, action: Option<&Value>, host: &mut dyn Host) {
-        let Some(next) = action.and_then(Value::as_str).and_then(Consent::from_action) else {
-            return self.warn(host, &["consent takes 'revoke', 'grant' or 'limited'; ignored."]);
+        let Some(next) = action
+            .and_then(Value::as_str)
+            .and_then(Consent::from_action)
+        else {
+            return self.warn(
+                host,
+                &["consent takes 'revoke', 'grant' or 'limited'; ignored."],
+            );
         };
         self.consent = next;
         if next != Consent::Revoked {
@@ -244,13 +301,34 @@ impl Tracker {
         }
     }
 
-    fn data_processing_options(&mut self, options: Option<&Value>, country: Option<&Value>, state: Option<&Value>, host: &mut dyn Host) {
+    fn data_processing_options(
+        &mut self,
+        options: Option<&Value>,
+        country: Option<&Value>,
+        state: Option<&Value>,
+        host: &mut dyn Host,
+    ) {
         let Some(Value::Arr(items, _)) = options else {
-            return self.warn(host, &["dataProcessingOptions needs an array, e.g. ['LDU'] or []; ignored."]);
+            return self.warn(
+                host,
+                &["dataProcessingOptions needs an array, e.g. ['LDU'] or []; ignored."],
+            );
         };
-        let options: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
-        let number = |v: Option<&Value>| v.and_then(Value::as_text).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
-        self.dpo = Some(Dpo { options, country: number(country), state: number(state) });
+        let options: Vec<String> = items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        let number = |v: Option<&Value>| {
+            v.and_then(Value::as_text)
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        self.dpo = Some(Dpo {
+            options,
+            country: number(country),
+            state: number(state),
+        });
     }
 
     fn set(&mut self, args: &[Value], host: &mut dyn Host) {
@@ -302,20 +380,40 @@ impl Tracker {
 
     fn track(&mut self, t: Track<'_>, standard_call: bool, ctx: &CallContext, host: &mut dyn Host) {
         if t.name.is_empty() {
-            return self.warn(host, &["track needs an event name, e.g. fbq('track', 'PageView'); ignored."]);
+            return self.warn(
+                host,
+                &["track needs an event name, e.g. fbq('track', 'PageView'); ignored."],
+            );
         }
         if let Some(target) = t.target {
             if !self.pixels.iter().any(|p| p.id == target) {
-                return self.warn(host, &["trackSingle: pixel ", target, " has not been initialised; nothing sent."]);
+                return self.warn(
+                    host,
+                    &[
+                        "trackSingle: pixel ",
+                        target,
+                        " has not been initialised; nothing sent.",
+                    ],
+                );
             }
         } else if self.pixels.is_empty() {
-            return self.warn(host, &["no pixel initialised; call fbq('init', pixelId) before ", t.name, "; nothing sent."]);
+            return self.warn(
+                host,
+                &[
+                    "no pixel initialised; call fbq('init', pixelId) before ",
+                    t.name,
+                    "; nothing sent.",
+                ],
+            );
         }
         let custom = match t.custom {
             None | Some(Value::Null) => None,
             Some(c @ Value::Obj(..)) => Some(c),
             Some(_) => {
-                self.warn(host, &[t.name, ": custom data must be an object; sent without it."]);
+                self.warn(
+                    host,
+                    &[t.name, ": custom data must be an object; sent without it."],
+                );
                 None
             }
         };
@@ -325,33 +423,49 @@ impl Tracker {
         let mut cd = Vec::new();
         for (k, v) in custom.and_then(Value::members).unwrap_or(&[]) {
             match v.wire_text() {
-                Some(text) if text.len() > MAX_PARAM_CHARS => self.warn(host, &[t.name, ": parameter \"", k, "\" is over 16 KB; dropped."]),
+                Some(text) if text.len() > MAX_PARAM_CHARS => self.warn(
+                    host,
+                    &[t.name, ": parameter \"", k, "\" is over 16 KB; dropped."],
+                ),
                 Some(text) => cd.push((k.clone(), text.to_owned())),
                 None => {}
             }
         }
         let limited = self.limited(host);
         let event_id = t.event_id.or_else(|| ctx.event_id.clone());
-        let (fbp, fbc) = if limited || self.cookies_off { (None, None) } else { self.identity(ctx, host) };
+        let (fbp, fbc) = if limited || self.cookies_off {
+            (None, None)
+        } else {
+            self.identity(ctx, host)
+        };
         let page = &ctx.page;
         let (dl, rl) = if limited {
-            (consent::strip_query(&page.href), consent::strip_query(&page.referrer))
+            (
+                consent::strip_query(&page.href),
+                consent::strip_query(&page.referrer),
+            )
         } else {
             (page.href.as_str(), page.referrer.as_str())
         };
         let dpo = if limited {
             let explicit = self.dpo.as_ref().filter(|d| !d.options.is_empty());
-            Some(Dpo { options: vec!["LDU".into()], country: explicit.map_or(0, |d| d.country), state: explicit.map_or(0, |d| d.state) })
+            Some(Dpo {
+                options: vec!["LDU".into()],
+                country: explicit.map_or(0, |d| d.country),
+                state: explicit.map_or(0, |d| d.state),
+            })
         } else {
             self.dpo.clone()
         };
         for i in 0..self.pixels.len() {
-            let Some(p) = self.pixels.get_mut(i) else { break };
+            let Some(p) = self.pixels.get_mut(i) else {
+                break;
+            };
             if t.target.is_some_and(|id| id != p.id) {
                 continue;
             }
             if t.name == "PageView" && !self.options.allow_duplicate_page_views {
-                if p.page_views.iter().any(|u| *u == page.href) {
+                if p.page_views.contains(&page.href) {
                     continue;
                 }
                 p.page_views.push(page.href.clone());
@@ -367,7 +481,14 @@ impl Tracker {
                 cd: cd.clone(),
                 sw: page.screen.map(|s| s.0),
                 sh: page.screen.map(|s| s.1),
-                ud: if limited { Vec::new() } else { p.user_data.iter().map(|(f, h)| (f.wire_key().to_owned(), h.clone())).collect() },
+                ud: if limited {
+                    Vec::new()
+                } else {
+                    p.user_data
+                        .iter()
+                        .map(|(f, h)| (f.wire_key().to_owned(), h.clone()))
+                        .collect()
+                },
                 v: VERSION.to_owned(),
                 r: "stable".to_owned(),
                 a: p.agent.clone(),
@@ -409,12 +530,18 @@ impl Tracker {
     }
 
     /// `fbp`/`fbc` for this call: read, created or refreshed (90-day rolling expiry).
-    fn identity(&mut self, ctx: &CallContext, host: &mut dyn Host) -> (Option<String>, Option<String>) {
+    fn identity(
+        &mut self,
+        ctx: &CallContext,
+        host: &mut dyn Host,
+    ) -> (Option<String>, Option<String>) {
         if !self.pixels.iter().any(|p| p.cookies) {
             return (None, None);
         }
         let href = &ctx.page.href;
-        let existing = host.cookie(cookie::FBP).filter(|v| cookie::parse_value(v).is_some());
+        let existing = host
+            .cookie(cookie::FBP)
+            .filter(|v| cookie::parse_value(v).is_some());
         let mut random = [0u8; 4];
         host.random(&mut random);
         let digits = u64::from(u32::from_le_bytes(random) >> 1);
@@ -424,7 +551,11 @@ impl Tracker {
                 (v, d.clone())
             }
             (None, existing) => {
-                let value_for = |index: usize| existing.clone().unwrap_or_else(|| fresh(index, ctx.now, digits));
+                let value_for = |index: usize| {
+                    existing
+                        .clone()
+                        .unwrap_or_else(|| fresh(index, ctx.now, digits))
+                };
                 match cookie::choose_domain(host, href, cookie::FBP, &value_for) {
                     Some(d) => (value_for(d.subdomain_index), d),
                     None => return (None, None),
@@ -432,10 +563,17 @@ impl Tracker {
             }
         };
         write(host, cookie::FBP, &fbp, &domain);
-        let clid = cookie::query_param(href, "fbclid").filter(|c| !c.is_empty() && c.len() <= cookie::MAX_FBCLID);
-        let old = host.cookie(cookie::FBC).filter(|v| cookie::parse_value(v).is_some());
+        let clid = cookie::query_param(href, "fbclid")
+            .filter(|c| !c.is_empty() && c.len() <= cookie::MAX_FBCLID);
+        let old = host
+            .cookie(cookie::FBC)
+            .filter(|v| cookie::parse_value(v).is_some());
         let fbc = match (clid, old) {
-            (Some(clid), Some(old)) if cookie::parse_value(&old).is_some_and(|(_, _, tail)| tail == clid) => Some(old),
+            (Some(clid), Some(old))
+                if cookie::parse_value(&old).is_some_and(|(_, _, tail)| tail == clid) =>
+            {
+                Some(old)
+            }
             (Some(clid), _) => Some(cookie::format_value(domain.subdomain_index, ctx.now, &clid)),
             (None, old) => old,
         };
@@ -454,16 +592,27 @@ fn fresh(index: usize, now: u64, digits: u64) -> String {
 }
 
 fn write(host: &mut dyn Host, name: &str, value: &str, d: &CookieDomain) {
-    host.set_cookie(&CookieWrite { name, value, domain: &d.domain, max_age_secs: cookie::MAX_AGE_SECS, secure: d.secure });
+    host.set_cookie(&CookieWrite {
+        name,
+        value,
+        domain: &d.domain,
+        max_age_secs: cookie::MAX_AGE_SECS,
+        secure: d.secure,
+    });
 }
 
 fn is_endpoint(url: &str) -> bool {
-    url.starts_with("https://") || url.starts_with("http://") || (url.starts_with('/') && !url.starts_with("//"))
+    url.starts_with("https://")
+        || url.starts_with("http://")
+        || (url.starts_with('/') && !url.starts_with("//"))
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
 fn event_id_of(event_data: Option<&Value>) -> Option<String> {
     let ed = event_data?;
-    let id = ed.get("eventID").or_else(|| ed.get("event_id"))?.as_text()?;
+    let id = ed
+        .get("eventID")
+        .or_else(|| ed.get("event_id"))?
+        .as_text()?;
     (!id.is_empty()).then(|| id.to_owned())
 }

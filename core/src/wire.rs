@@ -64,7 +64,9 @@ impl DecodeError {
         match self {
             DecodeError::MissingId => "missing pixel id (id)",
             DecodeError::MissingEvent => "missing event name (ev)",
-            DecodeError::BadNumber => "a numeric parameter (ts, sw, sh, ec, it, dpoco, dpost, tm) is not a number",
+            DecodeError::BadNumber => {
+                "a numeric parameter (ts, sw, sh, ec, it, dpoco, dpost, tm) is not a number"
+            }
             DecodeError::BadPercentEncoding => "malformed percent-encoding",
         }
     }
@@ -211,7 +213,9 @@ fn set_pair(list: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 fn bracket_key<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
-    name.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
+    name.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
 }
 
 fn num<T: core::str::FromStr>(s: &str) -> Result<T, DecodeError> {
@@ -277,16 +281,24 @@ fn hex_val(c: u8) -> Option<u8> {
 /// JavaScript's `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is
 /// percent-encoded as UTF-8.
 pub fn encode_uri_component(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
             out.push(b as char);
         } else {
             out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xf)] as char);
+            out.push(hex_upper(b >> 4));
+            out.push(hex_upper(b & 0xf));
         }
     }
+}
+
+fn hex_upper(n: u8) -> char {
+    (if n < 10 { b'0' + n } else { b'A' + n - 10 }) as char
 }
 
 #[derive(Default)]
