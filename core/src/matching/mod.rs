@@ -1,6 +1,50 @@
 //! Advanced matching: normalise customer identifiers exactly as SPEC §6 says, then SHA-256 them.
 //!
-//! (Interface fixed; the implementation lands with the advanced-matching issue.)
+//! Every value is trimmed first; empty or white-space-only values are dropped
+//! ([`DropReason::Empty`]). A trimmed value that already is 64 hex characters is taken as a hash
+//! and returned lowercased, for every field. Otherwise, per field:
+//!
+//! | field | rule | file |
+//! |---|---|---|
+//! | `em` | lowercase; must look like `local@domain.tld` | `email.rs` |
+//! | `ph` | digits only (also Arabic-Indic, Devanagari, fullwidth ... digits), no leading zeros | `phone.rs` |
+//! | `fn`, `ln` | lowercase; keep letters, digits and combining marks of any script | `text.rs` |
+//! | `ge` | `f`/`female` → `f`, `m`/`male` → `m` | here |
+//! | `db` | `YYYYMMDD` from four layouts, real calendar, years 1900-2100 | `date.rs` |
+//! | `ct` | lowercase; keep letters and combining marks of any script, no digits | `text.rs` |
+//! | `st` | US/Canadian region name → code, else the first two letters | `regions.rs` |
+//! | `zp` | lowercase, no white space, the part before `-` | here |
+//! | `country` | ISO 3166-1 alpha-2 code or English name → lowercase code | `countries.rs` |
+//! | `external_id` | lowercase, no white space | here |
+//!
+//! Decisions the SPEC leaves open:
+//! - **Digits in names stay** (`Louis14` → `louis14`): the SPEC removes only white space and
+//!   punctuation, and so does Meta's pixel. Cities lose digits (`ct` keeps letters only).
+//! - **Combining marks stay** in names and cities, so a decomposed `Vale\u{301}ry` keeps its accent
+//!   and Devanagari viramas and Thai tone marks survive; see `text.rs` for how "punctuation" is told
+//!   apart without a Unicode category table. No NFC normalisation.
+//! - Lowercasing is Unicode-aware and contextual, as `str::to_lowercase` and JavaScript's
+//!   `toLowerCase`: `ÉLODIE` → `élodie`, a word-final `Σ` → `ς`. It is done by [`to_lower`]
+//!   (`case.rs`) with a run table checked against the standard library for every code point: the
+//!   standard library's own tables would cost about 8 KB of the pixel's 20 KB gzip budget.
+//! - `UK` is read as the name it usually is and becomes `gb`; any other two-letter `country` must
+//!   be an ISO code.
+//!
+//! Nothing here panics or formats: errors are [`DropReason`]s with `&'static str` messages.
+
+mod case;
+mod countries;
+mod date;
+mod email;
+mod phone;
+mod regions;
+mod text;
+
+pub use case::to_lower;
+pub use countries::{country_code, is_country_code};
+pub use date::{days_in_month, is_leap_year, MAX_YEAR, MIN_YEAR};
+pub use email::looks_like_email;
+pub use regions::region_code;
 
 /// A canonical advanced-matching field. Its wire key is what goes into `ud[<key>]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,8 +117,26 @@ impl Field {
 /// Why a value was dropped instead of hashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
+    /// Empty or white space only.
     Empty,
+    /// Nothing usable left after normalisation (a name of punctuation only, a zip of `-1234`).
     Invalid,
+    /// `em` does not look like `local@domain.tld`.
+    NotAnEmail,
+    /// `ph` has no digits besides leading zeros.
+    NoDigits,
+    /// `db` is in none of the accepted layouts.
+    NotADate,
+    /// `db` names a day that does not exist (`1990-02-30`, month 13).
+    ImpossibleDate,
+    /// `db` year before [`MIN_YEAR`] or after [`MAX_YEAR`].
+    YearOutOfRange,
+    /// `ge` is none of `f`, `female`, `m`, `male`.
+    UnknownGender,
+    /// `st` is no region name and has fewer than two letters.
+    NotARegion,
+    /// `country` is neither an ISO 3166-1 alpha-2 code nor a known English country name.
+    UnknownCountry,
 }
 
 impl DropReason {
@@ -82,18 +144,68 @@ impl DropReason {
         match self {
             DropReason::Empty => "empty value",
             DropReason::Invalid => "not a valid value for this field",
+            DropReason::NotAnEmail => "not an email address",
+            DropReason::NoDigits => "not a phone number: no digits",
+            DropReason::NotADate => "not a date as YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD or MM/DD/YYYY",
+            DropReason::ImpossibleDate => "impossible date",
+            DropReason::YearOutOfRange => "year of birth outside 1900-2100",
+            DropReason::UnknownGender => "unknown gender",
+            DropReason::NotARegion => "not a state or province",
+            DropReason::UnknownCountry => "unknown country",
         }
     }
 }
 
 /// Normalise `raw` for `field`. A value that already is 64 hex characters is returned lowercased.
-pub fn normalize(_field: Field, raw: &str) -> Result<String, DropReason> {
-    let v = raw.trim().to_lowercase();
-    if v.is_empty() {
-        Err(DropReason::Empty)
-    } else {
-        Ok(v)
+pub fn normalize(field: Field, raw: &str) -> Result<String, DropReason> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(DropReason::Empty);
     }
+    if is_sha256_hex(trimmed) {
+        return Ok(trimmed.to_ascii_lowercase());
+    }
+    match field {
+        Field::Em => email::normalize_email(trimmed),
+        Field::Ph => phone::normalize_phone(trimmed),
+        Field::Fn | Field::Ln => non_empty(text::keep_letters(&case::to_lower(trimmed), true)),
+        Field::Ge => gender(trimmed),
+        Field::Db => date::normalize_date(trimmed),
+        Field::Ct => non_empty(text::keep_letters(&case::to_lower(trimmed), false)),
+        Field::St => regions::normalize_state(trimmed),
+        Field::Zp => zip(trimmed),
+        Field::Country => countries::normalize_country(trimmed),
+        Field::ExternalId => Ok(without_white_space(&case::to_lower(trimmed))),
+    }
+}
+
+fn non_empty(s: String) -> Result<String, DropReason> {
+    if s.is_empty() {
+        Err(DropReason::Invalid)
+    } else {
+        Ok(s)
+    }
+}
+
+fn without_white_space(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// `ge`: `f`/`female` → `f`, `m`/`male` → `m` (any case); anything else is dropped.
+fn gender(trimmed: &str) -> Result<String, DropReason> {
+    match case::to_lower(trimmed).as_str() {
+        "f" | "female" => Ok("f".into()),
+        "m" | "male" => Ok("m".into()),
+        _ => Err(DropReason::UnknownGender),
+    }
+}
+
+/// `zp`: lowercase, white space removed, only the part before the first `-` (`94025-1234` →
+/// `94025`, `SW1A 1AA` → `sw1a1aa`).
+fn zip(trimmed: &str) -> Result<String, DropReason> {
+    let lower = without_white_space(&case::to_lower(trimmed));
+    let head = lower.split('-').next().unwrap_or_default();
+    non_empty(head.into())
 }
 
 /// True when `s` is exactly 64 hexadecimal characters (either case).

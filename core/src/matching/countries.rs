@@ -1,0 +1,331 @@
+//! The `country` field: every ISO 3166-1 alpha-2 code (249 of them) with its English short name and
+//! the common alternates people type (`USA`, `UK`, `Great Britain`, `South Korea`, `Russia`, ...).
+
+use super::text::{fold_key, table_code, table_lookup};
+use super::DropReason;
+
+/// `"<code> <Name>|<Other name>..."`, one country a line, sorted by code. Names are matched folded
+/// (case, spaces, punctuation and Latin-1 accents ignored, `&` read as `and`), so they are written
+/// in plain ASCII: `Cote d'Ivoire` also matches `Côte d’Ivoire` and `COTE DIVOIRE`.
+const COUNTRIES: &str = "\
+ad Andorra
+ae United Arab Emirates|UAE|Emirates
+af Afghanistan
+ag Antigua and Barbuda
+ai Anguilla
+al Albania
+am Armenia
+ao Angola
+aq Antarctica
+ar Argentina
+as American Samoa
+at Austria
+au Australia
+aw Aruba
+ax Aland Islands
+az Azerbaijan
+ba Bosnia and Herzegovina|Bosnia
+bb Barbados
+bd Bangladesh
+be Belgium
+bf Burkina Faso
+bg Bulgaria
+bh Bahrain
+bi Burundi
+bj Benin
+bl Saint Barthelemy|St Barthelemy|St Barts
+bm Bermuda
+bn Brunei|Brunei Darussalam
+bo Bolivia|Bolivia, Plurinational State of
+bq Bonaire, Sint Eustatius and Saba|Caribbean Netherlands|Bonaire
+br Brazil|Brasil
+bs Bahamas|The Bahamas
+bt Bhutan
+bv Bouvet Island
+bw Botswana
+by Belarus
+bz Belize
+ca Canada
+cc Cocos (Keeling) Islands|Cocos Islands
+cd Democratic Republic of the Congo|Congo, The Democratic Republic of the|DR Congo|DRC|Congo Kinshasa
+cf Central African Republic
+cg Congo|Republic of the Congo|Congo Brazzaville
+ch Switzerland
+ci Cote d'Ivoire|Ivory Coast
+ck Cook Islands
+cl Chile
+cm Cameroon
+cn China|People's Republic of China|PRC
+co Colombia
+cr Costa Rica
+cu Cuba
+cv Cabo Verde|Cape Verde
+cw Curacao
+cx Christmas Island
+cy Cyprus
+cz Czechia|Czech Republic
+de Germany|Deutschland
+dj Djibouti
+dk Denmark
+dm Dominica
+do Dominican Republic
+dz Algeria
+ec Ecuador
+ee Estonia
+eg Egypt
+eh Western Sahara
+er Eritrea
+es Spain|Espana
+et Ethiopia
+fi Finland
+fj Fiji
+fk Falkland Islands|Falkland Islands (Malvinas)
+fm Micronesia|Micronesia, Federated States of
+fo Faroe Islands
+fr France
+ga Gabon
+gb United Kingdom|UK|Great Britain|Britain|England|Scotland|Wales|Northern Ireland|United Kingdom of Great Britain and Northern Ireland
+gd Grenada
+ge Georgia
+gf French Guiana
+gg Guernsey
+gh Ghana
+gi Gibraltar
+gl Greenland
+gm Gambia|The Gambia
+gn Guinea
+gp Guadeloupe
+gq Equatorial Guinea
+gr Greece
+gs South Georgia and the South Sandwich Islands
+gt Guatemala
+gu Guam
+gw Guinea-Bissau
+gy Guyana
+hk Hong Kong
+hm Heard Island and McDonald Islands
+hn Honduras
+hr Croatia
+ht Haiti
+hu Hungary
+id Indonesia
+ie Ireland|Republic of Ireland
+il Israel
+im Isle of Man
+in India
+io British Indian Ocean Territory
+iq Iraq
+ir Iran|Iran, Islamic Republic of
+is Iceland
+it Italy
+je Jersey
+jm Jamaica
+jo Jordan
+jp Japan
+ke Kenya
+kg Kyrgyzstan
+kh Cambodia
+ki Kiribati
+km Comoros
+kn Saint Kitts and Nevis|St Kitts and Nevis
+kp North Korea|Korea, Democratic People's Republic of|DPRK
+kr South Korea|Korea, Republic of|Republic of Korea|Korea
+kw Kuwait
+ky Cayman Islands
+kz Kazakhstan
+la Laos|Lao People's Democratic Republic
+lb Lebanon
+lc Saint Lucia|St Lucia
+li Liechtenstein
+lk Sri Lanka
+lr Liberia
+ls Lesotho
+lt Lithuania
+lu Luxembourg
+lv Latvia
+ly Libya
+ma Morocco
+mc Monaco
+md Moldova|Moldova, Republic of
+me Montenegro
+mf Saint Martin|St Martin|Saint Martin (French part)
+mg Madagascar
+mh Marshall Islands
+mk North Macedonia|Macedonia
+ml Mali
+mm Myanmar|Burma
+mn Mongolia
+mo Macao|Macau
+mp Northern Mariana Islands
+mq Martinique
+mr Mauritania
+ms Montserrat
+mt Malta
+mu Mauritius
+mv Maldives
+mw Malawi
+mx Mexico
+my Malaysia
+mz Mozambique
+na Namibia
+nc New Caledonia
+ne Niger
+nf Norfolk Island
+ng Nigeria
+ni Nicaragua
+nl Netherlands|The Netherlands|Holland
+no Norway
+np Nepal
+nr Nauru
+nu Niue
+nz New Zealand
+om Oman
+pa Panama
+pe Peru
+pf French Polynesia
+pg Papua New Guinea
+ph Philippines|The Philippines
+pk Pakistan
+pl Poland
+pm Saint Pierre and Miquelon|St Pierre and Miquelon
+pn Pitcairn|Pitcairn Islands
+pr Puerto Rico
+ps Palestine|Palestine, State of
+pt Portugal
+pw Palau
+py Paraguay
+qa Qatar
+re Reunion
+ro Romania
+rs Serbia
+ru Russia|Russian Federation
+rw Rwanda
+sa Saudi Arabia
+sb Solomon Islands
+sc Seychelles
+sd Sudan
+se Sweden
+sg Singapore
+sh Saint Helena, Ascension and Tristan da Cunha|Saint Helena|St Helena
+si Slovenia
+sj Svalbard and Jan Mayen
+sk Slovakia|Slovak Republic
+sl Sierra Leone
+sm San Marino
+sn Senegal
+so Somalia
+sr Suriname
+ss South Sudan
+st Sao Tome and Principe
+sv El Salvador
+sx Sint Maarten|Sint Maarten (Dutch part)
+sy Syria|Syrian Arab Republic
+sz Eswatini|Swaziland
+tc Turks and Caicos Islands
+td Chad
+tf French Southern Territories
+tg Togo
+th Thailand
+tj Tajikistan
+tk Tokelau
+tl Timor-Leste|East Timor
+tm Turkmenistan
+tn Tunisia
+to Tonga
+tr Turkey|Turkiye
+tt Trinidad and Tobago
+tv Tuvalu
+tw Taiwan|Taiwan, Province of China
+tz Tanzania|Tanzania, United Republic of
+ua Ukraine
+ug Uganda
+um United States Minor Outlying Islands|US Minor Outlying Islands
+us United States|United States of America|USA|US|America
+uy Uruguay
+uz Uzbekistan
+va Holy See|Vatican|Vatican City
+vc Saint Vincent and the Grenadines|St Vincent and the Grenadines
+ve Venezuela|Venezuela, Bolivarian Republic of
+vg British Virgin Islands|Virgin Islands, British
+vi US Virgin Islands|United States Virgin Islands|Virgin Islands, U.S.
+vn Vietnam|Viet Nam
+vu Vanuatu
+wf Wallis and Futuna
+ws Samoa
+ye Yemen
+yt Mayotte
+za South Africa
+zm Zambia
+zw Zimbabwe";
+
+/// The lowercase ISO 3166-1 alpha-2 code for a code (`"DE"` → `"de"`) or an English country name
+/// (`"United States of America"` → `"us"`, `"UK"` → `"gb"`), if it is one.
+pub fn country_code(s: &str) -> Option<&'static str> {
+    let key = fold_key(s)?;
+    table_code(COUNTRIES, &key).or_else(|| table_lookup(COUNTRIES, &key))
+}
+
+/// `country`: an ISO code or an English name becomes the lowercase code; anything else is dropped
+/// (a two-letter input that is no ISO code, like `xx`, included).
+pub(crate) fn normalize_country(trimmed: &str) -> Result<String, DropReason> {
+    country_code(trimmed)
+        .map(Into::into)
+        .ok_or(DropReason::UnknownCountry)
+}
+
+/// True when `code` (lowercase) is an ISO 3166-1 alpha-2 code.
+pub fn is_country_code(code: &str) -> bool {
+    table_code(COUNTRIES, code).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_all_249_codes_sorted_and_unique() {
+        let mut last = "";
+        let mut count = 0;
+        for line in COUNTRIES.lines() {
+            let (code, names) = line.split_once(' ').unwrap_or_default();
+            assert!(
+                code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()),
+                "{line}"
+            );
+            assert!(code > last, "not sorted: {line}");
+            assert!(!names.is_empty() && !names.contains("||"), "{line}");
+            last = code;
+            count += 1;
+        }
+        assert_eq!(count, 249);
+    }
+
+    #[test]
+    fn no_name_maps_to_two_codes() {
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for line in COUNTRIES.lines() {
+            let (code, names) = line.split_once(' ').unwrap_or_default();
+            for name in names.split('|') {
+                let key = fold_key(name).unwrap_or_default();
+                assert!(!key.is_empty(), "{line}");
+                if let Some((_, other)) = seen.iter().find(|(k, _)| *k == key) {
+                    assert_eq!(*other, code, "{name} is both {other} and {code}");
+                }
+                seen.push((key, code));
+            }
+        }
+    }
+
+    #[test]
+    fn codes_and_names() {
+        assert_eq!(country_code("DE"), Some("de"));
+        assert_eq!(country_code("xx"), None);
+        assert_eq!(country_code("UK"), Some("gb"));
+        assert_eq!(country_code("U.S.A."), Some("us"));
+        assert_eq!(country_code("Côte d’Ivoire"), Some("ci"));
+        assert_eq!(country_code("Trinidad & Tobago"), Some("tt"));
+        assert_eq!(country_code("Atlantis"), None);
+        assert!(is_country_code("aq"));
+        assert!(!is_country_code("eu"));
+    }
+}

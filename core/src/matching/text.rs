@@ -1,0 +1,334 @@
+//! Character classes shared by the text fields (`fn`, `ln`, `ct`, `st`, `country`), and the key
+//! folding used to look names up in the region and country tables.
+//!
+//! # What counts as a letter
+//!
+//! The standard library's `is_alphabetic` and `is_numeric` cost about 2.6 KB of gzipped wasm
+//! together, so they are not used here. Instead, a character is
+//!
+//! 1. a **digit** when it is a decimal digit of one of the scripts in [`ZEROS`] (or ASCII);
+//! 2. **removed** when it is white space, a control character, ASCII punctuation or a symbol, or
+//!    lies in one of the [`NOISE`] ranges: punctuation, symbols, emoji, variation selectors, format
+//!    characters, private use;
+//! 3. otherwise a **letter**: the letters of every script, and the combining marks that go with
+//!    them. Marks matter: a decomposed `Vale\u{301}ry` keeps its accent, Devanagari viramas (`क्ष`)
+//!    and Thai tone marks survive. Dropping them would silently turn one name into another.
+//!    No Unicode normalisation (NFC) is done: precomposed and decomposed spellings hash
+//!    differently, as in Meta's pixel.
+//!
+//! Letter-like symbols that Unicode calls alphabetic but that are not part of any name (circled
+//! letters `Ⓐ`, Roman numerals `Ⅻ`, `ℓ`, superscript `ⁿ`, squared `🅰`) lie in symbol blocks and
+//! are removed; a unit test pins that list against `char::is_alphabetic`.
+
+/// The zero of each run of ten decimal digits accepted besides ASCII (the Basic Multilingual
+/// Plane's decimal digit sets): Arabic-Indic, Persian, NKo, Devanagari, Bengali, Gurmukhi,
+/// Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao, Tibetan, Myanmar (2),
+/// Khmer, Mongolian, Limbu, New Tai Lue, Tai Tham (2), Balinese, Sundanese, Lepcha, Ol Chiki, Vai,
+/// Saurashtra, Kayah Li, Javanese, Myanmar Tai Laing, Cham, Meetei Mayek, fullwidth.
+const ZEROS: [u32; 36] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+];
+
+/// The value of a decimal digit of ASCII or of one of the [`ZEROS`] scripts.
+pub(crate) fn digit_value(c: char) -> Option<u32> {
+    if c.is_ascii_digit() {
+        return c.to_digit(10);
+    }
+    let cp = u32::from(c);
+    ZEROS
+        .iter()
+        .find(|&&zero| zero <= cp && cp - zero < 10)
+        .map(|zero| cp - zero)
+}
+
+/// Inclusive ranges of non-ASCII code points that are punctuation, symbols, emoji, format
+/// characters, variation selectors or private use. Sorted; letters inside symbol blocks (`ª`, `µ`,
+/// `º`, the modifier letters, `々`) are left out.
+const NOISE: [(u32, u32); 66] = [
+    (0x00A0, 0x00A9), // Latin-1 punctuation and symbols, superscripts, fractions, soft hyphen
+    (0x00AB, 0x00B4),
+    (0x00B6, 0x00B9),
+    (0x00BB, 0x00BF),
+    (0x00D7, 0x00D7), // ×
+    (0x00F7, 0x00F7), // ÷
+    (0x02C2, 0x02C5), // spacing modifier symbols (˘ ˙ ˚ ˜ ...), not the modifier letters
+    (0x02D2, 0x02DF),
+    (0x02E5, 0x02EB),
+    (0x02ED, 0x02ED),
+    (0x02EF, 0x02FF),
+    (0x0375, 0x0375), // Greek numeral sign, question mark, tonos, ano teleia
+    (0x037E, 0x037E),
+    (0x0384, 0x0385),
+    (0x0387, 0x0387),
+    (0x055A, 0x055F), // Armenian punctuation
+    (0x0589, 0x058A),
+    (0x05BE, 0x05BE), // Hebrew maqaf, paseq, sof pasuq, nun hafukha, geresh, gershayim
+    (0x05C0, 0x05C0),
+    (0x05C3, 0x05C3),
+    (0x05C6, 0x05C6),
+    (0x05F3, 0x05F4),
+    (0x0600, 0x060F), // Arabic number signs, comma, date separator, signs
+    (0x061B, 0x061F), // Arabic semicolon, letter mark, question mark
+    (0x066A, 0x066D),
+    (0x06D4, 0x06D4),
+    (0x06DD, 0x06DE),
+    (0x06E9, 0x06E9),
+    (0x0964, 0x0965), // danda, double danda
+    (0x0970, 0x0970),
+    (0x0E3F, 0x0E3F), // Thai baht, fongman, angkhankhu, khomut
+    (0x0E4F, 0x0E4F),
+    (0x0E5A, 0x0E5B),
+    (0x10FB, 0x10FB),
+    (0x1360, 0x1368), // Ethiopic punctuation
+    (0x166D, 0x166E),
+    (0x169B, 0x169C),
+    (0x16EB, 0x16ED),
+    (0x1800, 0x180F), // Mongolian punctuation and free variation selectors
+    (0x2000, 0x2BFF), // general punctuation ... currency, letter-like, arrows, maths, dingbats
+    (0x2E00, 0x2E7F), // supplemental punctuation
+    (0x2FF0, 0x2FFF), // ideographic description characters
+    (0x3000, 0x3004), // CJK symbols and punctuation, not 々 〆 〇 and the kana repeat marks
+    (0x3008, 0x3020),
+    (0x3030, 0x3030),
+    (0x3036, 0x3037),
+    (0x303D, 0x303F),
+    (0x309B, 0x309C), // spacing kana voicing marks
+    (0x30A0, 0x30A0),
+    (0x30FB, 0x30FB), // katakana middle dot
+    (0x3200, 0x33FF), // enclosed CJK, CJK compatibility
+    (0x4DC0, 0x4DFF), // Yijing hexagrams
+    (0xA4FE, 0xA4FF),
+    (0xA60D, 0xA60F),
+    (0xA700, 0xA716), // modifier tone symbols
+    (0xA720, 0xA721),
+    (0xE000, 0xF8FF), // private use
+    (0xFD3E, 0xFD3F),
+    (0xFE00, 0xFE1F), // variation selectors, vertical forms
+    (0xFE30, 0xFE6F), // CJK compatibility forms, small forms
+    (0xFEFF, 0xFEFF), // byte order mark
+    (0xFF01, 0xFF0F), // fullwidth punctuation (not the fullwidth digits and letters)
+    (0xFF1A, 0xFF20),
+    (0xFF3B, 0xFF40),
+    (0xFF5B, 0xFF65),
+    (0xFFE0, 0xFFFF), // fullwidth symbols, specials
+];
+
+/// Above the Basic Multilingual Plane: musical symbols, mahjong ... emoji ... legacy computing,
+/// tags, the variation selectors supplement and the private use planes.
+fn is_astral_noise(cp: u32) -> bool {
+    (0x1D000..=0x1D24F).contains(&cp)
+        || (0x1F000..=0x1FBFF).contains(&cp)
+        || (0xE0000..=0xE01EF).contains(&cp)
+        || cp >= 0xF0000
+}
+
+/// How the text fields treat a character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// A letter of any script, or a combining mark.
+    Letter,
+    /// A decimal digit (see [`digit_value`]).
+    Digit,
+    /// White space, control, punctuation, symbol: always removed.
+    Noise,
+}
+
+/// The [`Class`] of `c`.
+pub(crate) fn class(c: char) -> Class {
+    if c.is_ascii() {
+        return if c.is_ascii_alphabetic() {
+            Class::Letter
+        } else if c.is_ascii_digit() {
+            Class::Digit
+        } else {
+            Class::Noise
+        };
+    }
+    let cp = u32::from(c);
+    if digit_value(c).is_some() {
+        Class::Digit
+    } else if c.is_whitespace()
+        || c.is_control()
+        || NOISE.iter().any(|&(lo, hi)| lo <= cp && cp <= hi)
+        || is_astral_noise(cp)
+    {
+        Class::Noise
+    } else {
+        Class::Letter
+    }
+}
+
+/// True for the combining diacritical marks (U+0300-U+036F) of decomposed Latin, Greek and
+/// Cyrillic text.
+pub(crate) fn is_combining_diacritic(c: char) -> bool {
+    ('\u{300}'..='\u{36f}').contains(&c)
+}
+
+/// Keeps the letters (and combining marks) and, when `digits`, the digits of an already lowercased
+/// string. White space, control characters, punctuation and symbols go.
+pub(crate) fn keep_letters(lower: &str, digits: bool) -> String {
+    lower
+        .chars()
+        .filter(|&c| match class(c) {
+            Class::Letter => true,
+            Class::Digit => digits,
+            Class::Noise => false,
+        })
+        .collect()
+}
+
+/// Longest key a table holds; longer input cannot name a country or a region.
+const MAX_KEY_LEN: usize = 64;
+
+/// Folds a name to its lookup key: lowercase ASCII letters and digits. Latin-1 accented letters
+/// lose their accent (`Québec` → `quebec`), `&` becomes `and`; combining marks, white space,
+/// punctuation and the apostrophe-like letters `ʻ` `ʼ` (`Hawaiʻi`) go. Other letters stay, so they
+/// never match an ASCII table entry. `None` when the input is too long to be a table key.
+pub(crate) fn fold_key(s: &str) -> Option<String> {
+    if s.len() > MAX_KEY_LEN * 4 {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in super::case::to_lower(s).chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if c == '&' {
+            out.push_str("and");
+        } else if let Some(base) = strip_accent(c) {
+            out.push(base);
+        } else if class(c) == Class::Letter && !is_combining_diacritic(c) && !matches!(c, 'ʻ' | 'ʼ')
+        {
+            out.push(c);
+        }
+    }
+    if out.len() > MAX_KEY_LEN {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// The base letter of a lowercase Latin-1 accented letter.
+fn strip_accent(c: char) -> Option<char> {
+    Some(match c {
+        'à'..='å' => 'a',
+        'ç' => 'c',
+        'è'..='ë' => 'e',
+        'ì'..='ï' => 'i',
+        'ñ' => 'n',
+        'ò'..='ö' | 'ø' => 'o',
+        'ù'..='ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        _ => return None,
+    })
+}
+
+/// Looks a folded key up in a code table: one entry a line, `"<code> <Name>|<Other name>|..."`.
+/// Names are compared folded, so the table can be written in plain readable English.
+pub(crate) fn table_lookup(table: &'static str, key: &str) -> Option<&'static str> {
+    let mut name_key = String::new();
+    for line in table.lines() {
+        let Some((code, names)) = line.split_once(' ') else {
+            continue;
+        };
+        for name in names.split('|') {
+            name_key.clear();
+            for c in name.chars() {
+                if c.is_ascii_alphanumeric() {
+                    name_key.push(c.to_ascii_lowercase());
+                } else if c == '&' {
+                    name_key.push_str("and");
+                }
+            }
+            if name_key == key {
+                return Some(code);
+            }
+        }
+    }
+    None
+}
+
+/// `code` as it appears in a code table (the first word of a line), if it is one.
+pub(crate) fn table_code(table: &'static str, code: &str) -> Option<&'static str> {
+    table
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(c, _)| c)
+        .find(|&c| c == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_table_is_sorted_and_disjoint() {
+        let mut last = 0x7f;
+        for &(lo, hi) in NOISE.iter() {
+            assert!(lo > last && lo <= hi, "{lo:#x}..{hi:#x}");
+            last = hi;
+        }
+    }
+
+    #[test]
+    fn zeros_start_runs_of_ten_digits() {
+        for zero in ZEROS {
+            for cp in zero..zero + 10 {
+                let c = char::from_u32(cp).unwrap_or_default();
+                assert!(c.is_numeric() && !c.is_alphabetic(), "{cp:#x}");
+                assert_eq!(digit_value(c), Some(cp - zero));
+            }
+        }
+    }
+
+    /// Every character the standard library calls alphabetic is a letter here, except the
+    /// letter-like symbols listed.
+    #[test]
+    fn letters_of_every_script_are_letters() {
+        let symbol_letters = [
+            (0x2071, 0x2071),   // ⁱ
+            (0x207F, 0x207F),   // ⁿ
+            (0x2090, 0x209C),   // subscript letters
+            (0x2100, 0x214F),   // letter-like symbols (ℂ ℓ K Å ...)
+            (0x2160, 0x2188),   // Roman numerals
+            (0x24B6, 0x24E9),   // circled letters
+            (0x2E2F, 0x2E2F),   // vertical tilde
+            (0x1F130, 0x1F189), // squared and circled Latin letters (🅰)
+        ];
+        let mut wrong = Vec::new();
+        for c in (0x80..=0x10ffff).filter_map(char::from_u32) {
+            let cp = u32::from(c);
+            let symbol = symbol_letters.iter().any(|&(lo, hi)| lo <= cp && cp <= hi);
+            if c.is_alphabetic() && !symbol && class(c) != Class::Letter {
+                wrong.push(format!("{cp:#x}"));
+            }
+        }
+        assert!(wrong.is_empty(), "alphabetic but not a letter: {wrong:?}");
+    }
+
+    #[test]
+    fn marks_stay_punctuation_goes() {
+        assert_eq!(keep_letters("vale\u{301}ry", true), "vale\u{301}ry");
+        assert_eq!(keep_letters("क्ष", true), "क्ष");
+        assert_eq!(keep_letters("o’brien—jr.", true), "obrienjr");
+        assert_eq!(keep_letters("ジョン・スミス", true), "ジョンスミス");
+        assert_eq!(keep_letters("佐々木", true), "佐々木");
+        assert_eq!(keep_letters("ana😀\u{fe0f}", true), "ana");
+        assert_eq!(keep_letters("abc123٣", false), "abc");
+        assert_eq!(keep_letters("abc123٣", true), "abc123٣");
+        assert_eq!(keep_letters("a\u{a0}b\u{200b}c\u{feff}", true), "abc");
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold_key("Québec").as_deref(), Some("quebec"));
+        assert_eq!(fold_key("Que\u{301}bec").as_deref(), Some("quebec"));
+        assert_eq!(
+            fold_key("Trinidad & Tobago").as_deref(),
+            Some("trinidadandtobago")
+        );
+        assert_eq!(fold_key(&"a".repeat(65)), None);
+    }
+}
