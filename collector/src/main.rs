@@ -1,1 +1,82 @@
-fn main() {}
+//! `collector`: parse flags, open the store, bind, run. Usage errors, an unusable database or
+//! address: one line on stderr and exit code 2.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use collector::config::{CliError, Config};
+use collector::store::SqliteStore;
+use collector::AppState;
+
+fn fail(line: &str) -> ExitCode {
+    eprintln!("collector: error: {line}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let config = match Config::parse_from(std::env::args_os()) {
+        Ok(c) => c,
+        Err(CliError::Info(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(CliError::Usage(line)) => {
+            eprintln!("collector: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(config.log)
+        .with_target(false)
+        .init();
+    if let Some(site) = &config.site {
+        if !site.is_dir() {
+            return fail(&format!("--site {} is not a directory", site.display()));
+        }
+    }
+    if !config.dist.is_dir() {
+        tracing::warn!(dist = %config.dist.display(), "--dist directory not found: /fbevents.js will answer 404 until it exists");
+    }
+    let store = match SqliteStore::open(&config.db, config.sync) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(&format!(
+                "cannot open database {}: {e}",
+                config.db.display()
+            ))
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(&format!("cannot listen on {}: {e}", config.listen)),
+        };
+        let addr = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+        let pixels = config.pixels.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(",");
+        if config.pixels.is_empty() {
+            tracing::warn!("no --pixel configured: every beacon will be refused with 403");
+        }
+        if config.admin_token.is_none() {
+            tracing::info!("no --admin-token: /api/events and /report answer 401");
+        }
+        tracing::info!(listen = %addr, db = %config.db.display(), pixels = %pixels, "collector listening");
+        let state = match AppState::new(config, Arc::new(store)) {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("cannot start the writer thread: {e}")),
+        };
+        match collector::server::run(listener, state).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("collector: error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,322 @@
+//! Command-line flags and their `COLLECTOR_<FLAG>` environment twins.
+//!
+//! Every flag documents its default. Parsing never exits the process itself: [`Config::parse_from`]
+//! returns a [`CliError`] and `main` prints one line and exits with code 2 (or 0 for `--help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// One `--pixel` entry: a pixel the collector accepts, and the Conversions API token to relay with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PixelConfig {
+    /// Pixel ID, `^[1-9][0-9]{0,25}$`.
+    pub id: String,
+    /// Access token. `None` (`--pixel <ID>` without `=TOKEN`): events are accepted and stored but
+    /// not relayed.
+    pub token: Option<String>,
+}
+
+/// How hard SQLite pushes each commit to disk (`PRAGMA synchronous` under WAL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// fsync the WAL at every commit: an acknowledged event survives `kill -9` and power loss.
+    Full,
+    /// fsync only at checkpoints: survives `kill -9`; the last commits may be lost on power loss.
+    Normal,
+}
+
+/// The collector's configuration.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "collector",
+    version,
+    about = "First-party collection endpoint for the drop-in Meta Pixel: stores /tr beacons durably in SQLite and relays them to Meta's Conversions API.",
+    after_help = "Every flag can also be given as an environment variable COLLECTOR_<FLAG> (dashes become underscores, e.g. COLLECTOR_ADMIN_TOKEN); repeatable flags take a comma-separated list there."
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "COLLECTOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file (created when missing; WAL mode).
+    #[arg(long, env = "COLLECTOR_DB", default_value = "collector.db")]
+    pub db: PathBuf,
+
+    /// Directory holding the built pixel (fbevents.js and the files it loads), served at `/`.
+    #[arg(long, env = "COLLECTOR_DIST", default_value = "dist")]
+    pub dist: PathBuf,
+
+    /// Optional static site (e.g. the demo storefront) served at `/` after `--dist`; a directory
+    /// serves its index.html. Default: none.
+    #[arg(long, env = "COLLECTOR_SITE")]
+    pub site: Option<PathBuf>,
+
+    /// `<PIXEL_ID>=<ACCESS_TOKEN>`: accept beacons for this pixel and relay them to the Conversions
+    /// API. `<PIXEL_ID>` alone: accept and store, do not relay. Repeatable. Default: none (every
+    /// beacon is refused with 403).
+    #[arg(long = "pixel", env = "COLLECTOR_PIXEL", value_delimiter = ',', value_parser = parse_pixel, hide_env_values = true)]
+    pub pixels: Vec<PixelConfig>,
+
+    /// Base URL of Meta's Graph API.
+    #[arg(long, env = "COLLECTOR_GRAPH_URL", default_value = "https://graph.facebook.com", value_parser = parse_http_url)]
+    pub graph_url: String,
+
+    /// Graph API version.
+    #[arg(long, env = "COLLECTOR_GRAPH_VERSION", default_value = "v26.0", value_parser = parse_graph_version)]
+    pub graph_version: String,
+
+    /// Bearer token for `/api/events` and `/report`. Default: none (both answer 401).
+    #[arg(long, env = "COLLECTOR_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_nonempty)]
+    pub admin_token: Option<String>,
+
+    /// `test_event_code` added to every Conversions API request (Events Manager's test tab). Default: none.
+    #[arg(long, env = "COLLECTOR_TEST_EVENT_CODE", value_parser = parse_nonempty)]
+    pub test_event_code: Option<String>,
+
+    /// App secret: adds `appsecret_proof` (HMAC-SHA256 of the access token) to each request. Default: none.
+    #[arg(long, env = "COLLECTOR_APP_SECRET", hide_env_values = true, value_parser = parse_nonempty)]
+    pub app_secret: Option<String>,
+
+    /// Origin allowed to send beacons (`https://shop.example`). Repeatable. Default: none = all origins.
+    #[arg(long = "allowed-origin", env = "COLLECTOR_ALLOWED_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Take the client address from `X-Forwarded-For` (its last entry) and the scheme from
+    /// `X-Forwarded-Proto`. Only behind a reverse proxy you control. Default: off.
+    #[arg(long, env = "COLLECTOR_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// Delete stored events (with their IP address and user agent) this many days after receipt;
+    /// 0 keeps them forever.
+    #[arg(long, env = "COLLECTOR_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// Seconds between retention purges (the first runs at start).
+    #[arg(long, env = "COLLECTOR_PURGE_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub purge_interval_secs: u64,
+
+    /// SQLite durability: `full` fsyncs each group commit; `normal` survives kill -9 but not power loss.
+    #[arg(long, env = "COLLECTOR_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
+
+    /// Milliseconds the relay waits between polls when it has nothing to send.
+    #[arg(long, env = "COLLECTOR_RELAY_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_interval_ms: u64,
+
+    /// First retry delay after a failed relay request; doubles each attempt (with jitter).
+    #[arg(long, env = "COLLECTOR_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_base_ms: u64,
+
+    /// Longest retry delay (also caps `Retry-After`).
+    #[arg(long, env = "COLLECTOR_RETRY_MAX_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_max_ms: u64,
+
+    /// Timeout of one Conversions API request.
+    #[arg(long, env = "COLLECTOR_RELAY_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_timeout_ms: u64,
+
+    /// Events per Conversions API request (Meta allows at most 1000).
+    #[arg(long, env = "COLLECTOR_RELAY_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub relay_batch: u64,
+
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "COLLECTOR_LOG", default_value = "info")]
+    pub log: tracing::Level,
+}
+
+/// Why the command line was not accepted.
+#[derive(Debug)]
+pub enum CliError {
+    /// `--help` or `--version`: print this text to stdout and exit 0.
+    Info(String),
+    /// A usage error: print this one line to stderr and exit 2.
+    Usage(String),
+}
+
+impl Config {
+    /// Parse arguments (the first one is the program name) and the `COLLECTOR_*` environment.
+    pub fn parse_from<I, T>(args: I) -> Result<Config, CliError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::error::ErrorKind;
+        match Config::try_parse_from(args) {
+            Ok(config) => config.validate(),
+            Err(e) => match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    Err(CliError::Info(e.to_string()))
+                }
+                _ => Err(CliError::Usage(first_line(&e.to_string()))),
+            },
+        }
+    }
+
+    fn validate(self) -> Result<Config, CliError> {
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.pixels {
+            if !seen.insert(p.id.as_str()) {
+                return Err(CliError::Usage(format!(
+                    "error: pixel {} is given twice in --pixel",
+                    p.id
+                )));
+            }
+        }
+        if self.retry_base_ms > self.retry_max_ms {
+            return Err(CliError::Usage(
+                "error: --retry-base-ms is larger than --retry-max-ms".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The configuration of `pixel_id`, when the collector accepts it.
+    pub fn pixel(&self, pixel_id: &str) -> Option<&PixelConfig> {
+        self.pixels.iter().find(|p| p.id == pixel_id)
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("error: invalid arguments");
+    format!("{line} (see --help)")
+}
+
+/// `^[1-9][0-9]{0,25}$`, the pixel ID rule of SPEC §2.
+pub fn is_valid_pixel_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    matches!(b.first(), Some(b'1'..=b'9')) && b.len() <= 26 && b.iter().all(u8::is_ascii_digit)
+}
+
+fn parse_pixel(s: &str) -> Result<PixelConfig, String> {
+    let (id, token) = match s.split_once('=') {
+        Some((id, token)) => (id.trim(), Some(token.trim())),
+        None => (s.trim(), None),
+    };
+    if !is_valid_pixel_id(id) {
+        return Err(format!("malformed --pixel '{id}': expected <PIXEL_ID>[=<ACCESS_TOKEN>] with a numeric pixel id"));
+    }
+    match token {
+        Some("") => Err(format!(
+            "malformed --pixel '{id}=': the access token after '=' is empty"
+        )),
+        Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(format!(
+            "malformed --pixel '{id}=...': the access token contains white space"
+        )),
+        t => Ok(PixelConfig {
+            id: id.to_owned(),
+            token: t.map(str::to_owned),
+        }),
+    }
+}
+
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(s.to_owned()),
+        _ => Err(format!("'{s}' is not an http(s) URL")),
+    }
+}
+
+fn parse_graph_version(s: &str) -> Result<String, String> {
+    let ok = s
+        .strip_prefix('v')
+        .and_then(|r| r.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit())
+        });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("'{s}' is not a Graph API version like v26.0"))
+    }
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {
+            Ok(s.to_ascii_lowercase())
+        }
+        _ => Err(format!("'{s}' is not an origin like https://shop.example")),
+    }
+}
+
+fn parse_nonempty(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err("the value is empty".into())
+    } else {
+        Ok(t.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, CliError> {
+        Config::parse_from(std::iter::once("collector").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn pixel_with_and_without_token() {
+        let c = parse(&["--pixel", "123=abc", "--pixel", "456"]).ok();
+        let pixels = c.map(|c| c.pixels).unwrap_or_default();
+        assert_eq!(
+            pixels,
+            vec![
+                PixelConfig {
+                    id: "123".into(),
+                    token: Some("abc".into())
+                },
+                PixelConfig {
+                    id: "456".into(),
+                    token: None
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        for args in [
+            &["--nope"][..],
+            &["--listen", "nowhere"],
+            &["--pixel", "abc=t"],
+            &["--pixel", "0123=t"],
+            &["--pixel", "123="],
+            &["--pixel", "1", "--pixel", "1=x"],
+            &["--graph-version", "26"],
+            &["--allowed-origin", "shop.example"],
+        ] {
+            match parse(args) {
+                Err(CliError::Usage(line)) => assert!(!line.contains('\n'), "{line}"),
+                other => unreachable!("{args:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pixel_id_rule() {
+        assert!(is_valid_pixel_id("1"));
+        assert!(is_valid_pixel_id("12345678901234567890123456"));
+        assert!(!is_valid_pixel_id("123456789012345678901234567"));
+        assert!(!is_valid_pixel_id("0"));
+        assert!(!is_valid_pixel_id(""));
+        assert!(!is_valid_pixel_id("12a"));
+    }
+}

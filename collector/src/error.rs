@@ -1,0 +1,138 @@
+//! One error type for every HTTP handler, turned into a response once, here.
+//!
+//! Bad input gets its own 4xx status and a one-line reason. Internal faults get a generic message
+//! and a log line with the detail. Nothing a client sends maps to a 5xx.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pixel_core::wire::DecodeError;
+
+use crate::event::InvalidBeacon;
+
+/// Everything a handler can refuse or fail with.
+#[derive(Debug)]
+pub enum AppError {
+    /// The beacon could not be decoded (missing `id`/`ev`, bad number, bad escape).
+    Decode(DecodeError),
+    /// Decoded, but a field is out of bounds.
+    Invalid(InvalidBeacon),
+    /// The pixel ID is not configured with `--pixel`.
+    UnknownPixel,
+    /// Query string over 32 KB.
+    QueryTooLarge,
+    /// Body over 64 KB.
+    BodyTooLarge,
+    /// POST body of a type a browser cannot send without a preflight (or unknown).
+    UnsupportedMediaType,
+    /// A body that is not UTF-8, or a broken multipart body.
+    BadBody(&'static str),
+    /// `Origin` not in `--allowed-origin`.
+    OriginNotAllowed,
+    /// Missing or wrong admin token.
+    Unauthorized,
+    /// A bad query parameter of the admin API.
+    BadParam(&'static str),
+    NotFound,
+    MethodNotAllowed,
+    /// The server is shutting down and no longer takes events.
+    ShuttingDown,
+    /// A fault of ours: logged with this detail, answered with a generic message.
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Decode(_)
+            | AppError::Invalid(_)
+            | AppError::BadBody(_)
+            | AppError::BadParam(_) => StatusCode::BAD_REQUEST,
+            AppError::UnknownPixel | AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            AppError::QueryTooLarge | AppError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The one-line reason sent to the client.
+    pub fn message(&self) -> &'static str {
+        match self {
+            AppError::Decode(e) => e.message(),
+            AppError::Invalid(e) => e.message(),
+            AppError::UnknownPixel => "unknown pixel id: this collector does not accept events for it",
+            AppError::QueryTooLarge => "query string is larger than 32 KB",
+            AppError::BodyTooLarge => "request body is larger than 64 KB",
+            AppError::UnsupportedMediaType => {
+                "unsupported content type: send application/x-www-form-urlencoded, multipart/form-data or text/plain"
+            }
+            AppError::BadBody(m) | AppError::BadParam(m) => m,
+            AppError::OriginNotAllowed => "origin not allowed",
+            AppError::Unauthorized => "missing or wrong admin token (Authorization: Bearer <token>)",
+            AppError::NotFound => "not found",
+            AppError::MethodNotAllowed => "method not allowed",
+            AppError::ShuttingDown => "shutting down, try again",
+            AppError::Internal(_) => "internal error",
+        }
+    }
+
+    /// Short label for the `rejected` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::Decode(DecodeError::MissingId) => "missing_id",
+            AppError::Decode(DecodeError::MissingEvent) => "missing_event",
+            AppError::Decode(DecodeError::BadNumber) => "bad_number",
+            AppError::Decode(DecodeError::BadPercentEncoding) => "bad_encoding",
+            AppError::Invalid(InvalidBeacon::EventNameTooLong) => "event_name_too_long",
+            AppError::Invalid(InvalidBeacon::EventIdTooLong) => "event_id_too_long",
+            AppError::UnknownPixel => "unknown_pixel",
+            AppError::QueryTooLarge => "query_too_large",
+            AppError::BodyTooLarge => "body_too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::BadBody(_) => "bad_body",
+            AppError::OriginNotAllowed => "origin_not_allowed",
+            AppError::Unauthorized => "unauthorized",
+            AppError::BadParam(_) => "bad_param",
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::ShuttingDown => "shutting_down",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::Internal(format!("store: {e}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let mut body = String::with_capacity(self.message().len() + 1);
+        body.push_str(self.message());
+        body.push('\n');
+        let mut resp = (self.status(), body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if matches!(self, AppError::Unauthorized) {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

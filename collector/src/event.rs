@@ -1,0 +1,345 @@
+//! The stored event: what a decoded [`Beacon`] becomes once the request around it is known.
+//!
+//! Here plain identifiers are hashed (core's normaliser), custom data values are turned back into
+//! JSON values, the event time is settled and an event ID is derived for old pixels that send none.
+
+use pixel_core::matching::{hash_field, is_sha256_hex, sha256_hex, DropReason, Field};
+use pixel_core::wire::{Beacon, Dpo};
+use serde_json::{Map, Value};
+
+/// Longest accepted event name, event ID, `fbp`/`fbc` value (characters).
+pub const MAX_EVENT_NAME: usize = 100;
+pub const MAX_EVENT_ID: usize = 200;
+pub const MAX_COOKIE_VALUE: usize = 600;
+/// Longest user agent stored; longer ones are cut.
+pub const MAX_USER_AGENT: usize = 512;
+
+/// A beacon ready to be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub pixel_id: String,
+    pub event_name: String,
+    pub event_id: String,
+    /// True when the beacon had no `eid` and [`derive_event_id`] made one.
+    pub event_id_derived: bool,
+    /// Unix seconds.
+    pub event_time: i64,
+    /// Unix milliseconds when the collector received it.
+    pub received_at_ms: i64,
+    pub source_url: String,
+    pub referrer_url: String,
+    pub fbp: Option<String>,
+    pub fbc: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Canonical key → 64-hex SHA-256, in wire order of arrival.
+    pub user_data: Vec<(String, String)>,
+    /// Custom data as JSON values.
+    pub custom_data: Map<String, Value>,
+    pub dpo: Option<Dpo>,
+    /// Relay to the Conversions API (the pixel has an access token).
+    pub relay: bool,
+}
+
+/// A `ud[...]` entry left out of the stored event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedField {
+    /// Canonical key, or `"unknown"` for a key that is no advanced-matching field.
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+/// Where a request came from.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub received_at_ms: i64,
+}
+
+/// Why a decoded beacon is still refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidBeacon {
+    EventNameTooLong,
+    EventIdTooLong,
+}
+
+impl InvalidBeacon {
+    pub fn message(self) -> &'static str {
+        match self {
+            InvalidBeacon::EventNameTooLong => "event name (ev) is longer than 100 characters",
+            InvalidBeacon::EventIdTooLong => "event id (eid) is longer than 200 characters",
+        }
+    }
+}
+
+impl NewEvent {
+    /// Build the stored form of `beacon`. Returns the event and the user-data fields dropped.
+    pub fn from_beacon(
+        beacon: Beacon,
+        ctx: RequestContext,
+        relay: bool,
+    ) -> Result<(NewEvent, Vec<DroppedField>), InvalidBeacon> {
+        if beacon.ev.chars().count() > MAX_EVENT_NAME {
+            return Err(InvalidBeacon::EventNameTooLong);
+        }
+        let eid = beacon
+            .eid
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        if eid.is_some_and(|e| e.chars().count() > MAX_EVENT_ID) {
+            return Err(InvalidBeacon::EventIdTooLong);
+        }
+        let (user_data, dropped) = hash_user_data(&beacon.ud);
+        let event_time = event_time_secs(beacon.ts, ctx.received_at_ms);
+        let (event_id, event_id_derived) = match eid {
+            Some(e) => (e.to_owned(), false),
+            None => (derive_event_id(&beacon, ctx.received_at_ms), true),
+        };
+        let event = NewEvent {
+            custom_data: decode_custom_data(&beacon.cd),
+            fbp: cookie_value(beacon.fbp),
+            fbc: cookie_value(beacon.fbc),
+            pixel_id: beacon.id,
+            event_name: beacon.ev,
+            event_id,
+            event_id_derived,
+            event_time,
+            received_at_ms: ctx.received_at_ms,
+            source_url: beacon.dl,
+            referrer_url: beacon.rl,
+            client_ip: ctx.client_ip,
+            user_agent: ctx
+                .user_agent
+                .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            user_data,
+            dpo: beacon.dpo,
+            relay,
+        };
+        Ok((event, dropped))
+    }
+}
+
+fn cookie_value(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_COOKIE_VALUE)
+}
+
+/// The beacon's `ts` in seconds; a missing (`0`) or future (over a minute ahead) time becomes the
+/// time of receipt. Past times are kept: the relay marks events older than 7 days expired.
+pub fn event_time_secs(ts_ms: u64, received_at_ms: i64) -> i64 {
+    let ts = i64::try_from(ts_ms).unwrap_or(i64::MAX);
+    if ts <= 0 || ts > received_at_ms.saturating_add(60_000) {
+        received_at_ms / 1000
+    } else {
+        ts / 1000
+    }
+}
+
+/// An event ID for a beacon without `eid` (old pixels, `<noscript>` images): the SHA-256 of
+/// pixel, event name, `fbp`, `ts`, event counter and page URL, so a retried copy of the same
+/// beacon deduplicates. A beacon without `ts` also mixes in the time of receipt, so distinct
+/// `<noscript>` hits are not merged. Prefixed `d-` so it is never mistaken for a page's own ID.
+pub fn derive_event_id(b: &Beacon, received_at_ms: i64) -> String {
+    let mut key = String::new();
+    for part in [
+        b.id.as_str(),
+        b.ev.as_str(),
+        b.fbp.as_deref().unwrap_or(""),
+        b.dl.as_str(),
+    ] {
+        key.push_str(part);
+        key.push('\n');
+    }
+    key.push_str(&b.ts.to_string());
+    key.push('\n');
+    key.push_str(&b.ec.to_string());
+    if b.ts == 0 {
+        key.push('\n');
+        key.push_str(&received_at_ms.to_string());
+    }
+    let hash = sha256_hex(&key);
+    format!("d-{}", hash.get(..32).unwrap_or(&hash))
+}
+
+/// Hash every `ud[...]` value that is not already a SHA-256 with core's normaliser. Unknown keys
+/// and values the normaliser refuses are dropped (and reported). The first value of a field wins.
+pub fn hash_user_data(ud: &[(String, String)]) -> (Vec<(String, String)>, Vec<DroppedField>) {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(ud.len());
+    let mut dropped = Vec::new();
+    for (key, raw) in ud {
+        let Some(field) = Field::from_key(key) else {
+            dropped.push(DroppedField {
+                field: "unknown",
+                reason: "unknown_key",
+            });
+            continue;
+        };
+        let hashed = if is_sha256_hex(raw) {
+            Ok(raw.to_ascii_lowercase())
+        } else {
+            hash_field(field, raw)
+        };
+        match hashed {
+            Ok(h) if is_sha256_hex(&h) => {
+                if !out.iter().any(|(k, _)| k == field.wire_key()) {
+                    out.push((field.wire_key().to_owned(), h));
+                }
+            }
+            Ok(_) => dropped.push(DroppedField {
+                field: field.wire_key(),
+                reason: "invalid",
+            }),
+            Err(DropReason::Empty) => dropped.push(DroppedField {
+                field: field.wire_key(),
+                reason: "empty",
+            }),
+            // Core's reasons grow with its rules; the metric keeps two stable labels.
+            Err(_) => dropped.push(DroppedField {
+                field: field.wire_key(),
+                reason: "invalid",
+            }),
+        }
+    }
+    (out, dropped)
+}
+
+/// Custom-data keys whose values are numbers in the Conversions API.
+const NUMERIC_KEYS: [&str; 3] = ["value", "predicted_ltv", "num_items"];
+
+/// Turn the wire's printed values back into JSON: JSON arrays and objects are parsed, the numeric
+/// keys become numbers when they look like one, everything else stays a string.
+pub fn decode_custom_data(cd: &[(String, String)]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, raw) in cd {
+        out.insert(key.clone(), decode_custom_value(key, raw));
+    }
+    out
+}
+
+fn decode_custom_value(key: &str, raw: &str) -> Value {
+    let t = raw.trim_start();
+    if t.starts_with('[') || t.starts_with('{') {
+        if let Ok(v @ (Value::Array(_) | Value::Object(_))) = serde_json::from_str::<Value>(raw) {
+            return v;
+        }
+    }
+    if NUMERIC_KEYS.contains(&key) {
+        if let Some(n) = js_number(raw) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(raw.to_owned())
+}
+
+/// A number as JavaScript prints it (`12`, `-3.5`, `1e+21`); not `NaN`, `Infinity` or hex.
+fn js_number(s: &str) -> Option<serde_json::Number> {
+    let s = s.trim();
+    let first = s.bytes().next()?;
+    if !(first.is_ascii_digit() || first == b'-' || first == b'.') {
+        return None;
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i.into());
+    }
+    let f = s.parse::<f64>().ok().filter(|f| f.is_finite())?;
+    serde_json::Number::from_f64(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn custom_data_values_become_json_again() {
+        let cd = pairs(&[
+            ("value", "12.5"),
+            ("num_items", "3"),
+            ("predicted_ltv", "1e+21"),
+            ("currency", "USD"),
+            ("content_ids", r#"["sku1","sku2"]"#),
+            ("contents", r#"[{"id":"sku1","quantity":2,"item_price":5}]"#),
+            ("order_id", "123"),
+            ("value_label", "12"),
+            ("broken", "[not json"),
+        ]);
+        assert_eq!(
+            Value::Object(decode_custom_data(&cd)),
+            json!({
+                "value": 12.5, "num_items": 3, "predicted_ltv": 1e21, "currency": "USD",
+                "content_ids": ["sku1", "sku2"],
+                "contents": [{"id": "sku1", "quantity": 2, "item_price": 5}],
+                "order_id": "123", "value_label": "12", "broken": "[not json"
+            })
+        );
+        let odd = decode_custom_data(&pairs(&[("value", "NaN"), ("num_items", "0x10")]));
+        assert_eq!(
+            Value::Object(odd),
+            json!({"value": "NaN", "num_items": "0x10"})
+        );
+    }
+
+    #[test]
+    fn user_data_is_hashed_and_prehashed_passes_lowercased() {
+        let pre = "A".repeat(64);
+        let (ud, dropped) = hash_user_data(&pairs(&[
+            ("em", &pre),
+            ("email", "other@example.com"),
+            ("ph", "+1 650 555 1212"),
+            ("shoe_size", "44"),
+            ("fn", "  "),
+        ]));
+        assert_eq!(ud.first(), Some(&("em".to_owned(), "a".repeat(64))));
+        assert_eq!(ud.len(), 2, "{ud:?}");
+        assert!(ud
+            .iter()
+            .all(|(_, h)| is_sha256_hex(h) && !h.contains("650")));
+        assert!(dropped.contains(&DroppedField {
+            field: "unknown",
+            reason: "unknown_key"
+        }));
+        assert!(dropped.contains(&DroppedField {
+            field: "fn",
+            reason: "empty"
+        }));
+    }
+
+    #[test]
+    fn event_time_rules() {
+        let now = 1_700_000_000_000;
+        assert_eq!(event_time_secs(0, now), 1_700_000_000);
+        assert_eq!(event_time_secs(1_699_999_000_000, now), 1_699_999_000);
+        assert_eq!(event_time_secs(1_700_000_030_000, now), 1_700_000_030);
+        assert_eq!(event_time_secs(1_800_000_000_000, now), 1_700_000_000);
+    }
+
+    #[test]
+    fn derived_event_id_is_stable_per_beacon() {
+        let b = Beacon {
+            id: "1".into(),
+            ev: "PageView".into(),
+            ts: 5,
+            fbp: Some("fb.1.2.3".into()),
+            ..Beacon::default()
+        };
+        assert_eq!(derive_event_id(&b, 1), derive_event_id(&b, 2));
+        let other = Beacon { ts: 6, ..b.clone() };
+        assert_ne!(derive_event_id(&b, 1), derive_event_id(&other, 1));
+        let noscript = Beacon { ts: 0, ..b };
+        assert_ne!(derive_event_id(&noscript, 1), derive_event_id(&noscript, 2));
+    }
+}

@@ -1,0 +1,250 @@
+//! `/tr`: Meta's beacon, as an image GET (query string) or a POST body
+//! (`application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`).
+//!
+//! Every beacon goes through the same steps: origin check, decode (core), pixel check, hash any
+//! plain identifier (core), group commit, then the answer with first-party cookies.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use pixel_core::wire::{parse_query, Beacon};
+
+use super::{cookies, cors, multipart};
+use crate::error::AppError;
+use crate::event::{NewEvent, RequestContext};
+use crate::ingest::IngestError;
+use crate::metrics::Metrics;
+use crate::store::InsertOutcome;
+use crate::AppState;
+
+/// Longest accepted query string.
+pub const MAX_QUERY: usize = 32 * 1024;
+/// Longest accepted body.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A transparent 1×1 GIF.
+pub const GIF: [u8; 43] = [
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// `GET /tr`: answer a GIF.
+pub async fn get(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let result = async {
+        let pairs = query_pairs(&parts)?;
+        accept(&state, &parts, pairs).await
+    }
+    .await;
+    respond(&state, &parts, result, true)
+}
+
+/// `POST /tr`: answer 204.
+pub async fn post(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let mut pairs = query_pairs(&parts)?;
+        pairs.extend(body_pairs(&parts, body).await?);
+        accept(&state, &parts, pairs).await
+    }
+    .await;
+    respond(&state, &parts, result, false)
+}
+
+fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
+    let query = parts.uri.query().unwrap_or("");
+    if query.len() > MAX_QUERY {
+        return Err(AppError::QueryTooLarge);
+    }
+    parse_query(query).map_err(AppError::Decode)
+}
+
+async fn body_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, AppError> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(AppError::BodyTooLarge);
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        mime.as_str(),
+        "" | "application/x-www-form-urlencoded" | "text/plain" | "multipart/form-data"
+    ) {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let bytes = read_body(body).await?;
+    if mime == "multipart/form-data" {
+        let boundary = multipart::boundary(content_type)
+            .ok_or(AppError::BadBody("multipart/form-data without a boundary"))?;
+        return multipart::parse(&bytes, &boundary).map_err(AppError::BadBody);
+    }
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| AppError::BadBody("request body is not UTF-8"))?;
+    if mime == "text/plain" && text.contains("\r\n") {
+        // A form with enctype="text/plain": `name=value` lines, not percent-encoded. A
+        // urlencoded string never holds a raw line break, so the two cannot be confused.
+        return Ok(text
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (l.to_owned(), String::new()),
+            })
+            .collect());
+    }
+    parse_query(text.trim()).map_err(AppError::Decode)
+}
+
+async fn read_body(body: Body) -> Result<Bytes, AppError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AppError::BodyTooLarge),
+        Err(_) => Err(AppError::BadBody("could not read the request body")),
+    }
+}
+
+/// Validate, store and build the `Set-Cookie` headers for one beacon.
+async fn accept(
+    state: &AppState,
+    parts: &Parts,
+    pairs: Vec<(String, String)>,
+) -> Result<Vec<HeaderValue>, AppError> {
+    cors::check(&state.config, &parts.headers)?;
+    let beacon = Beacon::from_pairs(pairs).map_err(AppError::Decode)?;
+    let pixel = state
+        .config
+        .pixel(&beacon.id)
+        .ok_or(AppError::UnknownPixel)?;
+    let ctx = RequestContext {
+        client_ip: client_ip(parts, state.config.trust_proxy),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty()),
+        received_at_ms: crate::now_ms(),
+    };
+    let set_cookies = cookies::first_party(&cookies::CookieRequest {
+        fbp: beacon.fbp.as_deref(),
+        fbc: beacon.fbc.as_deref(),
+        request_host: request_host(&parts.headers, parts),
+        page_url: &beacon.dl,
+        https: is_https(parts, &beacon.dl, state.config.trust_proxy),
+    });
+    let (event, dropped) =
+        NewEvent::from_beacon(beacon, ctx, pixel.token.is_some()).map_err(AppError::Invalid)?;
+    for d in &dropped {
+        state.metrics.user_data_dropped(d.field, d.reason);
+    }
+    match state.ingest.submit(event).await {
+        Ok(InsertOutcome::Stored) => Metrics::inc(&state.metrics.stored),
+        Ok(InsertOutcome::Duplicate) => Metrics::inc(&state.metrics.duplicates),
+        Err(IngestError::Closed) => return Err(AppError::ShuttingDown),
+        Err(IngestError::Store(e)) => return Err(AppError::Internal(format!("group commit: {e}"))),
+    }
+    Metrics::add(&state.metrics.cookies_set, set_cookies.len() as u64);
+    Ok(set_cookies)
+}
+
+fn respond(
+    state: &AppState,
+    parts: &Parts,
+    result: Result<Vec<HeaderValue>, AppError>,
+    gif: bool,
+) -> Response {
+    Metrics::inc(&state.metrics.received);
+    let mut resp = match result {
+        Ok(set_cookies) => {
+            let mut resp = if gif {
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"))],
+                    &GIF[..],
+                )
+                    .into_response()
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            };
+            for c in set_cookies {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(e) => {
+            state.metrics.rejected(e.reason());
+            e.into_response()
+        }
+    };
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    cors::decorate(&state.config, &parts.headers, headers);
+    resp
+}
+
+/// The client's address: the socket peer, or with `--trust-proxy` the last `X-Forwarded-For`
+/// entry (the one our own proxy appended; earlier entries are the client's to invent).
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
+    if trust_proxy {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|s| !s.is_empty())
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return Some(ip.to_canonical().to_string());
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
+}
+
+/// The host the request was sent to, lowercased, without port.
+pub fn request_host<'a>(headers: &'a HeaderMap, parts: &'a Parts) -> Option<&'a str> {
+    let raw = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    Some(cookies::strip_port(raw))
+}
+
+fn is_https(parts: &Parts, page_url: &str, trust_proxy: bool) -> bool {
+    if trust_proxy {
+        if let Some(proto) = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
+            return proto.trim().eq_ignore_ascii_case("https");
+        }
+    }
+    parts.uri.scheme_str() == Some("https")
+        || page_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}

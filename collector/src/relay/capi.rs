@@ -1,0 +1,343 @@
+//! The Conversions API side (SPEC §7), free of I/O: the JSON an event becomes, the request body,
+//! `appsecret_proof`, and what a response means.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use crate::store::StoredEvent;
+
+/// One stored event as a Conversions API server event.
+///
+/// `event_id` is sent only when the page gave one: an ID the collector derived matches no browser
+/// copy, and leaving it out lets Meta fall back to deduplicating on `fbp`/`external_id`.
+pub fn event_json(e: &StoredEvent) -> Value {
+    let mut ev = Map::new();
+    ev.insert("event_name".into(), json!(e.event_name));
+    ev.insert("event_time".into(), json!(e.event_time));
+    if !e.event_id_derived {
+        ev.insert("event_id".into(), json!(e.event_id));
+    }
+    if !e.source_url.is_empty() {
+        ev.insert("event_source_url".into(), json!(e.source_url));
+    }
+    ev.insert("action_source".into(), json!("website"));
+    let mut ud = Map::new();
+    for (key, hash) in &e.user_data {
+        ud.insert(key.clone(), json!([hash]));
+    }
+    if let Some(ip) = &e.client_ip {
+        ud.insert("client_ip_address".into(), json!(ip));
+    }
+    if let Some(ua) = &e.user_agent {
+        ud.insert("client_user_agent".into(), json!(ua));
+    }
+    if let Some(fbp) = &e.fbp {
+        ud.insert("fbp".into(), json!(fbp));
+    }
+    if let Some(fbc) = &e.fbc {
+        ud.insert("fbc".into(), json!(fbc));
+    }
+    ev.insert("user_data".into(), Value::Object(ud));
+    if !e.custom_data.is_empty() {
+        ev.insert("custom_data".into(), Value::Object(e.custom_data.clone()));
+    }
+    if let Some(dpo) = &e.dpo {
+        ev.insert("data_processing_options".into(), json!(dpo.options));
+        if !dpo.options.is_empty() {
+            ev.insert("data_processing_options_country".into(), json!(dpo.country));
+            ev.insert("data_processing_options_state".into(), json!(dpo.state));
+        }
+    }
+    Value::Object(ev)
+}
+
+/// `{"data": [...], "test_event_code": "..."}`.
+pub fn request_body(events: &[StoredEvent], test_event_code: Option<&str>) -> Vec<u8> {
+    let mut body = Map::new();
+    body.insert(
+        "data".into(),
+        Value::Array(events.iter().map(event_json).collect()),
+    );
+    if let Some(code) = test_event_code {
+        body.insert("test_event_code".into(), json!(code));
+    }
+    Value::Object(body).to_string().into_bytes()
+}
+
+/// HMAC-SHA256(key = app secret, message = access token), lowercase hex.
+pub fn appsecret_proof(app_secret: &str, access_token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; this arm is never taken.
+        Err(_) => return String::new(),
+    };
+    mac.update(access_token.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What a response (or its absence) means for the events in the request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// 2xx: every event in the request was received.
+    Accepted,
+    /// Meta refused the request for its content (400): one event in it is bad.
+    Rejected { message: String },
+    /// Try the same events again later (5xx, 429, timeouts, connection errors).
+    Retry {
+        kind: &'static str,
+        after: Option<Duration>,
+        detail: String,
+    },
+    /// Our configuration is wrong (token, pixel, permission): retry at the longest delay.
+    Misconfigured { detail: String },
+}
+
+/// Meta's error object: `{"error": {"message", "type", "code", "error_subcode", "is_transient",
+/// "error_user_title", "error_user_msg", "fbtrace_id"}}`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetaError {
+    pub message: String,
+    pub code: i64,
+    pub is_transient: bool,
+}
+
+impl MetaError {
+    pub fn parse(body: &[u8]) -> MetaError {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let err = v.get("error").cloned().unwrap_or(Value::Null);
+        let text = |k: &str| {
+            err.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let mut message = text("message").unwrap_or("").to_owned();
+        if let Some(user) = text("error_user_msg").or_else(|| text("error_user_title")) {
+            if message.is_empty() {
+                message = user.to_owned();
+            } else {
+                message = format!("{message}: {user}");
+            }
+        }
+        if message.is_empty() {
+            message = String::from_utf8_lossy(body.get(..body.len().min(300)).unwrap_or(&[]))
+                .trim()
+                .to_owned();
+        }
+        MetaError {
+            message,
+            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            is_transient: err
+                .get("is_transient")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
+    /// Invalid or expired token, missing permission.
+    fn is_auth(&self) -> bool {
+        matches!(self.code, 10 | 102 | 190 | 200..=299)
+    }
+
+    /// Graph API rate limiting codes.
+    fn is_rate_limit(&self) -> bool {
+        matches!(self.code, 4 | 17 | 32 | 613 | 80004)
+    }
+}
+
+/// Classify an HTTP answer.
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
+    match status {
+        200..=299 => Verdict::Accepted,
+        429 => Verdict::Retry {
+            kind: "rate_limited",
+            after: retry_after,
+            detail: format!("HTTP 429: {}", MetaError::parse(body).message),
+        },
+        408 => Verdict::Retry {
+            kind: "timeout",
+            after: retry_after,
+            detail: "HTTP 408".into(),
+        },
+        500..=599 => Verdict::Retry {
+            kind: "http_5xx",
+            after: retry_after,
+            detail: format!("HTTP {status}: {}", MetaError::parse(body).message),
+        },
+        400 | 413 | 422 => {
+            let err = MetaError::parse(body);
+            if err.is_auth() {
+                Verdict::Misconfigured {
+                    detail: format!("HTTP {status}: {}", err.message),
+                }
+            } else if err.is_rate_limit() {
+                Verdict::Retry {
+                    kind: "rate_limited",
+                    after: retry_after,
+                    detail: format!("HTTP {status}: {}", err.message),
+                }
+            } else if err.is_transient {
+                Verdict::Retry {
+                    kind: "transient",
+                    after: retry_after,
+                    detail: format!("HTTP {status}: {}", err.message),
+                }
+            } else {
+                Verdict::Rejected {
+                    message: err.message,
+                }
+            }
+        }
+        _ => Verdict::Misconfigured {
+            detail: format!("HTTP {status}: {}", MetaError::parse(body).message),
+        },
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RelayStatus;
+    use pixel_core::wire::Dpo;
+
+    fn stored() -> StoredEvent {
+        StoredEvent {
+            id: 1,
+            pixel_id: "123".into(),
+            event_name: "Purchase".into(),
+            event_id: "eid-1".into(),
+            event_id_derived: false,
+            event_time: 1_700_000_000,
+            received_at_ms: 1_700_000_000_500,
+            source_url: "https://shop.example/checkout".into(),
+            referrer_url: String::new(),
+            fbp: Some("fb.1.1.2".into()),
+            fbc: None,
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("UA/1".into()),
+            user_data: vec![("em".into(), "a".repeat(64))],
+            custom_data: serde_json::from_value(json!({"value": 12.5, "currency": "EUR"}))
+                .unwrap_or_default(),
+            dpo: Some(Dpo {
+                options: vec!["LDU".into()],
+                country: 1,
+                state: 1000,
+            }),
+            relay_status: RelayStatus::Pending,
+            relay_attempts: 0,
+            relay_error: None,
+        }
+    }
+
+    #[test]
+    fn maps_an_event_exactly() {
+        assert_eq!(
+            event_json(&stored()),
+            json!({
+                "event_name": "Purchase",
+                "event_time": 1_700_000_000,
+                "event_id": "eid-1",
+                "event_source_url": "https://shop.example/checkout",
+                "action_source": "website",
+                "user_data": {
+                    "em": ["a".repeat(64)],
+                    "client_ip_address": "203.0.113.7",
+                    "client_user_agent": "UA/1",
+                    "fbp": "fb.1.1.2"
+                },
+                "custom_data": {"value": 12.5, "currency": "EUR"},
+                "data_processing_options": ["LDU"],
+                "data_processing_options_country": 1,
+                "data_processing_options_state": 1000
+            })
+        );
+        let plain = StoredEvent {
+            event_id_derived: true,
+            dpo: Some(Dpo::default()),
+            custom_data: Map::new(),
+            ..stored()
+        };
+        let v = event_json(&plain);
+        assert!(v.get("event_id").is_none());
+        assert!(v.get("custom_data").is_none());
+        assert_eq!(v.get("data_processing_options"), Some(&json!([])));
+        assert!(v.get("data_processing_options_country").is_none());
+    }
+
+    #[test]
+    fn appsecret_proof_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            appsecret_proof("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn classifies_answers() {
+        assert_eq!(classify(200, None, b"{}"), Verdict::Accepted);
+        let bad = br#"{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":2804008,"error_user_title":"Event timestamp too old","error_user_msg":"The timestamp for this event is too far in the past.","fbtrace_id":"A1"}}"#;
+        assert_eq!(
+            classify(400, None, bad),
+            Verdict::Rejected {
+                message: "Invalid parameter: The timestamp for this event is too far in the past."
+                    .into()
+            }
+        );
+        let token = br#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}"#;
+        assert!(matches!(
+            classify(400, None, token),
+            Verdict::Misconfigured { .. }
+        ));
+        let throttled = br#"{"error":{"message":"Application request limit reached","code":4}}"#;
+        assert!(matches!(
+            classify(400, None, throttled),
+            Verdict::Retry {
+                kind: "rate_limited",
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(429, Some(Duration::from_secs(3)), b""),
+            Verdict::Retry { kind: "rate_limited", after: Some(d), .. } if d == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            classify(503, None, b"down"),
+            Verdict::Retry {
+                kind: "http_5xx",
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(404, None, b""),
+            Verdict::Misconfigured { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

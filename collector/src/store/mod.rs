@@ -1,0 +1,161 @@
+//! Storage behind a small trait, so a PostgreSQL backend can follow the SQLite one.
+//!
+//! The trait is synchronous: the ingest writer runs on its own thread and calls
+//! [`Store::insert_batch`] once per group commit; async callers go through `spawn_blocking`.
+//! Deduplication is part of the contract: `(pixel_id, event_name, event_id)` is stored at most once
+//! within [`DEDUP_WINDOW_MS`].
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use pixel_core::wire::Dpo;
+use serde_json::{Map, Value};
+
+use crate::event::NewEvent;
+
+/// A repeat of `(pixel_id, event_name, event_id)` within this window is a duplicate (48 hours,
+/// the window Meta deduplicates browser and server events in).
+pub const DEDUP_WINDOW_MS: i64 = 48 * 3600 * 1000;
+
+/// What became of one event handed to [`Store::insert_batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Stored,
+    Duplicate,
+}
+
+/// Where an event is in its journey to the Conversions API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RelayStatus {
+    /// Waiting to be sent (or retried).
+    Pending,
+    /// Meta answered 2xx for a request that carried it.
+    Sent,
+    /// Meta refused this very event (its message is in `relay_error`); never retried.
+    Failed,
+    /// Older than 7 days before it could be sent; never sent.
+    Expired,
+    /// The pixel has no access token: stored and shown only.
+    NotRelayed,
+}
+
+impl RelayStatus {
+    pub const ALL: [RelayStatus; 5] = [
+        RelayStatus::Pending,
+        RelayStatus::Sent,
+        RelayStatus::Failed,
+        RelayStatus::Expired,
+        RelayStatus::NotRelayed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayStatus::Pending => "pending",
+            RelayStatus::Sent => "sent",
+            RelayStatus::Failed => "failed",
+            RelayStatus::Expired => "expired",
+            RelayStatus::NotRelayed => "not_relayed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RelayStatus> {
+        RelayStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// An event as read back from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// Store-assigned, increasing with arrival.
+    pub id: i64,
+    pub pixel_id: String,
+    pub event_name: String,
+    pub event_id: String,
+    pub event_id_derived: bool,
+    pub event_time: i64,
+    pub received_at_ms: i64,
+    pub source_url: String,
+    pub referrer_url: String,
+    pub fbp: Option<String>,
+    pub fbc: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_data: Vec<(String, String)>,
+    pub custom_data: Map<String, Value>,
+    pub dpo: Option<Dpo>,
+    pub relay_status: RelayStatus,
+    pub relay_attempts: i64,
+    pub relay_error: Option<String>,
+}
+
+/// Filter for [`Store::list`].
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub pixel_id: Option<String>,
+    pub event_name: Option<String>,
+    pub limit: usize,
+}
+
+/// Counts for the `/report` page of one pixel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PixelReport {
+    /// Stored events per event name.
+    pub by_event: Vec<(String, u64)>,
+    pub total: u64,
+    /// Repeats acknowledged but not stored (since the database was created).
+    pub duplicates: u64,
+    /// Stored events whose ID the collector derived (the beacon had no `eid`).
+    pub derived_ids: u64,
+    pub with_em: u64,
+    pub with_ph: u64,
+    pub with_fbp: u64,
+    pub with_fbc: u64,
+    pub by_relay_status: Vec<(RelayStatus, u64)>,
+}
+
+/// A storage failure: always an internal fault, never the client's.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The storage port.
+pub trait Store: Send + Sync + 'static {
+    /// Store `events` in one transaction (one disk sync), deduplicating within
+    /// [`DEDUP_WINDOW_MS`] of each event's `received_at_ms`. Only returns after the commit.
+    fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError>;
+
+    /// Newest first.
+    fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Pending events of `pixel_id`, oldest first.
+    fn pending(&self, pixel_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Mark events sent (after a 2xx from the Conversions API).
+    fn mark_sent(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError>;
+
+    /// Mark one event failed for good, with Meta's message.
+    fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Count a failed attempt on events that stay pending, with the last error.
+    fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError>;
+
+    /// Mark pending events of `pixel_id` with `event_time` before `cutoff_secs` expired.
+    fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError>;
+
+    /// Delete events received before `received_before_ms` (if any) and dedup keys older than the
+    /// window. Returns the number of events deleted.
+    fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Events waiting for the relay, all pixels.
+    fn pending_count(&self) -> Result<u64, StoreError>;
+
+    fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError>;
+}

@@ -1,0 +1,523 @@
+//! The embedded default store: one SQLite file in WAL mode, schema versions in `schema_migrations`.
+//!
+//! Two connections: the writer (ingest group commits and relay status updates, serialised by a
+//! mutex) and a reader (API, report, relay queue), which WAL lets run beside the writer.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use pixel_core::wire::Dpo;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+use super::{
+    EventQuery, InsertOutcome, PixelReport, RelayStatus, Store, StoreError, StoredEvent,
+    DEDUP_WINDOW_MS,
+};
+use crate::config::SyncMode;
+use crate::event::NewEvent;
+
+/// Ordered schema migrations: `(version, name, SQL)`. Append only.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "events, dedup keys, per-pixel counters",
+    "CREATE TABLE events (
+        id               INTEGER PRIMARY KEY,
+        pixel_id         TEXT    NOT NULL,
+        event_name       TEXT    NOT NULL,
+        event_id         TEXT    NOT NULL,
+        event_id_derived INTEGER NOT NULL,
+        event_time       INTEGER NOT NULL,
+        received_at_ms   INTEGER NOT NULL,
+        source_url       TEXT    NOT NULL,
+        referrer_url     TEXT    NOT NULL,
+        fbp              TEXT,
+        fbc              TEXT,
+        client_ip        TEXT,
+        user_agent       TEXT,
+        user_data        TEXT    NOT NULL,
+        custom_data      TEXT    NOT NULL,
+        dpo              TEXT,
+        relay_status     TEXT    NOT NULL,
+        relay_attempts   INTEGER NOT NULL DEFAULT 0,
+        relay_error      TEXT,
+        relayed_at_ms    INTEGER
+    );
+    CREATE INDEX events_pending ON events (pixel_id, id) WHERE relay_status = 'pending';
+    CREATE INDEX events_pixel ON events (pixel_id, id);
+    CREATE INDEX events_received ON events (received_at_ms);
+    CREATE TABLE dedup (
+        pixel_id   TEXT    NOT NULL,
+        event_name TEXT    NOT NULL,
+        event_id   TEXT    NOT NULL,
+        seen_ms    INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, event_name, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX dedup_seen ON dedup (seen_ms);
+    CREATE TABLE pixel_stats (
+        pixel_id   TEXT PRIMARY KEY,
+        duplicates INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;",
+)];
+
+const EVENT_COLUMNS: &str = "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
+     source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, dpo, relay_status, \
+     relay_attempts, relay_error";
+
+/// Rows deleted per purge transaction, so ingest never waits long on the write lock.
+const PURGE_CHUNK: i64 = 5000;
+
+/// SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl SqliteStore {
+    /// Open (creating when missing) the database at `path`, switch to WAL and run migrations.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        let writer = Connection::open(path).map_err(err)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError(format!(
+                "could not switch to WAL mode (got {mode})"
+            )));
+        }
+        let sync_sql = match sync {
+            SyncMode::Full => "PRAGMA synchronous = FULL",
+            SyncMode::Normal => "PRAGMA synchronous = NORMAL",
+        };
+        writer
+            .execute_batch(&format!(
+                "{sync_sql}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+            ))
+            .map_err(err)?;
+        migrate(&writer)?;
+        let reader = Connection::open(path).map_err(err)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")
+            .map_err(err)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.writer
+            .lock()
+            .map_err(|_| StoreError("writer connection poisoned".into()))
+    }
+
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.reader
+            .lock()
+            .map_err(|_| StoreError("reader connection poisoned".into()))
+    }
+
+    /// The schema version applied to the file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = self.reader()?;
+        conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version       INTEGER PRIMARY KEY,
+            name          TEXT    NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        )",
+    )
+    .map_err(err)?;
+    for &(version, name, sql) in MIGRATIONS {
+        let done: Option<i64> = conn
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if done.is_some() {
+            continue;
+        }
+        let tx = conn.unchecked_transaction().map_err(err)?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError(format!("migration {version} ({name}): {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
+            params![version, name, crate::now_ms()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+fn user_data_json(ud: &[(String, String)]) -> String {
+    let map: Map<String, Value> = ud
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+fn dpo_json(dpo: &Option<Dpo>) -> Option<String> {
+    dpo.as_ref().map(|d| {
+        serde_json::json!({"options": d.options, "country": d.country, "state": d.state})
+            .to_string()
+    })
+}
+
+fn parse_dpo(text: Option<String>) -> Option<Dpo> {
+    let v: Value = serde_json::from_str(&text?).ok()?;
+    let options = v
+        .get("options")?
+        .as_array()?
+        .iter()
+        .filter_map(|o| o.as_str().map(str::to_owned))
+        .collect();
+    Some(Dpo {
+        options,
+        country: v.get("country").and_then(Value::as_i64).unwrap_or(0),
+        state: v.get("state").and_then(Value::as_i64).unwrap_or(0),
+    })
+}
+
+fn parse_object(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn row_to_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let user_data = parse_object(&r.get::<_, String>(13)?)
+        .into_iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+        .collect();
+    let status: String = r.get(16)?;
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        pixel_id: r.get(1)?,
+        event_name: r.get(2)?,
+        event_id: r.get(3)?,
+        event_id_derived: r.get::<_, i64>(4)? != 0,
+        event_time: r.get(5)?,
+        received_at_ms: r.get(6)?,
+        source_url: r.get(7)?,
+        referrer_url: r.get(8)?,
+        fbp: r.get(9)?,
+        fbc: r.get(10)?,
+        client_ip: r.get(11)?,
+        user_agent: r.get(12)?,
+        user_data,
+        custom_data: parse_object(&r.get::<_, String>(14)?),
+        dpo: parse_dpo(r.get(15)?),
+        relay_status: RelayStatus::parse(&status).unwrap_or(RelayStatus::Pending),
+        relay_attempts: r.get(17)?,
+        relay_error: r.get(18)?,
+    })
+}
+
+fn count(conn: &Connection, sql: &str, pixel_id: &str) -> Result<u64, StoreError> {
+    conn.query_row(sql, [pixel_id], |r| r.get::<_, i64>(0))
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(err)
+}
+
+impl Store for SqliteStore {
+    fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        {
+            // A key older than the window is taken over by the new event (purge may lag behind).
+            let mut claim = tx
+                .prepare_cached(
+                    "INSERT INTO dedup (pixel_id, event_name, event_id, seen_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE SET seen_ms = excluded.seen_ms
+                     WHERE dedup.seen_ms < ?5",
+                )
+                .map_err(err)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
+                        received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
+                        user_data, custom_data, dpo, relay_status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(err)?;
+            let mut duplicate = tx
+                .prepare_cached(
+                    "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
+                     ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
+                )
+                .map_err(err)?;
+            for e in events {
+                let claimed = claim
+                    .execute(params![
+                        e.pixel_id,
+                        e.event_name,
+                        e.event_id,
+                        e.received_at_ms,
+                        e.received_at_ms - DEDUP_WINDOW_MS
+                    ])
+                    .map_err(err)?;
+                if claimed == 0 {
+                    duplicate.execute([&e.pixel_id]).map_err(err)?;
+                    outcomes.push(InsertOutcome::Duplicate);
+                    continue;
+                }
+                let status = if e.relay {
+                    RelayStatus::Pending
+                } else {
+                    RelayStatus::NotRelayed
+                };
+                insert
+                    .execute(params![
+                        e.pixel_id,
+                        e.event_name,
+                        e.event_id,
+                        e.event_id_derived,
+                        e.event_time,
+                        e.received_at_ms,
+                        e.source_url,
+                        e.referrer_url,
+                        e.fbp,
+                        e.fbc,
+                        e.client_ip,
+                        e.user_agent,
+                        user_data_json(&e.user_data),
+                        Value::Object(e.custom_data.clone()).to_string(),
+                        dpo_json(&e.dpo),
+                        status.as_str(),
+                    ])
+                    .map_err(err)?;
+                outcomes.push(InsertOutcome::Stored);
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcomes)
+    }
+
+    fn list(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE (?1 IS NULL OR pixel_id = ?1) AND (?2 IS NULL OR event_name = ?2)
+             ORDER BY id DESC LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![q.pixel_id, q.event_name, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn pending(&self, pixel_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_pending
+             WHERE pixel_id = ?1 AND relay_status = 'pending' ORDER BY id LIMIT ?2"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![pixel_id, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn mark_sent(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET relay_status = 'sent', relayed_at_ms = ?2, relay_error = NULL,
+                        relay_attempts = relay_attempts + 1
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute(params![id, now_ms]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
+                relay_attempts = relay_attempts + 1
+             WHERE id = ?1 AND relay_status = 'pending'",
+            params![id, message, now_ms],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET relay_attempts = relay_attempts + 1, relay_error = ?2
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute(params![id, error]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError> {
+        let conn = self.writer()?;
+        let n = conn
+            .execute(
+                "UPDATE events INDEXED BY events_pending SET relay_status = 'expired',
+                    relay_error = 'older than 7 days: the Conversions API no longer accepts it'
+                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND event_time < ?2",
+                params![pixel_id, cutoff_secs],
+            )
+            .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        if let Some(before) = received_before_ms {
+            loop {
+                let conn = self.writer()?;
+                let n = conn
+                    .execute(
+                        "DELETE FROM events WHERE id IN
+                            (SELECT id FROM events WHERE received_at_ms < ?1 LIMIT ?2)",
+                        params![before, PURGE_CHUNK],
+                    )
+                    .map_err(err)?;
+                drop(conn);
+                deleted += u64::try_from(n).unwrap_or(0);
+                if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
+                    break;
+                }
+            }
+        }
+        loop {
+            let conn = self.writer()?;
+            let n = conn
+                .execute(
+                    "DELETE FROM dedup WHERE (pixel_id, event_name, event_id) IN
+                        (SELECT pixel_id, event_name, event_id FROM dedup WHERE seen_ms < ?1 LIMIT ?2)",
+                    params![now_ms - DEDUP_WINDOW_MS, PURGE_CHUNK],
+                )
+                .map_err(err)?;
+            if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn pending_count(&self) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE relay_status = 'pending'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(err)
+    }
+
+    fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError> {
+        let conn = self.reader()?;
+        let mut report = PixelReport::default();
+        {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT event_name, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY event_name ORDER BY 2 DESC",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([pixel_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (name, n) = row.map_err(err)?;
+                report.by_event.push((name, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        report.total = report.by_event.iter().map(|(_, n)| n).sum();
+        report.duplicates = count(
+            &conn,
+            "SELECT COALESCE((SELECT duplicates FROM pixel_stats WHERE pixel_id = ?1), 0)",
+            pixel_id,
+        )?;
+        let (derived, em, ph, fbp, fbc) = conn
+            .query_row(
+                "SELECT COALESCE(SUM(event_id_derived), 0),
+                        COALESCE(SUM(json_extract(user_data, '$.em') IS NOT NULL), 0),
+                        COALESCE(SUM(json_extract(user_data, '$.ph') IS NOT NULL), 0),
+                        COALESCE(SUM(fbp IS NOT NULL), 0),
+                        COALESCE(SUM(fbc IS NOT NULL), 0)
+                 FROM events WHERE pixel_id = ?1",
+                [pixel_id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .map_err(err)?;
+        let u = |n: i64| u64::try_from(n).unwrap_or(0);
+        (
+            report.derived_ids,
+            report.with_em,
+            report.with_ph,
+            report.with_fbp,
+            report.with_fbc,
+        ) = (u(derived), u(em), u(ph), u(fbp), u(fbc));
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT relay_status, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY relay_status")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([pixel_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (status, n) = row.map_err(err)?;
+                if let Some(st) = RelayStatus::parse(&status) {
+                    report.by_relay_status.push((st, u(n)));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
