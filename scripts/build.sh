@@ -35,19 +35,9 @@ node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-w
 cp pkg/fbevents_bg.wasm dist/fbevents.wasm
 
 # The bundle must run under a CSP without 'unsafe-eval'.
-if grep -nE 'eval\(|new Function' dist/fbevents.js; then
+if grep -nE '\beval\(|new Function' dist/fbevents.js; then
   die "dist/fbevents.js contains eval( or new Function"
 fi
 
 say "sizes"
-node -e '
-const fs = require("fs"), zlib = require("zlib");
-let raw = 0, gz = 0;
-const row = (name, r, g) => console.log(name.padEnd(20) + String(r).padStart(9) + String(g).padStart(12));
-console.log("file".padEnd(20) + "raw bytes".padStart(9) + "gzip -9".padStart(12));
-for (const f of ["dist/fbevents.js", "dist/fbevents.wasm"]) {
-  const b = fs.readFileSync(f), g = zlib.gzipSync(b, { level: 9 }).length;
-  raw += b.length; gz += g; row(f, b.length, g);
-}
-row("total", raw, gz);
-'
+node tests/support/sizes.mjs

@@ -14,10 +14,7 @@
 // 15). Not a test: it prints a table and never fails on timings.
 //
 //   npm run bench            BENCH_RUNS=30 npm run bench
-import fs from 'node:fs';
-import path from 'node:path';
-import zlib from 'node:zlib';
-import { startServer, launchBrowser, baseCode, html, param, requireDist, distDir, DIST_FILES } from '../support/index.mjs';
+import { startServer, launchBrowser, baseCode, html, param, requireDist, distSizes } from '../support/index.mjs';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS || process.argv[2] || 15));
 const SETTLE_MS = 250; // after the last beacon: lets the pixel finish (cookies, timers) before measuring
@@ -196,14 +193,8 @@ console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
 
-let raw = 0;
-let gz = 0;
-for (const f of DIST_FILES) {
-  const b = fs.readFileSync(path.join(distDir, f));
-  raw += b.length;
-  gz += zlib.gzipSync(b, { level: 9 }).length;
-}
-console.log(`\ndist: ${raw} bytes, ${gz} gzip -9 (${DIST_FILES.join(' + ')})`);
+const { files, raw, gzip } = distSizes();
+console.log(`\ndist: ${raw} bytes, ${gzip} gzip -9 (${files.map((f) => f.name).join(' + ')})`);
 console.log(`chromium ${chromium.browser.version()}, node ${process.version}`);
 if (problems.size) {
   console.log('\nproblems (timings of these runs are incomplete):');

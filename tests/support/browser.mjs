@@ -7,6 +7,7 @@
 // is answered in the browser and recorded by the test server (`via: 'intercept'`) when `newPage`
 // is given one, so a page that never calls `set('endpoint')` can be tested as it is.
 import { chromium } from 'playwright-core';
+import { GIF } from './server.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -21,7 +22,6 @@ export const CHROMIUM_ARGS = [
 ];
 
 const META_TR = /^https:\/\/www\.facebook\.com\/tr\/?(?:\?|$)/;
-const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
 function isLocal(url) {
   let u;

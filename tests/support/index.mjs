@@ -2,13 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { distDir } from './server.mjs';
+import { DIST_FILES } from './sizes.mjs';
 
 export { startServer, param, parseParams, repoRoot, distDir } from './server.mjs';
 export { launchBrowser, CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
 export { baseCode, baseCodeJs, html } from './pages.mjs';
-
-/** The files a store downloads. End-to-end tests run against them, never against a dev build. */
-export const DIST_FILES = ['fbevents.js', 'fbevents.wasm'];
+export { DIST_FILES, distSizes } from './sizes.mjs';
 
 /** Throws a clear error when dist/ has not been built. */
 export function requireDist() {

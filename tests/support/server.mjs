@@ -32,7 +32,7 @@ const TYPES = {
 };
 
 // The 1x1 transparent GIF an image beacon gets back, as from Meta's /tr.
-const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+export const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
 /** Parses a beacon's query string or body into an ordered list of [name, value] pairs. */
 export function parseParams(raw, contentType = '') {
