@@ -34,9 +34,6 @@ fn main() -> ExitCode {
             return fail(&format!("--site {} is not a directory", site.display()));
         }
     }
-    if !config.dist.is_dir() {
-        tracing::warn!(dist = %config.dist.display(), "--dist directory not found: /fbevents.js will answer 404 until it exists");
-    }
     let store = match SqliteStore::open(&config.db, config.sync) {
         Ok(s) => s,
         Err(e) => {
@@ -46,6 +43,9 @@ fn main() -> ExitCode {
             ))
         }
     };
+    if !config.dist.is_dir() {
+        tracing::warn!(dist = %config.dist.display(), "--dist directory not found: /fbevents.js will answer 404 until it exists");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

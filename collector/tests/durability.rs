@@ -1,0 +1,97 @@
+//! `kill -9` during a burst loses no acknowledged event: every beacon answered 2xx is in the
+//! SQLite file afterwards, with either `--sync` mode.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{beacon, Collector, PIXEL};
+
+async fn burst_then_kill(sync: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Collector::start(
+        dir.path(),
+        &["--pixel", PIXEL, "--sync", sync, "--log", "warn"],
+    )
+    .await;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let (acked, stop, next, client) =
+            (acked.clone(), stop.clone(), next.clone(), client.clone());
+        let base = c.url("/tr/");
+        senders.push(tokio::spawn(async move {
+            let start = Instant::now();
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(10) {
+                let eid = format!("k-{}", next.fetch_add(1, Ordering::Relaxed));
+                let mut b = beacon("Purchase", &eid);
+                b.cd = vec![
+                    ("value".into(), "9.99".into()),
+                    ("currency".into(), "USD".into()),
+                ];
+                match client.get(format!("{base}?{}", b.encode())).send().await {
+                    Ok(r) if r.status().is_success() => acked.lock().unwrap().push(eid),
+                    Ok(r) => panic!("refused: {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let the burst run, then kill -9 in the middle of it.
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 1500 && start.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.child.kill().unwrap(); // SIGKILL
+    c.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 1000, "burst too small: {}", acked.len());
+
+    let conn = rusqlite::Connection::open(&c.db).unwrap();
+    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let stored: HashSet<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|e| !stored.contains(*e)).collect();
+    println!(
+        "sync={sync}: {} acknowledged, {} stored, {} sent (in flight at the kill: stored-acked = {})",
+        acked.len(),
+        stored.len(),
+        next.load(Ordering::Relaxed),
+        stored.len() - (acked.len() - lost.len())
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_event_sync_full() {
+    burst_then_kill("full").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_event_sync_normal() {
+    burst_then_kill("normal").await;
+}
