@@ -2,7 +2,7 @@
 //! values, and the choice of the broadest domain the browser accepts.
 
 use crate::host::{CookieWrite, Host};
-use crate::wire::push_u64;
+use crate::wire::{parse_u64, push_u64};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";
@@ -31,12 +31,17 @@ pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
     if !digits(index) || !digits(created) || tail.is_empty() {
         return None;
     }
-    Some((index.parse().ok()?, created.parse().ok()?, tail))
+    Some((
+        u32::try_from(parse_u64(index)?).ok()?,
+        parse_u64(created)?,
+        tail,
+    ))
 }
 
 /// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
 pub fn http_host(url: &str) -> Option<(String, bool)> {
-    let (scheme, rest) = url.split_once("://")?;
+    let (scheme, rest) = url.split_once(':')?;
+    let rest = rest.strip_prefix("//")?;
     let secure = match scheme.to_ascii_lowercase().as_str() {
         "https" => true,
         "http" => false,
@@ -95,7 +100,13 @@ pub fn choose_domain(
     let labels: Vec<&str> = hostname.split('.').collect();
     if !is_ip(&hostname) && labels.len() > 1 {
         for start in (0..labels.len()).rev() {
-            let domain = labels.get(start..).unwrap_or(&[]).join(".");
+            let mut domain = String::new();
+            for label in labels.get(start..).unwrap_or(&[]) {
+                if !domain.is_empty() {
+                    domain.push('.');
+                }
+                domain.push_str(label);
+            }
             let index = labels.len() - start - 1;
             let value = value_for(index);
             host.set_cookie(&CookieWrite {

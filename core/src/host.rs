@@ -38,9 +38,9 @@ impl Transport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     /// Debug-mode output (beacons, dropped fields).
-    Info,
-    Warn,
-    Error,
+    Info = 0,
+    Warn = 1,
+    Error = 2,
 }
 
 /// A cookie write. `domain` empty means a host-only cookie (no `Domain` attribute).

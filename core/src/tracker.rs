@@ -66,7 +66,9 @@ pub struct Tracker {
 
 fn warn_msg(parts: &[&str]) -> String {
     let mut s = String::from("[fbq] ");
-    s.push_str(&parts.concat());
+    for p in parts {
+        s.push_str(p);
+    }
     s
 }
 
@@ -279,8 +281,14 @@ impl Tracker {
                 ),
             }
         }
-        out.sort_by_key(|(f, _)| *f);
-        out
+        // Wire order is the order of Field::ALL.
+        let mut ordered = Vec::with_capacity(out.len());
+        for f in Field::ALL {
+            if let Some(i) = out.iter().position(|(g, _)| *g == f) {
+                ordered.push(out.swap_remove(i));
+            }
+        }
+        ordered
     }
 
     fn set_consent(&mut self, action: Option<&Value>, host: &mut dyn Host) {
@@ -321,7 +329,7 @@ impl Tracker {
             .collect();
         let number = |v: Option<&Value>| {
             v.and_then(Value::as_text)
-                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(crate::wire::parse_i64)
                 .unwrap_or(0)
         };
         self.dpo = Some(Dpo {
@@ -522,7 +530,9 @@ impl Tracker {
         if self.debug {
             let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
             for (k, v) in crate::wire::parse_query(&query).unwrap_or_default() {
-                text.push_str(&["\n  ", &k, ": ", &v].concat());
+                for part in ["\n  ", &k, ": ", &v] {
+                    text.push_str(part);
+                }
             }
             host.console(Level::Info, &text);
         }

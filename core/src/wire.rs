@@ -116,7 +116,14 @@ impl Beacon {
             q.push_num("it", it);
         }
         if let Some(dpo) = &self.dpo {
-            q.push("dpo", &dpo.options.join(","));
+            let mut options = String::new();
+            for (i, o) in dpo.options.iter().enumerate() {
+                if i > 0 {
+                    options.push(',');
+                }
+                options.push_str(o);
+            }
+            q.push("dpo", &options);
             if !dpo.options.is_empty() {
                 q.push_signed("dpoco", dpo.country);
                 q.push_signed("dpost", dpo.state);
@@ -338,6 +345,30 @@ impl Query {
             self.0.push('-');
         }
         push_u64(&mut self.0, n.unsigned_abs());
+    }
+}
+
+/// A run of ASCII digits as a number (no sign, no spaces); `None` when empty, not digits, or too
+/// big. Hand-written because `str::parse` costs more than it should in wasm.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// An optionally negative [`parse_u64`].
+pub fn parse_i64(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(digits) => i64::try_from(parse_u64(digits)?).ok().map(|n| -n),
+        None => i64::try_from(parse_u64(s)?).ok(),
     }
 }
 
