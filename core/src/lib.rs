@@ -16,6 +16,7 @@ pub mod event_id;
 pub mod host;
 pub mod json;
 pub mod matching;
+pub mod sha256;
 pub mod tracker;
 pub mod wire;
 

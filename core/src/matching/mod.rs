@@ -215,21 +215,7 @@ pub fn is_sha256_hex(s: &str) -> bool {
 
 /// SHA-256 of the UTF-8 bytes of `s`, as 64 lowercase hex characters.
 pub fn sha256_hex(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(s.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(hex_digit(b >> 4));
-        out.push(hex_digit(b & 0xf));
-    }
-    out
-}
-
-fn hex_digit(n: u8) -> char {
-    match n {
-        0..=9 => (b'0' + n) as char,
-        _ => (b'a' + n - 10) as char,
-    }
+    crate::sha256::hex(s.as_bytes())
 }
 
 /// Normalise then hash: what goes into `ud[<wire key>]`. Pre-hashed input passes through lowercased.
