@@ -465,10 +465,26 @@ impl Tracker {
         } else {
             self.dpo.clone()
         };
-        for i in 0..self.pixels.len() {
-            let Some(p) = self.pixels.get_mut(i) else {
-                break;
-            };
+        // One beacon per call; only the per-pixel fields change from pixel to pixel.
+        let mut b = Beacon {
+            ev: t.name.to_owned(),
+            dl: dl.to_owned(),
+            rl: rl.to_owned(),
+            in_iframe: page.in_iframe,
+            ts: ctx.now,
+            cd,
+            sw: page.screen.map(|s| s.0),
+            sh: page.screen.map(|s| s.1),
+            v: VERSION.to_owned(),
+            r: "stable".to_owned(),
+            it: self.first_init,
+            dpo,
+            eid: event_id,
+            tm: t.tm,
+            ..Beacon::default()
+        };
+        let endpoint = self.endpoint.as_deref().unwrap_or(META_ENDPOINT);
+        for p in &mut self.pixels {
             if t.target.is_some_and(|id| id != p.id) {
                 continue;
             }
@@ -478,65 +494,23 @@ impl Tracker {
                 }
                 p.page_views.push(page.href.clone());
             }
-            let with_cookies = p.cookies;
-            let beacon = Beacon {
-                id: p.id.clone(),
-                ev: t.name.to_owned(),
-                dl: dl.to_owned(),
-                rl: rl.to_owned(),
-                in_iframe: page.in_iframe,
-                ts: ctx.now,
-                cd: cd.clone(),
-                sw: page.screen.map(|s| s.0),
-                sh: page.screen.map(|s| s.1),
-                ud: if limited {
-                    Vec::new()
-                } else {
-                    p.user_data
-                        .iter()
-                        .map(|(f, h)| (f.wire_key().to_owned(), h.clone()))
-                        .collect()
-                },
-                v: VERSION.to_owned(),
-                r: "stable".to_owned(),
-                a: p.agent.clone(),
-                ec: p.sent,
-                fbp: fbp.clone().filter(|_| with_cookies),
-                fbc: fbc.clone().filter(|_| with_cookies),
-                it: self.first_init,
-                dpo: dpo.clone(),
-                eid: event_id.clone(),
-                tm: t.tm,
-                rqm: None,
-            };
-            p.sent = p.sent.saturating_add(1);
-            let endpoint = self.endpoint.as_deref().unwrap_or(META_ENDPOINT);
-            self.send(endpoint, beacon.clone(), host);
-            if let Some((_, url)) = self.openbridge.iter().find(|(id, _)| *id == beacon.id) {
-                self.send(url, beacon, host);
-            }
-        }
-    }
-
-    fn send(&self, endpoint: &str, mut beacon: Beacon, host: &mut dyn Host) {
-        beacon.rqm = Some(Transport::Get.rqm().to_owned());
-        let mut query = beacon.encode();
-        let mut transport = Transport::Get;
-        if endpoint.len() + 1 + query.len() >= MAX_GET_URL {
-            transport = Transport::Post;
-            beacon.rqm = Some(Transport::Post.rqm().to_owned());
-            query = beacon.encode();
-        }
-        if self.debug {
-            let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
-            for (k, v) in crate::wire::parse_query(&query).unwrap_or_default() {
-                for part in ["\n  ", &k, ": ", &v] {
-                    text.push_str(part);
+            b.id.clone_from(&p.id);
+            b.ud.clear();
+            if !limited {
+                for (f, h) in &p.user_data {
+                    b.ud.push((f.wire_key().to_owned(), h.clone()));
                 }
             }
-            host.console(Level::Info, &text);
+            b.a.clone_from(&p.agent);
+            b.ec = p.sent;
+            b.fbp = if p.cookies { fbp.clone() } else { None };
+            b.fbc = if p.cookies { fbc.clone() } else { None };
+            p.sent = p.sent.saturating_add(1);
+            send(self.debug, endpoint, &mut b, host);
+            if let Some((_, url)) = self.openbridge.iter().find(|(id, _)| *id == p.id) {
+                send(self.debug, url, &mut b, host);
+            }
         }
-        host.send(endpoint, &query, transport);
     }
 
     /// `fbp`/`fbc` for this call: read, created or refreshed (90-day rolling expiry).
@@ -593,6 +567,27 @@ impl Tracker {
         self.cookie_domain = Some(domain);
         (Some(fbp), fbc)
     }
+}
+
+fn send(debug: bool, endpoint: &str, beacon: &mut Beacon, host: &mut dyn Host) {
+    beacon.rqm = Some(Transport::Get.rqm().to_owned());
+    let mut query = beacon.encode();
+    let mut transport = Transport::Get;
+    if endpoint.len() + 1 + query.len() >= MAX_GET_URL {
+        transport = Transport::Post;
+        beacon.rqm = Some(Transport::Post.rqm().to_owned());
+        query = beacon.encode();
+    }
+    if debug {
+        let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
+        for (k, v) in crate::wire::parse_query(&query).unwrap_or_default() {
+            for part in ["\n  ", &k, ": ", &v] {
+                text.push_str(part);
+            }
+        }
+        host.console(Level::Info, &text);
+    }
+    host.send(endpoint, &query, transport);
 }
 
 fn fresh(index: usize, now: u64, digits: u64) -> String {
