@@ -580,11 +580,7 @@ fn send(debug: bool, endpoint: &str, beacon: &mut Beacon, host: &mut dyn Host) {
     }
     if debug {
         let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
-        for (k, v) in crate::wire::parse_query(&query).unwrap_or_default() {
-            for part in ["\n  ", &k, ": ", &v] {
-                text.push_str(part);
-            }
-        }
+        text.push_str(&beacon.describe());
         host.console(Level::Info, &text);
     }
     host.send(endpoint, &query, transport);

@@ -81,7 +81,19 @@ impl core::fmt::Display for DecodeError {
 impl Beacon {
     /// The query string, without a leading `?`, in Meta's parameter order.
     pub fn encode(&self) -> String {
-        let mut q = Query::default();
+        self.write(false)
+    }
+
+    /// The same parameters, one `name: value` per line and not percent-encoded, for debug mode.
+    pub fn describe(&self) -> String {
+        self.write(true)
+    }
+
+    fn write(&self, readable: bool) -> String {
+        let mut q = Query {
+            out: String::with_capacity(512),
+            readable,
+        };
         q.push("id", &self.id);
         q.push("ev", &self.ev);
         q.push("dl", &self.dl);
@@ -138,7 +150,7 @@ impl Beacon {
         if let Some(rqm) = &self.rqm {
             q.push("rqm", rqm);
         }
-        q.0
+        q.out
     }
 
     /// Decode a query string or `application/x-www-form-urlencoded` body (`+` is a space).
@@ -308,43 +320,57 @@ fn hex_upper(n: u8) -> char {
     (if n < 10 { b'0' + n } else { b'A' + n - 10 }) as char
 }
 
-#[derive(Default)]
-struct Query(String);
+/// Writes parameters either percent-encoded for the wire (`a=1&b=2`) or readable for the debug
+/// console (`\n  a: 1\n  b: 2`), so both views come from the one encoder.
+struct Query {
+    out: String,
+    readable: bool,
+}
 
 impl Query {
-    fn sep(&mut self) {
-        if !self.0.is_empty() {
-            self.0.push('&');
+    fn name(&mut self, name: &str) {
+        if self.readable {
+            self.out.push_str("\n  ");
+        } else if !self.out.is_empty() {
+            self.out.push('&');
         }
+        self.out.push_str(name);
+    }
+    fn text(&mut self, value: &str) {
+        if self.readable {
+            self.out.push_str(value);
+        } else {
+            encode_uri_component(value, &mut self.out);
+        }
+    }
+    fn eq(&mut self) {
+        self.out.push_str(if self.readable { ": " } else { "=" });
     }
     fn push(&mut self, name: &str, value: &str) {
-        self.sep();
-        self.0.push_str(name);
-        self.0.push('=');
-        encode_uri_component(value, &mut self.0);
+        self.name(name);
+        self.eq();
+        self.text(value);
     }
     fn push_bracket(&mut self, prefix: &str, key: &str, value: &str) {
-        self.sep();
-        self.0.push_str(prefix);
-        self.0.push('[');
-        encode_uri_component(key, &mut self.0);
-        self.0.push_str("]=");
-        encode_uri_component(value, &mut self.0);
+        self.name(prefix);
+        self.out.push('[');
+        self.text(key);
+        self.out.push(']');
+        self.eq();
+        self.text(value);
     }
     fn push_num(&mut self, name: &str, n: u64) {
-        self.sep();
-        self.0.push_str(name);
-        self.0.push('=');
-        push_u64(&mut self.0, n);
+        self.name(name);
+        self.eq();
+        push_u64(&mut self.out, n);
     }
     fn push_signed(&mut self, name: &str, n: i64) {
-        self.sep();
-        self.0.push_str(name);
-        self.0.push('=');
+        self.name(name);
+        self.eq();
         if n < 0 {
-            self.0.push('-');
+            self.out.push('-');
         }
-        push_u64(&mut self.0, n.unsigned_abs());
+        push_u64(&mut self.out, n.unsigned_abs());
     }
 }
 
