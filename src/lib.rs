@@ -9,6 +9,8 @@
 //! lines of JS, cheaper than closure glue), and any logic worth testing on the host.
 #![cfg_attr(not(target_arch = "wasm32"), allow(unused))]
 
+#[cfg(any(target_arch = "wasm32", test))]
+mod alloc;
 #[cfg(target_arch = "wasm32")]
 mod browser;
 
