@@ -296,5 +296,4 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
     log: args.includes('--log'),
   });
   console.log(`[server] listening on ${server.origin}/ (beacons: ${server.origin}/__beacons)`);
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close().then(() => process.exit(0)));
 }
