@@ -199,6 +199,10 @@ test('never throws: every bad call queued through the stub before the library lo
     const [next] = await suite.wait(1, all(byId(id), byEv('NextValid')), 10000);
     assert.equal(param(next, 'cd[ok]'), '1');
     assert.equal(await tab.page.evaluate(() => window.__stubThrew || null), null, 'the stub never throws');
+    // The page logs nothing itself: every console message here is ours and says so.
+    assert.ok(tab.messages.length >= CASES.filter((c) => c.sends === false).length, 'the bad calls were reported');
+    const unprefixed = tab.messages.filter((m) => !m.text.startsWith('[fbq] ')).map((m) => `${m.type}: ${m.text.slice(0, 200)}`);
+    assert.deepEqual(unprefixed, [], 'every console message of ours starts with "[fbq] "');
     assertNoPageErrors(tab);
   } finally {
     await suite.done(tab);

@@ -10,7 +10,8 @@ import {
 
 let suite;
 before(async () => {
-  suite = await openSuite();
+  // *.example.test is 127.0.0.1 too: another origin on the same test server.
+  suite = await openSuite({ hostResolverRules: 'MAP *.example.test 127.0.0.1' });
 });
 after(async () => {
   await suite?.teardown();
@@ -127,8 +128,8 @@ for (const [label, script] of [
 
 test('cross-origin endpoint: GET and POST beacons arrive without any CORS preflight', async () => {
   const id = '2200000000007';
-  // The page is on 127.0.0.1, the collector on localhost: another origin.
-  const endpoint = `http://localhost:${suite.server.port}/tr/`;
+  // The page is on 127.0.0.1, the collector on collect.example.test: another origin.
+  const endpoint = `http://collect.example.test:${suite.server.port}/tr/`;
   const before = suite.server.preflights().length;
   const tab = await suite.open('/tx-cors.html', {
     endpoint: false,
@@ -221,7 +222,7 @@ for (const size of ['small', 'large']) {
 test('a Purchase tracked in the same task as a cross-origin navigation still arrives', async () => {
   const id = '2200000000012';
   // Leaving for another origin tears the page down at once; only a keepalive request survives.
-  const away = `http://localhost:${suite.server.port}/tx-away.html`;
+  const away = `http://away.example.test:${suite.server.port}/tx-away.html`;
   suite.page('/tx-away.html', '<!doctype html><title>away</title>');
   const tab = await suite.open('/tx-leave-cross.html', { calls: `fbq('init', '${id}');` });
   try {
