@@ -30,14 +30,18 @@ node_modules/.bin/wasm-opt -Oz \
 mv pkg/fbevents_bg.opt.wasm pkg/fbevents_bg.wasm
 
 say "webpack"
-rm -rf dist
-node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings
-cp pkg/fbevents_bg.wasm dist/fbevents.wasm
+# Staged in pkg/dist and swapped in at the end, so a server running from dist/ (./run.sh, a test
+# run) never sees it half-built.
+node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings \
+  --output-path pkg/dist
+cp pkg/fbevents_bg.wasm pkg/dist/fbevents.wasm
 
 # The bundle must run under a CSP without 'unsafe-eval'.
-if grep -nE '\beval\(|new Function' dist/fbevents.js; then
+if grep -nE '\beval\(|new Function' pkg/dist/fbevents.js; then
   die "dist/fbevents.js contains eval( or new Function"
 fi
+rm -rf dist
+mv pkg/dist dist
 
 say "sizes"
 node tests/support/sizes.mjs
