@@ -155,6 +155,9 @@ fbq('trackCustom', 'End');`,
     // ec counts per pixel, from 0, trackSingle included.
     assert.deepEqual(byEc(mine.filter(byId(a))).map((x) => [param(x, 'ev'), param(x, 'ec')]), [['Lead', '0'], ['AddToCart', '1'], ['End', '2']]);
     assert.deepEqual(byEc(mine.filter(byId(b))).map((x) => [param(x, 'ev'), param(x, 'ec')]), [['Lead', '0'], ['OnlyB', '1'], ['End', '2']]);
+    // it is the time of the first init of the page, the same for every pixel and event.
+    assert.equal(new Set(mine.map((x) => param(x, 'it'))).size, 1, 'one it for the page');
+    assert.match(param(mine[0], 'it'), /^\d{13}$/);
     assertNoPageErrors(tab);
   } finally {
     await suite.done(tab);
