@@ -115,6 +115,12 @@ impl Tracker {
         }
     }
 
+    fn debug_warn(&self, host: &mut dyn Host, parts: &[&str]) {
+        if self.debug {
+            host.console(Level::Warn, &warn_msg(parts));
+        }
+    }
+
     /// One `fbq(...)` call as the JSON text of its arguments.
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
         match json::parse(args_json) {
@@ -169,7 +175,8 @@ impl Tracker {
             return self.warn(host, &["fbq needs a command name as its first argument, e.g. fbq('track', 'PageView'); ignored."]);
         };
         let single = |tm| Track {
-            target: arg(1).and_then(Value::as_text),
+            // A pixel ID that is not text matches no pixel (never "all pixels").
+            target: Some(arg(1).and_then(Value::as_text).unwrap_or("")),
             name: arg(2).and_then(Value::as_str).unwrap_or(""),
             custom: arg(3),
             event_id: event_id_of(arg(4)),
@@ -270,7 +277,8 @@ impl Tracker {
                     Some(slot) => slot.1 = h,
                     None => out.push((field, h)),
                 },
-                Err(reason) => self.debug_log(
+                // SPEC §6: a console warning in debug mode, naming the field, never the value.
+                Err(reason) => self.debug_warn(
                     host,
                     &[
                         "advanced matching: dropped ud[",
@@ -394,6 +402,12 @@ impl Tracker {
             );
         }
         if let Some(target) = t.target {
+            if target.is_empty() {
+                return self.warn(
+                    host,
+                    &["trackSingle needs a pixel ID as its first argument; nothing sent."],
+                );
+            }
             if !self.pixels.iter().any(|p| p.id == target) {
                 return self.warn(
                     host,

@@ -142,8 +142,28 @@ fn track_single_routes_to_one_pixel() {
     );
     call(&mut t, &mut h, r#"["trackSingleCustom",111,"Wishlisted"]"#);
     call(&mut t, &mut h, r#"["trackSingle","999","Lead"]"#);
+    for not_an_id in ["null", "true", r#"["111"]"#, "{}"] {
+        call(
+            &mut t,
+            &mut h,
+            &format!(r#"["trackSingle",{not_an_id},"Lead"]"#),
+        );
+        call(
+            &mut t,
+            &mut h,
+            &format!(r#"["trackSingleCustom",{not_an_id},"Odd"]"#),
+        );
+    }
+    call(&mut t, &mut h, r#"["trackSingle"]"#);
     let bs = h.beacons();
-    assert_eq!(bs.len(), 2);
+    assert_eq!(bs.len(), 2, "a pixel ID that is not text sends nothing");
+    assert_eq!(
+        h.warnings()
+            .iter()
+            .filter(|w| w.contains("needs a pixel ID"))
+            .count(),
+        8
+    );
     assert_eq!(
         (bs[0].id.as_str(), bs[0].ev.as_str(), bs[0].tm),
         ("222", "Purchase", Some(1))
@@ -508,7 +528,7 @@ fn debug_mode_logs_beacons_with_hashes_only() {
     let info: Vec<&str> = h
         .console
         .iter()
-        .filter(|(l, _)| *l == Level::Info)
+        .filter(|(l, _)| *l != Level::Error)
         .map(|(_, m)| m.as_str())
         .collect();
     let all = info.join("\n");
@@ -521,6 +541,10 @@ fn debug_mode_logs_beacons_with_hashes_only() {
         "{all}"
     );
     assert!(all.contains("dropped ud[ph]"), "{all}");
+    assert!(
+        h.warnings().iter().any(|w| w.contains("dropped ud[ph]")),
+        "a dropped field is a warning in debug mode"
+    );
     assert!(!all.to_lowercase().contains("jane@example.com"));
     assert!(!all.contains("nothing"));
 }
