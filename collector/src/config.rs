@@ -109,7 +109,7 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_base_ms: u64,
 
-    /// Longest retry delay (also caps `Retry-After`).
+    /// Longest backoff delay between retries (`Retry-After` is honoured up to one hour).
     #[arg(long, env = "COLLECTOR_RETRY_MAX_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_max_ms: u64,
 

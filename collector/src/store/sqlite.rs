@@ -71,7 +71,12 @@ const PURGE_CHUNK: i64 = 5000;
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Dropping it stops the checkpoint thread.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
+
+/// How often the background thread moves WAL pages into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -95,10 +100,12 @@ impl SqliteStore {
         };
         writer
             .execute_batch(&format!(
-                "{sync_sql}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                "{sync_sql}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;"
             ))
             .map_err(err)?;
         migrate(&writer)?;
+        let checkpointer = start_checkpointer(path, sync_sql)?;
         let reader = Connection::open(path).map_err(err)?;
         reader
             .execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")
@@ -106,6 +113,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -131,6 +139,33 @@ impl SqliteStore {
         )
         .map_err(err)
     }
+}
+
+/// Checkpoints run on their own thread and connection, so the group commit never waits for one
+/// (SQLite's automatic checkpoint would run inside a commit, writing and syncing the database file
+/// while every beacon of the batch waits). `PASSIVE` never blocks the writer.
+fn start_checkpointer(
+    path: &Path,
+    sync_sql: &str,
+) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.execute_batch(&format!("{sync_sql}; PRAGMA busy_timeout = 10000;"))
+        .map_err(err)?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("collector-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        })
+        .map_err(err)?;
+    Ok(tx)
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
