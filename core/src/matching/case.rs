@@ -1,10 +1,13 @@
-//! Unicode lowercasing with about 1.5 KB of data instead of the standard library's tables.
+//! Unicode lowercasing with about 0.7 KB of data instead of the standard library's tables.
 //!
 //! `char::to_lowercase` costs about 5 KB of gzipped wasm and `str::to_lowercase` about 8 KB: their
 //! tables hold one entry per character. Case pairs come in runs (`A-Z` +32, `Ā ā Ă ă ...`
-//! alternating +1, Cyrillic, Greek, Georgian, Cherokee ...), so [`LOWER`] stores 184 runs instead.
+//! alternating +1, Cyrillic, Greek, Georgian, Cherokee ...), so [`LOWER`] stores 184 runs instead,
+//! and the wasm holds them packed as varints ([`LOWER_PACKED`], see `table.rs`).
 //! A unit test checks the result against `char::to_lowercase` for every code point, and another
 //! prints a fresh table when the toolchain's Unicode version moves on.
+
+use super::table::{pack, packed_len, varint};
 
 /// Lowercase runs, sorted: `(start << 8 | (len - 1) << 1 | (stride - 1), delta)`. A run covers
 /// `len` code points from `start`, every one (stride 1) or every other one (stride 2); each maps to
@@ -50,24 +53,56 @@ const LOWER: [(u32, i32); 184] = [
     (0x118a03e, 32), (0x16e403e, 32), (0x16ea030, 27), (0x1e90042, 34),
 ];
 
+/// [`LOWER`] as the wasm holds it: three varints a run, the step from the previous run's start,
+/// `(len - 1) << 1 | (stride - 1)` and the zigzag-coded delta. About 670 bytes instead of 1472.
+static LOWER_PACKED: [u8; packed_len(&lower_numbers::<{ 3 * LOWER.len() }>(&LOWER))] =
+    pack(&lower_numbers::<{ 3 * LOWER.len() }>(&LOWER)).0;
+
+/// The last code point [`LOWER`] maps; above it every character is its own lowercase.
+#[allow(clippy::indexing_slicing)] // compile time only
+const LOWER_END: u32 = {
+    let (key, _) = LOWER[LOWER.len() - 1];
+    (key >> 8) + ((key >> 1) & 0x7f) * ((key & 1) + 1)
+};
+
 /// The simple lowercase mapping of `c` (`İ` → `i`; [`to_lower`] adds its combining dot).
 fn lower_char(c: char) -> char {
-    if c.is_ascii() {
+    let cp = u32::from(c);
+    if c.is_ascii() || cp > LOWER_END {
         return c.to_ascii_lowercase();
     }
-    let cp = u32::from(c);
-    let i = LOWER.partition_point(|&(key, _)| key >> 8 <= cp);
-    let Some(&(key, delta)) = i.checked_sub(1).and_then(|i| LOWER.get(i)) else {
-        return c;
-    };
-    let (start, len, stride) = (key >> 8, ((key >> 1) & 0x7f) + 1, (key & 1) + 1);
-    let offset = cp - start;
-    if !offset.is_multiple_of(stride) || offset / stride >= len {
-        return c;
+    let (mut runs, mut start) = (&LOWER_PACKED[..], 0);
+    while let (Some(step), Some(shape), Some(delta)) =
+        (varint(&mut runs), varint(&mut runs), varint(&mut runs))
+    {
+        start += step;
+        if cp < start {
+            break;
+        }
+        let (len, stride, offset) = ((shape >> 1) + 1, (shape & 1) + 1, cp - start);
+        if offset % stride == 0 && offset / stride < len {
+            let delta = (delta >> 1) as i32 ^ -((delta & 1) as i32);
+            return char::from_u32(cp.wrapping_add_signed(delta)).unwrap_or(c);
+        }
     }
-    cp.checked_add_signed(delta)
-        .and_then(char::from_u32)
-        .unwrap_or(c)
+    c
+}
+
+/// [`LOWER`] as the numbers [`LOWER_PACKED`] holds; `N` is three times the number of runs.
+#[allow(clippy::indexing_slicing)] // compile time only
+const fn lower_numbers<const N: usize>(runs: &[(u32, i32)]) -> [u32; N] {
+    assert!(N == 3 * runs.len());
+    let (mut out, mut i, mut prev) = ([0; N], 0, 0);
+    while i < runs.len() {
+        let (key, delta) = runs[i];
+        assert!(key >> 8 >= prev, "runs must be sorted");
+        out[3 * i] = (key >> 8) - prev;
+        out[3 * i + 1] = key & 0xff;
+        out[3 * i + 2] = ((delta << 1) ^ (delta >> 31)) as u32;
+        prev = key >> 8;
+        i += 1;
+    }
+    out
 }
 
 /// Characters skipped when deciding whether a `Σ` ends a word: apostrophes, full stop, colon,
@@ -104,7 +139,7 @@ fn is_final_sigma(s: &str, i: usize) -> bool {
 
 /// Letters and marks: not white space, punctuation, symbols or digits.
 fn is_word_char(c: char) -> bool {
-    super::text::class(c) == super::text::Class::Letter
+    super::text::is_letter(c)
 }
 
 #[cfg(test)]

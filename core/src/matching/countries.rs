@@ -1,12 +1,14 @@
 //! The `country` field: every ISO 3166-1 alpha-2 code (249 of them) with its English short name and
 //! the common alternates people type (`USA`, `UK`, `Great Britain`, `South Korea`, `Russia`, ...).
 
-use super::text::{fold_key, table_code, table_lookup};
+use super::table::{code_bits, fold_names, CodeBits, Names};
+use super::text::fold_key;
 use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one country a line, sorted by code. Names are matched folded
 /// (case, spaces, punctuation and Latin-1 accents ignored, `&` read as `and`), so they are written
-/// in plain ASCII: `Cote d'Ivoire` also matches `Côte d’Ivoire` and `COTE DIVOIRE`.
+/// in plain ASCII: `Cote d'Ivoire` also matches `Côte d’Ivoire` and `COTE DIVOIRE`. The wasm
+/// holds [`TABLE`], packed from this at compile time.
 const COUNTRIES: &str = "\
 ad Andorra
 ae United Arab Emirates|UAE|Emirates
@@ -258,24 +260,34 @@ za South Africa
 zm Zambia
 zw Zimbabwe";
 
+/// [`COUNTRIES`] packed: one bit per code, the folded names in code order.
+const TABLE: Names = Names {
+    codes: &CODES,
+    names: &NAMES,
+};
+static CODES: CodeBits = code_bits(COUNTRIES);
+static NAMES: [u8; fold_names::<0>(COUNTRIES, 3).1] = fold_names(COUNTRIES, 3).0;
+
 /// The lowercase ISO 3166-1 alpha-2 code for a code (`"DE"` → `"de"`) or an English country name
 /// (`"United States of America"` → `"us"`, `"UK"` → `"gb"`), if it is one.
-pub fn country_code(s: &str) -> Option<&'static str> {
+pub fn country_code(s: &str) -> Option<String> {
     let key = fold_key(s)?;
-    table_code(COUNTRIES, &key).or_else(|| table_lookup(COUNTRIES, &key))
+    if TABLE.has_code(&key) {
+        Some(key)
+    } else {
+        TABLE.code_of(&key)
+    }
 }
 
 /// `country`: an ISO code or an English name becomes the lowercase code; anything else is dropped
 /// (a two-letter input that is no ISO code, like `xx`, included).
 pub(crate) fn normalize_country(trimmed: &str) -> Result<String, DropReason> {
-    country_code(trimmed)
-        .map(Into::into)
-        .ok_or(DropReason::UnknownCountry)
+    country_code(trimmed).ok_or(DropReason::UnknownCountry)
 }
 
 /// True when `code` (lowercase) is an ISO 3166-1 alpha-2 code.
 pub fn is_country_code(code: &str) -> bool {
-    table_code(COUNTRIES, code).is_some()
+    TABLE.has_code(code)
 }
 
 #[cfg(test)]
@@ -316,14 +328,27 @@ mod tests {
         }
     }
 
+    /// Every code and name of the readable table is found in the packed one.
+    #[test]
+    fn packed_table_finds_every_code_and_name() {
+        for line in COUNTRIES.lines() {
+            let (code, names) = line.split_once(' ').unwrap_or_default();
+            assert!(is_country_code(code), "{code}");
+            assert_eq!(country_code(code).as_deref(), Some(code));
+            for name in names.split('|') {
+                assert_eq!(country_code(name).as_deref(), Some(code), "{name}");
+            }
+        }
+    }
+
     #[test]
     fn codes_and_names() {
-        assert_eq!(country_code("DE"), Some("de"));
+        assert_eq!(country_code("DE").as_deref(), Some("de"));
         assert_eq!(country_code("xx"), None);
-        assert_eq!(country_code("UK"), Some("gb"));
-        assert_eq!(country_code("U.S.A."), Some("us"));
-        assert_eq!(country_code("Côte d’Ivoire"), Some("ci"));
-        assert_eq!(country_code("Trinidad & Tobago"), Some("tt"));
+        assert_eq!(country_code("UK").as_deref(), Some("gb"));
+        assert_eq!(country_code("U.S.A.").as_deref(), Some("us"));
+        assert_eq!(country_code("Côte d’Ivoire").as_deref(), Some("ci"));
+        assert_eq!(country_code("Trinidad & Tobago").as_deref(), Some("tt"));
         assert_eq!(country_code("Atlantis"), None);
         assert!(is_country_code("aq"));
         assert!(!is_country_code("eu"));

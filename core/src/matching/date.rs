@@ -22,42 +22,50 @@ pub(crate) fn normalize_date(trimmed: &str) -> Result<String, DropReason> {
         return Err(DropReason::ImpossibleDate);
     }
     let mut out = String::with_capacity(8);
-    push_digits(&mut out, year, 4);
-    push_digits(&mut out, month, 2);
-    push_digits(&mut out, day, 2);
+    for n in [year / 100, year % 100, month, day] {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    }
     Ok(out)
 }
 
-/// Splits a date into (year, month, day) by layout, without judging the values.
+/// Splits a date into (year, month, day) by layout, without judging the values: `YYYYMMDD`, or
+/// three runs of ASCII digits separated by `-` (when there is one) or `/`, with one or two digits
+/// for month and day and four for the year, year first or (with `/` only) last.
 fn parse(s: &str) -> Option<(u32, u32, u32)> {
-    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
-        return Some((
-            number(s.get(..4)?, 4, 4)?,
-            number(s.get(4..6)?, 2, 2)?,
-            number(s.get(6..)?, 2, 2)?,
-        ));
+    let b = s.as_bytes();
+    if let [y0, y1, y2, y3, m0, m1, d0, d1] = *b {
+        if b.iter().all(u8::is_ascii_digit) {
+            let n = |hi: u8, lo: u8| u32::from(hi - b'0') * 10 + u32::from(lo - b'0');
+            return Some((n(y0, y1) * 100 + n(y2, y3), n(m0, m1), n(d0, d1)));
+        }
     }
-    let sep = if s.contains('-') { '-' } else { '/' };
-    let mut parts = s.split(sep);
-    let (a, b, c) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
+    let sep = if b.contains(&b'-') { b'-' } else { b'/' };
+    // Each part: (value, number of digits).
+    let mut parts = [(0u32, 0u32); 3];
+    let mut i = 0;
+    for &c in b {
+        if c == sep {
+            i += 1;
+        } else {
+            let part = parts.get_mut(i)?;
+            if !c.is_ascii_digit() || part.1 == 4 {
+                return None;
+            }
+            *part = (part.0 * 10 + u32::from(c - b'0'), part.1 + 1);
+        }
     }
-    if a.len() == 4 {
-        Some((number(a, 4, 4)?, number(b, 1, 2)?, number(c, 1, 2)?))
-    } else if sep == '/' {
-        Some((number(c, 4, 4)?, number(a, 1, 2)?, number(b, 1, 2)?))
+    let [(a, a_len), (b, b_len), (c, c_len)] = parts;
+    let short = |len| (1..=2).contains(&len);
+    if i != 2 || !short(b_len) {
+        None
+    } else if a_len == 4 && short(c_len) {
+        Some((a, b, c))
+    } else if sep == b'/' && c_len == 4 && short(a_len) {
+        Some((c, a, b))
     } else {
         None
     }
-}
-
-/// The value of `min..=max` ASCII digits, or `None`.
-fn number(s: &str, min: usize, max: usize) -> Option<u32> {
-    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(s.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0')))
 }
 
 /// Number of days in `month` (1-12) of `year`, Gregorian leap years included.
@@ -73,14 +81,6 @@ pub fn days_in_month(year: u32, month: u32) -> u32 {
 /// Gregorian leap year: divisible by 4, except centuries not divisible by 400.
 pub fn is_leap_year(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
-}
-
-/// Appends `n` as exactly `width` decimal digits (zero-padded; higher digits are cut).
-fn push_digits(out: &mut String, n: u32, width: u32) {
-    for i in (0..width).rev() {
-        let digit = (n / 10u32.pow(i)) % 10;
-        out.push(char::from(b'0' + digit as u8));
-    }
 }
 
 #[cfg(test)]

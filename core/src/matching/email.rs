@@ -21,22 +21,25 @@ pub fn looks_like_email(s: &str) -> bool {
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    if local.is_empty() || domain.contains('@') {
-        return false;
-    }
-    let mut labels = 0;
-    let mut last = "";
-    for label in domain.split('.') {
-        if label.is_empty() {
-            return false;
+    // Walk the bytes once: `@` and `.` are ASCII, so they never occur inside a multi-byte
+    // character. `label` counts the characters (not continuation bytes) of the current part.
+    let (mut ats, mut dots, mut label) = (0, 0, 0);
+    for &b in s.as_bytes() {
+        match b {
+            b'@' | b'.' if label == 0 && (b == b'@' || ats > 0) => return false,
+            b'@' => {
+                ats += 1;
+                label = 0;
+            }
+            b'.' if ats > 0 => {
+                dots += 1;
+                label = 0;
+            }
+            _ if b & 0xc0 != 0x80 => label += 1,
+            _ => {}
         }
-        labels += 1;
-        last = label;
     }
-    labels >= 2 && last.chars().nth(1).is_some()
+    ats == 1 && dots > 0 && label >= 2
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@
 //! - `UK` is read as the name it usually is and becomes `gb`; any other two-letter `country` must
 //!   be an ISO code.
 //!
+//! Size: the tables (country and region names, lowercase runs, punctuation ranges, field keys) are
+//! written readably in the source and packed by `const fn`s at compile time (`table.rs`); the
+//! per-field rules share one character filter (`text::filter` over a `fn(char) -> bool`) and
+//! avoid `split`/`lines`/`find` with string patterns, so few generic copies reach the wasm.
+//!
 //! Nothing here panics or formats: errors are [`DropReason`]s with `&'static str` messages.
 
 mod case;
@@ -38,6 +43,7 @@ mod date;
 mod email;
 mod phone;
 mod regions;
+mod table;
 mod text;
 
 pub use case::to_lower;
@@ -80,20 +86,7 @@ impl Field {
 
     /// The field for a canonical key or one of its aliases (`email`, `phone`, `first_name`, ...).
     pub fn from_key(key: &str) -> Option<Field> {
-        Some(match key {
-            "em" | "email" => Field::Em,
-            "ph" | "phone" => Field::Ph,
-            "fn" | "f_name" | "first_name" => Field::Fn,
-            "ln" | "l_name" | "last_name" => Field::Ln,
-            "ge" | "gen" | "gender" => Field::Ge,
-            "db" | "dob" => Field::Db,
-            "ct" | "city" => Field::Ct,
-            "st" | "state" => Field::St,
-            "zp" | "zip" | "zip_code" => Field::Zp,
-            "country" => Field::Country,
-            "external_id" => Field::ExternalId,
-            _ => return None,
-        })
+        Field::ALL.get(table::find(&KEYS, key.as_bytes())?).copied()
     }
 
     /// The canonical key used on the wire and in the Conversions API.
@@ -113,6 +106,21 @@ impl Field {
         }
     }
 }
+
+/// The keys of each field, in [`Field::ALL`] order: the wire key, then the aliases.
+const KEY_SOURCE: &str = "\
+em|email
+ph|phone
+fn|f_name|first_name
+ln|l_name|last_name
+ge|gen|gender
+db|dob
+ct|city
+st|state
+zp|zip|zip_code
+country
+external_id";
+static KEYS: [u8; table::fold_names::<0>(KEY_SOURCE, 0).1] = table::fold_names(KEY_SOURCE, 0).0;
 
 /// Why a value was dropped instead of hashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,30 +173,32 @@ pub fn normalize(field: Field, raw: &str) -> Result<String, DropReason> {
     if is_sha256_hex(trimmed) {
         return Ok(trimmed.to_ascii_lowercase());
     }
-    match field {
-        Field::Em => email::normalize_email(trimmed),
-        Field::Ph => phone::normalize_phone(trimmed),
-        Field::Fn | Field::Ln => non_empty(text::keep_letters(&case::to_lower(trimmed), true)),
-        Field::Ge => gender(trimmed),
-        Field::Db => date::normalize_date(trimmed),
-        Field::Ct => non_empty(text::keep_letters(&case::to_lower(trimmed), false)),
-        Field::St => regions::normalize_state(trimmed),
-        Field::Zp => zip(trimmed),
-        Field::Country => countries::normalize_country(trimmed),
-        Field::ExternalId => Ok(without_white_space(&case::to_lower(trimmed))),
-    }
-}
-
-fn non_empty(s: String) -> Result<String, DropReason> {
-    if s.is_empty() {
+    let lower = |keep: fn(char) -> bool| text::filter(&case::to_lower(trimmed), keep);
+    let value = match field {
+        Field::Em => return email::normalize_email(trimmed),
+        Field::Ph => return phone::normalize_phone(trimmed),
+        Field::Ge => return gender(trimmed),
+        Field::Db => return date::normalize_date(trimmed),
+        Field::St => return regions::normalize_state(trimmed),
+        Field::Country => return countries::normalize_country(trimmed),
+        Field::ExternalId => return Ok(lower(text::is_not_white_space)),
+        Field::Fn | Field::Ln => lower(text::is_letter_or_digit),
+        Field::Ct => lower(text::is_letter),
+        // `zp`: white space removed, only the part before the first `-` (`94025-1234` → `94025`,
+        // `SW1A 1AA` → `sw1a1aa`).
+        Field::Zp => {
+            let mut zip = lower(text::is_not_white_space);
+            if let Some(dash) = zip.bytes().position(|b| b == b'-') {
+                zip.truncate(dash);
+            }
+            zip
+        }
+    };
+    if value.is_empty() {
         Err(DropReason::Invalid)
     } else {
-        Ok(s)
+        Ok(value)
     }
-}
-
-fn without_white_space(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// `ge`: `f`/`female` → `f`, `m`/`male` → `m` (any case); anything else is dropped.
@@ -198,14 +208,6 @@ fn gender(trimmed: &str) -> Result<String, DropReason> {
         "m" | "male" => Ok("m".into()),
         _ => Err(DropReason::UnknownGender),
     }
-}
-
-/// `zp`: lowercase, white space removed, only the part before the first `-` (`94025-1234` →
-/// `94025`, `SW1A 1AA` → `sw1a1aa`).
-fn zip(trimmed: &str) -> Result<String, DropReason> {
-    let lower = without_white_space(&case::to_lower(trimmed));
-    let head = lower.split('-').next().unwrap_or_default();
-    non_empty(head.into())
 }
 
 /// True when `s` is exactly 64 hexadecimal characters (either case).

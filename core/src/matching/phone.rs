@@ -8,12 +8,12 @@ use super::DropReason;
 /// all), drop the leading zeros (`+1 (650) 555-1212` → `16505551212`,
 /// `0044 (0)20 7946 0958` → `4402079460958`). Nothing left: dropped.
 pub(crate) fn normalize_phone(trimmed: &str) -> Result<String, DropReason> {
-    let digits: String = trimmed
-        .chars()
-        .filter_map(digit_value)
-        .filter_map(|d| char::from_digit(d, 10))
-        .skip_while(|&c| c == '0')
-        .collect();
+    let mut digits = String::new();
+    for d in trimmed.chars().filter_map(digit_value) {
+        if d != 0 || !digits.is_empty() {
+            digits.push(char::from(b'0' + d as u8));
+        }
+    }
     if digits.is_empty() {
         Err(DropReason::NoDigits)
     } else {

@@ -2,101 +2,114 @@
 //! territories, by English (and, for Canada, French) name, to their two-letter postal codes.
 
 use super::case::to_lower;
-use super::text::{class, fold_key, is_combining_diacritic, table_lookup, Class};
+use super::table::{code_bits, fold_names, CodeBits, Names};
+use super::text::{fold_key, is_base_letter};
 use super::DropReason;
 
-/// `"<code> <Name>|<Other name>..."`, one region a line. Names are matched folded (case, spaces,
-/// punctuation and Latin-1 accents ignored), so `New York`, `new-york` and `NEW YORK` all match.
+/// `"<code> <Name>|<Other name>..."`, one region a line, sorted by code. Names are matched folded
+/// (case, spaces, punctuation and Latin-1 accents ignored), so `New York`, `new-york` and
+/// `NEW YORK` all match. The wasm holds [`TABLE`], packed from this at compile time.
 const REGIONS: &str = "\
-al Alabama
+ab Alberta
 ak Alaska
-az Arizona
+al Alabama
 ar Arkansas
+as American Samoa
+az Arizona
+bc British Columbia|Colombie Britannique
 ca California
 co Colorado
 ct Connecticut
-de Delaware
 dc District of Columbia|Washington DC|Washington District of Columbia
+de Delaware
 fl Florida
 ga Georgia
+gu Guam
 hi Hawaii
+ia Iowa
 id Idaho
 il Illinois
 in Indiana
-ia Iowa
 ks Kansas
 ky Kentucky
 la Louisiana
-me Maine
-md Maryland
 ma Massachusetts
+mb Manitoba
+md Maryland
+me Maine
 mi Michigan
 mn Minnesota
-ms Mississippi
 mo Missouri
+mp Northern Mariana Islands|Northern Marianas
+ms Mississippi
 mt Montana
-ne Nebraska
-nv Nevada
-nh New Hampshire
-nj New Jersey
-nm New Mexico
-ny New York|New York State
+nb New Brunswick|Nouveau Brunswick
 nc North Carolina
 nd North Dakota
-oh Ohio
-ok Oklahoma
-or Oregon
-pa Pennsylvania
-ri Rhode Island
-sc South Carolina
-sd South Dakota
-tn Tennessee
-tx Texas
-ut Utah
-vt Vermont
-va Virginia
-wa Washington|Washington State
-wv West Virginia
-wi Wisconsin
-wy Wyoming
-as American Samoa
-gu Guam
-mp Northern Mariana Islands|Northern Marianas
-pr Puerto Rico
-vi US Virgin Islands|United States Virgin Islands|Virgin Islands
-um US Minor Outlying Islands|United States Minor Outlying Islands
-ab Alberta
-bc British Columbia|Colombie Britannique
-mb Manitoba
-nb New Brunswick|Nouveau Brunswick
+ne Nebraska
+nh New Hampshire
+nj New Jersey
 nl Newfoundland and Labrador|Newfoundland|Terre Neuve et Labrador
+nm New Mexico
 ns Nova Scotia|Nouvelle Ecosse
 nt Northwest Territories|Territoires du Nord Ouest
 nu Nunavut
+nv Nevada
+ny New York|New York State
+oh Ohio
+ok Oklahoma
 on Ontario
+or Oregon
+pa Pennsylvania
 pe Prince Edward Island|Ile du Prince Edouard
+pr Puerto Rico
 qc Quebec
+ri Rhode Island
+sc South Carolina
+sd South Dakota
 sk Saskatchewan
+tn Tennessee
+tx Texas
+um US Minor Outlying Islands|United States Minor Outlying Islands
+ut Utah
+va Virginia
+vi US Virgin Islands|United States Virgin Islands|Virgin Islands
+vt Vermont
+wa Washington|Washington State
+wi Wisconsin
+wv West Virginia
+wy Wyoming
 yt Yukon|Yukon Territory";
+
+/// [`REGIONS`] packed: one bit per code, the folded names in code order.
+const TABLE: Names = Names {
+    codes: &CODES,
+    names: &NAMES,
+};
+static CODES: CodeBits = code_bits(REGIONS);
+static NAMES: [u8; fold_names::<0>(REGIONS, 3).1] = fold_names(REGIONS, 3).0;
 
 /// The lowercase two-letter code of a US state or territory or a Canadian province or territory
 /// named in full (`"British Columbia"` → `"bc"`, `"Québec"` → `"qc"`), if it is one.
-pub fn region_code(name: &str) -> Option<&'static str> {
-    table_lookup(REGIONS, &fold_key(name)?)
+pub fn region_code(name: &str) -> Option<String> {
+    TABLE.code_of(&fold_key(name)?)
 }
 
 /// `st`: a full region name becomes its code; anything else keeps its first two letters, lowercased
 /// (`ON` → `on`, `N.Y.` → `ny`). Fewer than two letters: dropped.
 pub(crate) fn normalize_state(trimmed: &str) -> Result<String, DropReason> {
     if let Some(code) = region_code(trimmed) {
-        return Ok(code.into());
+        return Ok(code);
     }
-    let letters: String = to_lower(trimmed)
-        .chars()
-        .filter(|&c| class(c) == Class::Letter && !is_combining_diacritic(c))
-        .take(2)
-        .collect();
-    if letters.chars().count() < 2 {
+    let mut letters = String::new();
+    let mut count = 0;
+    for c in to_lower(trimmed).chars() {
+        if count < 2 && is_base_letter(c) {
+            letters.push(c);
+            count += 1;
+        }
+    }
+    if count < 2 {
         Err(DropReason::NotARegion)
     } else {
         Ok(letters)
@@ -123,14 +136,32 @@ mod tests {
         assert_eq!(count, 70);
     }
 
+    /// Every name of the readable table finds its code in the packed one, and no name belongs to
+    /// two regions (so the order of the lines does not matter).
+    #[test]
+    fn packed_table_finds_every_name() {
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for line in REGIONS.lines() {
+            let (code, names) = line.split_once(' ').unwrap_or_default();
+            for name in names.split('|') {
+                assert_eq!(region_code(name).as_deref(), Some(code), "{name}");
+                let key = fold_key(name).unwrap_or_default();
+                if let Some((_, other)) = seen.iter().find(|(k, _)| *k == key) {
+                    assert_eq!(*other, code, "{name} is both {other} and {code}");
+                }
+                seen.push((key, code));
+            }
+        }
+    }
+
     #[test]
     fn names_fold_to_codes() {
-        assert_eq!(region_code("New York"), Some("ny"));
-        assert_eq!(region_code("new-york"), Some("ny"));
-        assert_eq!(region_code("Québec"), Some("qc"));
-        assert_eq!(region_code("Île-du-Prince-Édouard"), Some("pe"));
-        assert_eq!(region_code("Hawaiʻi"), Some("hi"));
-        assert_eq!(region_code("Washington, D.C."), Some("dc"));
+        assert_eq!(region_code("New York").as_deref(), Some("ny"));
+        assert_eq!(region_code("new-york").as_deref(), Some("ny"));
+        assert_eq!(region_code("Québec").as_deref(), Some("qc"));
+        assert_eq!(region_code("Île-du-Prince-Édouard").as_deref(), Some("pe"));
+        assert_eq!(region_code("Hawaiʻi").as_deref(), Some("hi"));
+        assert_eq!(region_code("Washington, D.C.").as_deref(), Some("dc"));
         assert_eq!(region_code("Bavaria"), None);
     }
 }

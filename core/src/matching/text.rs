@@ -20,6 +20,9 @@
 //! letters `Ⓐ`, Roman numerals `Ⅻ`, `ℓ`, superscript `ⁿ`, squared `🅰`) lie in symbol blocks and
 //! are removed; a unit test pins that list against `char::is_alphabetic`.
 
+use super::case::to_lower;
+use super::table::{pack, packed_len, varint};
+
 /// The zero of each run of ten decimal digits accepted besides ASCII (the Basic Multilingual
 /// Plane's decimal digit sets): Arabic-Indic, Persian, NKo, Devanagari, Bengali, Gurmukhi,
 /// Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao, Tibetan, Myanmar (2),
@@ -31,16 +34,26 @@ const ZEROS: [u32; 36] = [
     0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
 ];
 
+/// [`ZEROS`] as the wasm holds it: varints of the steps between them.
+static ZEROS_PACKED: [u8; packed_len(&ascending_steps(&ZEROS))] = pack(&ascending_steps(&ZEROS)).0;
+
 /// The value of a decimal digit of ASCII or of one of the [`ZEROS`] scripts.
 pub(crate) fn digit_value(c: char) -> Option<u32> {
-    if c.is_ascii_digit() {
-        return c.to_digit(10);
-    }
     let cp = u32::from(c);
-    ZEROS
-        .iter()
-        .find(|&&zero| zero <= cp && cp - zero < 10)
-        .map(|zero| cp - zero)
+    if c.is_ascii_digit() {
+        return Some(cp - u32::from(b'0'));
+    }
+    let (mut zeros, mut zero) = (&ZEROS_PACKED[..], 0);
+    while let Some(step) = varint(&mut zeros) {
+        zero += step;
+        if cp < zero {
+            break;
+        }
+        if cp - zero < 10 {
+            return Some(cp - zero);
+        }
+    }
+    None
 }
 
 /// Inclusive ranges of non-ASCII code points that are punctuation, symbols, emoji, format
@@ -115,6 +128,26 @@ const NOISE: [(u32, u32); 66] = [
     (0xFFE0, 0xFFFF), // fullwidth symbols, specials
 ];
 
+/// [`NOISE`] as the wasm holds it: varints of the gap before each range and of its length.
+static NOISE_PACKED: [u8; packed_len(&range_steps::<{ 2 * NOISE.len() }>(&NOISE))] =
+    pack(&range_steps::<{ 2 * NOISE.len() }>(&NOISE)).0;
+
+/// True when `cp` lies in one of the [`NOISE`] ranges.
+fn in_noise(cp: u32) -> bool {
+    let (mut ranges, mut hi) = (&NOISE_PACKED[..], 0);
+    while let (Some(gap), Some(len)) = (varint(&mut ranges), varint(&mut ranges)) {
+        let lo = hi + gap;
+        hi = lo + len;
+        if cp < lo {
+            break;
+        }
+        if cp <= hi {
+            return true;
+        }
+    }
+    false
+}
+
 /// Above the Basic Multilingual Plane: musical symbols, mahjong ... emoji ... legacy computing,
 /// tags, the variation selectors supplement and the private use planes.
 fn is_astral_noise(cp: u32) -> bool {
@@ -137,21 +170,15 @@ pub(crate) enum Class {
 
 /// The [`Class`] of `c`.
 pub(crate) fn class(c: char) -> Class {
-    if c.is_ascii() {
-        return if c.is_ascii_alphabetic() {
-            Class::Letter
-        } else if c.is_ascii_digit() {
-            Class::Digit
-        } else {
-            Class::Noise
-        };
-    }
     let cp = u32::from(c);
-    if digit_value(c).is_some() {
+    if c.is_ascii_alphabetic() {
+        Class::Letter
+    } else if digit_value(c).is_some() {
         Class::Digit
-    } else if c.is_whitespace()
+    } else if c.is_ascii()
+        || c.is_whitespace()
         || c.is_control()
-        || NOISE.iter().any(|&(lo, hi)| lo <= cp && cp <= hi)
+        || in_noise(cp)
         || is_astral_noise(cp)
     {
         Class::Noise
@@ -160,23 +187,37 @@ pub(crate) fn class(c: char) -> Class {
     }
 }
 
-/// True for the combining diacritical marks (U+0300-U+036F) of decomposed Latin, Greek and
-/// Cyrillic text.
-pub(crate) fn is_combining_diacritic(c: char) -> bool {
-    ('\u{300}'..='\u{36f}').contains(&c)
+/// A letter or combining mark: what `ct` keeps.
+pub(crate) fn is_letter(c: char) -> bool {
+    class(c) == Class::Letter
 }
 
-/// Keeps the letters (and combining marks) and, when `digits`, the digits of an already lowercased
-/// string. White space, control characters, punctuation and symbols go.
-pub(crate) fn keep_letters(lower: &str, digits: bool) -> String {
-    lower
-        .chars()
-        .filter(|&c| match class(c) {
-            Class::Letter => true,
-            Class::Digit => digits,
-            Class::Noise => false,
-        })
-        .collect()
+/// A letter, combining mark or digit: what `fn` and `ln` keep.
+pub(crate) fn is_letter_or_digit(c: char) -> bool {
+    class(c) != Class::Noise
+}
+
+/// A letter that is not a combining diacritical mark (U+0300-U+036F, the marks of decomposed
+/// Latin, Greek and Cyrillic text): what the first two letters of a `st` are taken from.
+pub(crate) fn is_base_letter(c: char) -> bool {
+    is_letter(c) && !('\u{300}'..='\u{36f}').contains(&c)
+}
+
+/// Not white space: what `zp` and `external_id` keep.
+pub(crate) fn is_not_white_space(c: char) -> bool {
+    !c.is_whitespace()
+}
+
+/// The characters of `s` that `keep` accepts. One function for every field (`keep` is a plain
+/// function pointer, so there is one copy of this loop in the wasm).
+pub(crate) fn filter(s: &str, keep: fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if keep(c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Longest key a table holds; longer input cannot name a country or a region.
@@ -191,23 +232,18 @@ pub(crate) fn fold_key(s: &str) -> Option<String> {
         return None;
     }
     let mut out = String::with_capacity(s.len());
-    for c in super::case::to_lower(s).chars() {
+    for c in to_lower(s).chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c);
         } else if c == '&' {
             out.push_str("and");
         } else if let Some(base) = strip_accent(c) {
             out.push(base);
-        } else if class(c) == Class::Letter && !is_combining_diacritic(c) && !matches!(c, 'ʻ' | 'ʼ')
-        {
+        } else if is_base_letter(c) && !matches!(c, 'ʻ' | 'ʼ') {
             out.push(c);
         }
     }
-    if out.len() > MAX_KEY_LEN {
-        None
-    } else {
-        Some(out)
-    }
+    (out.len() <= MAX_KEY_LEN).then_some(out)
 }
 
 /// The base letter of a lowercase Latin-1 accented letter.
@@ -225,43 +261,50 @@ fn strip_accent(c: char) -> Option<char> {
     })
 }
 
-/// Looks a folded key up in a code table: one entry a line, `"<code> <Name>|<Other name>|..."`.
-/// Names are compared folded, so the table can be written in plain readable English.
-pub(crate) fn table_lookup(table: &'static str, key: &str) -> Option<&'static str> {
-    let mut name_key = String::new();
-    for line in table.lines() {
-        let Some((code, names)) = line.split_once(' ') else {
-            continue;
-        };
-        for name in names.split('|') {
-            name_key.clear();
-            for c in name.chars() {
-                if c.is_ascii_alphanumeric() {
-                    name_key.push(c.to_ascii_lowercase());
-                } else if c == '&' {
-                    name_key.push_str("and");
-                }
-            }
-            if name_key == key {
-                return Some(code);
-            }
-        }
+/// The steps between ascending values: `[a, b, c]` → `[a, b - a, c - b]`.
+#[allow(clippy::indexing_slicing)] // compile time only
+const fn ascending_steps<const N: usize>(values: &[u32; N]) -> [u32; N] {
+    let (mut out, mut i, mut prev) = ([0; N], 0, 0);
+    while i < N {
+        assert!(values[i] >= prev, "values must ascend");
+        out[i] = values[i] - prev;
+        prev = values[i];
+        i += 1;
     }
-    None
+    out
 }
 
-/// `code` as it appears in a code table (the first word of a line), if it is one.
-pub(crate) fn table_code(table: &'static str, code: &str) -> Option<&'static str> {
-    table
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(c, _)| c)
-        .find(|&c| c == code)
+/// Sorted, disjoint inclusive ranges as `[gap before, length - 1]` pairs; `N` is twice their number.
+#[allow(clippy::indexing_slicing)] // compile time only
+const fn range_steps<const N: usize>(ranges: &[(u32, u32)]) -> [u32; N] {
+    assert!(N == 2 * ranges.len());
+    let (mut out, mut i, mut hi) = ([0; N], 0, 0);
+    while i < ranges.len() {
+        let (lo, end) = ranges[i];
+        assert!(lo > hi && end >= lo, "ranges must be sorted and disjoint");
+        out[2 * i] = lo - hi;
+        out[2 * i + 1] = end - lo;
+        hi = end;
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `fn`/`ln` (`digits`) and `ct` keep of an already lowercased string.
+    fn keep_letters(lower: &str, digits: bool) -> String {
+        filter(
+            lower,
+            if digits {
+                is_letter_or_digit
+            } else {
+                is_letter
+            },
+        )
+    }
 
     #[test]
     fn noise_table_is_sorted_and_disjoint() {
@@ -269,6 +312,18 @@ mod tests {
         for &(lo, hi) in NOISE.iter() {
             assert!(lo > last && lo <= hi, "{lo:#x}..{hi:#x}");
             last = hi;
+        }
+    }
+
+    /// The packed tables say what the readable ones say.
+    #[test]
+    fn packed_tables_decode_to_the_source() {
+        for cp in 0x80..0x11000 {
+            let listed = NOISE.iter().any(|&(lo, hi)| lo <= cp && cp <= hi);
+            assert_eq!(in_noise(cp), listed, "{cp:#x}");
+            let zero = ZEROS.iter().find(|&&z| z <= cp && cp - z < 10);
+            let c = char::from_u32(cp).unwrap_or_default();
+            assert_eq!(digit_value(c), zero.map(|z| cp - z), "{cp:#x}");
         }
     }
 
