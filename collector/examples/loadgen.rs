@@ -1,5 +1,5 @@
 //! Load generator: `cargo run --release -p collector --example loadgen [-- --seconds 5
-//! --connections 32 --relay-events 100000 --sync full]`.
+//! --connections 64 --relay-events 100000 --sync normal]`.
 //!
 //! Runs the collector's router on loopback (in this process, on its own 2-thread runtime, with a
 //! real SQLite file in a temporary directory) and drives it from a 1-thread client over several
@@ -44,9 +44,9 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         seconds: 5,
-        connections: 32,
+        connections: 64,
         relay_events: 100_000,
-        sync: "full".into(),
+        sync: "normal".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {

@@ -97,8 +97,10 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_PURGE_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub purge_interval_secs: u64,
 
-    /// SQLite durability: `full` fsyncs each group commit; `normal` survives kill -9 but not power loss.
-    #[arg(long, env = "COLLECTOR_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    /// SQLite durability of an acknowledged event: `normal` (WAL written before the answer)
+    /// survives kill -9 and crashes of the collector but not power loss; `full` also fsyncs the WAL
+    /// at each group commit and survives power loss, at a lower throughput.
+    #[arg(long, env = "COLLECTOR_SYNC", value_enum, default_value_t = SyncMode::Normal)]
     pub sync: SyncMode,
 
     /// Milliseconds the relay waits between polls when it has nothing to send.
