@@ -15,49 +15,51 @@ pub const MAX_YEAR: u32 = 2100;
 /// [`MIN_YEAR`]..=[`MAX_YEAR`].
 pub(crate) fn normalize_date(trimmed: &str) -> Result<String, DropReason> {
     let (year, month, day) = parse(trimmed).ok_or(DropReason::NotADate)?;
-    if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
+    if !matches!(year, MIN_YEAR..=MAX_YEAR) {
         return Err(DropReason::YearOutOfRange);
     }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !matches!(month, 1..=12) || day < 1 || day > days_in_month(year, month) {
         return Err(DropReason::ImpossibleDate);
     }
     let mut out = String::with_capacity(8);
-    for n in [year / 100, year % 100, month, day] {
+    let mut push2 = |n: u32| {
         out.push(char::from(b'0' + (n / 10) as u8));
         out.push(char::from(b'0' + (n % 10) as u8));
-    }
+    };
+    push2(year / 100);
+    push2(year % 100);
+    push2(month);
+    push2(day);
     Ok(out)
 }
 
 /// Splits a date into (year, month, day) by layout, without judging the values: `YYYYMMDD`, or
-/// three runs of ASCII digits separated by `-` (when there is one) or `/`, with one or two digits
-/// for month and day and four for the year, year first or (with `/` only) last.
+/// three runs of ASCII digits separated by `-` or `/` (whichever comes first; the other one is
+/// not allowed), with one or two digits for month and day and four for the year, year first or
+/// (with `/` only) last.
 fn parse(s: &str) -> Option<(u32, u32, u32)> {
-    let b = s.as_bytes();
-    if let [y0, y1, y2, y3, m0, m1, d0, d1] = *b {
-        if b.iter().all(u8::is_ascii_digit) {
-            let n = |hi: u8, lo: u8| u32::from(hi - b'0') * 10 + u32::from(lo - b'0');
-            return Some((n(y0, y1) * 100 + n(y2, y3), n(m0, m1), n(d0, d1)));
-        }
-    }
-    let sep = if b.contains(&b'-') { b'-' } else { b'/' };
+    let (mut sep, mut i) = (0, 0);
     // Each part: (value, number of digits).
     let mut parts = [(0u32, 0u32); 3];
-    let mut i = 0;
-    for &c in b {
-        if c == sep {
-            i += 1;
-        } else {
+    for &c in s.as_bytes() {
+        if c.is_ascii_digit() {
             let part = parts.get_mut(i)?;
-            if !c.is_ascii_digit() || part.1 == 4 {
+            if part.1 == 8 {
                 return None;
             }
             *part = (part.0 * 10 + u32::from(c - b'0'), part.1 + 1);
+        } else if (c == b'-' || c == b'/') && (sep == 0 || sep == c) {
+            sep = c;
+            i += 1;
+        } else {
+            return None;
         }
     }
     let [(a, a_len), (b, b_len), (c, c_len)] = parts;
-    let short = |len| (1..=2).contains(&len);
-    if i != 2 || !short(b_len) {
+    let short = |len| len == 1 || len == 2;
+    if i == 0 && a_len == 8 {
+        Some((a / 10000, a / 100 % 100, a % 100))
+    } else if i != 2 || !short(b_len) {
         None
     } else if a_len == 4 && short(c_len) {
         Some((a, b, c))

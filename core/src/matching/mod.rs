@@ -188,8 +188,8 @@ pub fn normalize(field: Field, raw: &str) -> Result<String, DropReason> {
         // `SW1A 1AA` → `sw1a1aa`).
         Field::Zp => {
             let mut zip = lower(text::is_not_white_space);
-            if let Some(dash) = zip.bytes().position(|b| b == b'-') {
-                zip.truncate(dash);
+            if let Some(cut) = zip.split_once('-').map(|(head, _)| head.len()) {
+                zip.truncate(cut);
             }
             zip
         }
@@ -203,10 +203,10 @@ pub fn normalize(field: Field, raw: &str) -> Result<String, DropReason> {
 
 /// `ge`: `f`/`female` → `f`, `m`/`male` → `m` (any case); anything else is dropped.
 fn gender(trimmed: &str) -> Result<String, DropReason> {
-    match case::to_lower(trimmed).as_str() {
-        "f" | "female" => Ok("f".into()),
-        "m" | "male" => Ok("m".into()),
-        _ => Err(DropReason::UnknownGender),
+    match table::find(b"f|female\nm|male\n", case::to_lower(trimmed).as_bytes()) {
+        Some(0) => Ok("f".into()),
+        Some(_) => Ok("m".into()),
+        None => Err(DropReason::UnknownGender),
     }
 }
 
