@@ -108,38 +108,40 @@ const fn lower_numbers<const N: usize>(runs: &[(u32, i32)]) -> [u32; N] {
 /// Characters skipped when deciding whether a `Σ` ends a word: apostrophes, full stop, colon,
 /// middle dot, soft hyphen and the combining diacritical marks (the common case-ignorables).
 fn is_case_ignorable(c: char) -> bool {
-    matches!(c, '\'' | '.' | ':' | '\u{b7}' | '\u{ad}' | '\u{2019}')
-        || ('\u{300}'..='\u{36f}').contains(&c)
+    matches!(
+        c,
+        '\'' | '.' | ':' | '\u{b7}' | '\u{ad}' | '\u{2019}' | '\u{300}'..='\u{36f}'
+    )
 }
 
 /// Lowercases `s` as `str::to_lowercase` (and JavaScript's `toLowerCase`) do, including
 /// `İ` → `i̇` and a word-final capital sigma → `ς`. "Word" is approximated: a `Σ` is final when a
-/// word character comes before it and none after it, skipping case-ignorable characters.
+/// word character (a letter or mark, see `text.rs`) comes before it and none after it, skipping
+/// case-ignorable characters.
 pub fn to_lower(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for (i, c) in s.char_indices() {
+    // The last character so far that is not case-ignorable.
+    let mut before = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
         match c {
             '\u{130}' => out.push_str("i\u{307}"),
-            'Σ' => out.push(if is_final_sigma(s, i) { 'ς' } else { 'σ' }),
+            'Σ' => {
+                let after = chars.clone().find(|&c| !is_case_ignorable(c));
+                let word = |c: Option<char>| c.is_some_and(super::text::is_letter);
+                out.push(if word(before) && !word(after) {
+                    'ς'
+                } else {
+                    'σ'
+                });
+            }
             _ => out.push(lower_char(c)),
+        }
+        if !is_case_ignorable(c) {
+            before = Some(c);
         }
     }
     out
-}
-
-/// True when the `Σ` at byte `i` of `s` ends a word.
-fn is_final_sigma(s: &str, i: usize) -> bool {
-    let relevant = |c: &char| !is_case_ignorable(*c);
-    let before = s.get(..i).and_then(|b| b.chars().rev().find(relevant));
-    let after = s
-        .get(i + 'Σ'.len_utf8()..)
-        .and_then(|a| a.chars().find(relevant));
-    before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
-}
-
-/// Letters and marks: not white space, punctuation, symbols or digits.
-fn is_word_char(c: char) -> bool {
-    super::text::is_letter(c)
 }
 
 #[cfg(test)]

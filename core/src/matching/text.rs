@@ -151,10 +151,7 @@ fn in_noise(cp: u32) -> bool {
 /// Above the Basic Multilingual Plane: musical symbols, mahjong ... emoji ... legacy computing,
 /// tags, the variation selectors supplement and the private use planes.
 fn is_astral_noise(cp: u32) -> bool {
-    (0x1D000..=0x1D24F).contains(&cp)
-        || (0x1F000..=0x1FBFF).contains(&cp)
-        || (0xE0000..=0xE01EF).contains(&cp)
-        || cp >= 0xF0000
+    matches!(cp, 0x1D000..=0x1D24F | 0x1F000..=0x1FBFF | 0xE0000..=0xE01EF | 0xF0000..)
 }
 
 /// How the text fields treat a character.
@@ -200,7 +197,7 @@ pub(crate) fn is_letter_or_digit(c: char) -> bool {
 /// A letter that is not a combining diacritical mark (U+0300-U+036F, the marks of decomposed
 /// Latin, Greek and Cyrillic text): what the first two letters of a `st` are taken from.
 pub(crate) fn is_base_letter(c: char) -> bool {
-    is_letter(c) && !('\u{300}'..='\u{36f}').contains(&c)
+    is_letter(c) && !matches!(c, '\u{300}'..='\u{36f}')
 }
 
 /// Not white space: what `zp` and `external_id` keep.
