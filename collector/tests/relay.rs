@@ -338,7 +338,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
     let pixel = pixel_arg();
     let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
     send_all(&c, vec![beacon("Purchase", "inflight-1")], 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // the relay is now waiting on the stand-in
+    graph.wait_arrived(1, Duration::from_secs(10)).await; // the relay now waits on the stand-in
     let db = c.db.clone();
     let code = tokio::task::spawn_blocking(move || c.terminate())
         .await

@@ -177,9 +177,19 @@ impl PixelRelay {
         }
         let pixel = self.pixel_id.clone();
         let limit = usize::try_from(self.state.config.relay_batch).unwrap_or(1000);
-        let batch = blocking(store, move |s| s.pending(&pixel, limit)).await?;
+        let mut batch = blocking(store, move |s| s.pending(&pixel, limit)).await?;
         if batch.is_empty() {
             return Ok(Round::Idle);
+        }
+        // An old event stored between the expiry and the read is left for the next round's expiry.
+        let read = batch.len();
+        batch.retain(|e| e.event_time >= cutoff);
+        if batch.is_empty() {
+            return Ok(if read > 0 {
+                Round::Progress
+            } else {
+                Round::Idle
+            });
         }
         // Depth-first bisection: a 400 splits a chunk in halves until the bad event stands alone.
         let mut stack: Vec<&[StoredEvent]> = vec![&batch];

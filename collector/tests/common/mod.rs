@@ -63,6 +63,8 @@ impl Received {
 
 #[derive(Default)]
 struct GraphState {
+    /// Requests that have arrived (answered or not).
+    arrived: usize,
     received: Vec<Received>,
     script: VecDeque<Answer>,
     /// Answer 400 (Meta's invalid-parameter error) to any request holding an event of this name.
@@ -101,6 +103,15 @@ impl Graph {
         self.state.lock().unwrap().reject_event_name = Some(name.to_owned());
     }
 
+    /// Wait until `n` requests have arrived (they may still be unanswered).
+    pub async fn wait_arrived(&self, n: usize, within: Duration) {
+        let start = Instant::now();
+        while self.state.lock().unwrap().arrived < n {
+            assert!(start.elapsed() < within, "no request arrived");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -135,6 +146,7 @@ async fn handle(State(state): State<Arc<Mutex<GraphState>>>, req: Request) -> Re
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (answer, reject) = {
         let mut s = state.lock().unwrap();
+        s.arrived += 1;
         let answer = s.script.pop_front().unwrap_or(Answer::Ok);
         (answer, s.reject_event_name.clone())
     };
