@@ -243,19 +243,11 @@ pub(crate) fn fold_key(s: &str) -> Option<String> {
     (out.len() <= MAX_KEY_LEN).then_some(out)
 }
 
-/// The base letter of a lowercase Latin-1 accented letter.
+/// The base letter of a lowercase Latin-1 accented letter (`à` to `ÿ`; `_` marks `æ`, `ð`, `÷`
+/// and `þ`, which have none).
 fn strip_accent(c: char) -> Option<char> {
-    Some(match c {
-        'à'..='å' => 'a',
-        'ç' => 'c',
-        'è'..='ë' => 'e',
-        'ì'..='ï' => 'i',
-        'ñ' => 'n',
-        'ò'..='ö' | 'ø' => 'o',
-        'ù'..='ü' => 'u',
-        'ý' | 'ÿ' => 'y',
-        _ => return None,
-    })
+    let base = *b"aaaaaa_ceeeeiiii_nooooo_ouuuuy_y".get((c as usize).checked_sub(0xe0)?)?;
+    (base != b'_').then_some(char::from(base))
 }
 
 /// The steps between ascending values: `[a, b, c]` → `[a, b - a, c - b]`.
@@ -371,6 +363,19 @@ mod tests {
         assert_eq!(keep_letters("abc123٣", false), "abc");
         assert_eq!(keep_letters("abc123٣", true), "abc123٣");
         assert_eq!(keep_letters("a\u{a0}b\u{200b}c\u{feff}", true), "abc");
+    }
+
+    #[test]
+    fn accents() {
+        for (c, base) in "àáâãäåçèéêëìíîïñòóôõöøùúûüýÿ"
+            .chars()
+            .zip("aaaaaaceeeeiiiinoooooouuuuyy".chars())
+        {
+            assert_eq!(strip_accent(c), Some(base), "{c}");
+        }
+        for c in ['æ', 'ð', '÷', 'þ', 'ß', 'Ā', 'a', '\u{100}'] {
+            assert_eq!(strip_accent(c), None, "{c}");
+        }
     }
 
     #[test]
