@@ -2,10 +2,11 @@
 //
 // - main-thread script time: CDP Performance.getMetrics `ScriptDuration` of the page, minus that of
 //   a blank page (the browser's own baseline);
-// - navigation to beacon: when the first and the last beacon reach the server, in ms from navigation
-//   start: the page's own `requestStart` (Navigation Timing) plus the server-clock time from the
-//   arrival of the page request to the arrival of the beacon. (Resource Timing cannot be used: it
-//   does not list `fetch(..., { keepalive: true })` or `sendBeacon` requests.)
+// - navigation to beacon: when the first and the last /tr request is sent, and when the first
+//   one is answered, in ms from the document request, all from the browser's own clock (CDP Network
+//   events). Resource Timing cannot be used (it does not list `fetch(..., { keepalive: true })` or
+//   `sendBeacon`), and the test server's clock shares its event loop with Playwright, so a busy
+//   moment there would skew the figures.
 //
 // Side by side: a blank page, a minimal hand-written image pixel (the floor: a few lines of
 // `new Image().src = ...`), and fbevents with Meta's base code, init with advanced matching,
@@ -90,17 +91,9 @@ await context.route(
   (route) => route.abort('blockedbyclient'),
 );
 
-// When each page request reached the server, by run token.
-const pageArrivals = new Map();
 for (const v of VARIANTS) {
   const head = v.head ?? baseCode(server.url('/fbevents.js'), fbeventsCalls);
-  const doc = html({ title: v.name, head, body: BODY });
-  server.route(`/bench/${v.name}.html`, (req, res) => {
-    const arrivedAt = performance.timeOrigin + performance.now();
-    pageArrivals.set(new URL(req.url, server.origin).searchParams.get('run'), arrivedAt);
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(doc);
-  });
+  server.page(`/bench/${v.name}.html`, html({ title: v.name, head, body: BODY }));
 }
 
 async function measure(v, run) {
@@ -111,6 +104,18 @@ async function measure(v, run) {
   try {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
+    // Browser-clock timestamps (seconds) of the document request and of each /tr request.
+    let navAt = NaN;
+    const sent = new Map();
+    const answered = [];
+    cdp.on('Network.requestWillBeSent', (e) => {
+      if (e.type === 'Document' && Number.isNaN(navAt)) navAt = e.timestamp;
+      else if (/^\/tr\/?$/.test(new URL(e.request.url).pathname)) sent.set(e.requestId, e.timestamp);
+    });
+    cdp.on('Network.responseReceived', (e) => {
+      if (sent.has(e.requestId)) answered.push(e.timestamp);
+    });
+    await cdp.send('Network.enable');
     const mine = (b) => (param(b, 'dl') || '').includes(`run=${token}`);
     const arrived = v.beacons
       ? server.waitForBeacons(v.beacons, { filter: mine, timeoutMs: 10_000 })
@@ -127,14 +132,15 @@ async function measure(v, run) {
     await page.waitForTimeout(SETTLE_MS);
     const { metrics } = await cdp.send('Performance.getMetrics');
     const metric = (name) => (metrics.find((m) => m.name === name) || {}).value;
-    const requestStart = await page.evaluate(() => performance.getEntriesByType('navigation')[0].requestStart);
-    const pageArrival = pageArrivals.get(token);
-    const atServer = beacons.map((b) => requestStart + (b.receivedAt - pageArrival)).sort((a, b) => a - b);
+    const since = (ts) => (ts - navAt) * 1000;
+    const sentMs = [...sent.values()].map(since).sort((a, b) => a - b);
+    const answeredMs = answered.map(since).sort((a, b) => a - b);
     return {
       scriptMs: metric('ScriptDuration') * 1000,
       taskMs: metric('TaskDuration') * 1000,
-      firstAtServer: atServer.length ? atServer[0] : NaN,
-      lastAtServer: atServer.length >= v.beacons && v.beacons ? atServer[atServer.length - 1] : NaN,
+      firstSent: sentMs.length ? sentMs[0] : NaN,
+      lastSent: v.beacons && sentMs.length >= v.beacons ? sentMs[sentMs.length - 1] : NaN,
+      firstAnswered: answeredMs.length ? answeredMs[0] : NaN,
       beacons: beacons.length,
       missing,
       errors,
@@ -172,8 +178,9 @@ const rows = VARIANTS.map((v) => {
     fmt(script),
     v.name === 'blank' ? '-' : fmt(script - blank),
     fmt(m('taskMs')),
-    v.beacons ? fmt(m('firstAtServer')) : '-',
-    v.beacons ? fmt(m('lastAtServer')) : '-',
+    v.beacons ? fmt(m('firstSent')) : '-',
+    v.beacons ? fmt(m('lastSent')) : '-',
+    v.beacons ? fmt(m('firstAnswered')) : '-',
     v.beacons ? `${median(rs.map((r) => r.beacons))}/${v.beacons}` : '-',
   ];
 });
@@ -182,13 +189,14 @@ const header = [
   'script ms',
   'script - blank',
   'all tasks ms',
-  '1st beacon',
-  'last beacon',
+  '1st beacon sent',
+  'last sent',
+  '1st answered',
   'beacons',
 ];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (cells) => cells.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-console.log(`medians of ${RUNS} runs; times in ms; beacon times from navigation start`);
+console.log(`medians of ${RUNS} runs; times in ms; beacon times from the document request`);
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
