@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(config.log)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     if let Some(site) = &config.site {
         if !site.is_dir() {

@@ -15,6 +15,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> 
     let (stop_tx, stop_rx) = watch::channel(false);
     let relays = relay::spawn(&state, stop_rx.clone()).map_err(std::io::Error::other)?;
     let purge = tokio::spawn(purge_loop(state.clone(), stop_rx.clone()));
+    let summary = tokio::spawn(summary_loop(state.clone()));
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: finishing in-flight requests");
@@ -38,6 +39,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> 
         tracing::warn!("relay did not finish within the timeout; its pending events stay pending");
     }
     purge.abort();
+    summary.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -82,6 +84,40 @@ async fn purge_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Every 10 seconds with activity, one log line of what happened (each event is logged at debug).
+async fn summary_loop(state: AppState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &state.metrics;
+    let read = || {
+        [
+            m.received.load(Relaxed),
+            m.stored.load(Relaxed),
+            m.duplicates.load(Relaxed),
+            m.relayed.load(Relaxed),
+            m.relay_failed_events.load(Relaxed),
+            m.expired.load(Relaxed),
+        ]
+    };
+    let mut last = read();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let now = read();
+        if now != last {
+            let d = |i: usize| now.get(i).copied().unwrap_or(0) - last.get(i).copied().unwrap_or(0);
+            tracing::info!(
+                beacons = d(0),
+                stored = d(1),
+                duplicates = d(2),
+                relayed = d(3),
+                relay_failed = d(4),
+                expired = d(5),
+                "last 10 s"
+            );
+            last = now;
         }
     }
 }

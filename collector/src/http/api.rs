@@ -1,5 +1,5 @@
-//! `GET /api/events?pixel=<id>&limit=<n>&event=<name>` (Bearer admin token): stored events as a
-//! JSON array, newest first.
+//! `GET /api/events?pixel=<id>&limit=<n>&event=<name>` (admin token as `Authorization: Bearer`,
+//! or `token=` for a page that cannot set headers): stored events as a JSON array, newest first.
 
 use std::collections::BTreeMap;
 
@@ -108,7 +108,13 @@ async fn list_inner(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Response, AppError> {
-    authorize(state, headers, None)?;
+    let params = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
+    let token = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str());
+    authorize(state, headers, token)?;
     let query = event_query(uri)?;
     let store = state.store.clone();
     let events = tokio::task::spawn_blocking(move || store.list(&query))

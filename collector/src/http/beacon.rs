@@ -156,9 +156,26 @@ async fn accept(
     for d in &dropped {
         state.metrics.user_data_dropped(d.field, d.reason);
     }
+    // Each event is logged at debug level; the clones are made only then.
+    let key = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+        format!(
+            "pixel={} event={} event_id={}",
+            event.pixel_id, event.event_name, event.event_id
+        )
+    });
     match state.ingest.submit(event).await {
-        Ok(InsertOutcome::Stored) => Metrics::inc(&state.metrics.stored),
-        Ok(InsertOutcome::Duplicate) => Metrics::inc(&state.metrics.duplicates),
+        Ok(InsertOutcome::Stored) => {
+            Metrics::inc(&state.metrics.stored);
+            if let Some(key) = key {
+                tracing::debug!("stored {key}");
+            }
+        }
+        Ok(InsertOutcome::Duplicate) => {
+            Metrics::inc(&state.metrics.duplicates);
+            if let Some(key) = key {
+                tracing::debug!("duplicate {key}");
+            }
+        }
         Err(IngestError::Closed) => return Err(AppError::ShuttingDown),
         Err(IngestError::Store(e)) => return Err(AppError::Internal(format!("group commit: {e}"))),
     }
