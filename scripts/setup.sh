@@ -37,6 +37,18 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The size build (scripts/build.sh) uses nightly with build-std, which needs nightly's rust-src.
+# Best effort: without it the build falls back to stable.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  say "installing the nightly toolchain (minimal) for the size-optimised wasm build"
+  rustup toolchain install nightly --profile minimal || say "warning: no nightly toolchain; the wasm builds on stable"
+fi
+if rustup run nightly rustc --version >/dev/null 2>&1 &&
+  ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+  say "adding rust-src to nightly (build-std)"
+  rustup component add rust-src --toolchain nightly || say "warning: no rust-src; the wasm builds on stable"
+fi
+
 # wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate (pinned with "=X.Y.Z").
 want=$(sed -n 's/^wasm-bindgen *= *"=\([0-9][0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
 [ -n "$want" ] || die 'Cargo.toml has no pinned `wasm-bindgen = "=X.Y.Z"`'
