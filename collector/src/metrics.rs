@@ -27,11 +27,15 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&self, d: Duration) {
+        // One increment per observation: the bucket it falls in; `render` sums them up.
         let secs = d.as_secs_f64();
-        for (bound, slot) in BUCKETS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                slot.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(slot) = BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .find(|(bound, _)| secs <= **bound)
+            .map(|(_, s)| s)
+        {
+            slot.fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(
@@ -206,11 +210,12 @@ impl Metrics {
             "# HELP {name} HTTP request latency by route.\n# TYPE {name} histogram"
         );
         for (route, h) in ROUTES.iter().zip(&self.latency) {
+            let mut cumulative = 0;
             for (bound, slot) in BUCKETS.iter().zip(&h.buckets) {
+                cumulative += load(slot);
                 let _ = writeln!(
                     out,
-                    "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                    load(slot)
+                    "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
                 );
             }
             let count = load(&h.count);

@@ -45,7 +45,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     );
     CREATE INDEX events_pending ON events (pixel_id, id) WHERE relay_status = 'pending';
     CREATE INDEX events_pixel ON events (pixel_id, id);
-    CREATE INDEX events_received ON events (received_at_ms);
     CREATE TABLE dedup (
         pixel_id   TEXT    NOT NULL,
         event_name TEXT    NOT NULL,
@@ -132,6 +131,44 @@ impl SqliteStore {
             .map_err(|_| StoreError("reader connection poisoned".into()))
     }
 
+    /// The largest id whose row was received before `before_ms`, by binary search over the id
+    /// (receipt times grow with the id, give or take the milliseconds a group commit spans).
+    fn last_id_received_before(&self, before_ms: i64) -> Result<Option<i64>, StoreError> {
+        let conn = self.reader()?;
+        let (lo, hi): (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT MIN(id), MAX(id) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(err)?;
+        let (Some(mut lo), Some(mut hi)) = (lo, hi) else {
+            return Ok(None);
+        };
+        let mut probe = conn
+            .prepare_cached(
+                "SELECT id, received_at_ms FROM events WHERE id >= ?1 ORDER BY id LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut at = |id: i64| -> Result<Option<(i64, i64)>, StoreError> {
+            probe
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(err)
+        };
+        match at(lo)? {
+            Some((_, t)) if t < before_ms => {}
+            _ => return Ok(None),
+        }
+        // Invariant: the row at or after `lo` is old; everything after `hi` is new or absent.
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            match at(mid)? {
+                Some((id, t)) if t < before_ms => lo = id.max(mid),
+                _ => hi = mid - 1,
+            }
+        }
+        Ok(Some(lo))
+    }
+
     /// The schema version applied to the file.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         let conn = self.reader()?;
@@ -206,11 +243,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 fn user_data_json(ud: &[(String, String)]) -> String {
-    let map: Map<String, Value> = ud
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    Value::Object(map).to_string()
+    let map: std::collections::BTreeMap<&str, &str> =
+        ud.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
 }
 
 fn dpo_json(dpo: &Option<Dpo>) -> Option<String> {
@@ -340,7 +375,7 @@ impl Store for SqliteStore {
                         e.client_ip,
                         e.user_agent,
                         user_data_json(&e.user_data),
-                        Value::Object(e.custom_data.clone()).to_string(),
+                        serde_json::to_string(&e.custom_data).unwrap_or_else(|_| "{}".to_owned()),
                         dpo_json(&e.dpo),
                         status.as_str(),
                     ])
@@ -444,19 +479,23 @@ impl Store for SqliteStore {
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
         let mut deleted = 0u64;
         if let Some(before) = received_before_ms {
-            loop {
-                let conn = self.writer()?;
-                let n = conn
-                    .execute(
-                        "DELETE FROM events WHERE id IN
-                            (SELECT id FROM events WHERE received_at_ms < ?1 LIMIT ?2)",
-                        params![before, PURGE_CHUNK],
-                    )
-                    .map_err(err)?;
-                drop(conn);
-                deleted += u64::try_from(n).unwrap_or(0);
-                if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
-                    break;
+            // No index on the receipt time (one less B-tree per insert): ids grow with receipt,
+            // so a binary search over the id finds where the old rows end.
+            if let Some(last) = self.last_id_received_before(before)? {
+                loop {
+                    let conn = self.writer()?;
+                    let n = conn
+                        .execute(
+                            "DELETE FROM events WHERE id IN
+                                (SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3)",
+                            params![last, before, PURGE_CHUNK],
+                        )
+                        .map_err(err)?;
+                    drop(conn);
+                    deleted += u64::try_from(n).unwrap_or(0);
+                    if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
+                        break;
+                    }
                 }
             }
         }
@@ -664,9 +703,12 @@ mod tests {
         let dir = tempfile::tempdir().map_err(err)?;
         let s = open(&dir);
         let t = 1_700_000_000_000;
-        s.insert_batch(&[event("old", t), event("new", t + 40 * 24 * HOUR)])?;
+        for i in 0..7 {
+            s.insert_batch(&[event(&format!("old-{i}"), t + i * HOUR)])?;
+        }
+        s.insert_batch(&[event("new", t + 40 * 24 * HOUR)])?;
         let now = t + 40 * 24 * HOUR;
-        assert_eq!(s.purge(Some(now - 30 * 24 * HOUR), now)?, 1);
+        assert_eq!(s.purge(Some(now - 30 * 24 * HOUR), now)?, 7);
         let left = s.list(&EventQuery {
             limit: 10,
             ..EventQuery::default()
