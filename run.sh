@@ -9,12 +9,22 @@ addr=${ADDR:-127.0.0.1:8080}
 bash scripts/setup.sh
 bash scripts/build.sh
 
-# The server behind the store. To switch to the Rust collector, swap which line is commented.
-serve=(node tests/support/server.mjs --listen "$addr" --dist dist --site www/store)
-# serve=(cargo run --release -p collector -- --listen "$addr" --db "${DB:-collector.db}" --dist dist --site www/store)
+# The collector serves the store and the pixel from one origin, stores every beacon in a SQLite
+# file and, given an access token (COLLECTOR_PIXEL=1234567890=<TOKEN>), relays the events to the
+# Conversions API; without one it stores and shows them and says so once in its log.
+# (node tests/support/server.mjs --listen "$addr" --dist dist --site www/store is a lighter
+# stand-in that only records beacons.)
+admin=${COLLECTOR_ADMIN_TOKEN:-demo}
+say() { printf '[run] %s\n' "$*"; }
+say "building the collector (release)"
+cargo build --release -p collector
 
 echo
-echo "Demo storefront: http://$addr/"
-echo "Received events: http://$addr/events.html"
+echo "Demo storefront:  http://$addr/"
+echo "Received events:  http://$addr/events.html?token=$admin"
+echo "Report:           http://$addr/report?pixel=1234567890&token=$admin"
+echo "Events as JSON:   curl -H 'Authorization: Bearer $admin' http://$addr/api/events"
 echo "(Ctrl-C stops the server)"
-exec "${serve[@]}"
+echo
+COLLECTOR_PIXEL=${COLLECTOR_PIXEL:-1234567890} COLLECTOR_ADMIN_TOKEN=$admin \
+  exec "${CARGO_TARGET_DIR:-target}/release/collector" --listen "$addr" --db "${DB:-collector.db}" --dist dist --site www/store

@@ -36,6 +36,9 @@ CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p fbevents --target wasm32-unknown-unknown
 
+section "build the collector for the end-to-end tests"
+cargo build -p collector
+
 section "end-to-end tests against dist/ (node --test tests/e2e/)"
 node --test tests/e2e/
 
