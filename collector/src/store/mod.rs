@@ -5,6 +5,7 @@
 //! Deduplication is part of the contract: `(pixel_id, event_name, event_id)` is stored at most once
 //! within [`DEDUP_WINDOW_MS`].
 
+mod dedup;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

@@ -10,6 +10,7 @@ use pixel_core::wire::Dpo;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
+use super::dedup::{self, DedupIndex};
 use super::{
     EventQuery, InsertOutcome, PixelReport, RelayStatus, Store, StoreError, StoredEvent,
     DEDUP_WINDOW_MS,
@@ -20,7 +21,7 @@ use crate::event::NewEvent;
 /// Ordered schema migrations: `(version, name, SQL)`. Append only.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
-    "events, dedup keys, per-pixel counters",
+    "events and per-pixel counters",
     "CREATE TABLE events (
         id               INTEGER PRIMARY KEY,
         pixel_id         TEXT    NOT NULL,
@@ -45,14 +46,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     );
     CREATE INDEX events_pending ON events (pixel_id, id) WHERE relay_status = 'pending';
     CREATE INDEX events_pixel ON events (pixel_id, id);
-    CREATE TABLE dedup (
-        pixel_id   TEXT    NOT NULL,
-        event_name TEXT    NOT NULL,
-        event_id   TEXT    NOT NULL,
-        seen_ms    INTEGER NOT NULL,
-        PRIMARY KEY (pixel_id, event_name, event_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX dedup_seen ON dedup (seen_ms);
     CREATE TABLE pixel_stats (
         pixel_id   TEXT PRIMARY KEY,
         duplicates INTEGER NOT NULL DEFAULT 0
@@ -68,10 +61,16 @@ const PURGE_CHUNK: i64 = 5000;
 
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// The write connection and the deduplication index it keeps in step with the events table.
+struct Writer {
+    conn: Connection,
+    dedup: DedupIndex,
 }
 
 /// How often the background thread moves WAL pages into the database file.
@@ -112,14 +111,47 @@ impl SqliteStore {
                 "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -32768;",
             )
             .map_err(err)?;
-        Ok(SqliteStore {
-            writer: Mutex::new(writer),
+        let store = SqliteStore {
+            writer: Mutex::new(Writer {
+                conn: writer,
+                dedup: DedupIndex::default(),
+            }),
             reader: Mutex::new(reader),
             _checkpointer: checkpointer,
-        })
+        };
+        store.load_dedup(crate::now_ms())?;
+        Ok(store)
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    /// Rebuild the deduplication index from the events received within the window.
+    fn load_dedup(&self, now_ms: i64) -> Result<(), StoreError> {
+        let since = now_ms - DEDUP_WINDOW_MS;
+        let after_id = self.last_id_received_before(since)?.unwrap_or(0);
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT pixel_id, event_name, event_id, received_at_ms FROM events
+                 WHERE id > ?1 AND received_at_ms >= ?2",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![after_id, since]).map_err(err)?;
+        let mut w = self.writer()?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let (p, n, e): (String, String, String) = (
+                r.get(0).map_err(err)?,
+                r.get(1).map_err(err)?,
+                r.get(2).map_err(err)?,
+            );
+            w.dedup.load(dedup::key(&p, &n, &e), r.get(3).map_err(err)?);
+        }
+        tracing::info!(
+            keys = w.dedup.len(),
+            "deduplication index loaded (events of the last 48 h)"
+        );
+        Ok(())
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>, StoreError> {
         self.writer
             .lock()
             .map_err(|_| StoreError("writer connection poisoned".into()))
@@ -312,79 +344,81 @@ fn count(conn: &Connection, sql: &str, pixel_id: &str) -> Result<u64, StoreError
         .map_err(err)
 }
 
+/// One group commit: claim each key in the dedup index, insert the new events, count repeats.
+fn insert_events(
+    conn: &mut Connection,
+    dedup: &mut DedupIndex,
+    events: &[NewEvent],
+    claims: &mut Vec<dedup::Claim>,
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let tx = conn.transaction().map_err(err)?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
+                    received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
+                    user_data, custom_data, dpo, relay_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )
+            .map_err(err)?;
+        let mut duplicate = tx
+            .prepare_cached(
+                "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
+                 ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
+            )
+            .map_err(err)?;
+        for e in events {
+            let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
+            let Some(claim) = dedup.claim(key, e.received_at_ms) else {
+                duplicate.execute([&e.pixel_id]).map_err(err)?;
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            };
+            claims.push(claim);
+            let status = if e.relay {
+                RelayStatus::Pending
+            } else {
+                RelayStatus::NotRelayed
+            };
+            insert
+                .execute(params![
+                    e.pixel_id,
+                    e.event_name,
+                    e.event_id,
+                    e.event_id_derived,
+                    e.event_time,
+                    e.received_at_ms,
+                    e.source_url,
+                    e.referrer_url,
+                    e.fbp,
+                    e.fbc,
+                    e.client_ip,
+                    e.user_agent,
+                    user_data_json(&e.user_data),
+                    serde_json::to_string(&e.custom_data).unwrap_or_else(|_| "{}".to_owned()),
+                    dpo_json(&e.dpo),
+                    status.as_str(),
+                ])
+                .map_err(err)?;
+            outcomes.push(InsertOutcome::Stored);
+        }
+    }
+    tx.commit().map_err(err)?;
+    Ok(outcomes)
+}
+
 impl Store for SqliteStore {
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(err)?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        {
-            // A key older than the window is taken over by the new event (purge may lag behind).
-            let mut claim = tx
-                .prepare_cached(
-                    "INSERT INTO dedup (pixel_id, event_name, event_id, seen_ms) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE SET seen_ms = excluded.seen_ms
-                     WHERE dedup.seen_ms < ?5",
-                )
-                .map_err(err)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
-                        received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
-                        user_data, custom_data, dpo, relay_status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                )
-                .map_err(err)?;
-            let mut duplicate = tx
-                .prepare_cached(
-                    "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
-                     ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
-                )
-                .map_err(err)?;
-            for e in events {
-                let claimed = claim
-                    .execute(params![
-                        e.pixel_id,
-                        e.event_name,
-                        e.event_id,
-                        e.received_at_ms,
-                        e.received_at_ms - DEDUP_WINDOW_MS
-                    ])
-                    .map_err(err)?;
-                if claimed == 0 {
-                    duplicate.execute([&e.pixel_id]).map_err(err)?;
-                    outcomes.push(InsertOutcome::Duplicate);
-                    continue;
-                }
-                let status = if e.relay {
-                    RelayStatus::Pending
-                } else {
-                    RelayStatus::NotRelayed
-                };
-                insert
-                    .execute(params![
-                        e.pixel_id,
-                        e.event_name,
-                        e.event_id,
-                        e.event_id_derived,
-                        e.event_time,
-                        e.received_at_ms,
-                        e.source_url,
-                        e.referrer_url,
-                        e.fbp,
-                        e.fbc,
-                        e.client_ip,
-                        e.user_agent,
-                        user_data_json(&e.user_data),
-                        serde_json::to_string(&e.custom_data).unwrap_or_else(|_| "{}".to_owned()),
-                        dpo_json(&e.dpo),
-                        status.as_str(),
-                    ])
-                    .map_err(err)?;
-                outcomes.push(InsertOutcome::Stored);
-            }
+        let mut guard = self.writer()?;
+        let Writer { conn, dedup } = &mut *guard;
+        let mut claims = Vec::with_capacity(events.len());
+        let result = insert_events(conn, dedup, events, &mut claims);
+        if result.is_err() {
+            // Nothing was stored: the keys claimed for this batch are free again.
+            dedup.undo(claims);
         }
-        tx.commit().map_err(err)?;
-        Ok(outcomes)
+        result
     }
 
     fn list(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
@@ -417,8 +451,8 @@ impl Store for SqliteStore {
     }
 
     fn mark_sent(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(err)?;
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -435,20 +469,21 @@ impl Store for SqliteStore {
     }
 
     fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        conn.execute(
-            "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
+        let w = self.writer()?;
+        w.conn
+            .execute(
+                "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
                 relay_attempts = relay_attempts + 1
              WHERE id = ?1 AND relay_status = 'pending'",
-            params![id, message, now_ms],
-        )
-        .map_err(err)?;
+                params![id, message, now_ms],
+            )
+            .map_err(err)?;
         Ok(())
     }
 
     fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(err)?;
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -464,8 +499,9 @@ impl Store for SqliteStore {
     }
 
     fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError> {
-        let conn = self.writer()?;
-        let n = conn
+        let w = self.writer()?;
+        let n = w
+            .conn
             .execute(
                 "UPDATE events INDEXED BY events_pending SET relay_status = 'expired',
                     relay_error = 'older than 7 days: the Conversions API no longer accepts it'
@@ -483,15 +519,16 @@ impl Store for SqliteStore {
             // so a binary search over the id finds where the old rows end.
             if let Some(last) = self.last_id_received_before(before)? {
                 loop {
-                    let conn = self.writer()?;
-                    let n = conn
+                    let w = self.writer()?;
+                    let n = w
+                        .conn
                         .execute(
                             "DELETE FROM events WHERE id IN
                                 (SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3)",
                             params![last, before, PURGE_CHUNK],
                         )
                         .map_err(err)?;
-                    drop(conn);
+                    drop(w);
                     deleted += u64::try_from(n).unwrap_or(0);
                     if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
                         break;
@@ -499,19 +536,7 @@ impl Store for SqliteStore {
                 }
             }
         }
-        loop {
-            let conn = self.writer()?;
-            let n = conn
-                .execute(
-                    "DELETE FROM dedup WHERE (pixel_id, event_name, event_id) IN
-                        (SELECT pixel_id, event_name, event_id FROM dedup WHERE seen_ms < ?1 LIMIT ?2)",
-                    params![now_ms - DEDUP_WINDOW_MS, PURGE_CHUNK],
-                )
-                .map_err(err)?;
-            if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
-                break;
-            }
-        }
+        self.writer()?.dedup.forget_before(now_ms);
         Ok(deleted)
     }
 
@@ -699,6 +724,43 @@ mod tests {
     }
 
     #[test]
+    fn dedup_survives_a_restart() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(err)?;
+        let now = crate::now_ms();
+        {
+            let s = open(&dir);
+            s.insert_batch(&[event("kept", now - HOUR), event("stale", now - 49 * HOUR)])?;
+        }
+        let s = open(&dir);
+        assert_eq!(
+            s.writer()?.dedup.len(),
+            1,
+            "only keys of the last 48 h are loaded"
+        );
+        let again = s.insert_batch(&[event("kept", now), event("stale", now)])?;
+        assert_eq!(again, [InsertOutcome::Duplicate, InsertOutcome::Stored]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_batch_frees_its_keys() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(err)?;
+        let s = open(&dir);
+        let now = crate::now_ms();
+        s.writer()?.conn.execute_batch("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.event_id = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END;").map_err(err)?;
+        assert!(s.insert_batch(&[event("a", now), event("b", now)]).is_err());
+        s.writer()?
+            .conn
+            .execute_batch("DROP TRIGGER no_b;")
+            .map_err(err)?;
+        assert_eq!(
+            s.insert_batch(&[event("a", now), event("b", now)])?,
+            [InsertOutcome::Stored, InsertOutcome::Stored]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn purge_deletes_old_events_and_old_dedup_keys() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(err)?;
         let s = open(&dir);
@@ -718,10 +780,7 @@ mod tests {
             ["new"]
         );
         assert_eq!(s.purge(None, now)?, 0);
-        let keys: i64 = s
-            .reader()?
-            .query_row("SELECT COUNT(*) FROM dedup", [], |r| r.get(0))
-            .map_err(err)?;
+        let keys = s.writer()?.dedup.len();
         assert_eq!(keys, 1, "the old key is gone, the fresh one stays");
         Ok(())
     }
