@@ -1,0 +1,106 @@
+//! The schema (append-only migrations, recorded in `schema_migrations`) and the checkpoint thread.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::err;
+use crate::store::StoreError;
+
+/// Ordered schema migrations: `(version, name, SQL)`. Append only.
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "events and per-pixel counters",
+    "CREATE TABLE events (
+        id               INTEGER PRIMARY KEY,
+        pixel_id         TEXT    NOT NULL,
+        event_name       TEXT    NOT NULL,
+        event_id         TEXT    NOT NULL,
+        event_id_derived INTEGER NOT NULL,
+        event_time       INTEGER NOT NULL,
+        received_at_ms   INTEGER NOT NULL,
+        source_url       TEXT    NOT NULL,
+        referrer_url     TEXT    NOT NULL,
+        fbp              TEXT,
+        fbc              TEXT,
+        client_ip        TEXT,
+        user_agent       TEXT,
+        user_data        TEXT    NOT NULL,
+        custom_data      TEXT    NOT NULL,
+        dpo              TEXT,
+        relay_status     TEXT    NOT NULL,
+        relay_attempts   INTEGER NOT NULL DEFAULT 0,
+        relay_error      TEXT,
+        relayed_at_ms    INTEGER
+    );
+    CREATE INDEX events_pending ON events (pixel_id, id) WHERE relay_status = 'pending';
+    CREATE INDEX events_pixel ON events (pixel_id, id);
+    CREATE TABLE pixel_stats (
+        pixel_id   TEXT PRIMARY KEY,
+        duplicates INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;",
+)];
+
+/// How often the background thread moves WAL pages into the database file.
+pub(super) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints run on their own thread and connection, so the group commit never waits for one
+/// (SQLite's automatic checkpoint would run inside a commit, writing and syncing the database file
+/// while every beacon of the batch waits). `PASSIVE` never blocks the writer.
+pub(super) fn start_checkpointer(
+    path: &Path,
+    sync_sql: &str,
+) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.execute_batch(&format!("{sync_sql}; PRAGMA busy_timeout = 10000;"))
+        .map_err(err)?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("collector-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        })
+        .map_err(err)?;
+    Ok(tx)
+}
+
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version       INTEGER PRIMARY KEY,
+            name          TEXT    NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        )",
+    )
+    .map_err(err)?;
+    for &(version, name, sql) in MIGRATIONS {
+        let done: Option<i64> = conn
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if done.is_some() {
+            continue;
+        }
+        let tx = conn.unchecked_transaction().map_err(err)?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError(format!("migration {version} ({name}): {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
+            params![version, name, crate::now_ms()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
