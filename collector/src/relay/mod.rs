@@ -293,7 +293,14 @@ fn network_verdict(e: reqwest::Error) -> Verdict {
         "network"
     };
     // The URL carries the access token: never let it into a message.
-    let detail = e.without_url().to_string();
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
     Verdict::Retry {
         kind,
         after: None,
