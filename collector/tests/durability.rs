@@ -18,11 +18,7 @@ use common::{beacon, Collector, PIXEL};
 
 async fn burst_then_kill(sync: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Collector::start(
-        dir.path(),
-        &["--pixel", PIXEL, "--sync", sync, "--log", "warn"],
-    )
-    .await;
+    let mut c = Collector::start(dir.path(), &["--pixel", PIXEL, "--sync", sync]).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));

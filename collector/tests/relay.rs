@@ -317,8 +317,14 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
             >= 1
     );
     let log = c.log_text();
-    assert!(log.contains("Connection refused") || log.contains("connect"), "{log}");
-    assert!(!log.contains(TOKEN), "the access token leaked into the log: {log}");
+    assert!(
+        log.contains("Connection refused") || log.contains("connect"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(TOKEN),
+        "the access token leaked into the log: {log}"
+    );
     assert_eq!(c.terminate(), 0, "graceful exit");
 
     // Second run on the same file: the Graph API is back.

@@ -224,14 +224,16 @@ impl Collector {
     /// Start `collector` on a free port with `--db <dir>/collector.db` and `args`; wait for
     /// `/healthz`.
     pub async fn start(dir: &Path, args: &[&str]) -> Collector {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let db = dir.join("collector.db");
-        let log = dir.join(format!("collector-{}.log", addr.port()));
+        let log = dir.join(format!("collector-{run}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_collector"))
+        // Port 0: the binary binds a free port itself and logs it (no race with other tests).
+        let mut child = Command::new(env!("CARGO_BIN_EXE_collector"))
             .args([
                 "--listen",
-                &addr.to_string(),
+                "127.0.0.1:0",
                 "--db",
                 db.to_str().unwrap(),
                 "--admin-token",
@@ -239,11 +241,29 @@ impl Collector {
             ])
             .args(["--dist", dir.join("dist").to_str().unwrap()])
             .args(args)
-            .env_remove("RUST_LOG")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
             .unwrap();
+        let start = Instant::now();
+        let addr: SocketAddr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text.lines().find_map(|l| {
+                let rest = l.split("collector listening listen=").nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("collector exited with {status}: {text}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "collector did not start: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
         let c = Collector {
             child,
             addr,
@@ -251,7 +271,6 @@ impl Collector {
             log,
         };
         let client = reqwest::Client::new();
-        let start = Instant::now();
         loop {
             if let Ok(r) = client.get(c.url("/healthz")).send().await {
                 if r.status() == 200 {
@@ -260,7 +279,7 @@ impl Collector {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "collector did not start: {}",
+                "collector did not answer: {}",
                 c.log_text()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
