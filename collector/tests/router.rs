@@ -202,6 +202,27 @@ async fn get_tr_answers_a_gif_and_stores_the_event() {
 }
 
 #[tokio::test]
+async fn head_tr_answers_like_get_but_stores_nothing() {
+    let h = harness(&[]);
+    let b = beacon("Lead", "head-1");
+    let req = Request::head(format!("/tr/?{}", b.encode()))
+        .header(header::HOST, "shop.example")
+        .body(Body::empty())
+        .unwrap();
+    let a = h.call(req).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header(header::CONTENT_TYPE), Some("image/gif"));
+    assert!(h.events("").await.is_empty(), "a HEAD is not a beacon");
+    let a = h.get(&format!("/tr/?{}", b.encode())).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        h.events("").await.len(),
+        1,
+        "the GET of the same beacon is stored"
+    );
+}
+
+#[tokio::test]
 async fn post_bodies_of_every_simple_type_are_accepted() {
     let h = harness(&[]);
     let form = beacon("PageView", "form-1").encode();

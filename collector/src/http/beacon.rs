@@ -45,6 +45,19 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     respond(&state, &parts, result, true)
 }
 
+/// `HEAD /tr`: the GIF's headers, and nothing stored. (axum would otherwise run the GET handler
+/// for HEAD and store a beacon that no browser sends.)
+pub async fn head() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        &GIF[..],
+    )
+        .into_response()
+}
+
 /// `POST /tr`: answer 204.
 pub async fn post(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();

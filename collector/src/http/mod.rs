@@ -34,7 +34,12 @@ use crate::AppState;
 
 /// Build the router.
 pub fn router(state: AppState) -> Router {
-    let tr = || get(beacon::get).post(beacon::post).options(cors::preflight);
+    let tr = || {
+        get(beacon::get)
+            .head(beacon::head)
+            .post(beacon::post)
+            .options(cors::preflight)
+    };
     Router::new()
         .route("/tr", tr())
         .route("/tr/", tr())
