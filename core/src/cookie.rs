@@ -28,7 +28,7 @@ pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
     let (index, rest) = rest.split_once('.')?;
     let (created, tail) = rest.split_once('.')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(index) || !digits(created) || tail.is_empty() {
+    if !digits(index) || !digits(created) || !is_cookie_safe(tail) {
         return None;
     }
     Some((
@@ -86,18 +86,20 @@ pub struct CookieDomain {
     pub secure: bool,
 }
 
-/// Find the broadest domain that accepts a cookie by writing `name=value_for(subdomain index)` on
-/// each suffix of the host, shortest first (`com`, then `example.com`, ...), and keeping the first
-/// that reads back. IP addresses and single-label hosts get a host-only cookie. `None` on pages
-/// that are not http(s), where no cookie is written.
-pub fn choose_domain(
-    host: &mut dyn Host,
-    href: &str,
-    name: &str,
-    value_for: &dyn Fn(usize) -> String,
-) -> Option<CookieDomain> {
+/// The cookie that [`choose_domain`] writes to find the broadest domain, and deletes again.
+pub const PROBE: &str = "_fbp_probe";
+
+/// Find the broadest domain that accepts a cookie: write a throwaway cookie [`PROBE`]`=token` on
+/// each suffix of the host, shortest first (`com`, then `example.com`, ...), keep the first that
+/// reads back, and delete the probe. IP addresses and single-label hosts get host-only cookies.
+/// `None` on pages that are not http(s), where nothing is written.
+///
+/// The probe has its own name and a fresh `token` so that a cookie already in the jar (a returning
+/// visitor's `_fbp` on `example.com`) can never pass for a write that the browser refused.
+pub fn choose_domain(host: &mut dyn Host, href: &str, token: &str) -> Option<CookieDomain> {
     let (hostname, secure) = http_host(href)?;
     let labels: Vec<&str> = hostname.split('.').collect();
+    let mut found = None;
     if !is_ip(&hostname) && labels.len() > 1 {
         for start in (0..labels.len()).rev() {
             let mut domain = String::new();
@@ -107,42 +109,49 @@ pub fn choose_domain(
                 }
                 domain.push_str(label);
             }
-            let index = labels.len() - start - 1;
-            let value = value_for(index);
-            host.set_cookie(&CookieWrite {
-                name,
-                value: &value,
+            let probe = CookieWrite {
+                name: PROBE,
+                value: token,
                 domain: &domain,
-                max_age_secs: MAX_AGE_SECS,
+                max_age_secs: 60,
                 secure,
-            });
-            if host.cookie(name) == Some(value) {
-                return Some(CookieDomain {
-                    subdomain_index: index,
+            };
+            host.set_cookie(&probe);
+            if host.cookie(PROBE).as_deref() == Some(token) {
+                host.set_cookie(&CookieWrite {
+                    max_age_secs: 0,
+                    ..probe
+                });
+                found = Some(CookieDomain {
+                    subdomain_index: labels.len() - start - 1,
                     domain,
                     secure,
                 });
+                break;
             }
         }
     }
-    let index = if is_ip(&hostname) {
-        0
-    } else {
-        labels.len().saturating_sub(1)
-    };
-    let value = value_for(index);
-    host.set_cookie(&CookieWrite {
-        name,
-        value: &value,
-        domain: "",
-        max_age_secs: MAX_AGE_SECS,
-        secure,
-    });
-    Some(CookieDomain {
-        domain: String::new(),
-        subdomain_index: index,
-        secure,
+    found.or_else(|| {
+        let index = if is_ip(&hostname) {
+            0
+        } else {
+            labels.len().saturating_sub(1)
+        };
+        Some(CookieDomain {
+            domain: String::new(),
+            subdomain_index: index,
+            secure,
+        })
     })
+}
+
+/// Safe inside a cookie value and a URL without escaping: `A-Z a-z 0-9 . _ -`, not empty. An
+/// `fbclid` or a cookie tail outside this set is ignored rather than written, so a crafted link
+/// cannot inject cookie attributes (`;`, `=`, spaces) or odd bytes into `fbc`.
+pub fn is_cookie_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -163,13 +172,7 @@ mod tests {
     #[test]
     fn broadest_domain_that_sticks() {
         let mut h = MemoryHost::new("https://shop.example.co.uk:8443/p?x=1", 0);
-        let d = choose_domain(
-            &mut h,
-            "https://shop.example.co.uk:8443/p?x=1",
-            "_fbp",
-            &|_| "v".into(),
-        )
-        .unwrap();
+        let d = choose_domain(&mut h, "https://shop.example.co.uk:8443/p?x=1", "t1").unwrap();
         assert_eq!(
             d,
             CookieDomain {
@@ -180,27 +183,50 @@ mod tests {
         );
 
         let mut h = MemoryHost::new("http://www.store.com/", 0);
-        let d = choose_domain(&mut h, "http://www.store.com/", "_fbp", &|_| "v".into()).unwrap();
+        let d = choose_domain(&mut h, "http://www.store.com/", "t2").unwrap();
         assert_eq!(
             (d.domain.as_str(), d.subdomain_index, d.secure),
             ("store.com", 1, false)
         );
-        assert_eq!(h.jar.len(), 1);
+        assert!(h.jar.is_empty(), "the probe is deleted again: {:?}", h.jar);
+    }
+
+    #[test]
+    fn an_existing_cookie_cannot_pass_for_a_refused_write() {
+        // A returning visitor: _fbp already on example.com. Probing `com` is refused by the
+        // browser; the old cookie must not make `com` look accepted.
+        let mut h = MemoryHost::new("https://shop.example.com/", 0);
+        h.set_cookie(&CookieWrite {
+            name: PROBE,
+            value: "stale",
+            domain: "example.com",
+            max_age_secs: 60,
+            secure: true,
+        });
+        let d = choose_domain(&mut h, "https://shop.example.com/", "fresh").unwrap();
+        assert_eq!((d.domain.as_str(), d.subdomain_index), ("example.com", 1));
+    }
+
+    #[test]
+    fn cookie_safe_values() {
+        for ok in ["IwAR2F4-dbP0l7_x", "a.b", "1"] {
+            assert!(is_cookie_safe(ok), "{ok}");
+        }
+        for bad in ["", "a;b", "a b", "a=b", "a,b", "é", "a\"b"] {
+            assert!(!is_cookie_safe(bad), "{bad}");
+        }
+        assert_eq!(parse_value("fb.1.2.abc; Max-Age=0"), None);
     }
 
     #[test]
     fn ip_and_single_label_hosts_are_host_only() {
         for (url, index) in [("http://127.0.0.1:8080/", 0), ("http://localhost/", 0)] {
             let mut h = MemoryHost::new(url, 0);
-            let d = choose_domain(&mut h, url, "_fbp", &|_| "v".into()).unwrap();
+            let d = choose_domain(&mut h, url, "t3").unwrap();
             assert_eq!((d.domain.as_str(), d.subdomain_index), ("", index), "{url}");
-            assert_eq!(h.cookie("_fbp").as_deref(), Some("v"));
         }
         let mut h = MemoryHost::new("file:///tmp/x.html", 0);
-        assert_eq!(
-            choose_domain(&mut h, "file:///tmp/x.html", "_fbp", &|_| "v".into()),
-            None
-        );
+        assert_eq!(choose_domain(&mut h, "file:///tmp/x.html", "t4"), None);
         assert_eq!(h.cookie_writes, 0);
     }
 

@@ -543,26 +543,22 @@ impl Tracker {
         let mut random = [0u8; 4];
         host.random(&mut random);
         let digits = u64::from(u32::from_le_bytes(random) >> 1);
-        let (fbp, domain) = match (&self.cookie_domain, existing) {
-            (Some(d), existing) => {
-                let v = existing.unwrap_or_else(|| fresh(d.subdomain_index, ctx.now, digits));
-                (v, d.clone())
-            }
-            (None, existing) => {
-                let value_for = |index: usize| {
-                    existing
-                        .clone()
-                        .unwrap_or_else(|| fresh(index, ctx.now, digits))
-                };
-                match cookie::choose_domain(host, href, cookie::FBP, &value_for) {
-                    Some(d) => (value_for(d.subdomain_index), d),
+        let domain = match &self.cookie_domain {
+            Some(d) => d.clone(),
+            None => {
+                let mut token = String::new();
+                crate::wire::push_u64(&mut token, digits);
+                match cookie::choose_domain(host, href, &token) {
+                    Some(d) => d,
                     None => return (None, None),
                 }
             }
         };
+        // A returning visitor keeps the browser ID (and the subdomain index) it already has.
+        let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, ctx.now, digits));
         write(host, cookie::FBP, &fbp, &domain);
         let clid = cookie::query_param(href, "fbclid")
-            .filter(|c| !c.is_empty() && c.len() <= cookie::MAX_FBCLID);
+            .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
         let old = host
             .cookie(cookie::FBC)
             .filter(|v| cookie::parse_value(v).is_some());

@@ -567,3 +567,43 @@ fn set_user_data_replaces_hashes() {
         )]
     );
 }
+
+#[test]
+fn returning_visitor_keeps_the_browser_id_and_gets_the_click_id_on_the_right_domain() {
+    let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=NEW-click_1");
+    // Written by an earlier visit (ours or Meta's pixel) on example.com.
+    h.jar.push(pixel_core::host::StoredCookie {
+        name: "_fbp".into(),
+        value: "fb.1.1600000000000.123456".into(),
+        domain: "example.com".into(),
+        max_age_secs: 3600,
+        secure: true,
+    });
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    let b = &h.beacons()[0];
+    assert_eq!(b.fbp.as_deref(), Some("fb.1.1600000000000.123456"));
+    assert_eq!(b.fbc, Some(format!("fb.1.{T0}.NEW-click_1")));
+    let jar: Vec<(&str, &str, u32)> = h
+        .jar
+        .iter()
+        .map(|c| (c.name.as_str(), c.domain.as_str(), c.max_age_secs))
+        .collect();
+    assert_eq!(
+        jar,
+        [
+            ("_fbp", "example.com", 90 * 24 * 3600),
+            ("_fbc", "example.com", 90 * 24 * 3600)
+        ],
+        "the browser ID is refreshed for 90 days and the click ID stored beside it; no probe left"
+    );
+}
+
+#[test]
+fn an_fbclid_that_is_not_cookie_safe_is_ignored() {
+    let (mut t, mut h) = setup("https://shop.example.com/?fbclid=abc%3B%20Max-Age%3D0%2C%20x");
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, None);
+    assert!(h.jar.iter().all(|c| c.name != "_fbc"));
+}
