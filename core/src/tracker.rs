@@ -30,8 +30,19 @@ struct PixelState {
     sent: u32,
     /// First-party cookies for this pixel (`set('firstPartyCookies', bool, id)`). Default on.
     cookies: bool,
-    /// URLs a PageView went out for.
-    page_views: Vec<String>,
+    /// The URL the last PageView went out for (one URL, not a list: a single-page app that
+    /// rewrites its URL thousands of times must not grow memory).
+    last_page_view: Option<String>,
+}
+
+impl PixelState {
+    fn new(id: &str) -> PixelState {
+        PixelState {
+            id: id.to_owned(),
+            cookies: true,
+            ..PixelState::default()
+        }
+    }
 }
 
 /// One `track*` call, parsed.
@@ -61,6 +72,8 @@ pub struct Tracker {
     /// `set('honorGPC', true)`: Global Privacy Control means limited mode. Default `false`.
     honor_gpc: bool,
     first_init: Option<u64>,
+    /// Per-pixel settings made before that pixel's `init`.
+    pending: Vec<PixelState>,
     cookie_domain: Option<CookieDomain>,
 }
 
@@ -245,13 +258,18 @@ impl Tracker {
             return;
         }
         self.first_init.get_or_insert(ctx.now);
-        self.pixels.push(PixelState {
-            id: id.to_owned(),
-            user_data: hashed.unwrap_or_default(),
-            agent,
-            cookies: true,
-            ..PixelState::default()
-        });
+        // Settings made for this id before its init (`set(..., id)`) carry over.
+        let mut p = match self.pending.iter().position(|p| p.id == id) {
+            Some(i) => self.pending.swap_remove(i),
+            None => PixelState::new(id),
+        };
+        if let Some(ud) = hashed {
+            p.user_data = ud;
+        }
+        if agent.is_some() {
+            p.agent = agent;
+        }
+        self.pixels.push(p);
         self.debug_log(host, &["pixel ", id, " initialised"]);
     }
 
@@ -354,14 +372,12 @@ impl Tracker {
         match key {
             "agent" => {
                 let agent = id(1).map(str::to_owned);
-                for p in self.pixels.iter_mut().filter(|p| id(2).is_none_or(|id| p.id == id)) {
-                    p.agent.clone_from(&agent);
-                }
+                self.for_targets(id(2), |p| p.agent.clone_from(&agent));
             }
             "autoConfig" => {}
             "firstPartyCookies" => match (flag(arg(1)), id(2)) {
                 (Some(on), None) => self.cookies_off = !on,
-                (Some(on), Some(id)) => self.pixels.iter_mut().filter(|p| p.id == id).for_each(|p| p.cookies = on),
+                (Some(on), Some(id)) => self.for_targets(Some(id), |p| p.cookies = on),
                 (None, _) => self.warn(host, &["set('firstPartyCookies', ...) takes true or false; ignored."]),
             },
             "endpoint" => match arg(1).and_then(Value::as_str).filter(|u| is_endpoint(u)) {
@@ -380,13 +396,32 @@ impl Tracker {
                     Some(ud @ Value::Obj(..)) => self.hash_user_data(ud, host),
                     _ => return self.warn(host, &["set('userData', {...}, pixelId) needs an object; ignored."]),
                 };
-                for p in self.pixels.iter_mut().filter(|p| id(2).is_none_or(|id| p.id == id)) {
-                    p.user_data.clone_from(&hashed);
-                }
+                self.for_targets(id(2), |p| p.user_data.clone_from(&hashed));
             }
             "debug" => self.debug = flag(arg(1)).unwrap_or(true),
             "honorGPC" => self.honor_gpc = flag(arg(1)).unwrap_or(true),
             _ => self.warn(host, &["set('", key, "', ...) is not a known setting; ignored."]),
+        }
+    }
+
+    /// Apply a per-pixel setting: with no id, to every initialised pixel; with an id, to that
+    /// pixel, or, before its `init`, to settings kept for it until then.
+    fn for_targets(&mut self, id: Option<&str>, f: impl Fn(&mut PixelState)) {
+        let Some(id) = id else {
+            self.pixels.iter_mut().for_each(f);
+            return;
+        };
+        if let Some(p) = self.pixels.iter_mut().find(|p| p.id == id) {
+            return f(p);
+        }
+        if !valid_pixel_id(id) {
+            return;
+        }
+        if !self.pending.iter().any(|p| p.id == id) {
+            self.pending.push(PixelState::new(id));
+        }
+        if let Some(p) = self.pending.iter_mut().find(|p| p.id == id) {
+            f(p);
         }
     }
 
@@ -458,7 +493,7 @@ impl Tracker {
         let (fbp, fbc) = if limited || self.cookies_off {
             (None, None)
         } else {
-            self.identity(ctx, host)
+            self.identity(t.target, ctx, host)
         };
         let page = &ctx.page;
         let (dl, rl) = if limited {
@@ -503,10 +538,10 @@ impl Tracker {
                 continue;
             }
             if t.name == "PageView" && !self.options.allow_duplicate_page_views {
-                if p.page_views.contains(&page.href) {
+                if p.last_page_view.as_ref() == Some(&page.href) {
                     continue;
                 }
-                p.page_views.push(page.href.clone());
+                p.last_page_view = Some(page.href.clone());
             }
             b.id.clone_from(&p.id);
             b.ud.clear();
@@ -530,10 +565,16 @@ impl Tracker {
     /// `fbp`/`fbc` for this call: read, created or refreshed (90-day rolling expiry).
     fn identity(
         &mut self,
+        target: Option<&str>,
         ctx: &CallContext,
         host: &mut dyn Host,
     ) -> (Option<String>, Option<String>) {
-        if !self.pixels.iter().any(|p| p.cookies) {
+        // Only when a pixel this call reaches has first-party cookies on.
+        if !self
+            .pixels
+            .iter()
+            .any(|p| p.cookies && target.is_none_or(|id| id == p.id))
+        {
             return (None, None);
         }
         let href = &ctx.page.href;

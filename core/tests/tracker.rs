@@ -607,3 +607,61 @@ fn an_fbclid_that_is_not_cookie_safe_is_ignored() {
     assert_eq!(h.beacons()[0].fbc, None);
     assert!(h.jar.iter().all(|c| c.name != "_fbc"));
 }
+
+#[test]
+fn settings_made_before_init_apply_when_the_pixel_is_initialised() {
+    let (mut t, mut h) = setup("https://shop.example.com/");
+    call(&mut t, &mut h, r#"["set","firstPartyCookies",false,"1"]"#);
+    call(&mut t, &mut h, r#"["set","agent","plwoocommerce","1"]"#);
+    call(
+        &mut t,
+        &mut h,
+        r#"["set","userData",{"em":"jane@example.com"},"1"]"#,
+    );
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    let b = &h.beacons()[0];
+    assert_eq!(b.fbp, None);
+    assert_eq!(
+        h.cookie_writes, 0,
+        "the store's opt-out holds from the first event"
+    );
+    assert_eq!(b.a.as_deref(), Some("plwoocommerce"));
+    assert_eq!(b.ud.len(), 1);
+    // init's own data wins over what was set before it.
+    call(&mut t, &mut h, r#"["set","agent","first","2"]"#);
+    call(&mut t, &mut h, r#"["init","2",null,{"agent":"second"}]"#);
+    call(&mut t, &mut h, r#"["trackSingle","2","Lead"]"#);
+    assert_eq!(h.beacons()[1].a.as_deref(), Some("second"));
+}
+
+#[test]
+fn a_call_to_a_pixel_without_cookies_touches_no_cookie() {
+    let (mut t, mut h) = setup("https://shop.example.com/");
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["init","2"]"#);
+    call(&mut t, &mut h, r#"["set","firstPartyCookies",false,"2"]"#);
+    call(&mut t, &mut h, r#"["trackSingle","2","Lead"]"#);
+    assert_eq!(h.cookie_writes, 0);
+    call(&mut t, &mut h, r#"["trackSingle","1","Lead"]"#);
+    assert!(h.cookie_writes > 0);
+}
+
+#[test]
+fn pageview_dedup_is_against_the_last_url_only() {
+    let (mut t, mut h) = setup("https://a.example.com/a");
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    for href in ["a", "a", "b", "a", "a"] {
+        h.page.href = format!("https://a.example.com/{href}");
+        call(&mut t, &mut h, r#"["track","PageView"]"#);
+    }
+    let dls: Vec<String> = h.beacons().iter().map(|b| b.dl.clone()).collect();
+    assert_eq!(
+        dls,
+        [
+            "https://a.example.com/a",
+            "https://a.example.com/b",
+            "https://a.example.com/a"
+        ]
+    );
+}
