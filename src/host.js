@@ -59,7 +59,12 @@ export function send(url, body, post) {
     opts.method = 'POST';
     opts.body = body;
     opts.keepalive = body.length < 60000;
-    fetch(url, opts).catch(noop);
+    // sendBeacon refuses mostly when the page's 64 KB keepalive quota is in use, which a
+    // keepalive fetch draws on too: if that fails, send once more without keepalive.
+    fetch(url, opts).catch(function () {
+      opts.keepalive = false;
+      fetch(url, opts).catch(noop);
+    });
   } catch (e) {}
 }
 

@@ -71,18 +71,6 @@ impl Value {
             Value::Arr(_, raw) | Value::Obj(_, raw) => Some(raw),
         }
     }
-
-    /// A short name of the type, for warnings.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Num(_) => "number",
-            Value::Str(_) => "string",
-            Value::Arr(..) => "array",
-            Value::Obj(..) => "object",
-        }
-    }
 }
 
 /// Parse one JSON text. Trailing non-space characters are an error.

@@ -12,6 +12,18 @@ use crate::{event, event_id, VERSION};
 /// A custom-data value longer than this is dropped (with a warning) rather than sent.
 pub const MAX_PARAM_CHARS: usize = 16 * 1024;
 
+/// How many page URLs per pixel the PageView-once rule remembers; the oldest is forgotten first.
+pub const MAX_PAGE_VIEW_URLS: usize = 1024;
+
+/// FNV-1a, 64 bits: a compact key for a URL already seen (not a security boundary).
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Options read from Meta's stub before the library loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -30,9 +42,9 @@ struct PixelState {
     sent: u32,
     /// First-party cookies for this pixel (`set('firstPartyCookies', bool, id)`). Default on.
     cookies: bool,
-    /// The URL the last PageView went out for (one URL, not a list: a single-page app that
-    /// rewrites its URL thousands of times must not grow memory).
-    last_page_view: Option<String>,
+    /// Hashes of the URLs a PageView went out for, oldest first, at most [`MAX_PAGE_VIEW_URLS`]:
+    /// a single-page app that rewrites its URL thousands of times must not grow memory.
+    page_views: Vec<u64>,
 }
 
 impl PixelState {
@@ -108,14 +120,6 @@ impl Tracker {
             debug,
             ..Tracker::default()
         }
-    }
-
-    pub fn options(&self) -> Options {
-        self.options
-    }
-
-    pub fn consent(&self) -> Consent {
-        self.consent
     }
 
     fn warn(&self, host: &mut dyn Host, parts: &[&str]) {
@@ -538,10 +542,14 @@ impl Tracker {
                 continue;
             }
             if t.name == "PageView" && !self.options.allow_duplicate_page_views {
-                if p.last_page_view.as_ref() == Some(&page.href) {
+                let url = fnv1a(&page.href);
+                if p.page_views.contains(&url) {
                     continue;
                 }
-                p.last_page_view = Some(page.href.clone());
+                if p.page_views.len() >= MAX_PAGE_VIEW_URLS {
+                    p.page_views.remove(0);
+                }
+                p.page_views.push(url);
             }
             b.id.clone_from(&p.id);
             b.ud.clear();

@@ -251,3 +251,21 @@ fn very_long_values() {
         Ok(n / 2)
     );
 }
+
+#[test]
+fn only_input_that_already_is_a_hash_passes_through() {
+    use pixel_core::matching::{hash_field, sha256_hex, Field};
+    let h = "ab".repeat(32);
+    assert_eq!(
+        hash_field(Field::Zp, &format!("  {}  ", h.to_uppercase())).unwrap(),
+        h
+    );
+    // Becomes 64 hex only after normalising: hashed like any other value.
+    let zip = format!("{h}-1");
+    assert_eq!(hash_field(Field::Zp, &zip).unwrap(), sha256_hex(&h));
+    let spaced = format!("{} {}", &h[..32], &h[32..]);
+    assert_eq!(
+        hash_field(Field::ExternalId, &spaced).unwrap(),
+        sha256_hex(&h)
+    );
+}

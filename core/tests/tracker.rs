@@ -648,20 +648,22 @@ fn a_call_to_a_pixel_without_cookies_touches_no_cookie() {
 }
 
 #[test]
-fn pageview_dedup_is_against_the_last_url_only() {
+fn pageview_once_per_url_with_bounded_memory() {
     let (mut t, mut h) = setup("https://a.example.com/a");
     call(&mut t, &mut h, r#"["init","1"]"#);
-    for href in ["a", "a", "b", "a", "a"] {
+    for href in ["a", "a", "b", "a", "b"] {
         h.page.href = format!("https://a.example.com/{href}");
         call(&mut t, &mut h, r#"["track","PageView"]"#);
     }
     let dls: Vec<String> = h.beacons().iter().map(|b| b.dl.clone()).collect();
-    assert_eq!(
-        dls,
-        [
-            "https://a.example.com/a",
-            "https://a.example.com/b",
-            "https://a.example.com/a"
-        ]
-    );
+    assert_eq!(dls, ["https://a.example.com/a", "https://a.example.com/b"]);
+    // An infinite-scroll page rewriting its URL: the rule remembers the last 1,024 URLs, so the
+    // first one (long forgotten) counts again and memory stays bounded.
+    for i in 0..pixel_core::tracker::MAX_PAGE_VIEW_URLS {
+        h.page.href = format!("https://a.example.com/?page={i}");
+        call(&mut t, &mut h, r#"["track","PageView"]"#);
+    }
+    h.page.href = "https://a.example.com/a".into();
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons().len(), 2 + 1024 + 1);
 }

@@ -223,7 +223,9 @@ pub fn sha256_hex(s: &str) -> String {
 /// Normalise then hash: what goes into `ud[<wire key>]`. Pre-hashed input passes through lowercased.
 pub fn hash_field(field: Field, raw: &str) -> Result<String, DropReason> {
     let normalized = normalize(field, raw)?;
-    if is_sha256_hex(&normalized) {
+    // Only a value that arrived as a hash passes through; one that merely *becomes* 64 hex
+    // characters after normalising (a zip `<64 hex>-1`, a spaced external_id) is hashed.
+    if is_sha256_hex(raw.trim()) {
         Ok(normalized)
     } else {
         Ok(sha256_hex(&normalized))
