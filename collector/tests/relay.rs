@@ -396,3 +396,193 @@ async fn without_an_access_token_events_are_stored_not_relayed_and_the_log_says_
     );
     let _ = ADMIN;
 }
+
+/// Meta's answer when the token cannot reach the pixel (wrong pixel id, or a token of another
+/// business): the request as a whole is refused, whatever events it carries.
+const META_SUBCODE_33: &str = r#"{"error":{"message":"Unsupported post request. Object with ID '1234567890' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api","type":"GraphMethodException","code":100,"error_subcode":33,"fbtrace_id":"A33"}}"#;
+
+/// Meta's answer to a wrong `--app-secret`.
+const META_APPSECRET: &str = r#"{"error":{"message":"Invalid appsecret_proof provided in the API argument","type":"GraphMethodException","code":100,"fbtrace_id":"Aproof"}}"#;
+
+/// A request-level refusal the classifier does not know: only the bisection's breaker can tell.
+const META_UNKNOWN_REQUEST_LEVEL: &str = r#"{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":9999001,"is_transient":false,"error_user_msg":"Server events are not enabled for this dataset.","fbtrace_id":"Aunk"}}"#;
+
+fn statuses(events: &[serde_json::Value]) -> HashMap<String, String> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_owned(),
+                e["relay_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    // Hold the relay until all ten are stored, then refuse six times as a misconfigured pixel.
+    let mut script = vec![Answer::RetryAfter(503, 1)];
+    script.extend((0..6).map(|_| Answer::Status(400, META_SUBCODE_33.into())));
+    graph.script(&script);
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    send_all(
+        &c,
+        (0..10)
+            .map(|i| beacon("AddToCart", &format!("s-{i}")))
+            .collect(),
+        1,
+    )
+    .await;
+
+    let ids = graph.wait_accepted(10, Duration::from_secs(15)).await;
+    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    let events = c.wait_settled(10, Duration::from_secs(5)).await;
+    let status = statuses(&events);
+    assert!(status.values().all(|s| s == "sent"), "{status:?}");
+    // Not bisected: each refused request carried the whole batch.
+    let refused: Vec<usize> = graph
+        .received()
+        .iter()
+        .filter(|r| r.status == 400)
+        .map(|r| r.events().len())
+        .collect();
+    assert_eq!(refused, [10; 6]);
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 0);
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"misconfigured\"}")
+            .await,
+        6
+    );
+    assert!(
+        c.log_text().contains("does not exist, cannot be loaded"),
+        "{}",
+        c.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    let mut script = vec![Answer::RetryAfter(503, 1)];
+    script.extend((0..100).map(|_| Answer::Status(400, META_APPSECRET.into())));
+    graph.script(&script);
+    let pixel = pixel_arg();
+    let mut args = fast(&graph.url, &pixel);
+    args.extend(["--app-secret", "not-the-secret"]);
+    let c = Collector::start(dir.path(), &args).await;
+    send_all(
+        &c,
+        (0..5).map(|i| beacon("Lead", &format!("l-{i}"))).collect(),
+        1,
+    )
+    .await;
+
+    // The hold, then three refusals (one every --retry-max-ms).
+    graph.wait_arrived(4, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let events = c.events("?limit=1000").await;
+    let status = statuses(&events);
+    assert_eq!(status.len(), 5);
+    assert!(status.values().all(|s| s == "pending"), "{status:?}");
+    assert!(
+        events.iter().all(|e| e["relay_error"]
+            .as_str()
+            .is_some_and(|m| m.contains("appsecret_proof"))),
+        "{events:?}"
+    );
+    assert!(graph
+        .received()
+        .iter()
+        .filter(|r| r.status == 400)
+        .all(|r| r.events().len() == 5));
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 0);
+    assert!(
+        c.metric("collector_relay_failures_total{kind=\"misconfigured\"}")
+            .await
+            >= 2
+    );
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"bad_request\"}")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failing_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    let mut script = vec![Answer::RetryAfter(503, 1)];
+    script.extend((0..12).map(|_| Answer::Status(400, META_UNKNOWN_REQUEST_LEVEL.into())));
+    graph.script(&script);
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    send_all(
+        &c,
+        (0..10)
+            .map(|i| beacon("AddToCart", &format!("u-{i}")))
+            .collect(),
+        1,
+    )
+    .await;
+
+    let ids = graph.wait_accepted(10, Duration::from_secs(20)).await;
+    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    let events = c.wait_settled(10, Duration::from_secs(5)).await;
+    let status = statuses(&events);
+    assert!(status.values().all(|s| s == "sent"), "{status:?}");
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 0);
+    assert!(
+        c.metric("collector_relay_failures_total{kind=\"request_rejected\"}")
+            .await
+            >= 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    graph.reject_event_name("BadEvent");
+    graph.script(&[Answer::RetryAfter(503, 1)]);
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    // `send_all` sends from the end: the last two are stored first, so the bisection meets two
+    // identically bad events before any good one.
+    let mut beacons: Vec<_> = (0..10)
+        .map(|i| beacon("AddToCart", &format!("h-{i}")))
+        .collect();
+    beacons[9] = beacon("BadEvent", "bad-9");
+    beacons[8] = beacon("BadEvent", "bad-8");
+    send_all(&c, beacons, 1).await;
+
+    let events = c.wait_settled(10, Duration::from_secs(15)).await;
+    let status = statuses(&events);
+    assert_eq!(status.len(), 10);
+    assert_eq!(status["bad-8"], "failed", "{status:?}");
+    assert_eq!(status["bad-9"], "failed", "{status:?}");
+    assert!(
+        status
+            .iter()
+            .filter(|(id, _)| !id.starts_with("bad"))
+            .all(|(_, s)| s == "sent"),
+        "{status:?}"
+    );
+    let accepted = graph.accepted_ids();
+    assert_eq!(accepted.len(), 8, "{accepted:?}");
+    assert!(count(&accepted).values().all(|n| *n == 1));
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 2);
+    // The breaker opened once (two suspects, nothing accepted yet); the next round sent them last.
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"request_rejected\"}")
+            .await,
+        1
+    );
+}

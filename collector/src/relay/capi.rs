@@ -86,15 +86,22 @@ pub fn appsecret_proof(app_secret: &str, access_token: &str) -> String {
 pub enum Verdict {
     /// 2xx: every event in the request was received.
     Accepted,
-    /// Meta refused the request for its content (400): one event in it is bad.
-    Rejected { message: String },
+    /// Meta refused the request for its content (400): one event in it is bad. `code` and
+    /// `subcode` are Meta's `code` and `error_subcode` (0 when absent): with `message` they are the
+    /// refusal's signature, which the bisection compares (see `relay`).
+    Rejected {
+        message: String,
+        code: i64,
+        subcode: i64,
+    },
     /// Try the same events again later (5xx, 429, timeouts, connection errors).
     Retry {
         kind: &'static str,
         after: Option<Duration>,
         detail: String,
     },
-    /// Our configuration is wrong (token, pixel, permission): retry at the longest delay.
+    /// Our configuration is wrong (token, app secret, pixel, permission): the request is refused
+    /// whatever events it carries. Keep them pending and retry at the longest delay.
     Misconfigured { detail: String },
 }
 
@@ -104,6 +111,8 @@ pub enum Verdict {
 pub struct MetaError {
     pub message: String,
     pub code: i64,
+    /// `error_subcode`, 0 when absent.
+    pub subcode: i64,
     pub is_transient: bool,
 }
 
@@ -133,6 +142,10 @@ impl MetaError {
         MetaError {
             message,
             code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            subcode: err
+                .get("error_subcode")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             is_transient: err
                 .get("is_transient")
                 .and_then(Value::as_bool)
@@ -143,6 +156,20 @@ impl MetaError {
     /// Invalid or expired token, missing permission.
     fn is_auth(&self) -> bool {
         matches!(self.code, 10 | 102 | 190 | 200..=299)
+    }
+
+    /// A refusal of the request as a whole that Meta files under code 100 ("invalid parameter"),
+    /// like the event-level ones: the pixel does not exist or the token cannot reach it
+    /// (subcode 33), or the `appsecret_proof`/access token parameter is wrong. No event in the
+    /// request is at fault.
+    fn is_request_level(&self) -> bool {
+        if self.code == 100 && self.subcode == 33 {
+            return true;
+        }
+        let message = self.message.to_ascii_lowercase();
+        ["appsecret_proof", "access token", "access_token"]
+            .iter()
+            .any(|needle| message.contains(needle))
     }
 
     /// Graph API rate limiting codes.
@@ -172,9 +199,12 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verd
         },
         400 | 413 | 422 => {
             let err = MetaError::parse(body);
-            if err.is_auth() {
+            if err.is_auth() || err.is_request_level() {
                 Verdict::Misconfigured {
-                    detail: format!("HTTP {status}: {}", err.message),
+                    detail: format!(
+                        "HTTP {status} (code {}, subcode {}): {}",
+                        err.code, err.subcode, err.message
+                    ),
                 }
             } else if err.is_rate_limit() {
                 Verdict::Retry {
@@ -191,6 +221,8 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verd
             } else {
                 Verdict::Rejected {
                     message: err.message,
+                    code: err.code,
+                    subcode: err.subcode,
                 }
             }
         }
@@ -297,7 +329,9 @@ mod tests {
             classify(400, None, bad),
             Verdict::Rejected {
                 message: "Invalid parameter: The timestamp for this event is too far in the past."
-                    .into()
+                    .into(),
+                code: 100,
+                subcode: 2804008,
             }
         );
         let token = br#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}"#;
@@ -327,6 +361,35 @@ mod tests {
         assert!(matches!(
             classify(404, None, b""),
             Verdict::Misconfigured { .. }
+        ));
+    }
+
+    #[test]
+    fn request_level_code_100_errors_are_misconfiguration_not_a_bad_event() {
+        let no_object = br#"{"error":{"message":"Unsupported post request. Object with ID '123' does not exist, cannot be loaded due to missing permissions, or does not support this operation.","type":"GraphMethodException","code":100,"error_subcode":33,"fbtrace_id":"A"}}"#;
+        let proof = br#"{"error":{"message":"Invalid appsecret_proof provided in the API argument","type":"GraphMethodException","code":100,"fbtrace_id":"B"}}"#;
+        let token_param = br#"{"error":{"message":"An access token is required to request this resource.","type":"OAuthException","code":104}}"#;
+        for body in [&no_object[..], &proof[..], &token_param[..]] {
+            assert!(
+                matches!(classify(400, None, body), Verdict::Misconfigured { .. }),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let Verdict::Misconfigured { detail } = classify(400, None, no_object) else {
+            unreachable!()
+        };
+        assert!(detail.starts_with("HTTP 400 (code 100, subcode 33): Unsupported post request"));
+        // Another code-100 subcode is about an event.
+        let event =
+            br#"{"error":{"message":"Invalid parameter","code":100,"error_subcode":2804003}}"#;
+        assert!(matches!(
+            classify(400, None, event),
+            Verdict::Rejected {
+                code: 100,
+                subcode: 2804003,
+                ..
+            }
         ));
     }
 

@@ -7,10 +7,24 @@
 //!   expire (> 7 days) ─> read ≤ batch pending ─> POST ─┬─ 2xx ─> mark sent ───┘ (next batch at once)
 //!                                                      ├─ 400 ─> split in halves, send each; a lone
 //!                                                      │         bad event is marked failed
+//!                                                      ├─ token / app secret / pixel refused
+//!                                                      │  (misconfigured) ─> keep pending, wait
+//!                                                      │                     --retry-max-ms
 //!                                                      └─ 5xx / 429 / timeout / connection error
 //!                                                           ─> keep pending, wait Retry-After or
 //!                                                              exponential backoff with jitter
 //! ```
+//!
+//! **Breaker.** Bisection assumes a 400 is about one event. A refusal of the request itself that
+//! `capi::classify` does not recognise would otherwise mark every event of the batch failed, one
+//! by one. So, until Meta has accepted some request of the round (which proves the token, app
+//! secret and pixel work), a single event refused with the very refusal of the whole batch (same
+//! code, subcode and message) is only a suspect: it stays pending. A second such suspect opens the
+//! breaker: the refusal is taken as request-level, nothing is marked failed, and the round retries
+//! after `--retry-max-ms`, with the suspects moved to the end of the next batch so that a few
+//! genuinely bad events at the head of the queue cannot hold the rest back. An acceptance later in
+//! the round turns the suspects into failures (their refusal was their own). A batch of a single
+//! event has nothing to compare with and fails as before.
 //!
 //! An event is marked sent only after a 2xx for a request carrying it. A crash between Meta's
 //! 2xx and the mark can send it twice; Meta deduplicates that copy by `event_id`. Pending rows
@@ -19,6 +33,7 @@
 
 pub mod capi;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +49,9 @@ use capi::Verdict;
 pub const MAX_EVENT_AGE_SECS: i64 = 7 * 24 * 3600;
 /// `Retry-After` is honoured up to this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Single events refused exactly like their whole batch, before any acceptance in the round, that
+/// open the breaker (see the module documentation).
+const BREAKER_SUSPECTS: usize = 2;
 
 /// Start one relay task per pixel that has an access token.
 pub fn spawn(
@@ -77,6 +95,7 @@ pub fn spawn(
             client: client.clone(),
             pixel_id: pixel.id.clone(),
             url,
+            held: HashSet::new(),
         };
         tasks.push(tokio::spawn(worker.run(shutdown.clone())));
     }
@@ -99,6 +118,8 @@ struct PixelRelay {
     pixel_id: String,
     /// Full URL with the access token: never logged.
     url: String,
+    /// Events the breaker left pending: the next rounds send them after the rest of their batch.
+    held: HashSet<i64>,
 }
 
 async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, StoreError>
@@ -120,8 +141,9 @@ pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> Duration {
 }
 
 impl PixelRelay {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let config = &self.state.config;
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let state = self.state.clone();
+        let config = &state.config;
         let mut commits = self.state.commits.clone();
         let mut failures: u32 = 0;
         loop {
@@ -165,7 +187,7 @@ impl PixelRelay {
         tracing::info!(pixel = %self.pixel_id, "relay stopped");
     }
 
-    async fn round(&self, shutdown: &watch::Receiver<bool>) -> Result<Round, StoreError> {
+    async fn round(&mut self, shutdown: &watch::Receiver<bool>) -> Result<Round, StoreError> {
         let store = &self.state.store;
         let metrics = &self.state.metrics;
         let cutoff = crate::now_ms() / 1000 - MAX_EVENT_AGE_SECS;
@@ -191,9 +213,23 @@ impl PixelRelay {
                 Round::Idle
             });
         }
+        if !self.held.is_empty() {
+            let in_batch: HashSet<i64> = batch.iter().map(|e| e.id).collect();
+            self.held.retain(|id| in_batch.contains(id));
+            let held = &self.held;
+            batch.sort_by_key(|e| held.contains(&e.id));
+        }
         // Depth-first bisection: a 400 splits a chunk in halves until the bad event stands alone.
         let mut stack: Vec<&[StoredEvent]> = vec![&batch];
+        let mut first = true;
+        // The whole batch's refusal: (code, subcode, message).
+        let mut batch_refusal: Option<(i64, i64, String)> = None;
+        // Meta accepted a request this round: the configuration works.
+        let mut accepted_any = false;
+        // Single events refused like the whole batch before any acceptance, with the message.
+        let mut suspects: Vec<(&StoredEvent, String)> = Vec::new();
         while let Some(chunk) = stack.pop() {
+            let whole = std::mem::replace(&mut first, false);
             let verdict = self.send(chunk).await;
             match verdict {
                 Verdict::Accepted => {
@@ -201,16 +237,36 @@ impl PixelRelay {
                     let now = crate::now_ms();
                     blocking(store, move |s| s.mark_sent(&ids, now)).await?;
                     Metrics::add(&metrics.relayed, chunk.len() as u64);
+                    accepted_any = true;
+                    // The suspects were refused for themselves after all.
+                    for (one, message) in suspects.drain(..) {
+                        self.fail(one, message).await?;
+                    }
                 }
-                Verdict::Rejected { message } => {
+                Verdict::Rejected {
+                    message,
+                    code,
+                    subcode,
+                } => {
                     metrics.relay_failure("bad_request");
+                    let refusal = (code, subcode, message);
+                    if whole {
+                        batch_refusal = Some(refusal.clone());
+                    }
                     match chunk {
-                        [one] => {
-                            tracing::warn!(pixel = %self.pixel_id, event_id = %one.event_id, event = %one.event_name, %message, "the Conversions API refused an event; marked failed");
-                            let (id, now) = (one.id, crate::now_ms());
-                            blocking(store, move |s| s.mark_failed(id, &message, now)).await?;
-                            Metrics::inc(&metrics.relay_failed_events);
+                        [one]
+                            if !whole
+                                && !accepted_any
+                                && batch_refusal.as_ref() == Some(&refusal) =>
+                        {
+                            suspects.push((one, refusal.2));
+                            if suspects.len() >= BREAKER_SUSPECTS {
+                                return self
+                                    .open_breaker(&suspects, &stack, &refusal_of(&batch_refusal))
+                                    .await;
+                            }
                         }
+                        [one] => self.fail(one, refusal.2).await?,
                         _ => {
                             let (a, b) = chunk.split_at(chunk.len() / 2);
                             stack.push(b);
@@ -225,13 +281,15 @@ impl PixelRelay {
                 } => {
                     metrics.relay_failure(kind);
                     tracing::warn!(pixel = %self.pixel_id, kind, %detail, events = chunk.len(), "relay request failed; will retry");
-                    self.note_attempt(chunk, &stack, detail).await?;
+                    self.note_attempt(unresolved(chunk, &stack, &suspects), detail)
+                        .await?;
                     return Ok(Round::Retry(after));
                 }
                 Verdict::Misconfigured { detail } => {
                     metrics.relay_failure("misconfigured");
-                    tracing::error!(pixel = %self.pixel_id, %detail, "the Conversions API refused the request: check the access token and pixel id; will retry");
-                    self.note_attempt(chunk, &stack, detail).await?;
+                    tracing::error!(pixel = %self.pixel_id, %detail, events = chunk.len(), "the Conversions API refused the request itself: check the access token, --app-secret and that the token can reach this pixel; events stay pending, will retry");
+                    self.note_attempt(unresolved(chunk, &stack, &suspects), detail)
+                        .await?;
                     return Ok(Round::Retry(Some(Duration::from_millis(
                         self.state.config.retry_max_ms,
                     ))));
@@ -241,20 +299,45 @@ impl PixelRelay {
                 return Ok(Round::Retry(None));
             }
         }
+        if !suspects.is_empty() {
+            // Every request of the round was refused: no evidence that the refusal is the
+            // suspects' own.
+            return self
+                .open_breaker(&suspects, &stack, &refusal_of(&batch_refusal))
+                .await;
+        }
         Ok(Round::Progress)
     }
 
-    async fn note_attempt(
-        &self,
-        chunk: &[StoredEvent],
+    /// Meta refused this event for itself: `failed` for good.
+    async fn fail(&self, one: &StoredEvent, message: String) -> Result<(), StoreError> {
+        tracing::warn!(pixel = %self.pixel_id, event_id = %one.event_id, event = %one.event_name, %message, "the Conversions API refused an event; marked failed");
+        let (id, now) = (one.id, crate::now_ms());
+        blocking(&self.state.store, move |s| s.mark_failed(id, &message, now)).await?;
+        Metrics::inc(&self.state.metrics.relay_failed_events);
+        Ok(())
+    }
+
+    /// Single events were refused exactly like their whole batch and Meta accepted nothing: take
+    /// the refusal as one of the request, keep every unresolved event pending, retry later.
+    async fn open_breaker(
+        &mut self,
+        suspects: &[(&StoredEvent, String)],
         rest: &[&[StoredEvent]],
-        detail: String,
-    ) -> Result<(), StoreError> {
-        let ids: Vec<i64> = chunk
-            .iter()
-            .chain(rest.iter().flat_map(|c| c.iter()))
-            .map(|e| e.id)
-            .collect();
+        refusal: &str,
+    ) -> Result<Round, StoreError> {
+        self.state.metrics.relay_failure("request_rejected");
+        tracing::error!(pixel = %self.pixel_id, refusal, suspects = suspects.len(), "the Conversions API refused single events exactly as it refused their whole batch, and accepted no request: taken as a refusal of the request (configuration?), not of the events; nothing marked failed, will retry");
+        self.held.extend(suspects.iter().map(|(e, _)| e.id));
+        let detail = format!("refused like the whole request, kept pending: {refusal}");
+        self.note_attempt(unresolved(&[], rest, suspects), detail)
+            .await?;
+        Ok(Round::Retry(Some(Duration::from_millis(
+            self.state.config.retry_max_ms,
+        ))))
+    }
+
+    async fn note_attempt(&self, ids: Vec<i64>, detail: String) -> Result<(), StoreError> {
         blocking(&self.state.store, move |s| s.record_attempt(&ids, &detail)).await
     }
 
@@ -281,6 +364,28 @@ impl PixelRelay {
             Ok(body) => capi::classify(status, retry_after, &body),
             Err(e) => network_verdict(e),
         }
+    }
+}
+
+/// The events still undecided: the chunk in hand, the chunks left and the suspects.
+fn unresolved(
+    chunk: &[StoredEvent],
+    rest: &[&[StoredEvent]],
+    suspects: &[(&StoredEvent, String)],
+) -> Vec<i64> {
+    chunk
+        .iter()
+        .chain(rest.iter().flat_map(|c| c.iter()))
+        .chain(suspects.iter().map(|(e, _)| *e))
+        .map(|e| e.id)
+        .collect()
+}
+
+/// `code 100, subcode 33: message` of a refusal, for logs and `relay_error`.
+fn refusal_of(refusal: &Option<(i64, i64, String)>) -> String {
+    match refusal {
+        Some((code, subcode, message)) => format!("code {code}, subcode {subcode}: {message}"),
+        None => String::new(),
     }
 }
 

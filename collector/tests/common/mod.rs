@@ -67,7 +67,8 @@ struct GraphState {
     arrived: usize,
     received: Vec<Received>,
     script: VecDeque<Answer>,
-    /// Answer 400 (Meta's invalid-parameter error) to any request holding an event of this name.
+    /// Answer 400 (Meta's invalid-parameter error) to any request holding an event of this name,
+    /// once the scripted answers are used up (a scripted answer comes first).
     reject_event_name: Option<String>,
 }
 
@@ -90,7 +91,8 @@ impl Graph {
         Graph { url, state }
     }
 
-    /// Answers for the next requests, in order; after them every request gets 200.
+    /// Answers for the next requests, in order; after them every request gets 200 (or the
+    /// `reject_event_name` 400).
     pub fn script(&self, answers: &[Answer]) {
         self.state
             .lock()
@@ -160,7 +162,7 @@ async fn handle(State(state): State<Arc<Mutex<GraphState>>>, req: Request) -> Re
         let b = format!(r#"{{"events_received":{n},"messages":[],"fbtrace_id":"stub"}}"#);
         (StatusCode::OK, [("content-type", "application/json")], b).into_response()
     };
-    let (status, resp) = if has_bad {
+    let (status, resp) = if has_bad && matches!(answer, Answer::Ok) {
         (
             400,
             (
