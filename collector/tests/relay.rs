@@ -586,3 +586,31 @@ async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_th
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
+    // Documented in the README (*Event IDs*): had Meta processed the first request (a 5xx after
+    // processing, a timeout), the retry has no event_id to be recognised by either; Meta can only
+    // match it on fbp/external_id and may count it twice.
+    let dir = tempfile::tempdir().unwrap();
+    let graph = Graph::start().await;
+    graph.script(&[Answer::Status(500, "{}".into())]);
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    let mut b = beacon("Lead", "unused");
+    b.eid = None;
+    b.fbp = Some("fb.1.1596403881668.1116446470".into());
+    send_all(&c, vec![b], 1).await;
+
+    let events = c.wait_settled(1, Duration::from_secs(10)).await;
+    assert_eq!(events[0]["relay_status"], "sent");
+    assert_eq!(events[0]["event_id_derived"], true);
+    let got = graph.received();
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 200]);
+    for copy in got.iter().flat_map(|r| r.events()) {
+        assert!(copy.get("event_id").is_none(), "{copy}");
+        assert_eq!(copy["event_name"], "Lead");
+        assert_eq!(copy["user_data"]["fbp"], "fb.1.1596403881668.1116446470");
+    }
+}

@@ -10,7 +10,9 @@ use crate::store::StoredEvent;
 /// One stored event as a Conversions API server event.
 ///
 /// `event_id` is sent only when the page gave one: an ID the collector derived matches no browser
-/// copy, and leaving it out lets Meta fall back to deduplicating on `fbp`/`external_id`.
+/// copy, and leaving it out lets Meta fall back to deduplicating on `fbp`/`external_id`. The cost:
+/// a retry of such an event after Meta processed it (timeout, crash before the `sent` mark) has no
+/// `event_id` to be recognised by and may be counted twice (collector/README.md, *Event IDs*).
 pub fn event_json(e: &StoredEvent) -> Value {
     let mut ev = Map::new();
     ev.insert("event_name".into(), json!(e.event_name));

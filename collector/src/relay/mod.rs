@@ -27,7 +27,9 @@
 //! event has nothing to compare with and fails as before.
 //!
 //! An event is marked sent only after a 2xx for a request carrying it. A crash between Meta's
-//! 2xx and the mark can send it twice; Meta deduplicates that copy by `event_id`. Pending rows
+//! 2xx and the mark, or a timeout after Meta processed the request, can send it twice; Meta
+//! deduplicates that copy by `event_name` + `event_id`, which an event with a derived ID is sent
+//! without (see `capi::event_json`): such a copy may be counted twice. Pending rows
 //! survive restarts, so a new process resumes where the old one stopped. On shutdown a task
 //! finishes the request in flight, records its outcome and stops.
 
