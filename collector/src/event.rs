@@ -164,7 +164,9 @@ pub fn derive_event_id(b: &Beacon, received_at_ms: i64) -> String {
 }
 
 /// Hash every `ud[...]` value that is not already a SHA-256 with core's normaliser. Unknown keys
-/// and values the normaliser refuses are dropped (and reported). The first value of a field wins.
+/// and values the normaliser refuses are dropped (and reported). When a field comes more than once
+/// (`ud[em]` and `ud[email]`), its last accepted value wins, as in the pixel (SPEC §6); a later
+/// value that is dropped does not erase an earlier one.
 pub fn hash_user_data(ud: &[(String, String)]) -> (Vec<(String, String)>, Vec<DroppedField>) {
     let mut out: Vec<(String, String)> = Vec::with_capacity(ud.len());
     let mut dropped = Vec::new();
@@ -182,11 +184,11 @@ pub fn hash_user_data(ud: &[(String, String)]) -> (Vec<(String, String)>, Vec<Dr
             hash_field(field, raw)
         };
         match hashed {
-            Ok(h) if is_sha256_hex(&h) => {
-                if !out.iter().any(|(k, _)| k == field.wire_key()) {
-                    out.push((field.wire_key().to_owned(), h));
-                }
-            }
+            Ok(h) if is_sha256_hex(&h) => match out.iter_mut().find(|(k, _)| k == field.wire_key())
+            {
+                Some(slot) => slot.1 = h,
+                None => out.push((field.wire_key().to_owned(), h)),
+            },
             Ok(_) => dropped.push(DroppedField {
                 field: field.wire_key(),
                 reason: "invalid",
@@ -303,7 +305,9 @@ mod tests {
             ("shoe_size", "44"),
             ("fn", "  "),
         ]));
-        assert_eq!(ud.first(), Some(&("em".to_owned(), "a".repeat(64))));
+        // `email` is `em` again, later: it wins, as in the pixel.
+        let other = hash_field(Field::Em, "other@example.com").unwrap_or_default();
+        assert_eq!(ud.first(), Some(&("em".to_owned(), other)));
         assert_eq!(ud.len(), 2, "{ud:?}");
         assert!(ud
             .iter()
@@ -316,6 +320,27 @@ mod tests {
             field: "fn",
             reason: "empty"
         }));
+    }
+
+    #[test]
+    fn a_repeated_user_data_field_keeps_its_last_valid_value_like_the_pixel() {
+        let hash = |f, v| hash_field(f, v).unwrap_or_default();
+        let pre = "B".repeat(64);
+        let (ud, _) = hash_user_data(&pairs(&[
+            ("em", "first@example.com"),
+            ("ph", "+1 650 555 1212"),
+            ("email", "second@example.com"),
+            ("phone", &pre),
+            // A later value the normaliser refuses does not erase the earlier one.
+            ("em", "   "),
+        ]));
+        assert_eq!(
+            ud,
+            vec![
+                ("em".to_owned(), hash(Field::Em, "second@example.com")),
+                ("ph".to_owned(), "b".repeat(64)),
+            ]
+        );
     }
 
     #[test]
