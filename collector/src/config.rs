@@ -189,18 +189,13 @@ fn first_line(s: &str) -> String {
     format!("{line} (see --help)")
 }
 
-/// `^[1-9][0-9]{0,25}$`, the pixel ID rule of SPEC §2.
-pub fn is_valid_pixel_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    matches!(b.first(), Some(b'1'..=b'9')) && b.len() <= 26 && b.iter().all(u8::is_ascii_digit)
-}
-
 fn parse_pixel(s: &str) -> Result<PixelConfig, String> {
     let (id, token) = match s.split_once('=') {
         Some((id, token)) => (id.trim(), Some(token.trim())),
         None => (s.trim(), None),
     };
-    if !is_valid_pixel_id(id) {
+    // `^[1-9][0-9]{0,25}$`, the pixel ID rule of SPEC §2, the same function as the pixel's.
+    if !pixel_core::tracker::valid_pixel_id(id) {
         return Err(format!("malformed --pixel '{id}': expected <PIXEL_ID>[=<ACCESS_TOKEN>] with a numeric pixel id"));
     }
     match token {
@@ -314,11 +309,14 @@ mod tests {
 
     #[test]
     fn pixel_id_rule() {
-        assert!(is_valid_pixel_id("1"));
-        assert!(is_valid_pixel_id("12345678901234567890123456"));
-        assert!(!is_valid_pixel_id("123456789012345678901234567"));
-        assert!(!is_valid_pixel_id("0"));
-        assert!(!is_valid_pixel_id(""));
-        assert!(!is_valid_pixel_id("12a"));
+        for ok in ["1", "12345678901234567890123456"] {
+            assert!(parse(&["--pixel", ok]).is_ok(), "{ok}");
+        }
+        for bad in ["123456789012345678901234567", "0", "", "12a"] {
+            assert!(
+                matches!(parse(&["--pixel", bad]), Err(CliError::Usage(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
+use pixel_core::tracker::valid_pixel_id;
 use pixel_core::wire::parse_query;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::authorize;
-use crate::config::is_valid_pixel_id;
 use crate::error::AppError;
 use crate::event::MAX_EVENT_NAME;
 use crate::store::{EventQuery, StoredEvent};
@@ -72,7 +72,7 @@ pub fn event_query(uri: &Uri) -> Result<EventQuery, AppError> {
     };
     for (k, v) in params {
         match k.as_str() {
-            "pixel" if is_valid_pixel_id(&v) => q.pixel_id = Some(v),
+            "pixel" if valid_pixel_id(&v) => q.pixel_id = Some(v),
             "pixel" => return Err(AppError::BadParam("pixel must be a numeric pixel id")),
             "limit" => {
                 q.limit = v

@@ -157,10 +157,11 @@ async fn accept(
             .filter(|s| !s.is_empty()),
         received_at_ms: crate::now_ms(),
     };
+    let host = request_host(&parts.headers, parts);
     let set_cookies = cookies::first_party(&cookies::CookieRequest {
         fbp: beacon.fbp.as_deref(),
         fbc: beacon.fbc.as_deref(),
-        request_host: request_host(&parts.headers, parts),
+        request_host: host.as_deref(),
         page_url: &beacon.dl,
         https: is_https(parts, &beacon.dl, state.config.trust_proxy),
     });
@@ -254,13 +255,13 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
 }
 
-/// The host the request was sent to, lowercased, without port.
-pub fn request_host<'a>(headers: &'a HeaderMap, parts: &'a Parts) -> Option<&'a str> {
+/// The host the request was sent to, lowercased, without port (see `cookies::header_host`).
+pub fn request_host(headers: &HeaderMap, parts: &Parts) -> Option<String> {
     let raw = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
-    Some(cookies::strip_port(raw))
+    cookies::header_host(raw)
 }
 
 fn is_https(parts: &Parts, page_url: &str, trust_proxy: bool) -> bool {
@@ -274,7 +275,5 @@ fn is_https(parts: &Parts, page_url: &str, trust_proxy: bool) -> bool {
         }
     }
     parts.uri.scheme_str() == Some("https")
-        || page_url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        || pixel_core::cookie::http_host(page_url).is_some_and(|(_, https)| https)
 }

@@ -11,16 +11,19 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderValue;
+use pixel_core::cookie::{http_host, parse_value};
 
 /// 90 days.
 pub const MAX_AGE_SECS: u64 = 90 * 24 * 3600;
 const MAX_VALUE_LEN: usize = 600;
+/// The pixel writes `fb.<labels of the cookie domain - 1>....`: one digit in practice.
+const MAX_SUBDOMAIN_INDEX: u32 = 9;
 
 /// What the decision needs from the request.
 pub struct CookieRequest<'a> {
     pub fbp: Option<&'a str>,
     pub fbc: Option<&'a str>,
-    /// `Host` of the request, without port.
+    /// `Host` of the request as [`header_host`] gives it.
     pub request_host: Option<&'a str>,
     /// The page URL (`dl`).
     pub page_url: &'a str,
@@ -38,20 +41,17 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
     else {
         return out;
     };
-    let Some(page_host) = url_host(req.page_url) else {
+    let Some((page_host, _)) = http_host(req.page_url) else {
         return out;
     };
-    for (name, value, valid) in [
-        ("_fbp", req.fbp, valid_fbp as fn(&str) -> bool),
-        ("_fbc", req.fbc, valid_fbc),
+    for (name, value, subdomain_index) in [
+        ("_fbp", req.fbp, fbp_index as fn(&str) -> Option<u32>),
+        ("_fbc", req.fbc, fbc_index),
     ] {
-        let Some(value) = value.filter(|v| valid(v)) else {
+        let Some((value, index)) = value.and_then(|v| Some((v, subdomain_index(v)?))) else {
             continue;
         };
-        let Some(index) = subdomain_index(value) else {
-            continue;
-        };
-        let Some(domain) = cookie_domain(&host, &page_host, index) else {
+        let Some(domain) = cookie_domain(&host, &page_host, index as usize) else {
             continue;
         };
         let mut cookie = format!("{name}={value}; Max-Age={MAX_AGE_SECS}; Path=/");
@@ -73,7 +73,8 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
 /// `None`: not the same site, set nothing. `Some(None)`: a host-only cookie.
 /// `Some(Some(d))`: `Domain=d`.
 fn cookie_domain(host: &str, page_host: &str, index: usize) -> Option<Option<String>> {
-    if host.parse::<IpAddr>().is_ok() || !host.contains('.') {
+    // An IPv6 literal comes in brackets (`[::1]`), as `http_host` gives it.
+    if host.starts_with('[') || host.parse::<IpAddr>().is_ok() || !host.contains('.') {
         return (host == page_host).then_some(None);
     }
     let labels: Vec<&str> = host.split('.').collect();
@@ -93,70 +94,31 @@ fn cookie_domain(host: &str, page_host: &str, index: usize) -> Option<Option<Str
     Some(Some(domain))
 }
 
-/// `fb.<index>.<ms>.<random digits>`.
-fn valid_fbp(v: &str) -> bool {
-    let mut parts = v.split('.');
-    parts.next() == Some("fb")
-        && parts.next().is_some_and(is_small_index)
-        && parts.next().is_some_and(is_digits)
-        && parts.next().is_some_and(is_digits)
-        && parts.next().is_none()
+/// The subdomain index of a well-formed `_fbp`: `fb.<index>.<ms>.<random digits>` by core's
+/// `parse_value`, and on top the random part only digits (at most 20), as the pixel writes it.
+fn fbp_index(v: &str) -> Option<u32> {
+    let (index, _, tail) = parse_value(v)?;
+    let digits = tail.len() <= 20 && tail.bytes().all(|b| b.is_ascii_digit());
+    (index <= MAX_SUBDOMAIN_INDEX && digits).then_some(index)
 }
 
-/// `fb.<index>.<ms>.<fbclid>`, the click ID made of cookie-safe characters.
-fn valid_fbc(v: &str) -> bool {
+/// The subdomain index of a well-formed `_fbc`: `fb.<index>.<ms>.<fbclid>` by core's
+/// `parse_value` (a cookie-safe click ID, the only kind the pixel writes), at most 600 characters.
+fn fbc_index(v: &str) -> Option<u32> {
     if v.len() > MAX_VALUE_LEN {
-        return false;
-    }
-    let mut parts = v.splitn(4, '.');
-    parts.next() == Some("fb")
-        && parts.next().is_some_and(is_small_index)
-        && parts.next().is_some_and(is_digits)
-        && parts.next().is_some_and(|id| {
-            !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
-        })
-}
-
-fn is_digits(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_small_index(s: &str) -> bool {
-    s.len() == 1 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn subdomain_index(v: &str) -> Option<usize> {
-    v.split('.').nth(1)?.parse().ok()
-}
-
-/// `host:port` → `host` (also `[v6]:port` → `v6`).
-pub fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
-/// The lowercased host of an `http(s)` URL.
-pub fn url_host(url: &str) -> Option<String> {
-    let lower = url.get(..8)?.to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        url.get(8..)?
-    } else if lower.starts_with("http://") {
-        url.get(7..)?
-    } else {
         return None;
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    let host = strip_port(authority).to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    }
+    let (index, _, _) = parse_value(v)?;
+    (index <= MAX_SUBDOMAIN_INDEX).then_some(index)
+}
+
+/// The host of a `Host` header (`host[:port]`) in the form core's `http_host` gives the page's
+/// host (lowercased, without port, an IPv6 literal in brackets), so the two can be compared.
+pub fn header_host(raw: &str) -> Option<String> {
+    if raw.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    http_host(&format!("http://{raw}/")).map(|(host, _)| host)
 }
 
 #[cfg(test)]
@@ -258,12 +220,69 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(strip_port("Example.com:8080"), "Example.com");
-        assert_eq!(strip_port("[::1]:80"), "::1");
         assert_eq!(
-            url_host("HTTPS://user@Shop.Example.com:443/a?b#c").as_deref(),
-            Some("shop.example.com")
+            header_host("Example.com:8080").as_deref(),
+            Some("example.com")
         );
-        assert_eq!(url_host("ftp://x"), None);
+        assert_eq!(header_host("[::1]:80").as_deref(), Some("[::1]"));
+        assert_eq!(header_host("shop.example").as_deref(), Some("shop.example"));
+        for bad in ["", "a/b", "user@shop.example", "x?y"] {
+            assert_eq!(header_host(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_only_on_an_ipv6_literal() {
+        let host = header_host("[::1]:8080");
+        let set = first_party(&CookieRequest {
+            fbp: Some("fb.0.1.2"),
+            fbc: None,
+            request_host: host.as_deref(),
+            page_url: "http://[::1]:8080/p",
+            https: false,
+        });
+        assert_eq!(
+            set,
+            vec![HeaderValue::from_static(
+                "_fbp=fb.0.1.2; Max-Age=7776000; Path=/; SameSite=Lax"
+            )]
+        );
+        let mapped = header_host("[::ffff:127.0.0.1]");
+        let set = first_party(&CookieRequest {
+            fbp: Some("fb.1.1.2"),
+            fbc: None,
+            request_host: mapped.as_deref(),
+            page_url: "http://[::ffff:127.0.0.1]/",
+            https: false,
+        });
+        assert_eq!(
+            set,
+            vec![HeaderValue::from_static(
+                "_fbp=fb.1.1.2; Max-Age=7776000; Path=/; SameSite=Lax"
+            )]
+        );
+    }
+
+    #[test]
+    fn only_values_the_pixel_could_have_written_are_echoed() {
+        let fbp = |v| cookies(Some(v), None, "example.com", "https://example.com/", true);
+        let fbc = |v| cookies(None, Some(v), "example.com", "https://example.com/", true);
+        assert_eq!(fbp("fb.1.1596403881668.1116446470").len(), 1);
+        // The random part of _fbp is digits; the index one digit; the time a u64.
+        for bad in [
+            "fb.1.1.2.3",
+            "fb.1.1.x2",
+            "fb.12.1.2",
+            "fb.1.99999999999999999999.2",
+            "fb.1.1.123456789012345678901",
+        ] {
+            assert!(fbp(bad).is_empty(), "{bad}");
+        }
+        assert_eq!(fbc("fb.1.1596403881668.IwAR2F4-dbP0_x.y").len(), 1);
+        // A click ID outside A-Z a-z 0-9 . _ - is not echoed (core's cookie-safe rule).
+        for bad in ["fb.1.1.IwAR=2", "fb.1.1.Iw~AR", "fb.1.1.", "fb.1.x.IwAR"] {
+            assert!(fbc(bad).is_empty(), "{bad}");
+        }
+        assert!(fbc(&format!("fb.1.1.{}", "a".repeat(600))).is_empty());
     }
 }

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
+use pixel_core::tracker::valid_pixel_id;
 use pixel_core::wire::parse_query;
 
 use super::authorize;
-use crate::config::is_valid_pixel_id;
 use crate::error::AppError;
 use crate::store::PixelReport;
 use crate::AppState;
@@ -46,7 +46,7 @@ async fn page_inner(
     };
     authorize(state, headers, get("token"))?;
     let pixel = get("pixel")
-        .filter(|p| is_valid_pixel_id(p))
+        .filter(|p| valid_pixel_id(p))
         .ok_or(AppError::BadParam("pixel must be a numeric pixel id"))?
         .to_owned();
     let store = state.store.clone();
