@@ -115,7 +115,7 @@
   function showBanner() {
     if ($('#consent')) return;
     document.body.appendChild(el('div', { id: 'consent', class: 'consent', role: 'dialog', 'aria-label': 'Privacy choices' }, [
-      el('p', { text: 'We use the Meta Pixel to measure our ads. Accept sends events; Limited sends them with restricted data; Decline sends nothing.' }),
+      el('p', { text: 'We use the Meta Pixel to measure our ads. Accept: events with cookies and hashed contact details, for ad matching. Limited: events for measurement only, with no cookies, no contact details and no page query strings. Decline: nothing is sent.' }),
       el('div', { class: 'actions' }, [
         el('button', { id: 'consent-accept', text: 'Accept', onclick: function () { choose('granted'); } }),
         el('button', { id: 'consent-limited', class: 'secondary', text: 'Limited', onclick: function () { choose('limited'); } }),
