@@ -24,8 +24,13 @@ pub const QUEUE_CAPACITY: usize = 16 * 1024;
 
 struct Job {
     event: NewEvent,
-    reply: oneshot::Sender<Result<InsertOutcome, String>>,
+    reply: oneshot::Sender<Reply>,
 }
+
+/// The writer's answer, with the event handed back: the handler frees it on its own thread.
+/// Freed on the writer, every string of every event went back to the allocator arena of the
+/// worker that made it, under that arena's lock, while the workers were allocating in it.
+type Reply = (Result<InsertOutcome, String>, NewEvent);
 
 /// Why an event was not stored.
 #[derive(Debug)]
@@ -64,8 +69,8 @@ impl Ingest {
             .await
             .map_err(|_| IngestError::Closed)?;
         match answer.await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(e)) => Err(IngestError::Store(e)),
+            Ok((Ok(outcome), _event)) => Ok(outcome),
+            Ok((Err(e), _event)) => Err(IngestError::Store(e)),
             Err(_) => Err(IngestError::Closed),
         }
     }
@@ -95,8 +100,10 @@ fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, commits: watch::Se
         match store.insert_batch(&events) {
             Ok(outcomes) => {
                 let stored = outcomes.contains(&InsertOutcome::Stored);
-                for (reply, outcome) in replies.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                for ((reply, outcome), event) in
+                    replies.drain(..).zip(outcomes).zip(events.drain(..))
+                {
+                    let _ = reply.send((Ok(outcome), event));
                 }
                 if stored {
                     commits.send_modify(|n| *n = n.wrapping_add(1));
@@ -104,8 +111,8 @@ fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, commits: watch::Se
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = events.len(), "group commit failed");
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(e.0.clone()));
+                for (reply, event) in replies.drain(..).zip(events.drain(..)) {
+                    let _ = reply.send((Err(e.0.clone()), event));
                 }
             }
         }
