@@ -110,9 +110,7 @@ impl NewEvent {
             source_url: beacon.dl,
             referrer_url: beacon.rl,
             client_ip: ctx.client_ip,
-            user_agent: ctx
-                .user_agent
-                .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            user_agent: ctx.user_agent.map(|ua| truncate_chars(ua, MAX_USER_AGENT)),
             user_data,
             dpo: beacon.dpo,
             relay,
@@ -122,8 +120,29 @@ impl NewEvent {
 }
 
 fn cookie_value(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_owned())
+    v.map(trim_owned)
         .filter(|s| !s.is_empty() && s.chars().count() <= MAX_COOKIE_VALUE)
+}
+
+/// `s.trim()`, reusing `s` when there is nothing to trim (the usual case).
+fn trim_owned(s: String) -> String {
+    let t = s.trim();
+    if t.len() == s.len() {
+        s
+    } else {
+        t.to_owned()
+    }
+}
+
+/// The first `max` characters of `s`, reusing `s` when it is no longer.
+fn truncate_chars(mut s: String, max: usize) -> String {
+    // No more bytes than `max` means no more characters either.
+    if s.len() > max {
+        if let Some((at, _)) = s.char_indices().nth(max) {
+            s.truncate(at);
+        }
+    }
+    s
 }
 
 /// The beacon's `ts` in seconds; a missing (`0`) or future (over a minute ahead) time becomes the
@@ -264,6 +283,26 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn user_agent_is_cut_at_characters_and_cookies_are_trimmed() {
+        let ua = "é".repeat(600);
+        let cut = truncate_chars(ua.clone(), MAX_USER_AGENT);
+        assert_eq!(cut, ua.chars().take(MAX_USER_AGENT).collect::<String>());
+        let short = "Mozilla/5.0 é".to_owned();
+        assert_eq!(truncate_chars(short.clone(), MAX_USER_AGENT), short);
+        let exact = "a".repeat(MAX_USER_AGENT);
+        assert_eq!(truncate_chars(exact.clone(), MAX_USER_AGENT), exact);
+        assert_eq!(
+            cookie_value(Some(" fb.1.2.3 ".into())).as_deref(),
+            Some("fb.1.2.3")
+        );
+        assert_eq!(
+            cookie_value(Some("fb.1.2.3".into())).as_deref(),
+            Some("fb.1.2.3")
+        );
+        assert_eq!(cookie_value(Some("  ".into())), None);
     }
 
     #[test]

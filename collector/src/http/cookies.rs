@@ -8,6 +8,7 @@
 //! The domain is the one the pixel wrote on: `fb.<subdomainIndex>....` says how many labels it
 //! had (index + 1), so the server's cookie replaces the script's instead of adding a second one.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use axum::http::HeaderValue;
@@ -54,7 +55,8 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
         let Some(domain) = cookie_domain(&host, &page_host, index as usize) else {
             continue;
         };
-        let mut cookie = format!("{name}={value}; Max-Age={MAX_AGE_SECS}; Path=/");
+        let mut cookie = String::with_capacity(128 + value.len());
+        let _ = write!(cookie, "{name}={value}; Max-Age={MAX_AGE_SECS}; Path=/");
         if let Some(d) = domain {
             cookie.push_str("; Domain=");
             cookie.push_str(&d);
@@ -63,7 +65,8 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
         if req.https {
             cookie.push_str("; Secure");
         }
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
+        // From the `String` itself (same validation as `from_str`, without a copy).
+        if let Ok(v) = HeaderValue::try_from(cookie) {
             out.push(v);
         }
     }
