@@ -76,7 +76,7 @@ impl InvalidBeacon {
 impl NewEvent {
     /// Build the stored form of `beacon`. Returns the event and the user-data fields dropped.
     pub fn from_beacon(
-        beacon: Beacon,
+        mut beacon: Beacon,
         ctx: RequestContext,
         relay: bool,
     ) -> Result<(NewEvent, Vec<DroppedField>), InvalidBeacon> {
@@ -93,12 +93,14 @@ impl NewEvent {
         }
         let (user_data, dropped) = hash_user_data(&beacon.ud);
         let event_time = event_time_secs(beacon.ts, ctx.received_at_ms);
-        let (event_id, event_id_derived) = match eid {
-            Some(e) => (e.to_owned(), false),
-            None => (derive_event_id(&beacon, ctx.received_at_ms), true),
+        let (event_id, event_id_derived) = if eid.is_some() {
+            // The beacon's own string, trimmed (not empty: checked above).
+            (beacon.eid.take().map(trim_owned).unwrap_or_default(), false)
+        } else {
+            (derive_event_id(&beacon, ctx.received_at_ms), true)
         };
         let event = NewEvent {
-            custom_data: decode_custom_data(&beacon.cd),
+            custom_data: decode_custom_data_owned(beacon.cd),
             fbp: cookie_value(beacon.fbp),
             fbc: cookie_value(beacon.fbc),
             pixel_id: beacon.id,
@@ -232,26 +234,32 @@ const NUMERIC_KEYS: [&str; 3] = ["value", "predicted_ltv", "num_items"];
 /// Turn the wire's printed values back into JSON: JSON arrays and objects are parsed, the numeric
 /// keys become numbers when they look like one, everything else stays a string.
 pub fn decode_custom_data(cd: &[(String, String)]) -> Map<String, Value> {
+    decode_custom_data_owned(cd.to_vec())
+}
+
+/// [`decode_custom_data`], keeping the beacon's strings (no copy of keys and string values).
+fn decode_custom_data_owned(cd: Vec<(String, String)>) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, raw) in cd {
-        out.insert(key.clone(), decode_custom_value(key, raw));
+        let value = decode_custom_value(&key, raw);
+        out.insert(key, value);
     }
     out
 }
 
-fn decode_custom_value(key: &str, raw: &str) -> Value {
+fn decode_custom_value(key: &str, raw: String) -> Value {
     let t = raw.trim_start();
     if t.starts_with('[') || t.starts_with('{') {
-        if let Ok(v @ (Value::Array(_) | Value::Object(_))) = serde_json::from_str::<Value>(raw) {
+        if let Ok(v @ (Value::Array(_) | Value::Object(_))) = serde_json::from_str::<Value>(&raw) {
             return v;
         }
     }
     if NUMERIC_KEYS.contains(&key) {
-        if let Some(n) = js_number(raw) {
+        if let Some(n) = js_number(&raw) {
             return Value::Number(n);
         }
     }
-    Value::String(raw.to_owned())
+    Value::String(raw)
 }
 
 /// A number as JavaScript prints it (`12`, `-3.5`, `1e+21`); not `NaN`, `Infinity` or hex.

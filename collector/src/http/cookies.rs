@@ -8,7 +8,6 @@
 //! The domain is the one the pixel wrote on: `fb.<subdomainIndex>....` says how many labels it
 //! had (index + 1), so the server's cookie replaces the script's instead of adding a second one.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use axum::http::HeaderValue;
@@ -16,6 +15,8 @@ use pixel_core::cookie::{http_host, parse_value};
 
 /// 90 days.
 pub const MAX_AGE_SECS: u64 = 90 * 24 * 3600;
+/// [`MAX_AGE_SECS`] as written in the header.
+const MAX_AGE: &str = "7776000";
 const MAX_VALUE_LEN: usize = 600;
 /// The pixel writes `fb.<labels of the cookie domain - 1>....`: one digit in practice.
 const MAX_SUBDOMAIN_INDEX: u32 = 9;
@@ -56,7 +57,9 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
             continue;
         };
         let mut cookie = String::with_capacity(128 + value.len());
-        let _ = write!(cookie, "{name}={value}; Max-Age={MAX_AGE_SECS}; Path=/");
+        for part in [name, "=", value, "; Max-Age=", MAX_AGE, "; Path=/"] {
+            cookie.push_str(part);
+        }
         if let Some(d) = domain {
             cookie.push_str("; Domain=");
             cookie.push_str(&d);
@@ -127,6 +130,11 @@ pub fn header_host(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_age_text_matches_the_constant() {
+        assert_eq!(MAX_AGE, MAX_AGE_SECS.to_string());
+    }
 
     fn cookies(
         fbp: Option<&str>,
