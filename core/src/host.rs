@@ -140,19 +140,11 @@ impl MemoryHost {
             .collect()
     }
 
+    /// The page's host, as the cookie rules see it (the same parser the tracker uses).
     fn host_name(&self) -> String {
-        let rest = self
-            .page
-            .href
-            .split_once("://")
-            .map(|(_, r)| r)
-            .unwrap_or("");
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-            .to_ascii_lowercase()
+        crate::cookie::http_host(&self.page.href)
+            .map(|(host, _)| host)
+            .unwrap_or_default()
     }
 }
 
