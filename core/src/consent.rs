@@ -18,7 +18,6 @@
 //! and no cookie is read or written.
 
 use crate::host::Page;
-use crate::json::Value;
 
 /// Calls held while consent is revoked; later ones are dropped with a warning.
 pub const MAX_HELD: usize = 1000;
@@ -51,10 +50,10 @@ pub struct CallContext {
     pub event_id: Option<String>,
 }
 
-/// A call held while consent is revoked.
+/// A call held while consent is revoked: its arguments as the JSON text they came in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Held {
-    pub args: Vec<Value>,
+    pub json: String,
     pub ctx: CallContext,
 }
 

@@ -40,23 +40,24 @@ pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
 
 /// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
 pub fn http_host(url: &str) -> Option<(String, bool)> {
-    let (scheme, rest) = url.split_once(':')?;
-    let rest = rest.strip_prefix("//")?;
-    let secure = match scheme.to_ascii_lowercase().as_str() {
-        "https" => true,
-        "http" => false,
-        _ => return None,
+    let lower = |s: &str, prefix: &str| {
+        s.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
     };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let host = if authority.starts_with('[') {
-        authority.split_inclusive(']').next()?
+    let secure = lower(url, "https://");
+    let rest = url.get(if secure { 8 } else { 7 }..)?;
+    if !secure && !lower(url, "http://") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..end)?;
+    let authority = authority.get(authority.rfind('@').map_or(0, |at| at + 1)..)?;
+    let host_end = if authority.starts_with('[') {
+        authority.find(']')? + 1
     } else {
-        authority.split(':').next()?
+        authority.find(':').unwrap_or(authority.len())
     };
+    let host = authority.get(..host_end)?;
     (!host.is_empty()).then(|| (host.to_ascii_lowercase(), secure))
 }
 
@@ -65,14 +66,18 @@ fn is_ip(host: &str) -> bool {
         || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
-/// The value of query parameter `name` in `url` (first occurrence, percent-decoded).
-pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split('#').next()?.split_once('?')?.1;
+/// The raw value of query parameter `name` in `url` (first occurrence), not percent-decoded:
+/// the values read here (`fbclid`, `fbq_debug`) are plain ASCII, and one that needs decoding is
+/// not a value we would use.
+pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let url = url.get(..url.find('#').unwrap_or(url.len()))?;
+    let query = url.get(url.find('?')? + 1..)?;
     query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name)
-            .then(|| crate::wire::percent_decode(v).ok())
-            .flatten()
+        let value = pair.strip_prefix(name)?;
+        match value.strip_prefix('=') {
+            Some(v) => Some(v),
+            None => value.is_empty().then_some(""),
+        }
     })
 }
 
@@ -98,21 +103,25 @@ pub const PROBE: &str = "_fbp_probe";
 /// visitor's `_fbp` on `example.com`) can never pass for a write that the browser refused.
 pub fn choose_domain(host: &mut dyn Host, href: &str, token: &str) -> Option<CookieDomain> {
     let (hostname, secure) = http_host(href)?;
-    let labels: Vec<&str> = hostname.split('.').collect();
-    let mut found = None;
-    if !is_ip(&hostname) && labels.len() > 1 {
-        for start in (0..labels.len()).rev() {
-            let mut domain = String::new();
-            for label in labels.get(start..).unwrap_or(&[]) {
-                if !domain.is_empty() {
-                    domain.push('.');
-                }
-                domain.push_str(label);
+    let dots = hostname.bytes().filter(|&b| b == b'.').count();
+    let ip = is_ip(&hostname);
+    if !ip && dots > 0 {
+        // Each suffix that starts after a dot (`com`, `example.com`, ...), then the whole name.
+        let mut index = 0;
+        for (i, b) in hostname
+            .bytes()
+            .enumerate()
+            .rev()
+            .chain([(usize::MAX, b'.')])
+        {
+            if b != b'.' {
+                continue;
             }
+            let domain = hostname.get(i.wrapping_add(1)..).unwrap_or("");
             let probe = CookieWrite {
                 name: PROBE,
                 value: token,
-                domain: &domain,
+                domain,
                 max_age_secs: 60,
                 secure,
             };
@@ -122,26 +131,19 @@ pub fn choose_domain(host: &mut dyn Host, href: &str, token: &str) -> Option<Coo
                     max_age_secs: 0,
                     ..probe
                 });
-                found = Some(CookieDomain {
-                    subdomain_index: labels.len() - start - 1,
-                    domain,
+                return Some(CookieDomain {
+                    domain: domain.to_owned(),
+                    subdomain_index: index,
                     secure,
                 });
-                break;
             }
+            index += 1;
         }
     }
-    found.or_else(|| {
-        let index = if is_ip(&hostname) {
-            0
-        } else {
-            labels.len().saturating_sub(1)
-        };
-        Some(CookieDomain {
-            domain: String::new(),
-            subdomain_index: index,
-            secure,
-        })
+    Some(CookieDomain {
+        domain: String::new(),
+        subdomain_index: if ip { 0 } else { dots },
+        secure,
     })
 }
 
@@ -233,9 +235,10 @@ mod tests {
     #[test]
     fn reads_query_parameters() {
         assert_eq!(
-            query_param("https://a.b/?x=1&fbclid=Ab%2Dc#f", "fbclid").as_deref(),
-            Some("Ab-c")
+            query_param("https://a.b/?x=1&fbclid=Ab-c_9#f", "fbclid"),
+            Some("Ab-c_9")
         );
+        assert_eq!(query_param("https://a.b/?fbq_debug", "fbq_debug"), Some(""));
         assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
         assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
     }

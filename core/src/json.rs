@@ -12,27 +12,31 @@
 pub const MAX_TREE_DEPTH: usize = 4;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Bool(bool),
     /// A number, as JavaScript printed it (`12.5`, `1e+21`).
-    Num(String),
-    Str(String),
+    Num(&'a str),
+    /// A string: borrowed from the text unless it had escapes.
+    Str(Cow<'a, str>),
     /// An array: its elements (empty past the tree depth) and its raw JSON text.
-    Arr(Vec<Value>, String),
+    Arr(Vec<Value<'a>>, &'a str),
     /// An object: its members in order (empty past the tree depth) and its raw JSON text.
-    Obj(Vec<(String, Value)>, String),
+    Obj(Vec<(Cow<'a, str>, Value<'a>)>, &'a str),
 }
+
+use std::borrow::Cow;
 
 /// Why the argument text could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JsonError;
 
-impl Value {
+impl<'a> Value<'a> {
     /// The text of a string or number, the way the wire format prints it.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Value::Str(s) | Value::Num(s) => Some(s),
+            Value::Str(s) => Some(s),
+            Value::Num(s) => Some(s),
             _ => None,
         }
     }
@@ -45,7 +49,7 @@ impl Value {
     }
 
     /// The members of an object; `None` for anything else.
-    pub fn members(&self) -> Option<&[(String, Value)]> {
+    pub fn members(&self) -> Option<&[(Cow<'a, str>, Value<'a>)]> {
         match self {
             Value::Obj(m, _) => Some(m),
             _ => None,
@@ -53,7 +57,7 @@ impl Value {
     }
 
     /// Look a key up in an object.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.members()?
             .iter()
             .find(|(k, _)| k == key)
@@ -67,14 +71,15 @@ impl Value {
             Value::Null => None,
             Value::Bool(true) => Some("true"),
             Value::Bool(false) => Some("false"),
-            Value::Num(s) | Value::Str(s) => Some(s),
+            Value::Num(s) => Some(s),
+            Value::Str(s) => Some(s),
             Value::Arr(_, raw) | Value::Obj(_, raw) => Some(raw),
         }
     }
 }
 
 /// Parse one JSON text. Trailing non-space characters are an error.
-pub fn parse(text: &str) -> Result<Value, JsonError> {
+pub fn parse(text: &str) -> Result<Value<'_>, JsonError> {
     let mut p = Parser {
         s: text.as_bytes(),
         text,
@@ -95,7 +100,7 @@ struct Parser<'a> {
     i: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -116,7 +121,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &str, v: Value) -> Result<Value, JsonError> {
+    fn literal(&mut self, word: &str, v: Value<'a>) -> Result<Value<'a>, JsonError> {
         if self.s.get(self.i..self.i + word.len()) == Some(word.as_bytes()) {
             self.i += word.len();
             Ok(v)
@@ -125,7 +130,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
         self.ws();
         match self.peek().ok_or(JsonError)? {
             b'n' => self.literal("null", Value::Null),
@@ -206,11 +211,8 @@ impl Parser<'_> {
         }
     }
 
-    fn slice(&self, start: usize) -> Result<String, JsonError> {
-        self.text
-            .get(start..self.i)
-            .map(str::to_owned)
-            .ok_or(JsonError)
+    fn slice(&self, start: usize) -> Result<&'a str, JsonError> {
+        self.text.get(start..self.i).ok_or(JsonError)
     }
 
     /// Skip one array or object without building it (iterative: no recursion on depth).
@@ -236,24 +238,33 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String, JsonError> {
+    /// A string literal: borrowed when it has no escapes (the usual case), decoded otherwise.
+    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         if self.peek() != Some(b'"') {
             return Err(JsonError);
         }
         self.i += 1;
-        let mut out = String::new();
+        let mut out: Option<String> = None;
         loop {
             let start = self.i;
             while !matches!(self.peek(), Some(b'"' | b'\\') | None) {
                 self.i += 1;
             }
-            out.push_str(self.text.get(start..self.i).ok_or(JsonError)?);
+            let run = self.slice(start)?;
             match self.peek().ok_or(JsonError)? {
                 b'"' => {
                     self.i += 1;
-                    return Ok(out);
+                    return Ok(match out {
+                        None => Cow::Borrowed(run),
+                        Some(mut s) => {
+                            s.push_str(run);
+                            Cow::Owned(s)
+                        }
+                    });
                 }
                 _ => {
+                    let out = out.get_or_insert_with(String::new);
+                    out.push_str(run);
                     self.i += 1;
                     let c = self.peek().ok_or(JsonError)?;
                     self.i += 1;
@@ -306,8 +317,8 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn s(x: &str) -> Value {
-        Value::Str(x.to_owned())
+    fn s(x: &str) -> Value<'_> {
+        Value::Str(x.into())
     }
 
     #[test]
@@ -317,7 +328,7 @@ mod tests {
             panic!("not an array")
         };
         assert_eq!(args[0], s("track"));
-        assert_eq!(args[2].get("value"), Some(&Value::Num("12.5".into())));
+        assert_eq!(args[2].get("value"), Some(&Value::Num("12.5")));
         assert_eq!(
             args[2].get("content_ids").and_then(Value::wire_text),
             Some(r#"["a","b"]"#)

@@ -61,8 +61,8 @@ impl PixelState {
 struct Track<'a> {
     target: Option<&'a str>,
     name: &'a str,
-    custom: Option<&'a Value>,
-    event_id: Option<String>,
+    custom: Option<&'a Value<'a>>,
+    event_id: Option<&'a str>,
     tm: Option<u8>,
 }
 
@@ -106,6 +106,17 @@ fn flag(v: Option<&Value>) -> Option<bool> {
     }
 }
 
+/// The arguments of one call; the legacy form `fbq(['track', 'PageView'])` is unwrapped.
+fn arguments(json: &str) -> Option<Vec<Value<'_>>> {
+    let Ok(Value::Arr(mut args, _)) = json::parse(json) else {
+        return None;
+    };
+    if let [Value::Arr(inner, _)] = args.as_mut_slice() {
+        args = core::mem::take(inner);
+    }
+    Some(args)
+}
+
 /// `^[1-9][0-9]{0,25}$`
 pub fn valid_pixel_id(id: &str) -> bool {
     let b = id.as_bytes();
@@ -114,7 +125,7 @@ pub fn valid_pixel_id(id: &str) -> bool {
 
 impl Tracker {
     pub fn new(options: Options, host: &mut dyn Host) -> Tracker {
-        let debug = cookie::query_param(&host.page().href, "fbq_debug").as_deref() == Some("1");
+        let debug = cookie::query_param(&host.page().href, "fbq_debug") == Some("1");
         Tracker {
             options,
             debug,
@@ -140,20 +151,9 @@ impl Tracker {
 
     /// One `fbq(...)` call as the JSON text of its arguments.
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
-        match json::parse(args_json) {
-            Ok(Value::Arr(args, _)) => self.call(args, host),
-            _ => self.warn(
-                host,
-                &["could not read the arguments of an fbq call; ignored."],
-            ),
-        }
-    }
-
-    /// One `fbq(...)` call. The legacy form `fbq(['track', 'PageView'])` is unwrapped.
-    pub fn call(&mut self, mut args: Vec<Value>, host: &mut dyn Host) {
-        if let [Value::Arr(inner, _)] = args.as_mut_slice() {
-            args = core::mem::take(inner);
-        }
+        let Some(args) = arguments(args_json) else {
+            return self.warn(host, &["unreadable fbq arguments; ignored."]);
+        };
         let command = args.first().and_then(Value::as_str).unwrap_or("");
         let ctx = CallContext {
             now: host.now_ms(),
@@ -164,12 +164,12 @@ impl Tracker {
         };
         if self.consent == Consent::Revoked && command != "consent" {
             if self.held.len() < MAX_HELD {
-                self.held.push(Held { args, ctx });
+                self.held.push(Held {
+                    json: args_json.to_owned(),
+                    ctx,
+                });
             } else {
-                self.warn(
-                    host,
-                    &["too many calls held while consent is revoked; this one is dropped."],
-                );
+                self.warn(host, &["over 1000 calls held without consent; dropped."]);
             }
             return;
         }
@@ -179,17 +179,14 @@ impl Tracker {
     /// The page moved to a new URL through the History API.
     pub fn page_changed(&mut self, host: &mut dyn Host) {
         if !self.options.disable_push_state {
-            self.call(
-                vec![Value::Str("track".into()), Value::Str("PageView".into())],
-                host,
-            );
+            self.call_json(r#"["track","PageView"]"#, host);
         }
     }
 
     fn execute(&mut self, args: &[Value], ctx: &CallContext, host: &mut dyn Host) {
         let arg = |i: usize| args.get(i);
         let Some(command) = arg(0).and_then(Value::as_str) else {
-            return self.warn(host, &["fbq needs a command name as its first argument, e.g. fbq('track', 'PageView'); ignored."]);
+            return self.warn(host, &["fbq needs a command name first; ignored."]);
         };
         let single = |tm| Track {
             // A pixel ID that is not text matches no pixel (never "all pixels").
@@ -231,16 +228,13 @@ impl Tracker {
         host: &mut dyn Host,
     ) {
         let Some(id) = id.and_then(Value::as_text).filter(|id| valid_pixel_id(id)) else {
-            return self.warn(host, &["init needs a pixel ID of 1 to 26 digits, e.g. fbq('init', '1234567890'); ignored."]);
+            return self.warn(host, &["init needs a pixel ID (1-26 digits); ignored."]);
         };
         let hashed = match user_data {
             None | Some(Value::Null) => None,
             Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
             Some(_) => {
-                self.warn(
-                    host,
-                    &["init: advanced-matching data must be an object; ignored."],
-                );
+                self.warn(host, &["init: user data must be an object; ignored."]);
                 None
             }
         };
@@ -256,7 +250,7 @@ impl Tracker {
                 Some(ud) => p.user_data = ud,
                 None => host.console(
                     Level::Warn,
-                    &warn_msg(&["Duplicate Pixel ID: ", id, "; the second init is ignored."]),
+                    &warn_msg(&["Duplicate Pixel ID: ", id, "; ignored."]),
                 ),
             }
             return;
@@ -283,15 +277,14 @@ impl Tracker {
         let mut out: Vec<(Field, String)> = Vec::new();
         for (key, value) in ud.members().unwrap_or(&[]) {
             let Some(field) = Field::from_key(key.trim()) else {
-                self.debug_log(
-                    host,
-                    &["advanced matching: unknown key \"", key, "\" ignored"],
-                );
+                self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"]);
                 continue;
             };
             let hashed = match value {
                 Value::Null => continue,
-                Value::Str(s) | Value::Num(s) => matching::hash_field(field, s),
+                Value::Str(_) | Value::Num(_) => {
+                    matching::hash_field(field, value.as_text().unwrap_or(""))
+                }
                 _ => Err(matching::DropReason::Invalid),
             };
             match hashed {
@@ -302,12 +295,7 @@ impl Tracker {
                 // SPEC §6: a console warning in debug mode, naming the field, never the value.
                 Err(reason) => self.debug_warn(
                     host,
-                    &[
-                        "advanced matching: dropped ud[",
-                        field.wire_key(),
-                        "]: ",
-                        reason.message(),
-                    ],
+                    &["dropped ud[", field.wire_key(), "]: ", reason.message()],
                 ),
             }
         }
@@ -334,7 +322,8 @@ impl Tracker {
         self.consent = next;
         if next != Consent::Revoked {
             for held in core::mem::take(&mut self.held) {
-                self.execute(&held.args, &held.ctx, host);
+                let args = arguments(&held.json).unwrap_or_default();
+                self.execute(&args, &held.ctx, host);
             }
         }
     }
@@ -347,10 +336,7 @@ impl Tracker {
         host: &mut dyn Host,
     ) {
         let Some(Value::Arr(items, _)) = options else {
-            return self.warn(
-                host,
-                &["dataProcessingOptions needs an array, e.g. ['LDU'] or []; ignored."],
-            );
+            return self.warn(host, &["dataProcessingOptions needs an array; ignored."]);
         };
         let options: Vec<String> = items
             .iter()
@@ -382,29 +368,38 @@ impl Tracker {
             "firstPartyCookies" => match (flag(arg(1)), id(2)) {
                 (Some(on), None) => self.cookies_off = !on,
                 (Some(on), Some(id)) => self.for_targets(Some(id), |p| p.cookies = on),
-                (None, _) => self.warn(host, &["set('firstPartyCookies', ...) takes true or false; ignored."]),
+                (None, _) => self.warn(
+                    host,
+                    &["set('firstPartyCookies') takes true or false; ignored."],
+                ),
             },
             "endpoint" => match arg(1).and_then(Value::as_str).filter(|u| is_endpoint(u)) {
                 Some(url) => self.endpoint = Some(url.to_owned()),
-                None => self.warn(host, &["set('endpoint', url) needs an http(s) URL; ignored."]),
+                None => self.warn(host, &["set('endpoint') needs an http(s) URL; ignored."]),
             },
-            "openbridge" => match (id(1).filter(|i| valid_pixel_id(i)), arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u))) {
+            "openbridge" => match (
+                id(1).filter(|i| valid_pixel_id(i)),
+                arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u)),
+            ) {
                 (Some(id), Some(url)) => {
                     self.openbridge.retain(|(i, _)| i != id);
                     self.openbridge.push((id.to_owned(), url.to_owned()));
                 }
-                _ => self.warn(host, &["set('openbridge', pixelId, url) needs a pixel ID and an http(s) URL; ignored."]),
+                _ => self.warn(
+                    host,
+                    &["set('openbridge') needs a pixel ID and an http(s) URL; ignored."],
+                ),
             },
             "userData" => {
                 let hashed = match arg(1) {
                     Some(ud @ Value::Obj(..)) => self.hash_user_data(ud, host),
-                    _ => return self.warn(host, &["set('userData', {...}, pixelId) needs an object; ignored."]),
+                    _ => return self.warn(host, &["set('userData') needs an object; ignored."]),
                 };
                 self.for_targets(id(2), |p| p.user_data.clone_from(&hashed));
             }
             "debug" => self.debug = flag(arg(1)).unwrap_or(true),
             "honorGPC" => self.honor_gpc = flag(arg(1)).unwrap_or(true),
-            _ => self.warn(host, &["set('", key, "', ...) is not a known setting; ignored."]),
+            _ => self.warn(host, &["set('", key, "') is not a known setting; ignored."]),
         }
     }
 
@@ -435,17 +430,11 @@ impl Tracker {
 
     fn track(&mut self, t: Track<'_>, standard_call: bool, ctx: &CallContext, host: &mut dyn Host) {
         if t.name.is_empty() {
-            return self.warn(
-                host,
-                &["track needs an event name, e.g. fbq('track', 'PageView'); ignored."],
-            );
+            return self.warn(host, &["track needs an event name; ignored."]);
         }
         if let Some(target) = t.target {
             if target.is_empty() {
-                return self.warn(
-                    host,
-                    &["trackSingle needs a pixel ID as its first argument; nothing sent."],
-                );
+                return self.warn(host, &["trackSingle needs a pixel ID; nothing sent."]);
             }
             if !self.pixels.iter().any(|p| p.id == target) {
                 return self.warn(
@@ -458,14 +447,7 @@ impl Tracker {
                 );
             }
         } else if self.pixels.is_empty() {
-            return self.warn(
-                host,
-                &[
-                    "no pixel initialised; call fbq('init', pixelId) before ",
-                    t.name,
-                    "; nothing sent.",
-                ],
-            );
+            return self.warn(host, &[t.name, ": no pixel initialised yet; nothing sent."]);
         }
         let custom = match t.custom {
             None | Some(Value::Null) => None,
@@ -488,17 +470,36 @@ impl Tracker {
                     host,
                     &[t.name, ": parameter \"", k, "\" is over 16 KB; dropped."],
                 ),
-                Some(text) => cd.push((k.clone(), text.to_owned())),
+                Some(text) => cd.push((&**k, text)),
                 None => {}
             }
         }
         let limited = self.limited(host);
-        let event_id = t.event_id.or_else(|| ctx.event_id.clone());
         let (fbp, fbc) = if limited || self.cookies_off {
             (None, None)
         } else {
             self.identity(t.target, ctx, host)
         };
+        // Which pixels get the event, and the `ec` each one sends (first pass: the only one that
+        // changes pixel state).
+        let mut sends = Vec::new();
+        for p in &mut self.pixels {
+            if t.target.is_some_and(|id| id != p.id) {
+                continue;
+            }
+            if t.name == "PageView" && !self.options.allow_duplicate_page_views {
+                let url = fnv1a(&ctx.page.href);
+                if p.page_views.contains(&url) {
+                    continue;
+                }
+                if p.page_views.len() >= MAX_PAGE_VIEW_URLS {
+                    p.page_views.remove(0);
+                }
+                p.page_views.push(url);
+            }
+            sends.push(p.sent);
+            p.sent = p.sent.saturating_add(1);
+        }
         let page = &ctx.page;
         let (dl, rl) = if limited {
             (
@@ -511,58 +512,53 @@ impl Tracker {
         let dpo = if limited {
             let explicit = self.dpo.as_ref().filter(|d| !d.options.is_empty());
             Some(Dpo {
-                options: vec!["LDU".into()],
+                options: vec!["LDU"],
                 country: explicit.map_or(0, |d| d.country),
                 state: explicit.map_or(0, |d| d.state),
             })
         } else {
-            self.dpo.clone()
+            self.dpo.as_ref().map(|d| Dpo {
+                options: d.options.iter().map(String::as_str).collect(),
+                country: d.country,
+                state: d.state,
+            })
         };
-        // One beacon per call; only the per-pixel fields change from pixel to pixel.
+        // One beacon per call, borrowing every string; only the per-pixel fields change.
         let mut b = Beacon {
-            ev: t.name.to_owned(),
-            dl: dl.to_owned(),
-            rl: rl.to_owned(),
+            ev: t.name,
+            dl,
+            rl,
             in_iframe: page.in_iframe,
             ts: ctx.now,
             cd,
             sw: page.screen.map(|s| s.0),
             sh: page.screen.map(|s| s.1),
-            v: VERSION.to_owned(),
-            r: "stable".to_owned(),
+            v: VERSION,
+            r: "stable",
             it: self.first_init,
             dpo,
-            eid: event_id,
+            eid: t.event_id.or(ctx.event_id.as_deref()),
             tm: t.tm,
             ..Beacon::default()
         };
         let endpoint = self.endpoint.as_deref().unwrap_or(META_ENDPOINT);
-        for p in &mut self.pixels {
+        let mut sends = sends.into_iter();
+        for p in &self.pixels {
             if t.target.is_some_and(|id| id != p.id) {
                 continue;
             }
-            if t.name == "PageView" && !self.options.allow_duplicate_page_views {
-                let url = fnv1a(&page.href);
-                if p.page_views.contains(&url) {
-                    continue;
-                }
-                if p.page_views.len() >= MAX_PAGE_VIEW_URLS {
-                    p.page_views.remove(0);
-                }
-                p.page_views.push(url);
-            }
-            b.id.clone_from(&p.id);
+            let Some(ec) = sends.next() else { break };
+            b.id = &p.id;
             b.ud.clear();
             if !limited {
                 for (f, h) in &p.user_data {
-                    b.ud.push((f.wire_key().to_owned(), h.clone()));
+                    b.ud.push((f.wire_key(), h));
                 }
             }
-            b.a.clone_from(&p.agent);
-            b.ec = p.sent;
-            b.fbp = if p.cookies { fbp.clone() } else { None };
-            b.fbc = if p.cookies { fbc.clone() } else { None };
-            p.sent = p.sent.saturating_add(1);
+            b.a = p.agent.as_deref();
+            b.ec = ec;
+            b.fbp = fbp.as_deref().filter(|_| p.cookies);
+            b.fbc = fbc.as_deref().filter(|_| p.cookies);
             send(self.debug, endpoint, &mut b, host);
             if let Some((_, url)) = self.openbridge.iter().find(|(id, _)| *id == p.id) {
                 send(self.debug, url, &mut b, host);
@@ -617,7 +613,7 @@ impl Tracker {
             {
                 Some(old)
             }
-            (Some(clid), _) => Some(cookie::format_value(domain.subdomain_index, ctx.now, &clid)),
+            (Some(clid), _) => Some(cookie::format_value(domain.subdomain_index, ctx.now, clid)),
             (None, old) => old,
         };
         if let Some(fbc) = &fbc {
@@ -628,17 +624,17 @@ impl Tracker {
     }
 }
 
-fn send(debug: bool, endpoint: &str, beacon: &mut Beacon, host: &mut dyn Host) {
-    beacon.rqm = Some(Transport::Get.rqm().to_owned());
+fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, host: &mut dyn Host) {
+    beacon.rqm = Some(Transport::Get.rqm());
     let mut query = beacon.encode();
     let mut transport = Transport::Get;
     if endpoint.len() + 1 + query.len() >= MAX_GET_URL {
         transport = Transport::Post;
-        beacon.rqm = Some(Transport::Post.rqm().to_owned());
+        beacon.rqm = Some(Transport::Post.rqm());
         query = beacon.encode();
     }
     if debug {
-        let mut text = warn_msg(&[&beacon.ev, " → pixel ", &beacon.id, " via ", endpoint]);
+        let mut text = warn_msg(&[beacon.ev, " → pixel ", beacon.id, " via ", endpoint]);
         text.push_str(&beacon.describe());
         host.console(Level::Info, &text);
     }
@@ -668,11 +664,11 @@ fn is_endpoint(url: &str) -> bool {
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
-fn event_id_of(event_data: Option<&Value>) -> Option<String> {
+fn event_id_of<'a>(event_data: Option<&'a Value<'a>>) -> Option<&'a str> {
     let ed = event_data?;
     let id = ed
         .get("eventID")
         .or_else(|| ed.get("event_id"))?
         .as_text()?;
-    (!id.is_empty()).then(|| id.to_owned())
+    (!id.is_empty()).then_some(id)
 }

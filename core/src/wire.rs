@@ -12,42 +12,44 @@ pub const MAX_GET_URL: usize = 2048;
 
 /// Limited Data Use settings (`fbq('dataProcessingOptions', ...)`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Dpo {
+pub struct Dpo<S = String> {
     /// `["LDU"]` or empty (LDU explicitly off).
-    pub options: Vec<String>,
+    pub options: Vec<S>,
     /// `dpoco`: 0 means "geolocate".
     pub country: i64,
     /// `dpost`: 0 means "geolocate".
     pub state: i64,
 }
 
-/// One event as it travels on the wire. Values are the decoded (not percent-encoded) strings.
+/// One event as it travels on the wire. Values are the decoded (not percent-encoded) strings:
+/// owned (`Beacon<String>`, what the decoder returns) or borrowed (`Beacon<&str>`, what the pixel
+/// encodes without copying the page's strings).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Beacon {
-    pub id: String,
-    pub ev: String,
-    pub dl: String,
-    pub rl: String,
+pub struct Beacon<S = String> {
+    pub id: S,
+    pub ev: S,
+    pub dl: S,
+    pub rl: S,
     pub in_iframe: bool,
     /// Milliseconds since the Unix epoch, when the page called the command.
     pub ts: u64,
     /// Custom data: key and value as printed (arrays and objects as JSON text).
-    pub cd: Vec<(String, String)>,
+    pub cd: Vec<(S, S)>,
     pub sw: Option<u32>,
     pub sh: Option<u32>,
     /// Hashed user data: canonical key and 64-hex SHA-256.
-    pub ud: Vec<(String, String)>,
-    pub v: String,
-    pub r: String,
-    pub a: Option<String>,
+    pub ud: Vec<(S, S)>,
+    pub v: S,
+    pub r: S,
+    pub a: Option<S>,
     pub ec: u32,
-    pub fbp: Option<String>,
-    pub fbc: Option<String>,
+    pub fbp: Option<S>,
+    pub fbc: Option<S>,
     pub it: Option<u64>,
-    pub dpo: Option<Dpo>,
-    pub eid: Option<String>,
+    pub dpo: Option<Dpo<S>>,
+    pub eid: Option<S>,
     pub tm: Option<u8>,
-    pub rqm: Option<String>,
+    pub rqm: Option<S>,
 }
 
 /// Why a query string could not be decoded into a [`Beacon`].
@@ -78,7 +80,7 @@ impl core::fmt::Display for DecodeError {
     }
 }
 
-impl Beacon {
+impl<S: AsRef<str>> Beacon<S> {
     /// The query string, without a leading `?`, in Meta's parameter order.
     pub fn encode(&self) -> String {
         self.write(false)
@@ -94,14 +96,14 @@ impl Beacon {
             out: String::with_capacity(512),
             readable,
         };
-        q.push("id", &self.id);
-        q.push("ev", &self.ev);
-        q.push("dl", &self.dl);
-        q.push("rl", &self.rl);
+        q.push("id", self.id.as_ref());
+        q.push("ev", self.ev.as_ref());
+        q.push("dl", self.dl.as_ref());
+        q.push("rl", self.rl.as_ref());
         q.push("if", if self.in_iframe { "true" } else { "false" });
         q.push_num("ts", self.ts);
         for (k, v) in &self.cd {
-            q.push_bracket("cd", k, v);
+            q.push_bracket("cd", k.as_ref(), v.as_ref());
         }
         if let Some(sw) = self.sw {
             q.push_num("sw", sw.into());
@@ -110,20 +112,14 @@ impl Beacon {
             q.push_num("sh", sh.into());
         }
         for (k, v) in &self.ud {
-            q.push_bracket("ud", k, v);
+            q.push_bracket("ud", k.as_ref(), v.as_ref());
         }
-        q.push("v", &self.v);
-        q.push("r", &self.r);
-        if let Some(a) = &self.a {
-            q.push("a", a);
-        }
+        q.push("v", self.v.as_ref());
+        q.push("r", self.r.as_ref());
+        q.opt("a", &self.a);
         q.push_num("ec", self.ec.into());
-        if let Some(fbp) = &self.fbp {
-            q.push("fbp", fbp);
-        }
-        if let Some(fbc) = &self.fbc {
-            q.push("fbc", fbc);
-        }
+        q.opt("fbp", &self.fbp);
+        q.opt("fbc", &self.fbc);
         if let Some(it) = self.it {
             q.push_num("it", it);
         }
@@ -133,7 +129,7 @@ impl Beacon {
                 if i > 0 {
                     options.push(',');
                 }
-                options.push_str(o);
+                options.push_str(o.as_ref());
             }
             q.push("dpo", &options);
             if !dpo.options.is_empty() {
@@ -141,18 +137,16 @@ impl Beacon {
                 q.push_signed("dpost", dpo.state);
             }
         }
-        if let Some(eid) = &self.eid {
-            q.push("eid", eid);
-        }
+        q.opt("eid", &self.eid);
         if let Some(tm) = self.tm {
             q.push_num("tm", tm.into());
         }
-        if let Some(rqm) = &self.rqm {
-            q.push("rqm", rqm);
-        }
+        q.opt("rqm", &self.rqm);
         q.out
     }
+}
 
+impl Beacon {
     /// Decode a query string or `application/x-www-form-urlencoded` body (`+` is a space).
     /// Unknown parameters are ignored; a repeated parameter keeps its last value.
     pub fn decode(query: &str) -> Result<Beacon, DecodeError> {
@@ -350,6 +344,11 @@ impl Query {
         self.name(name);
         self.eq();
         self.text(value);
+    }
+    fn opt<S: AsRef<str>>(&mut self, name: &str, value: &Option<S>) {
+        if let Some(v) = value {
+            self.push(name, v.as_ref());
+        }
     }
     fn push_bracket(&mut self, prefix: &str, key: &str, value: &str) {
         self.name(prefix);

@@ -43,7 +43,7 @@ mod date;
 mod email;
 mod phone;
 mod regions;
-mod table;
+pub(crate) mod table;
 mod text;
 
 pub use case::to_lower;
