@@ -59,6 +59,6 @@ pub struct Held {
 
 /// `https://shop.test/p?email=x#y` → `https://shop.test/p`
 pub fn strip_query(url: &str) -> &str {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let end = crate::find_byte(url, b"?#").unwrap_or(url.len());
     url.get(..end).unwrap_or(url)
 }

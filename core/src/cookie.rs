@@ -3,6 +3,7 @@
 
 use crate::host::{CookieWrite, Host};
 use crate::wire::{parse_u64, push_u64};
+use crate::{find_byte, split_byte};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";
@@ -25,8 +26,8 @@ pub fn format_value(subdomain_index: usize, created_ms: u64, tail: &str) -> Stri
 /// The parts of a well-formed `_fbp`/`_fbc` value: subdomain index, creation time, tail.
 pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
     let rest = v.strip_prefix("fb.")?;
-    let (index, rest) = rest.split_once('.')?;
-    let (created, tail) = rest.split_once('.')?;
+    let (index, rest) = split_byte(rest, b'.')?;
+    let (created, tail) = split_byte(rest, b'.')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(index) || !digits(created) || !is_cookie_safe(tail) {
         return None;
@@ -49,20 +50,20 @@ pub fn http_host(url: &str) -> Option<(String, bool)> {
     if !secure && !lower(url, "http://") {
         return None;
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = rest.get(..end)?;
-    let authority = authority.get(authority.rfind('@').map_or(0, |at| at + 1)..)?;
-    let host_end = if authority.starts_with('[') {
-        authority.find(']')? + 1
+    let authority = rest.get(..find_byte(rest, b"/?#").unwrap_or(rest.len()))?;
+    let at = authority.bytes().rposition(|b| b == b'@');
+    let authority = authority.get(at.map_or(0, |at| at + 1)..)?;
+    let host_end = if authority.starts_with("[") {
+        find_byte(authority, b"]")? + 1
     } else {
-        authority.find(':').unwrap_or(authority.len())
+        find_byte(authority, b":").unwrap_or(authority.len())
     };
     let host = authority.get(..host_end)?;
     (!host.is_empty()).then(|| (host.to_ascii_lowercase(), secure))
 }
 
 fn is_ip(host: &str) -> bool {
-    host.starts_with('[')
+    host.starts_with("[")
         || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
@@ -70,15 +71,20 @@ fn is_ip(host: &str) -> bool {
 /// the values read here (`fbclid`, `fbq_debug`) are plain ASCII, and one that needs decoding is
 /// not a value we would use.
 pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let url = url.get(..url.find('#').unwrap_or(url.len()))?;
-    let query = url.get(url.find('?')? + 1..)?;
-    query.split('&').find_map(|pair| {
-        let value = pair.strip_prefix(name)?;
-        match value.strip_prefix('=') {
-            Some(v) => Some(v),
-            None => value.is_empty().then_some(""),
+    let url = url.get(..find_byte(url, b"#").unwrap_or(url.len()))?;
+    let mut rest = url.get(find_byte(url, b"?")? + 1..)?;
+    loop {
+        let end = find_byte(rest, b"&").unwrap_or(rest.len());
+        if let Some(value) = rest.get(..end)?.strip_prefix(name) {
+            if value.is_empty() {
+                return Some("");
+            }
+            if let Some(v) = value.strip_prefix("=") {
+                return Some(v);
+            }
         }
-    })
+        rest = rest.get(end + 1..)?;
+    }
 }
 
 /// Where the identity cookies live: the broadest domain that sticks, found once per page.

@@ -32,8 +32,8 @@ pub fn is_numeric(v: &Value) -> bool {
         Value::Num(_) => true,
         Value::Str(s) => {
             let t = s.trim();
-            let t = t.strip_prefix('-').unwrap_or(t);
-            let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+            let t = t.strip_prefix("-").unwrap_or(t);
+            let (int, frac) = crate::split_byte(t, b'.').unwrap_or((t, ""));
             !(int.is_empty() && frac.is_empty())
                 && int.bytes().all(|b| b.is_ascii_digit())
                 && frac.bytes().all(|b| b.is_ascii_digit())

@@ -141,7 +141,7 @@ impl<'a> Parser<'a> {
                 let start = self.i;
                 self.skip_nested()?;
                 let raw = self.slice(start)?;
-                Ok(if raw.starts_with('[') {
+                Ok(if raw.starts_with("[") {
                     Value::Arr(Vec::new(), raw)
                 } else {
                     Value::Obj(Vec::new(), raw)

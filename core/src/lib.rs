@@ -22,4 +22,16 @@ pub mod wire;
 
 /// The library version, sent as `v` and shown as `fbq.version`: Meta's pixel version whose
 /// behaviour we mirror, tagged as ours.
+/// The byte index of the first of `set` (ASCII bytes) in `s`. Byte loops instead of `str::find`
+/// with `char` patterns: std's searchers cost about a kilobyte of wasm for what this does.
+pub(crate) fn find_byte(s: &str, set: &[u8]) -> Option<usize> {
+    s.bytes().position(|b| set.contains(&b))
+}
+
+/// `s` split around its first `sep` (an ASCII byte).
+pub(crate) fn split_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, &[sep])?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 pub const VERSION: &str = "2.9.134-wasm.0.1.0";

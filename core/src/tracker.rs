@@ -660,7 +660,7 @@ fn write(host: &mut dyn Host, name: &str, value: &str, d: &CookieDomain) {
 fn is_endpoint(url: &str) -> bool {
     url.starts_with("https://")
         || url.starts_with("http://")
-        || (url.starts_with('/') && !url.starts_with("//"))
+        || (url.starts_with("/") && !url.starts_with("//"))
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.

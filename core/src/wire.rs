@@ -391,7 +391,7 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 
 /// An optionally negative [`parse_u64`].
 pub fn parse_i64(s: &str) -> Option<i64> {
-    match s.strip_prefix('-') {
+    match s.strip_prefix("-") {
         Some(digits) => i64::try_from(parse_u64(digits)?).ok().map(|n| -n),
         None => i64::try_from(parse_u64(s)?).ok(),
     }

@@ -188,7 +188,7 @@ pub fn normalize(field: Field, raw: &str) -> Result<String, DropReason> {
         // `SW1A 1AA` → `sw1a1aa`).
         Field::Zp => {
             let mut zip = lower(text::is_not_white_space);
-            if let Some(cut) = zip.split_once('-').map(|(head, _)| head.len()) {
+            if let Some(cut) = crate::find_byte(&zip, b"-") {
                 zip.truncate(cut);
             }
             zip
