@@ -15,9 +15,7 @@ pub fn generate(host: &mut dyn Host) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        for nibble in [byte >> 4, byte & 0xf] {
-            s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
+        crate::push_hex(&mut s, *byte);
     }
     s
 }

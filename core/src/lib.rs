@@ -34,4 +34,18 @@ pub(crate) fn split_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
+/// Two lowercase hex digits of `b`.
+pub(crate) fn push_hex(out: &mut String, b: u8) {
+    let digit = |n: u8| {
+        char::from(
+            b"0123456789abcdef"
+                .get(usize::from(n & 0xf))
+                .copied()
+                .unwrap_or(b'0'),
+        )
+    };
+    out.push(digit(b >> 4));
+    out.push(digit(b));
+}
+
 pub const VERSION: &str = "2.9.134-wasm.0.1.0";

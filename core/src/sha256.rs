@@ -102,13 +102,8 @@ pub fn hex(data: &[u8]) -> String {
     let mut out = String::with_capacity(64);
     let digest = digest(data);
     let mut i = 0;
-    while i < 64 {
-        let nibble = (digest[i / 2] >> (4 - 4 * (i % 2))) & 0xf;
-        out.push(char::from(if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        }));
+    while i < 32 {
+        crate::push_hex(&mut out, digest[i]);
         i += 1;
     }
     out

@@ -42,6 +42,8 @@ struct PixelState {
     sent: u32,
     /// First-party cookies for this pixel (`set('firstPartyCookies', bool, id)`). Default on.
     cookies: bool,
+    /// `set('openbridge', id, url)`: a second endpoint that gets a copy of every beacon.
+    bridge: Option<String>,
     /// Hashes of the URLs a PageView went out for, oldest first, at most [`MAX_PAGE_VIEW_URLS`]:
     /// a single-page app that rewrites its URL thousands of times must not grow memory.
     page_views: Vec<u64>,
@@ -72,11 +74,10 @@ pub struct Tracker {
     pixels: Vec<PixelState>,
     consent: Consent,
     held: Vec<Held>,
-    dpo: Option<Dpo>,
+    /// `dataProcessingOptions`: `["LDU"]` or `[]` (Meta knows no other option).
+    dpo: Option<Dpo<&'static str>>,
     /// Where beacons go. Default Meta's `https://www.facebook.com/tr/`.
     endpoint: Option<String>,
-    /// Extra endpoints per pixel (`set('openbridge', id, url)`).
-    openbridge: Vec<(String, String)>,
     /// `set('debug', true)` or `?fbq_debug=1`. Default `false`.
     debug: bool,
     /// `set('firstPartyCookies', false)` with no id turns them off for every pixel.
@@ -338,18 +339,14 @@ impl Tracker {
         let Some(Value::Arr(items, _)) = options else {
             return self.warn(host, &["dataProcessingOptions needs an array; ignored."]);
         };
-        let options: Vec<String> = items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect();
+        let ldu = items.iter().any(|v| v.as_str() == Some("LDU"));
         let number = |v: Option<&Value>| {
             v.and_then(Value::as_text)
                 .and_then(crate::wire::parse_i64)
                 .unwrap_or(0)
         };
         self.dpo = Some(Dpo {
-            options,
+            options: if ldu { vec!["LDU"] } else { Vec::new() },
             country: number(country),
             state: number(state),
         });
@@ -362,12 +359,12 @@ impl Tracker {
         match key {
             "agent" => {
                 let agent = id(1).map(str::to_owned);
-                self.for_targets(id(2), |p| p.agent.clone_from(&agent));
+                self.for_targets(id(2), &mut |p| p.agent.clone_from(&agent));
             }
             "autoConfig" => {}
             "firstPartyCookies" => match (flag(arg(1)), id(2)) {
                 (Some(on), None) => self.cookies_off = !on,
-                (Some(on), Some(id)) => self.for_targets(Some(id), |p| p.cookies = on),
+                (Some(on), Some(id)) => self.for_targets(Some(id), &mut |p| p.cookies = on),
                 (None, _) => self.warn(
                     host,
                     &["set('firstPartyCookies') takes true or false; ignored."],
@@ -382,8 +379,7 @@ impl Tracker {
                 arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u)),
             ) {
                 (Some(id), Some(url)) => {
-                    self.openbridge.retain(|(i, _)| i != id);
-                    self.openbridge.push((id.to_owned(), url.to_owned()));
+                    self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
                 }
                 _ => self.warn(
                     host,
@@ -395,7 +391,7 @@ impl Tracker {
                     Some(ud @ Value::Obj(..)) => self.hash_user_data(ud, host),
                     _ => return self.warn(host, &["set('userData') needs an object; ignored."]),
                 };
-                self.for_targets(id(2), |p| p.user_data.clone_from(&hashed));
+                self.for_targets(id(2), &mut |p| p.user_data.clone_from(&hashed));
             }
             "debug" => self.debug = flag(arg(1)).unwrap_or(true),
             "honorGPC" => self.honor_gpc = flag(arg(1)).unwrap_or(true),
@@ -405,7 +401,7 @@ impl Tracker {
 
     /// Apply a per-pixel setting: with no id, to every initialised pixel; with an id, to that
     /// pixel, or, before its `init`, to settings kept for it until then.
-    fn for_targets(&mut self, id: Option<&str>, f: impl Fn(&mut PixelState)) {
+    fn for_targets(&mut self, id: Option<&str>, f: &mut dyn FnMut(&mut PixelState)) {
         let Some(id) = id else {
             self.pixels.iter_mut().for_each(f);
             return;
@@ -517,11 +513,7 @@ impl Tracker {
                 state: explicit.map_or(0, |d| d.state),
             })
         } else {
-            self.dpo.as_ref().map(|d| Dpo {
-                options: d.options.iter().map(String::as_str).collect(),
-                country: d.country,
-                state: d.state,
-            })
+            self.dpo.clone()
         };
         // One beacon per call, borrowing every string; only the per-pixel fields change.
         let mut b = Beacon {
@@ -560,7 +552,7 @@ impl Tracker {
             b.fbp = fbp.as_deref().filter(|_| p.cookies);
             b.fbc = fbc.as_deref().filter(|_| p.cookies);
             send(self.debug, endpoint, &mut b, host);
-            if let Some((_, url)) = self.openbridge.iter().find(|(id, _)| *id == p.id) {
+            if let Some(url) = &p.bridge {
                 send(self.debug, url, &mut b, host);
             }
         }
