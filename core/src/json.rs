@@ -19,10 +19,19 @@ pub enum Value<'a> {
     Num(&'a str),
     /// A string: borrowed from the text unless it had escapes.
     Str(Cow<'a, str>),
-    /// An array: its elements (empty past the tree depth) and its raw JSON text.
-    Arr(Vec<Value<'a>>, &'a str),
-    /// An object: its members in order (empty past the tree depth) and its raw JSON text.
-    Obj(Vec<(Cow<'a, str>, Value<'a>)>, &'a str),
+    /// An array: its elements with empty keys (none past the tree depth) and its raw JSON text.
+    Arr(Members<'a>, &'a str),
+    /// An object: its members in order (none past the tree depth) and its raw JSON text.
+    Obj(Members<'a>, &'a str),
+}
+
+/// The members of an object or, with empty keys, the elements of an array: one shape for both
+/// keeps a single copy of the container code in the wasm.
+pub type Members<'a> = Vec<(Cow<'a, str>, Value<'a>)>;
+
+/// Element `i` of an array's items.
+pub fn nth<'v, 'a>(items: &'v [(Cow<'a, str>, Value<'a>)], i: usize) -> Option<&'v Value<'a>> {
+    items.get(i).map(|(_, v)| v)
 }
 
 use std::borrow::Cow;
@@ -137,65 +146,45 @@ impl<'a> Parser<'a> {
             b't' => self.literal("true", Value::Bool(true)),
             b'f' => self.literal("false", Value::Bool(false)),
             b'"' => self.string().map(Value::Str),
-            b'[' | b'{' if depth >= MAX_TREE_DEPTH => {
+            open @ (b'[' | b'{') => {
                 let start = self.i;
-                self.skip_nested()?;
-                let raw = self.slice(start)?;
-                Ok(if raw.starts_with("[") {
-                    Value::Arr(Vec::new(), raw)
-                } else {
-                    Value::Obj(Vec::new(), raw)
-                })
-            }
-            b'[' => {
-                let start = self.i;
-                self.i += 1;
+                let object = open == b'{';
                 let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
+                if depth >= MAX_TREE_DEPTH {
+                    self.skip_nested()?;
                 } else {
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                break;
+                    let close = open + 2; // `]` and `}` follow `[` and `{` by two in ASCII
+                    self.i += 1;
+                    self.ws();
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else {
+                        loop {
+                            let mut key = Cow::Borrowed("");
+                            if object {
+                                self.ws();
+                                key = self.string()?;
+                                self.eat(b':')?;
                             }
-                            _ => return Err(JsonError),
+                            items.push((key, self.value(depth + 1)?));
+                            self.ws();
+                            match self.peek() {
+                                Some(b',') => self.i += 1,
+                                Some(c) if c == close => {
+                                    self.i += 1;
+                                    break;
+                                }
+                                _ => return Err(JsonError),
+                            }
                         }
                     }
                 }
-                Ok(Value::Arr(items, self.slice(start)?))
-            }
-            b'{' => {
-                let start = self.i;
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
+                let raw = self.slice(start)?;
+                Ok(if object {
+                    Value::Obj(items, raw)
                 } else {
-                    loop {
-                        self.ws();
-                        let key = self.string()?;
-                        self.eat(b':')?;
-                        let v = self.value(depth + 1)?;
-                        members.push((key, v));
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(JsonError),
-                        }
-                    }
-                }
-                Ok(Value::Obj(members, self.slice(start)?))
+                    Value::Arr(items, raw)
+                })
             }
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
@@ -327,13 +316,14 @@ mod tests {
         let Value::Arr(args, _) = v else {
             panic!("not an array")
         };
-        assert_eq!(args[0], s("track"));
-        assert_eq!(args[2].get("value"), Some(&Value::Num("12.5")));
+        assert_eq!(nth(&args, 0), Some(&s("track")));
+        let custom = nth(&args, 2).unwrap();
+        assert_eq!(custom.get("value"), Some(&Value::Num("12.5")));
         assert_eq!(
-            args[2].get("content_ids").and_then(Value::wire_text),
+            custom.get("content_ids").and_then(Value::wire_text),
             Some(r#"["a","b"]"#)
         );
-        assert_eq!(args[3].get("eventID"), Some(&s("o-1")));
+        assert_eq!(nth(&args, 3).unwrap().get("eventID"), Some(&s("o-1")));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
 use crate::cookie::{self, CookieDomain};
 use crate::host::{CookieWrite, Host, Level, Transport};
-use crate::json::{self, Value};
+use crate::json::{self, nth, Members, Value};
 use crate::matching::{self, Field};
 use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
 use crate::{event, event_id, VERSION};
+use std::borrow::Cow;
 
 /// A custom-data value longer than this is dropped (with a warning) rather than sent.
 pub const MAX_PARAM_CHARS: usize = 16 * 1024;
@@ -108,11 +109,11 @@ fn flag(v: Option<&Value>) -> Option<bool> {
 }
 
 /// The arguments of one call; the legacy form `fbq(['track', 'PageView'])` is unwrapped.
-fn arguments(json: &str) -> Option<Vec<Value<'_>>> {
+fn arguments(json: &str) -> Option<Members<'_>> {
     let Ok(Value::Arr(mut args, _)) = json::parse(json) else {
         return None;
     };
-    if let [Value::Arr(inner, _)] = args.as_mut_slice() {
+    if let [(_, Value::Arr(inner, _))] = args.as_mut_slice() {
         args = core::mem::take(inner);
     }
     Some(args)
@@ -155,7 +156,7 @@ impl Tracker {
         let Some(args) = arguments(args_json) else {
             return self.warn(host, &["unreadable fbq arguments; ignored."]);
         };
-        let command = args.first().and_then(Value::as_str).unwrap_or("");
+        let command = nth(&args, 0).and_then(Value::as_str).unwrap_or("");
         let ctx = CallContext {
             now: host.now_ms(),
             page: host.page(),
@@ -184,8 +185,8 @@ impl Tracker {
         }
     }
 
-    fn execute(&mut self, args: &[Value], ctx: &CallContext, host: &mut dyn Host) {
-        let arg = |i: usize| args.get(i);
+    fn execute(&mut self, args: &[(Cow<str>, Value)], ctx: &CallContext, host: &mut dyn Host) {
+        let arg = |i: usize| nth(args, i);
         let Some(command) = arg(0).and_then(Value::as_str) else {
             return self.warn(host, &["fbq needs a command name first; ignored."]);
         };
@@ -339,7 +340,7 @@ impl Tracker {
         let Some(Value::Arr(items, _)) = options else {
             return self.warn(host, &["dataProcessingOptions needs an array; ignored."]);
         };
-        let ldu = items.iter().any(|v| v.as_str() == Some("LDU"));
+        let ldu = items.iter().any(|(_, v)| v.as_str() == Some("LDU"));
         let number = |v: Option<&Value>| {
             v.and_then(Value::as_text)
                 .and_then(crate::wire::parse_i64)
@@ -352,8 +353,8 @@ impl Tracker {
         });
     }
 
-    fn set(&mut self, args: &[Value], host: &mut dyn Host) {
-        let arg = |i: usize| args.get(i);
+    fn set(&mut self, args: &[(Cow<str>, Value)], host: &mut dyn Host) {
+        let arg = |i: usize| nth(args, i);
         let key = arg(0).and_then(Value::as_str).unwrap_or("");
         let id = |i: usize| arg(i).and_then(Value::as_text);
         match key {
