@@ -109,42 +109,35 @@ pub const PROBE: &str = "_fbp_probe";
 /// visitor's `_fbp` on `example.com`) can never pass for a write that the browser refused.
 pub fn choose_domain(host: &mut dyn Host, href: &str, token: &str) -> Option<CookieDomain> {
     let (hostname, secure) = http_host(href)?;
-    let dots = hostname.bytes().filter(|&b| b == b'.').count();
+    let bytes = hostname.as_bytes();
+    let dots = bytes.iter().filter(|&&b| b == b'.').count();
     let ip = is_ip(&hostname);
-    if !ip && dots > 0 {
-        // Each suffix that starts after a dot (`com`, `example.com`, ...), then the whole name.
-        let mut index = 0;
-        for (i, b) in hostname
-            .bytes()
-            .enumerate()
-            .rev()
-            .chain([(usize::MAX, b'.')])
-        {
-            if b != b'.' {
-                continue;
-            }
-            let domain = hostname.get(i.wrapping_add(1)..).unwrap_or("");
-            let probe = CookieWrite {
-                name: PROBE,
-                value: token,
-                domain,
-                max_age_secs: 60,
-                secure,
-            };
-            host.set_cookie(&probe);
-            if host.cookie(PROBE).as_deref() == Some(token) {
-                host.set_cookie(&CookieWrite {
-                    max_age_secs: 0,
-                    ..probe
-                });
-                return Some(CookieDomain {
-                    domain: domain.to_owned(),
-                    subdomain_index: index,
-                    secure,
-                });
-            }
-            index += 1;
+    // Each suffix that starts after a dot (`com`, `example.com`, ...), then the whole name.
+    let (mut start, mut index) = (bytes.len(), 0);
+    while !ip && dots > 0 && start > 0 {
+        start -= 1;
+        if start > 0 && bytes.get(start - 1) != Some(&b'.') {
+            continue;
         }
+        let domain = hostname.get(start..).unwrap_or("");
+        let mut probe = CookieWrite {
+            name: PROBE,
+            value: token,
+            domain,
+            max_age_secs: 60,
+            secure,
+        };
+        host.set_cookie(&probe);
+        if host.cookie(PROBE).as_deref() == Some(token) {
+            probe.max_age_secs = 0;
+            host.set_cookie(&probe);
+            return Some(CookieDomain {
+                domain: domain.to_owned(),
+                subdomain_index: index,
+                secure,
+            });
+        }
+        index += 1;
     }
     Some(CookieDomain {
         domain: String::new(),

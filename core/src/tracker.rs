@@ -597,17 +597,15 @@ impl Tracker {
         write(host, cookie::FBP, &fbp, &domain);
         let clid = cookie::query_param(href, "fbclid")
             .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
-        let old = host
-            .cookie(cookie::FBC)
-            .filter(|v| cookie::parse_value(v).is_some());
-        let fbc = match (clid, old) {
-            (Some(clid), Some(old))
-                if cookie::parse_value(&old).is_some_and(|(_, _, tail)| tail == clid) =>
-            {
-                Some(old)
+        let old = host.cookie(cookie::FBC);
+        let old_tail = old.as_deref().and_then(cookie::parse_value).map(|v| v.2);
+        let (valid, same) = (old_tail.is_some(), clid.is_some() && old_tail == clid);
+        // A new click id replaces the cookie; the same one or none keeps a well-formed old one.
+        let fbc = match clid {
+            Some(clid) if !same => {
+                Some(cookie::format_value(domain.subdomain_index, ctx.now, clid))
             }
-            (Some(clid), _) => Some(cookie::format_value(domain.subdomain_index, ctx.now, clid)),
-            (None, old) => old,
+            _ => old.filter(|_| valid),
         };
         if let Some(fbc) = &fbc {
             write(host, cookie::FBC, fbc, &domain);
