@@ -40,14 +40,19 @@ extern "C" {
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
 }
 
-thread_local! {
-    // wasm32 without the atomics feature has one thread: these are plain statics.
+/// A static for the one thread wasm32 runs: `Cell` never lends a reference, so even a reentrant
+/// call (JS calling an export from inside an import) sees a consistent value. `thread_local!`
+/// would do the same and cost about 300 bytes of lazy-initialisation code.
+struct Global<T>(Cell<T>);
 
-    /// The engine: `None` before [`fbq_start`] and while a call runs.
-    static ENGINE: Cell<Option<Box<Tracker>>> = const { Cell::new(None) };
-    /// The input buffer: the bytes JS wrote after the last [`fbq_buf`], until [`take`] takes them.
-    static INPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
+// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread (src/alloc.rs refuses
+// to build with it), so there is never a second thread to share these with.
+unsafe impl<T> Sync for Global<T> {}
+
+/// The engine: `None` before [`fbq_start`] and while a call runs.
+static ENGINE: Global<Option<Box<Tracker>>> = Global(Cell::new(None));
+/// The input buffer: the bytes JS wrote after the last [`fbq_buf`], until [`take`] takes them.
+static INPUT: Global<Vec<u8>> = Global(Cell::new(Vec::new()));
 
 /// Creates the engine. Options come from the stub: `fbq.disablePushState`,
 /// `fbq.allowDuplicatePageViews` (non-zero is true).
@@ -57,7 +62,9 @@ pub extern "C" fn fbq_start(disable_push_state: u32, allow_duplicate_page_views:
         disable_push_state: disable_push_state != 0,
         allow_duplicate_page_views: allow_duplicate_page_views != 0,
     };
-    ENGINE.set(Some(Box::new(Tracker::new(options, &mut BrowserHost))));
+    ENGINE
+        .0
+        .set(Some(Box::new(Tracker::new(options, &mut BrowserHost))));
 }
 
 /// Where the version string the loader puts in `fbq.version` starts (UTF-8).
@@ -78,7 +85,7 @@ pub extern "C" fn fbq_version_len() -> usize {
 pub extern "C" fn fbq_buf(len: usize) -> *mut u8 {
     let mut buf = vec![0; len];
     let ptr = buf.as_mut_ptr();
-    INPUT.set(buf);
+    INPUT.0.set(buf);
     ptr
 }
 
@@ -98,18 +105,18 @@ pub extern "C" fn fbq_page_changed() {
 
 /// Runs `f` on the engine, taken out of its static meanwhile; 0 when there is none.
 fn with_engine(f: impl FnOnce(&mut Tracker)) -> u32 {
-    let Some(mut tracker) = ENGINE.take() else {
+    let Some(mut tracker) = ENGINE.0.take() else {
         return 0;
     };
     f(&mut tracker);
-    ENGINE.set(Some(tracker));
+    ENGINE.0.set(Some(tracker));
     1
 }
 
 /// The first `len` bytes of the input buffer, as a string (empty if they are not UTF-8, which
 /// `TextEncoder` output always is). Leaves the buffer empty.
 fn take(len: usize) -> String {
-    let mut bytes = INPUT.take();
+    let mut bytes = INPUT.0.take();
     bytes.truncate(len);
     String::from_utf8(bytes).unwrap_or_default()
 }
