@@ -28,14 +28,28 @@ extern "C" {
     // The `fbq_` prefix keeps the names apart from other C symbols in the link (`log`!).
     fn fbq_now() -> f64;
     fn fbq_random(ptr: *mut u8, len: usize);
-    /// `location.href` (0), `document.referrer` (1) or `document.cookie` (2), put into the
-    /// input buffer; returns its length in bytes.
+    /// `location.href` (0) or `document.referrer` (1), put into the input buffer; returns its
+    /// length in bytes.
     fn fbq_text(which: u32) -> usize;
+    /// The value of the page's cookie named by the string at `name`, put into the input buffer:
+    /// its length in bytes, or -1 when there is no such cookie.
+    fn fbq_cookie(name: *const u8, name_len: usize) -> isize;
     fn fbq_in_iframe() -> u32;
     /// `screen.width << 16 | screen.height`
     fn fbq_screen() -> u32;
     fn fbq_gpc() -> u32;
-    fn fbq_set_cookie(ptr: *const u8, len: usize);
+    /// `document.cookie = "<name>=<value>; Max-Age=<max_age>; Path=/; SameSite=Lax"`, then
+    /// `; Domain=<domain>` unless `domain` is empty and `; Secure` if `secure` is non-zero.
+    fn fbq_set_cookie(
+        name: *const u8,
+        name_len: usize,
+        value: *const u8,
+        value_len: usize,
+        domain: *const u8,
+        domain_len: usize,
+        max_age: u32,
+        secure: u32,
+    );
     fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
 }
@@ -154,28 +168,23 @@ impl Host for BrowserHost {
     }
 
     fn cookie(&mut self, name: &str) -> Option<String> {
-        // `document.cookie` is `a=1; b=2`.
-        text(2).split(';').find_map(|pair| {
-            let (k, v) = pair.trim_start_matches(' ').split_once('=')?;
-            (k == name).then(|| v.to_owned())
-        })
+        let len = unsafe { fbq_cookie(name.as_ptr(), name.len()) };
+        usize::try_from(len).ok().map(take)
     }
 
     fn set_cookie(&mut self, c: &CookieWrite<'_>) {
-        let mut s = String::with_capacity(128);
-        for part in [c.name, "=", c.value, "; Max-Age="] {
-            s.push_str(part);
+        unsafe {
+            fbq_set_cookie(
+                c.name.as_ptr(),
+                c.name.len(),
+                c.value.as_ptr(),
+                c.value.len(),
+                c.domain.as_ptr(),
+                c.domain.len(),
+                c.max_age_secs,
+                c.secure.into(),
+            )
         }
-        pixel_core::wire::push_u64(&mut s, c.max_age_secs.into());
-        s.push_str("; Path=/; SameSite=Lax");
-        if !c.domain.is_empty() {
-            s.push_str("; Domain=");
-            s.push_str(c.domain);
-        }
-        if c.secure {
-            s.push_str("; Secure");
-        }
-        unsafe { fbq_set_cookie(s.as_ptr(), s.len()) }
     }
 
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {

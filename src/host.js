@@ -37,9 +37,7 @@ export function put(s) {
   return b.length;
 }
 
-export function fbq_now() {
-  return Date.now();
-}
+export var fbq_now = Date.now;
 
 export function fbq_random(ptr, len) {
   try {
@@ -52,10 +50,22 @@ export function fbq_random(ptr, len) {
 
 export function fbq_text(which) {
   try {
-    return put(which > 1 ? document.cookie : which ? document.referrer : location.href);
+    return put(which ? document.referrer : location.href);
   } catch (e) {
     return 0;
   }
+}
+
+// document.cookie is `a=1; b=2`.
+export function fbq_cookie(ptr, len) {
+  try {
+    var name = str(ptr, len) + '=';
+    var all = document.cookie.split('; ');
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].indexOf(name) === 0) return put(all[i].slice(name.length));
+    }
+  } catch (e) {}
+  return -1;
 }
 
 export function fbq_in_iframe() {
@@ -70,8 +80,13 @@ export function fbq_gpc() {
   try { return navigator.globalPrivacyControl === true; } catch (e) { return false; }
 }
 
-export function fbq_set_cookie(ptr, len) {
-  try { document.cookie = str(ptr, len); } catch (e) {}
+export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
+  try {
+    var domain = str(domainPtr, domainLen);
+    document.cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
+      (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
+      (secure ? '; Secure' : '');
+  } catch (e) {}
 }
 
 // GET: fetch with keepalive, so a beacon sent just before the page navigates away still arrives

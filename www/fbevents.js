@@ -5,7 +5,7 @@
 // console error says why. No eval, no new Function.
 import {
   bind, put, str,
-  fbq_now, fbq_random, fbq_text, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+  fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
 } from '../src/host.js';
 
 (function (w) {
@@ -35,6 +35,10 @@ import {
   }
   var wasmUrl = new URL('fbevents.wasm', (me && me.src) || location.href);
 
+  function warn(msg) {
+    try { console.warn(TAG + msg); } catch (e) {}
+  }
+
   // Arguments -> JSON text for the engine. JSON.stringify prints numbers exactly as JavaScript
   // does and drops functions and undefined; a circular or throwing value falls back to encoding
   // each argument (and each property) on its own, dropping only what cannot be encoded.
@@ -48,7 +52,7 @@ import {
       try {
         for (var k in v) {
           var p;
-          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; w.console && console.warn(TAG + 'dropped parameter "' + k + '": ' + e); }
+          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; warn('dropped parameter "' + k + '": ' + e); }
           if (p !== undefined) parts.push(JSON.stringify(k) + ':' + p);
         }
       } catch (e) {}
@@ -69,7 +73,7 @@ import {
   // them (an object of our own: webpack would add runtime helpers for a module namespace).
   var imports = {
     '/src/host.js': {
-      fbq_now, fbq_random, fbq_text, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+      fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
     },
   };
   new Promise(function (ok) {
@@ -91,9 +95,9 @@ import {
     f.callMethod = function () {
       try {
         // 0: refused, made from inside another call (a page hook on what the engine uses).
-        if (!x.fbq_call(put(encode(arguments)))) throw Error('another call is running');
+        if (!x.fbq_call(put(encode(arguments)))) warn('call ignored: made inside another call');
       } catch (e) {
-        try { console.warn(TAG + 'call ignored: ' + e); } catch (e2) {}
+        warn('call ignored: ' + e);
       }
     };
     // Replay what the page queued before we loaded, in order. Calls made while replaying go
@@ -123,9 +127,8 @@ import {
     }
   }).catch(function (e) {
     try {
-      console.error(TAG + 'the pixel engine could not load from ' + wasmUrl +
-        ' (' + e + '). Events stay queued and nothing is sent. If the page has a ' +
-        'Content-Security-Policy, its script-src needs \'wasm-unsafe-eval\'.');
+      console.error(TAG + 'the engine could not load from ' + wasmUrl + ' (' + e + '); events ' +
+        'stay queued, nothing is sent. A Content-Security-Policy needs \'wasm-unsafe-eval\' in script-src.');
     } catch (e2) {}
   });
 })(window);
