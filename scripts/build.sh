@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds what a store downloads: dist/fbevents.js (the loader and the wasm-bindgen glue, one classic
-# script) and dist/fbevents.wasm (the engine, optimised for size). Prints raw and gzip sizes.
+# Builds what a store downloads: dist/fbevents.js (the loader and src/host.js, one classic script)
+# and dist/fbevents.wasm (the engine, optimised for size). Prints raw and gzip sizes.
 # Run scripts/setup.sh first (the two top-level commands do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,25 +31,23 @@ else
   cargo build --profile wasm --target wasm32-unknown-unknown -p fbevents
 fi
 
-say "wasm-bindgen"
-rm -rf pkg
-wasm-bindgen --target web --no-typescript --out-dir pkg \
-  "$wasm_target_dir/wasm32-unknown-unknown/wasm/fbevents.wasm"
-
 say "wasm-opt -Oz"
+# No wasm-bindgen pass: the shell exports plain functions and imports src/host.js by hand (see
+# src/browser.rs), so the linked wasm goes straight to wasm-opt.
+rm -rf pkg
+mkdir -p pkg
 node_modules/.bin/wasm-opt -Oz --converge --zero-filled-memory --strip-target-features \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers \
-  pkg/fbevents_bg.wasm -o pkg/fbevents_bg.opt.wasm
-mv pkg/fbevents_bg.opt.wasm pkg/fbevents_bg.wasm
+  "$wasm_target_dir/wasm32-unknown-unknown/wasm/fbevents.wasm" -o pkg/fbevents.wasm
 
 say "webpack"
 # Staged in pkg/dist and swapped in at the end, so a server running from dist/ (./run.sh, a test
 # run) never sees it half-built.
 node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings \
   --output-path pkg/dist
-cp pkg/fbevents_bg.wasm pkg/dist/fbevents.wasm
+cp pkg/fbevents.wasm pkg/dist/fbevents.wasm
 
 # The bundle must run under a CSP without 'unsafe-eval'.
 if grep -nE '\beval\(|new Function' pkg/dist/fbevents.js; then

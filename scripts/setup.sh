@@ -49,7 +49,8 @@ if rustup run nightly rustc --version >/dev/null 2>&1 &&
   rustup component add rust-src --toolchain nightly || say "warning: no rust-src; the wasm builds on stable"
 fi
 
-# wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate (pinned with "=X.Y.Z").
+# wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate (pinned with "=X.Y.Z"). The
+# build does not use it; its wasm-bindgen-test-runner runs the browser tests.
 want=$(sed -n 's/^wasm-bindgen *= *"=\([0-9][0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
 [ -n "$want" ] || die 'Cargo.toml has no pinned `wasm-bindgen = "=X.Y.Z"`'
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)

@@ -1,115 +1,206 @@
-//! [`Host`] on top of the browser (through `src/host.js`), and the `#[wasm_bindgen]` surface.
+//! [`Host`] on top of the browser (through `src/host.js`), and the raw ABI the loader drives.
+//!
+//! No wasm-bindgen in what ships: its class wrapper, string shims and start-up code cost more
+//! than the few calls below need. The ABI is plain wasm functions over numbers:
+//!
+//! - **Exports**: [`fbq_start`] once, then [`fbq_call`] per `fbq(...)` call and
+//!   [`fbq_page_changed`] per History API navigation; [`fbq_version`] and [`fbq_version_len`]
+//!   for `fbq.version`; [`fbq_buf`] for strings coming in; and the `memory`.
+//! - **Imports**, from the module `/src/host.js`: the file that implements them, named by its path
+//!   from the crate root, which is where `wasm-bindgen-test-runner` serves it from for the browser
+//!   tests. The loader bundles the same file and passes it under that name.
+//! - **Strings out** (to an import) are a pointer and a length of UTF-8 in the memory.
+//! - **Strings in**: JS calls [`fbq_buf`]`(len)` for room, writes the UTF-8 there, and passes the
+//!   length on, as the argument of [`fbq_call`] or as the return value of an import; the engine
+//!   then takes the bytes as a `String` without copying them.
+//!
+//! One engine per page, in a static. The exports are not reentrant: a call made while another
+//! runs (a page hook on `document.cookie` or `fetch` that calls `fbq`) finds no engine and is
+//! refused, and the loader warns.
+#![allow(unsafe_code)]
 
+use core::cell::Cell;
 use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
 use pixel_core::tracker::{Options, Tracker};
-use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/host.js")]
+#[link(wasm_import_module = "/src/host.js")]
 extern "C" {
-    fn now() -> f64;
-    fn fill_random(buf: &mut [u8]);
-    fn href() -> String;
-    fn referrer() -> String;
-    fn in_iframe() -> bool;
+    // The `fbq_` prefix keeps the names apart from other C symbols in the link (`log`!).
+    fn fbq_now() -> f64;
+    fn fbq_random(ptr: *mut u8, len: usize);
+    /// `location.href` (0) or `document.referrer` (1), put into the input buffer; returns its
+    /// length in bytes.
+    fn fbq_text(which: u32) -> usize;
+    /// The value of the page's cookie named by the string at `name`, put into the input buffer:
+    /// its length in bytes, or -1 when there is no such cookie.
+    fn fbq_cookie(name: *const u8, name_len: usize) -> isize;
+    fn fbq_in_iframe() -> u32;
     /// `screen.width << 16 | screen.height`
-    fn screen_size() -> u32;
-    fn gpc() -> bool;
-    fn cookies() -> String;
-    fn set_cookie(cookie: &str);
-    fn send(url: &str, body: &str, post: bool);
-    fn log(level: u8, msg: &str);
+    fn fbq_screen() -> u32;
+    fn fbq_gpc() -> u32;
+    /// `document.cookie = "<name>=<value>; Max-Age=<max_age>; Path=/; SameSite=Lax"`, then
+    /// `; Domain=<domain>` unless `domain` is empty and `; Secure` if `secure` is non-zero.
+    fn fbq_set_cookie(
+        name: *const u8,
+        name_len: usize,
+        value: *const u8,
+        value_len: usize,
+        domain: *const u8,
+        domain_len: usize,
+        max_age: u32,
+        secure: u32,
+    );
+    fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
+    fn fbq_log(level: u32, ptr: *const u8, len: usize);
 }
 
-/// The engine behind `fbq`: one per page.
-#[wasm_bindgen]
-pub struct Pixel {
-    tracker: Tracker,
+/// A static for the one thread wasm32 runs: `Cell` never lends a reference, so even a reentrant
+/// call (JS calling an export from inside an import) sees a consistent value. `thread_local!`
+/// would do the same and cost about 300 bytes of lazy-initialisation code.
+struct Global<T>(Cell<T>);
+
+// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread (src/alloc.rs refuses
+// to build with it), so there is never a second thread to share these with.
+unsafe impl<T> Sync for Global<T> {}
+
+/// The engine: `None` before [`fbq_start`] and while a call runs.
+static ENGINE: Global<Option<Box<Tracker>>> = Global(Cell::new(None));
+/// The input buffer: the bytes JS wrote after the last [`fbq_buf`], until [`take`] takes them.
+static INPUT: Global<Vec<u8>> = Global(Cell::new(Vec::new()));
+
+/// Creates the engine. Options come from the stub: `fbq.disablePushState`,
+/// `fbq.allowDuplicatePageViews` (non-zero is true).
+#[no_mangle]
+pub extern "C" fn fbq_start(disable_push_state: u32, allow_duplicate_page_views: u32) {
+    let options = Options {
+        disable_push_state: disable_push_state != 0,
+        allow_duplicate_page_views: allow_duplicate_page_views != 0,
+    };
+    ENGINE
+        .0
+        .set(Some(Box::new(Tracker::new(options, &mut BrowserHost))));
 }
 
-#[wasm_bindgen]
-impl Pixel {
-    /// Options come from the stub: `fbq.disablePushState`, `fbq.allowDuplicatePageViews`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(disable_push_state: bool, allow_duplicate_page_views: bool) -> Pixel {
-        let options = Options {
-            disable_push_state,
-            allow_duplicate_page_views,
-        };
-        Pixel {
-            tracker: Tracker::new(options, &mut BrowserHost),
-        }
-    }
+/// Where the version string the loader puts in `fbq.version` starts (UTF-8).
+#[no_mangle]
+pub extern "C" fn fbq_version() -> *const u8 {
+    pixel_core::VERSION.as_ptr()
+}
 
-    /// The version string the loader puts in `fbq.version`.
-    pub fn version(&self) -> String {
-        pixel_core::VERSION.into()
-    }
+/// The length in bytes of the version string.
+#[no_mangle]
+pub extern "C" fn fbq_version_len() -> usize {
+    pixel_core::VERSION.len()
+}
 
-    /// One `fbq(...)` call, as the JSON text of its arguments array.
-    pub fn call(&mut self, args_json: &str) {
-        self.tracker.call_json(args_json, &mut BrowserHost);
-    }
+/// Replaces the input buffer with `len` zero bytes and returns where they start. The next
+/// [`fbq_call`], or the import that called this, takes them. A length the heap cannot hold traps.
+#[no_mangle]
+pub extern "C" fn fbq_buf(len: usize) -> *mut u8 {
+    let mut buf = vec![0; len];
+    let ptr = buf.as_mut_ptr();
+    INPUT.0.set(buf);
+    ptr
+}
 
-    /// The page URL changed through the History API (single-page apps).
-    pub fn page_changed(&mut self) {
-        self.tracker.page_changed(&mut BrowserHost);
-    }
+/// One `fbq(...)` call: the first `len` bytes of the input buffer are the JSON text of its
+/// arguments array. Returns 0 when refused (made while another call runs), else 1.
+#[no_mangle]
+pub extern "C" fn fbq_call(len: usize) -> u32 {
+    let args = take(len);
+    with_engine(|tracker| tracker.call_json(&args, &mut BrowserHost))
+}
+
+/// The page URL changed through the History API (single-page apps).
+#[no_mangle]
+pub extern "C" fn fbq_page_changed() {
+    with_engine(|tracker| tracker.page_changed(&mut BrowserHost));
+}
+
+/// Runs `f` on the engine, taken out of its static meanwhile; 0 when there is none.
+fn with_engine(f: impl FnOnce(&mut Tracker)) -> u32 {
+    let Some(mut tracker) = ENGINE.0.take() else {
+        return 0;
+    };
+    f(&mut tracker);
+    ENGINE.0.set(Some(tracker));
+    1
+}
+
+/// The first `len` bytes of the input buffer, as a string (empty if they are not UTF-8, which
+/// `TextEncoder` output always is). Leaves the buffer empty.
+fn take(len: usize) -> String {
+    let mut bytes = INPUT.0.take();
+    bytes.truncate(len);
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn text(which: u32) -> String {
+    // SAFETY: an import without memory arguments; it writes only through `fbq_buf`.
+    take(unsafe { fbq_text(which) })
 }
 
 struct BrowserHost;
 
+// SAFETY (every import call below): the pointers and lengths are those of live Rust slices and
+// strings, which the JS side only reads (`fbq_random` writes within its slice).
 impl Host for BrowserHost {
     fn now_ms(&mut self) -> u64 {
-        now() as u64
+        unsafe { fbq_now() as u64 }
     }
 
     fn random(&mut self, buf: &mut [u8]) {
-        fill_random(buf);
+        unsafe { fbq_random(buf.as_mut_ptr(), buf.len()) }
     }
 
     fn page(&mut self) -> Page {
-        let size = screen_size();
+        let size = unsafe { fbq_screen() };
         Page {
-            href: href(),
-            referrer: referrer(),
-            in_iframe: in_iframe(),
+            href: text(0),
+            referrer: text(1),
+            in_iframe: unsafe { fbq_in_iframe() } != 0,
             screen: (size != 0).then_some((size >> 16, size & 0xffff)),
         }
     }
 
     fn global_privacy_control(&mut self) -> bool {
-        gpc()
+        unsafe { fbq_gpc() != 0 }
     }
 
     fn cookie(&mut self, name: &str) -> Option<String> {
-        cookies().split(';').find_map(|pair| {
-            let (k, v) = pair.trim_start().split_once('=')?;
-            (k == name).then(|| v.to_owned())
-        })
+        let len = unsafe { fbq_cookie(name.as_ptr(), name.len()) };
+        usize::try_from(len).ok().map(take)
     }
 
     fn set_cookie(&mut self, c: &CookieWrite<'_>) {
-        let mut s = String::with_capacity(128);
-        for part in [c.name, "=", c.value, "; Max-Age="] {
-            s.push_str(part);
+        unsafe {
+            fbq_set_cookie(
+                c.name.as_ptr(),
+                c.name.len(),
+                c.value.as_ptr(),
+                c.value.len(),
+                c.domain.as_ptr(),
+                c.domain.len(),
+                c.max_age_secs,
+                c.secure.into(),
+            )
         }
-        pixel_core::wire::push_u64(&mut s, c.max_age_secs.into());
-        s.push_str("; Path=/; SameSite=Lax");
-        if !c.domain.is_empty() {
-            s.push_str("; Domain=");
-            s.push_str(c.domain);
-        }
-        if c.secure {
-            s.push_str("; Secure");
-        }
-        set_cookie(&s);
     }
 
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {
-        send(endpoint, query, transport == Transport::Post);
+        let post = (transport == Transport::Post).into();
+        unsafe {
+            fbq_send(
+                endpoint.as_ptr(),
+                endpoint.len(),
+                query.as_ptr(),
+                query.len(),
+                post,
+            )
+        }
     }
 
     fn console(&mut self, level: Level, msg: &str) {
-        log(level as u8, msg);
+        unsafe { fbq_log(level as u32, msg.as_ptr(), msg.len()) }
     }
 }

@@ -1,57 +1,103 @@
-// The browser half of the shell: the few browser calls the engine makes, imported by
-// src/browser.rs. Only strings, numbers and booleans cross the boundary (no object handles), which
-// keeps the wasm-bindgen glue small. None of these may throw: an exception unwinding through the
-// engine would leave it mid-call, so each one catches and falls back.
+// The browser half of the shell: the calls the engine imports (src/browser.rs declares them, from
+// the module "/src/host.js") and the string passing both sides share. The loader bundles this file
+// and passes it as the engine's imports; the browser tests (tests/shell.rs) import it by the same
+// path. Only numbers cross the boundary: a string leaving wasm is a pointer and a length of UTF-8
+// in its memory (`str`); one entering it is written by `put` into the room the engine's
+// `fbq_buf(len)` makes, and its length passed on.
+//
+// None of the imports may throw: an exception unwinding through the engine would leave it
+// mid-call, so each one catches and falls back.
 
 var noop = function () {};
+var x, enc, dec; // the instance's exports, a TextEncoder, a TextDecoder
 
-export function now() {
-  return Date.now();
+// Before any other call: the exports of the instantiated engine.
+export function bind(exports) {
+  x = exports;
+  enc = new TextEncoder();
+  dec = new TextDecoder('utf-8', { ignoreBOM: true });
 }
 
-export function fill_random(buf) {
+// `len` bytes of the memory at `ptr` (both come from wasm as signed 32-bit numbers). Made anew
+// every time: a memory that grew has a new buffer.
+function bytes(ptr, len) {
+  return new Uint8Array(x.memory.buffer, ptr >>> 0, len >>> 0);
+}
+
+// The string at `ptr`; a lone surrogate cannot occur (Rust strings are UTF-8).
+export function str(ptr, len) {
+  return dec.decode(bytes(ptr, len));
+}
+
+// Writes `s` into the engine's input buffer as UTF-8 (a lone surrogate becomes U+FFFD) and returns
+// its length in bytes. Room first: fbq_buf may grow the memory, which detaches older views.
+export function put(s) {
+  var b = enc.encode(s);
+  bytes(x.fbq_buf(b.length), b.length).set(b);
+  return b.length;
+}
+
+export var fbq_now = Date.now;
+
+export function fbq_random(ptr, len) {
   try {
-    crypto.getRandomValues(buf);
+    var b = bytes(ptr, len);
+    crypto.getRandomValues(b);
   } catch (e) {
-    for (var i = 0; i < buf.length; i++) buf[i] = (Math.random() * 256) | 0;
+    for (var i = 0; b && i < len; i++) b[i] = Math.random() * 256;
   }
 }
 
-export function href() {
-  try { return String(location.href); } catch (e) { return ''; }
+export function fbq_text(which) {
+  try {
+    return put(which ? document.referrer : location.href);
+  } catch (e) {
+    return 0;
+  }
 }
 
-export function referrer() {
-  try { return String(document.referrer); } catch (e) { return ''; }
+// document.cookie is `a=1; b=2`.
+export function fbq_cookie(ptr, len) {
+  try {
+    var name = str(ptr, len) + '=';
+    var all = document.cookie.split('; ');
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].indexOf(name) === 0) return put(all[i].slice(name.length));
+    }
+  } catch (e) {}
+  return -1;
 }
 
-export function in_iframe() {
+export function fbq_in_iframe() {
   try { return window.self !== window.top; } catch (e) { return true; }
 }
 
-export function screen_size() {
-  try { return ((screen.width & 0xffff) << 16 | (screen.height & 0xffff)) >>> 0; } catch (e) { return 0; }
+export function fbq_screen() {
+  try { return (screen.width & 0xffff) << 16 | (screen.height & 0xffff); } catch (e) { return 0; }
 }
 
-export function gpc() {
+export function fbq_gpc() {
   try { return navigator.globalPrivacyControl === true; } catch (e) { return false; }
 }
 
-export function cookies() {
-  try { return String(document.cookie); } catch (e) { return ''; }
-}
-
-export function set_cookie(c) {
-  try { document.cookie = c; } catch (e) {}
+export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
+  try {
+    var domain = str(domainPtr, domainLen);
+    document.cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
+      (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
+      (secure ? '; Secure' : '');
+  } catch (e) {}
 }
 
 // GET: fetch with keepalive, so a beacon sent just before the page navigates away still arrives
 // (no unload listener, which would break the back/forward cache). POST: sendBeacon with an
 // application/x-www-form-urlencoded body (CORS-simple, survives unload); if the browser refuses
 // it (size quota), a fetch POST with a text/plain body, also CORS-simple.
-export function send(url, body, post) {
+export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post) {
   var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
   try {
+    var url = str(urlPtr, urlLen);
+    var body = str(bodyPtr, bodyLen);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
       if (navigator.sendBeacon(url, new URLSearchParams(body))) return;
@@ -68,8 +114,8 @@ export function send(url, body, post) {
   } catch (e) {}
 }
 
-export function log(level, msg) {
+export function fbq_log(level, ptr, len) {
   try {
-    (level > 1 ? console.error : level > 0 ? console.warn : console.log)(msg);
+    (level > 1 ? console.error : level ? console.warn : console.log)(str(ptr, len));
   } catch (e) {}
 }

@@ -2,8 +2,10 @@
 //!
 //! The only crate that touches the browser. It implements the core's [`Host`] port with browser
 //! APIs (clock, `crypto.getRandomValues`, `location`, `document.cookie`, `fetch` with keepalive,
-//! `navigator.sendBeacon`, the console) and exposes one small type, [`Pixel`], to the JS loader
-//! (`www/fbevents.js`). Everything that decides *what* happens lives in `pixel-core`.
+//! `navigator.sendBeacon`, the console) and exposes a handful of plain wasm functions to the JS
+//! loader (`www/fbevents.js`): `fbq_start`, `fbq_call`, `fbq_page_changed` and the string
+//! plumbing, described in `src/browser.rs`. Everything that decides *what* happens lives in
+//! `pixel-core`.
 //!
 //! Not here: the `fbq` stub takeover and the History API hooks (the loader does those in a few
 //! lines of JS, cheaper than closure glue), and any logic worth testing on the host.
@@ -15,6 +17,6 @@ mod alloc;
 mod browser;
 
 #[cfg(target_arch = "wasm32")]
-pub use browser::Pixel;
+pub use browser::{fbq_buf, fbq_call, fbq_page_changed, fbq_start, fbq_version, fbq_version_len};
 
 pub use pixel_core::host::Host;

@@ -3,7 +3,10 @@
 // It stays tiny on purpose. It never throws into the page: every call is wrapped, and if the
 // engine cannot load (404, or a CSP without 'wasm-unsafe-eval') `fbq` keeps queueing and one
 // console error says why. No eval, no new Function.
-import init, { Pixel } from '../pkg/fbevents.js';
+import {
+  bind, put, str,
+  fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+} from '../src/host.js';
 
 (function (w) {
   var TAG = '[fbq] ';
@@ -32,6 +35,10 @@ import init, { Pixel } from '../pkg/fbevents.js';
   }
   var wasmUrl = new URL('fbevents.wasm', (me && me.src) || location.href);
 
+  function warn(msg) {
+    try { console.warn(TAG + msg); } catch (e) {}
+  }
+
   // Arguments -> JSON text for the engine. JSON.stringify prints numbers exactly as JavaScript
   // does and drops functions and undefined; a circular or throwing value falls back to encoding
   // each argument (and each property) on its own, dropping only what cannot be encoded.
@@ -45,7 +52,7 @@ import init, { Pixel } from '../pkg/fbevents.js';
       try {
         for (var k in v) {
           var p;
-          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; w.console && console.warn(TAG + 'dropped parameter "' + k + '": ' + e); }
+          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; warn('dropped parameter "' + k + '": ' + e); }
           if (p !== undefined) parts.push(JSON.stringify(k) + ':' + p);
         }
       } catch (e) {}
@@ -59,14 +66,38 @@ import init, { Pixel } from '../pkg/fbevents.js';
     return '[' + out.join(',') + ']';
   }
 
-  init({ module_or_path: wasmUrl }).then(function () {
-    var px = new Pixel(!!f.disablePushState, !!f.allowDuplicatePageViews);
-    f.version = px.version();
+  // The engine: compiled while it downloads, or from the whole body when the server does not
+  // send it as application/wasm (instantiateStreaming refuses other MIME types, and older Safari
+  // lacks it). Anything that throws on the way, even a missing WebAssembly, ends in the rejection
+  // handler below. Its imports are src/host.js's, under the module name src/browser.rs gives
+  // them (an object of our own: webpack would add runtime helpers for a module namespace).
+  var imports = {
+    '/src/host.js': {
+      fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+    },
+  };
+  new Promise(function (ok) {
+    ok(fetch(wasmUrl));
+  }).then(function (r) {
+    if (!r.ok) throw Error('HTTP ' + r.status);
+    return new Promise(function (ok) {
+      ok(WebAssembly.instantiateStreaming(r.clone(), imports));
+    }).catch(function () {
+      return r.arrayBuffer().then(function (b) {
+        return WebAssembly.instantiate(b, imports);
+      });
+    });
+  }).then(function (m) {
+    var x = m.instance.exports;
+    bind(x);
+    x.fbq_start(!!f.disablePushState, !!f.allowDuplicatePageViews);
+    f.version = str(x.fbq_version(), x.fbq_version_len());
     f.callMethod = function () {
       try {
-        px.call(encode(arguments));
+        // 0: refused, made from inside another call (a page hook on what the engine uses).
+        if (!x.fbq_call(put(encode(arguments)))) warn('call ignored: made inside another call');
       } catch (e) {
-        try { console.warn(TAG + 'call ignored: ' + e); } catch (e2) {}
+        warn('call ignored: ' + e);
       }
     };
     // Replay what the page queued before we loaded, in order. Calls made while replaying go
@@ -81,7 +112,7 @@ import init, { Pixel } from '../pkg/fbevents.js';
       var changed = function () {
         if (location.href === last) return;
         last = location.href;
-        try { px.page_changed(); } catch (e) {}
+        try { x.fbq_page_changed(); } catch (e) {}
       };
       ['pushState', 'replaceState'].forEach(function (m) {
         var orig = history[m];
@@ -94,11 +125,10 @@ import init, { Pixel } from '../pkg/fbevents.js';
       });
       w.addEventListener('popstate', changed);
     }
-  }, function (e) {
+  }).catch(function (e) {
     try {
-      console.error(TAG + 'the pixel engine could not load from ' + wasmUrl +
-        ' (' + e + '). Events stay queued and nothing is sent. If the page has a ' +
-        'Content-Security-Policy, its script-src needs \'wasm-unsafe-eval\'.');
+      console.error(TAG + 'the engine could not load from ' + wasmUrl + ' (' + e + '); events ' +
+        'stay queued, nothing is sent. A Content-Security-Policy needs \'wasm-unsafe-eval\' in script-src.');
     } catch (e2) {}
   });
 })(window);
