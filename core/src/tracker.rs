@@ -480,7 +480,7 @@ impl Tracker {
         // Which pixels get the event, and the `ec` each one sends (first pass: the only one that
         // changes pixel state).
         let mut sends = Vec::new();
-        for p in &mut self.pixels {
+        for (i, p) in self.pixels.iter_mut().enumerate() {
             if t.target.is_some_and(|id| id != p.id) {
                 continue;
             }
@@ -494,7 +494,7 @@ impl Tracker {
                 }
                 p.page_views.push(url);
             }
-            sends.push(p.sent);
+            sends.push((i, p.sent));
             p.sent = p.sent.saturating_add(1);
         }
         let page = &ctx.page;
@@ -535,12 +535,10 @@ impl Tracker {
             ..Beacon::default()
         };
         let endpoint = self.endpoint.as_deref().unwrap_or(META_ENDPOINT);
-        let mut sends = sends.into_iter();
-        for p in &self.pixels {
-            if t.target.is_some_and(|id| id != p.id) {
+        for (i, ec) in sends {
+            let Some(p) = self.pixels.get(i) else {
                 continue;
-            }
-            let Some(ec) = sends.next() else { break };
+            };
             b.id = &p.id;
             b.ud.clear();
             if !limited {

@@ -278,6 +278,30 @@ fn pageview_once_per_url_unless_allowed() {
     );
 }
 
+/// Two pixels where only one has seen this URL: the other gets the PageView, with its own `id`
+/// and `ec`, and the first gets nothing (the per-pixel state and the beacon must not drift apart).
+#[test]
+fn pageview_once_per_pixel_when_pixels_differ() {
+    let (mut t, mut h) = setup("https://a.example.com/one");
+    call(&mut t, &mut h, r#"["init","111"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    call(&mut t, &mut h, r#"["init","222"]"#);
+    call(&mut t, &mut h, r#"["track","ViewContent"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    let got: Vec<(String, String, u32)> = h
+        .beacons()
+        .iter()
+        .map(|b| (b.id.clone(), b.ev.clone(), b.ec))
+        .collect();
+    let want = [
+        ("111", "PageView", 0),
+        ("111", "ViewContent", 1),
+        ("222", "ViewContent", 0),
+        ("222", "PageView", 1),
+    ];
+    assert_eq!(got, want.map(|(i, e, c)| (i.to_string(), e.to_string(), c)));
+}
+
 #[test]
 fn consent_revoke_holds_everything_and_grant_replays_in_order() {
     let (mut t, mut h) = setup("https://shop.example.com/?fbclid=abc");
