@@ -25,7 +25,7 @@ pub mod wire;
 /// The byte index of the first of `set` (ASCII bytes) in `s`. Byte loops instead of `str::find`
 /// with `char` patterns: std's searchers cost about a kilobyte of wasm for what this does.
 pub(crate) fn find_byte(s: &str, set: &[u8]) -> Option<usize> {
-    s.bytes().position(|b| set.contains(&b))
+    s.bytes().position(|b| set.iter().any(|&s| s == b))
 }
 
 /// `s` split around its first `sep` (an ASCII byte).
