@@ -5,7 +5,7 @@ use crate::json::Value;
 
 use crate::matching::table::find;
 
-/// Meta's standard events, one per line (the form [`find`] searches).
+/// Meta's standard events, one per line (the form `matching::table::find` searches).
 pub const STANDARD_EVENTS: &str = "PageView\nViewContent\nSearch\nAddToCart\nAddToWishlist\n\
 InitiateCheckout\nAddPaymentInfo\nPurchase\nLead\nCompleteRegistration\nContact\n\
 CustomizeProduct\nDonate\nFindLocation\nSchedule\nStartTrial\nSubmitApplication\nSubscribe\n";

@@ -8,6 +8,8 @@
 //! Trees are built only [`MAX_TREE_DEPTH`] levels deep; anything deeper is kept as raw text after
 //! an iterative bracket scan, so no input can exhaust the stack.
 
+use std::borrow::Cow;
+
 /// How many levels of arrays/objects become [`Value::Arr`]/[`Value::Obj`] nodes.
 pub const MAX_TREE_DEPTH: usize = 4;
 
@@ -33,8 +35,6 @@ pub type Members<'a> = Vec<(Cow<'a, str>, Value<'a>)>;
 pub fn nth<'v, 'a>(items: &'v [(Cow<'a, str>, Value<'a>)], i: usize) -> Option<&'v Value<'a>> {
     items.get(i).map(|(_, v)| v)
 }
-
-use std::borrow::Cow;
 
 /// Why the argument text could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

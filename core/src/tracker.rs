@@ -1,5 +1,6 @@
-//! The pixel's state machine: every `fbq(...)` call goes through [`Tracker::call`], which decides
-//! what to send, what cookies to write and what to say on the console, through the [`Host`] port.
+//! The pixel's state machine: every `fbq(...)` call goes through [`Tracker::call_json`], which
+//! decides what to send, what cookies to write and what to say on the console, through the
+//! [`Host`] port.
 
 use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
 use crate::cookie::{self, CookieDomain};
