@@ -3,7 +3,7 @@
 
 use crate::json::Value;
 
-use crate::matching::table::find;
+use crate::matching::table::{find, pack, packed_len, varint};
 
 /// Meta's standard events, one per line (the form `matching::table::find` searches).
 pub const STANDARD_EVENTS: &str = "PageView\nViewContent\nSearch\nAddToCart\nAddToWishlist\n\
@@ -17,13 +17,48 @@ pub fn is_standard(name: &str) -> bool {
     find(STANDARD_EVENTS.as_bytes(), name.as_bytes()).is_some()
 }
 
+const CURRENCY_COUNT: usize = CURRENCIES.len() / 3;
+
+/// A three-letter upper-case code as a number: `AAA` = 0 ... `ZZZ` = 26³ - 1.
+#[allow(clippy::indexing_slicing)] // three bytes, checked by the callers
+const fn code_number(c: &[u8]) -> u32 {
+    ((c[0] - b'A') as u32 * 26 + (c[1] - b'A') as u32) * 26 + (c[2] - b'A') as u32
+}
+
+/// The steps between the code numbers of [`CURRENCIES`] (sorted): mostly one byte each as
+/// varints, a third of the text.
+#[allow(clippy::indexing_slicing)] // compile time only
+const fn currency_steps() -> [u32; CURRENCY_COUNT] {
+    let (bytes, mut out, mut i, mut prev) = (CURRENCIES.as_bytes(), [0; CURRENCY_COUNT], 0, 0);
+    while i < CURRENCY_COUNT {
+        let (a, b, c) = (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]);
+        let n = code_number(&[a, b, c]);
+        assert!(i == 0 || n > prev, "CURRENCIES must be sorted");
+        out[i] = n - prev;
+        prev = n;
+        i += 1;
+    }
+    out
+}
+
+/// [`CURRENCIES`] as the wasm holds it.
+static CURRENCY_STEPS: [u8; packed_len(&currency_steps())] = pack(&currency_steps()).0;
+
 /// A known ISO 4217 code, upper case.
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3
-        && CURRENCIES
-            .as_bytes()
-            .chunks(3)
-            .any(|c| c == code.as_bytes())
+    let b = code.as_bytes();
+    if b.len() != 3 || !b.iter().all(u8::is_ascii_uppercase) {
+        return false;
+    }
+    let want = code_number(b);
+    let (mut steps, mut n) = (&CURRENCY_STEPS[..], 0);
+    while let Some(step) = varint(&mut steps) {
+        n += step;
+        if n >= want {
+            return n == want;
+        }
+    }
+    false
 }
 
 /// A JSON number, or a string that reads as a finite decimal number.
@@ -77,6 +112,21 @@ mod tests {
             assert!(!is_currency(c), "{c}");
         }
         assert_eq!(CURRENCIES.len() % 3, 0);
+        for c in CURRENCIES.as_bytes().chunks(3) {
+            assert!(is_currency(std::str::from_utf8(c).unwrap()), "{c:?}");
+        }
+        // Every three-letter code is found exactly when the list has it.
+        for n in 0..26 * 26 * 26u32 {
+            let code: String = [n / 676, n / 26 % 26, n % 26]
+                .iter()
+                .map(|d| char::from(b'A' + *d as u8))
+                .collect();
+            let listed = CURRENCIES
+                .as_bytes()
+                .chunks(3)
+                .any(|c| c == code.as_bytes());
+            assert_eq!(is_currency(&code), listed, "{code}");
+        }
     }
 
     #[test]
