@@ -191,27 +191,28 @@ impl Tracker {
         let Some(command) = arg(0).and_then(Value::as_str) else {
             return self.warn(host, &["fbq needs a command name first; ignored."]);
         };
-        let single = |tm| Track {
-            // A pixel ID that is not text matches no pixel (never "all pixels").
-            target: Some(arg(1).and_then(Value::as_text).unwrap_or("")),
-            name: arg(2).and_then(Value::as_str).unwrap_or(""),
-            custom: arg(3),
-            event_id: event_id_of(arg(4)),
-            tm: Some(tm),
+        // track, trackCustom: (name, custom data, event data); the single forms put a pixel ID
+        // first and send tm=1 (trackSingle) or tm=2 (trackSingleCustom).
+        let kind = match command {
+            "track" => Some((true, 0)),
+            "trackCustom" => Some((false, 0)),
+            "trackSingle" => Some((true, 1)),
+            "trackSingleCustom" => Some((false, 1)),
+            _ => None,
         };
-        let all = || Track {
-            target: None,
-            name: arg(1).and_then(Value::as_str).unwrap_or(""),
-            custom: arg(2),
-            event_id: event_id_of(arg(3)),
-            tm: None,
-        };
+        if let Some((standard, single)) = kind {
+            let t = Track {
+                // A pixel ID that is not text matches no pixel (never "all pixels").
+                target: (single == 1).then(|| arg(1).and_then(Value::as_text).unwrap_or("")),
+                name: arg(1 + single).and_then(Value::as_str).unwrap_or(""),
+                custom: arg(2 + single),
+                event_id: event_id_of(arg(3 + single)),
+                tm: (single == 1).then_some(if standard { 1 } else { 2 }),
+            };
+            return self.track(t, standard, ctx, host);
+        }
         match command {
             "init" => self.init(arg(1), arg(2), arg(3), ctx, host),
-            "track" => self.track(all(), true, ctx, host),
-            "trackCustom" => self.track(all(), false, ctx, host),
-            "trackSingle" => self.track(single(1), true, ctx, host),
-            "trackSingleCustom" => self.track(single(2), false, ctx, host),
             "consent" => self.set_consent(arg(1), host),
             "dataProcessingOptions" => self.data_processing_options(arg(1), arg(2), arg(3), host),
             "set" => self.set(args.get(1..).unwrap_or(&[]), host),
