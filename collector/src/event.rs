@@ -14,7 +14,8 @@ pub const MAX_COOKIE_VALUE: usize = 600;
 /// Longest user agent stored; longer ones are cut.
 pub const MAX_USER_AGENT: usize = 512;
 
-/// A beacon ready to be stored.
+/// A beacon ready to be stored; read back, it is the `event` of a
+/// [`StoredEvent`](crate::store::StoredEvent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     pub pixel_id: String,

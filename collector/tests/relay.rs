@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{beacon, send_all, Answer, Collector, Graph, ADMIN, META_400, PIXEL, TOKEN};
+use pixel_core::wire::Beacon;
 use serde_json::json;
+use tempfile::TempDir;
 
 /// Fast relay settings for tests.
 fn fast<'a>(graph: &'a str, pixel: &'a str) -> Vec<&'a str> {
@@ -36,6 +38,56 @@ fn pixel_arg() -> String {
     format!("{PIXEL}={TOKEN}")
 }
 
+/// The setup of most tests: a stand-in Graph API and the real collector relaying to it.
+struct Relay {
+    // Fields drop in order: the collector stops before its directory is removed.
+    c: Collector,
+    graph: Graph,
+    _dir: TempDir,
+}
+
+impl Relay {
+    /// The stand-in, answering `script` first (then 200), and a collector relaying `PIXEL` to it
+    /// with the [`fast`] settings and `args`. The relay sends nothing before a beacon is stored,
+    /// so the stand-in can still be told more (`reject_event_name`) until beacons are sent.
+    async fn start(script: &[Answer], args: &[&str]) -> Relay {
+        Relay::start_for(&pixel_arg(), script, args).await
+    }
+
+    /// [`Relay::start`] for `pixel`, a `--pixel` value (`PIXEL` alone: no access token).
+    async fn start_for(pixel: &str, script: &[Answer], args: &[&str]) -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = Graph::start().await;
+        graph.script(script);
+        let mut all = fast(&graph.url, pixel);
+        all.extend(args);
+        let c = Collector::start(dir.path(), &all).await;
+        Relay {
+            c,
+            graph,
+            _dir: dir,
+        }
+    }
+}
+
+/// The first answer of tests that want one batch: a 503 with `Retry-After: 1` holds the relay
+/// until all the beacons are stored, so they go as one batch.
+const HOLD: Answer = Answer::RetryAfter(503, 1);
+
+/// [`HOLD`], then `answer` to the next `times` requests.
+fn held_then(answer: Answer, times: usize) -> Vec<Answer> {
+    let mut script = vec![HOLD];
+    script.extend(std::iter::repeat_n(answer, times));
+    script
+}
+
+/// `n` beacons of `ev`, with event IDs `<prefix>-0` to `<prefix>-<n-1>`.
+fn numbered(ev: &str, prefix: &str, n: usize) -> Vec<Beacon> {
+    (0..n)
+        .map(|i| beacon(ev, &format!("{prefix}-{i}")))
+        .collect()
+}
+
 fn count(ids: &[String]) -> HashMap<&str, usize> {
     let mut m = HashMap::new();
     for id in ids {
@@ -46,19 +98,18 @@ fn count(ids: &[String]) -> HashMap<&str, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maps_a_purchase_to_the_exact_conversions_api_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    let pixel = pixel_arg();
-    let mut args = fast(&graph.url, &pixel);
-    args.extend([
-        "--test-event-code",
-        "TEST123",
-        "--app-secret",
-        "s3cret",
-        "--graph-version",
-        "v26.0",
-    ]);
-    let c = Collector::start(dir.path(), &args).await;
+    let Relay { c, graph, .. } = &Relay::start(
+        &[],
+        &[
+            "--test-event-code",
+            "TEST123",
+            "--app-secret",
+            "s3cret",
+            "--graph-version",
+            "v26.0",
+        ],
+    )
+    .await;
 
     let mut b = beacon("Purchase", "order-42");
     b.cd = vec![
@@ -149,17 +200,12 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    graph.script(&[Answer::Status(500, "{}".into()), Answer::RetryAfter(429, 1)]);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
-    let beacons: Vec<_> = (0..5)
-        .map(|i| beacon("ViewContent", &format!("v-{i}")))
-        .collect();
+    let script = [Answer::Status(500, "{}".into()), Answer::RetryAfter(429, 1)];
+    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    let beacons = numbered("ViewContent", "v", 5);
     // Every beacon twice: the copies are duplicates and are not relayed again.
     send_all(
-        &c,
+        c,
         beacons.iter().chain(beacons.iter()).cloned().collect(),
         2,
     )
@@ -199,14 +245,12 @@ async fn retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_graph_api_times_out_and_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    graph.script(&[Answer::Hang(Duration::from_secs(3))]);
-    let pixel = pixel_arg();
-    let mut args = fast(&graph.url, &pixel);
-    args.extend(["--relay-timeout-ms", "300"]);
-    let c = Collector::start(dir.path(), &args).await;
-    send_all(&c, vec![beacon("Lead", "lead-1")], 1).await;
+    let Relay { c, graph, .. } = &Relay::start(
+        &[Answer::Hang(Duration::from_secs(3))],
+        &["--relay-timeout-ms", "300"],
+    )
+    .await;
+    send_all(c, vec![beacon("Lead", "lead-1")], 1).await;
     let ids = graph.wait_accepted(1, Duration::from_secs(10)).await;
     // The hung request is answered 200 after 3 s, but the relay gave up on it after 300 ms and
     // sent again; Meta would deduplicate the second copy by event_id.
@@ -222,18 +266,11 @@ async fn a_hanging_graph_api_times_out_and_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
+    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &[]).await;
     graph.reject_event_name("BadEvent");
-    // Hold the relay until all ten are stored, so they go as one batch.
-    graph.script(&[Answer::RetryAfter(503, 1)]);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
-    let mut beacons: Vec<_> = (0..10)
-        .map(|i| beacon("AddToCart", &format!("a-{i}")))
-        .collect();
+    let mut beacons = numbered("AddToCart", "a", 10);
     beacons[6] = beacon("BadEvent", "bad-6");
-    send_all(&c, beacons, 1).await;
+    send_all(c, beacons, 1).await;
 
     let events = c.wait_settled(10, Duration::from_secs(15)).await;
     let status: HashMap<&str, &str> = events
@@ -280,13 +317,10 @@ async fn a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_older_than_seven_days_expire_instead_of_being_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    let Relay { c, graph, .. } = &Relay::start(&[], &[]).await;
     let mut old = beacon("Purchase", "old-1");
     old.ts -= 8 * 24 * 3600 * 1000;
-    send_all(&c, vec![old, beacon("Purchase", "new-1")], 1).await;
+    send_all(c, vec![old, beacon("Purchase", "new-1")], 1).await;
     let events = c.wait_settled(2, Duration::from_secs(10)).await;
     let old = events.iter().find(|e| e["event_id"] == "old-1").unwrap();
     assert_eq!(old["relay_status"], "expired");
@@ -305,10 +339,7 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     let dead = format!("http://127.0.0.1:{}", common::free_port());
     let pixel = pixel_arg();
     let c = Collector::start(dir.path(), &fast(&dead, &pixel)).await;
-    let beacons: Vec<_> = (0..1500)
-        .map(|i| beacon("PageView", &format!("p-{i}")))
-        .collect();
-    send_all(&c, beacons, 8).await;
+    send_all(&c, numbered("PageView", "p", 1500), 8).await;
     let pending = c.metric("collector_relay_queue_depth").await;
     assert_eq!(pending, 1500);
     assert!(
@@ -341,11 +372,9 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    graph.script(&[Answer::Hang(Duration::from_millis(1500))]);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    // By value, to hand the collector to `terminate`; `_dir` stays bound until the end.
+    let Relay { c, graph, _dir } =
+        Relay::start(&[Answer::Hang(Duration::from_millis(1500))], &[]).await;
     send_all(&c, vec![beacon("Purchase", "inflight-1")], 1).await;
     graph.wait_arrived(1, Duration::from_secs(10)).await; // the relay now waits on the stand-in
     let db = c.db.clone();
@@ -370,17 +399,8 @@ async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_access_token_events_are_stored_not_relayed_and_the_log_says_so_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    let c = Collector::start(dir.path(), &fast(&graph.url, PIXEL)).await;
-    send_all(
-        &c,
-        (0..3)
-            .map(|i| beacon("PageView", &format!("n-{i}")))
-            .collect(),
-        1,
-    )
-    .await;
+    let Relay { c, graph, .. } = &Relay::start_for(PIXEL, &[], &[]).await;
+    send_all(c, numbered("PageView", "n", 3), 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(graph.received().is_empty());
     let events = c.events("").await;
@@ -421,22 +441,10 @@ fn statuses(events: &[serde_json::Value]) -> HashMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
     // Hold the relay until all ten are stored, then refuse six times as a misconfigured pixel.
-    let mut script = vec![Answer::RetryAfter(503, 1)];
-    script.extend((0..6).map(|_| Answer::Status(400, META_SUBCODE_33.into())));
-    graph.script(&script);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
-    send_all(
-        &c,
-        (0..10)
-            .map(|i| beacon("AddToCart", &format!("s-{i}")))
-            .collect(),
-        1,
-    )
-    .await;
+    let script = held_then(Answer::Status(400, META_SUBCODE_33.into()), 6);
+    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    send_all(c, numbered("AddToCart", "s", 10), 1).await;
 
     let ids = graph.wait_accepted(10, Duration::from_secs(15)).await;
     assert_eq!(ids.len(), 10, "{ids:?}");
@@ -467,21 +475,9 @@ async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    let mut script = vec![Answer::RetryAfter(503, 1)];
-    script.extend((0..100).map(|_| Answer::Status(400, META_APPSECRET.into())));
-    graph.script(&script);
-    let pixel = pixel_arg();
-    let mut args = fast(&graph.url, &pixel);
-    args.extend(["--app-secret", "not-the-secret"]);
-    let c = Collector::start(dir.path(), &args).await;
-    send_all(
-        &c,
-        (0..5).map(|i| beacon("Lead", &format!("l-{i}"))).collect(),
-        1,
-    )
-    .await;
+    let script = held_then(Answer::Status(400, META_APPSECRET.into()), 100);
+    let Relay { c, graph, .. } = &Relay::start(&script, &["--app-secret", "not-the-secret"]).await;
+    send_all(c, numbered("Lead", "l", 5), 1).await;
 
     // The hold, then three refusals (one every --retry-max-ms).
     graph.wait_arrived(4, Duration::from_secs(10)).await;
@@ -516,21 +512,9 @@ async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failing_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    let mut script = vec![Answer::RetryAfter(503, 1)];
-    script.extend((0..12).map(|_| Answer::Status(400, META_UNKNOWN_REQUEST_LEVEL.into())));
-    graph.script(&script);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
-    send_all(
-        &c,
-        (0..10)
-            .map(|i| beacon("AddToCart", &format!("u-{i}")))
-            .collect(),
-        1,
-    )
-    .await;
+    let script = held_then(Answer::Status(400, META_UNKNOWN_REQUEST_LEVEL.into()), 12);
+    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    send_all(c, numbered("AddToCart", "u", 10), 1).await;
 
     let ids = graph.wait_accepted(10, Duration::from_secs(20)).await;
     assert_eq!(ids.len(), 10, "{ids:?}");
@@ -548,20 +532,14 @@ async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
+    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &[]).await;
     graph.reject_event_name("BadEvent");
-    graph.script(&[Answer::RetryAfter(503, 1)]);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
     // `send_all` sends from the end: the last two are stored first, so the bisection meets two
     // identically bad events before any good one.
-    let mut beacons: Vec<_> = (0..10)
-        .map(|i| beacon("AddToCart", &format!("h-{i}")))
-        .collect();
+    let mut beacons = numbered("AddToCart", "h", 10);
     beacons[9] = beacon("BadEvent", "bad-9");
     beacons[8] = beacon("BadEvent", "bad-8");
-    send_all(&c, beacons, 1).await;
+    send_all(c, beacons, 1).await;
 
     let events = c.wait_settled(10, Duration::from_secs(15)).await;
     let status = statuses(&events);
@@ -592,15 +570,11 @@ async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
     // Documented in the README (*Event IDs*): had Meta processed the first request (a 5xx after
     // processing, a timeout), the retry has no event_id to be recognised by either; Meta can only
     // match it on fbp/external_id and may count it twice.
-    let dir = tempfile::tempdir().unwrap();
-    let graph = Graph::start().await;
-    graph.script(&[Answer::Status(500, "{}".into())]);
-    let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    let Relay { c, graph, .. } = &Relay::start(&[Answer::Status(500, "{}".into())], &[]).await;
     let mut b = beacon("Lead", "unused");
     b.eid = None;
     b.fbp = Some("fb.1.1596403881668.1116446470".into());
-    send_all(&c, vec![b], 1).await;
+    send_all(c, vec![b], 1).await;
 
     let events = c.wait_settled(1, Duration::from_secs(10)).await;
     assert_eq!(events[0]["relay_status"], "sent");

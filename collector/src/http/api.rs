@@ -40,7 +40,8 @@ pub struct ApiEvent<'a> {
 }
 
 impl<'a> From<&'a StoredEvent> for ApiEvent<'a> {
-    fn from(e: &'a StoredEvent) -> Self {
+    fn from(s: &'a StoredEvent) -> Self {
+        let e = &s.event;
         ApiEvent {
             pixel_id: &e.pixel_id,
             event_name: &e.event_name,
@@ -56,8 +57,8 @@ impl<'a> From<&'a StoredEvent> for ApiEvent<'a> {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
             custom_data: &e.custom_data,
-            relay_status: e.relay_status.as_str(),
-            relay_error: e.relay_error.as_deref(),
+            relay_status: s.relay_status.as_str(),
+            relay_error: s.relay_error.as_deref(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
+use crate::event::NewEvent;
 use crate::store::StoredEvent;
 
 /// One stored event as a Conversions API server event.
@@ -13,7 +14,7 @@ use crate::store::StoredEvent;
 /// copy, and leaving it out lets Meta fall back to deduplicating on `fbp`/`external_id`. The cost:
 /// a retry of such an event after Meta processed it (timeout, crash before the `sent` mark) has no
 /// `event_id` to be recognised by and may be counted twice (collector/README.md, *Event IDs*).
-pub fn event_json(e: &StoredEvent) -> Value {
+pub fn event_json(e: &NewEvent) -> Value {
     let mut ev = Map::new();
     ev.insert("event_name".into(), json!(e.event_name));
     ev.insert("event_time".into(), json!(e.event_time));
@@ -59,7 +60,7 @@ pub fn request_body(events: &[StoredEvent], test_event_code: Option<&str>) -> Ve
     let mut body = Map::new();
     body.insert(
         "data".into(),
-        Value::Array(events.iter().map(event_json).collect()),
+        Value::Array(events.iter().map(|e| event_json(&e.event)).collect()),
     );
     if let Some(code) = test_event_code {
         body.insert("test_event_code".into(), json!(code));
@@ -247,12 +248,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RelayStatus;
     use pixel_core::wire::Dpo;
 
-    fn stored() -> StoredEvent {
-        StoredEvent {
-            id: 1,
+    fn purchase() -> NewEvent {
+        NewEvent {
             pixel_id: "123".into(),
             event_name: "Purchase".into(),
             event_id: "eid-1".into(),
@@ -273,16 +272,14 @@ mod tests {
                 country: 1,
                 state: 1000,
             }),
-            relay_status: RelayStatus::Pending,
-            relay_attempts: 0,
-            relay_error: None,
+            relay: true,
         }
     }
 
     #[test]
     fn maps_an_event_exactly() {
         assert_eq!(
-            event_json(&stored()),
+            event_json(&purchase()),
             json!({
                 "event_name": "Purchase",
                 "event_time": 1_700_000_000,
@@ -301,11 +298,11 @@ mod tests {
                 "data_processing_options_state": 1000
             })
         );
-        let plain = StoredEvent {
+        let plain = NewEvent {
             event_id_derived: true,
             dpo: Some(Dpo::default()),
             custom_data: Map::new(),
-            ..stored()
+            ..purchase()
         };
         let v = event_json(&plain);
         assert!(v.get("event_id").is_none());

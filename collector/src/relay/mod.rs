@@ -207,7 +207,7 @@ impl PixelRelay {
         }
         // An old event stored between the expiry and the read is left for the next round's expiry.
         let read = batch.len();
-        batch.retain(|e| e.event_time >= cutoff);
+        batch.retain(|e| e.event.event_time >= cutoff);
         if batch.is_empty() {
             return Ok(if read > 0 {
                 Round::Progress
@@ -313,7 +313,7 @@ impl PixelRelay {
 
     /// Meta refused this event for itself: `failed` for good.
     async fn fail(&self, one: &StoredEvent, message: String) -> Result<(), StoreError> {
-        tracing::warn!(pixel = %self.pixel_id, event_id = %one.event_id, event = %one.event_name, %message, "the Conversions API refused an event; marked failed");
+        tracing::warn!(pixel = %self.pixel_id, event_id = %one.event.event_id, event = %one.event.event_name, %message, "the Conversions API refused an event; marked failed");
         let (id, now) = (one.id, crate::now_ms());
         blocking(&self.state.store, move |s| s.mark_failed(id, &message, now)).await?;
         Metrics::inc(&self.state.metrics.relay_failed_events);

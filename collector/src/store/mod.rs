@@ -10,9 +10,6 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use pixel_core::wire::Dpo;
-use serde_json::{Map, Value};
-
 use crate::event::NewEvent;
 
 /// A repeat of `(pixel_id, event_name, event_id)` within this window is a duplicate (48 hours,
@@ -65,26 +62,17 @@ impl RelayStatus {
     }
 }
 
-/// An event as read back from the store.
+/// An event as read back from the store: the event as it was stored, and where it is in its
+/// journey to the Conversions API.
+///
+/// `event.relay` is read back from the status: an event stored with `relay` starts
+/// [`RelayStatus::Pending`] and never becomes [`RelayStatus::NotRelayed`], one stored without it
+/// stays `NotRelayed`. So `event` equals the [`NewEvent`] handed to [`Store::insert_batch`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEvent {
     /// Store-assigned, increasing with arrival.
     pub id: i64,
-    pub pixel_id: String,
-    pub event_name: String,
-    pub event_id: String,
-    pub event_id_derived: bool,
-    pub event_time: i64,
-    pub received_at_ms: i64,
-    pub source_url: String,
-    pub referrer_url: String,
-    pub fbp: Option<String>,
-    pub fbc: Option<String>,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub user_data: Vec<(String, String)>,
-    pub custom_data: Map<String, Value>,
-    pub dpo: Option<Dpo>,
+    pub event: NewEvent,
     pub relay_status: RelayStatus,
     pub relay_attempts: i64,
     pub relay_error: Option<String>,

@@ -5,6 +5,7 @@ use rusqlite::{Connection, Row};
 use serde_json::{Map, Value};
 
 use super::err;
+use crate::event::NewEvent;
 use crate::store::{RelayStatus, StoreError, StoredEvent};
 
 pub(super) const EVENT_COLUMNS: &str = "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
@@ -52,24 +53,29 @@ pub(super) fn row_to_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
         .collect();
     let status: String = r.get(16)?;
+    let relay_status = RelayStatus::parse(&status).unwrap_or(RelayStatus::Pending);
     Ok(StoredEvent {
         id: r.get(0)?,
-        pixel_id: r.get(1)?,
-        event_name: r.get(2)?,
-        event_id: r.get(3)?,
-        event_id_derived: r.get::<_, i64>(4)? != 0,
-        event_time: r.get(5)?,
-        received_at_ms: r.get(6)?,
-        source_url: r.get(7)?,
-        referrer_url: r.get(8)?,
-        fbp: r.get(9)?,
-        fbc: r.get(10)?,
-        client_ip: r.get(11)?,
-        user_agent: r.get(12)?,
-        user_data,
-        custom_data: parse_object(&r.get::<_, String>(14)?),
-        dpo: parse_dpo(r.get(15)?),
-        relay_status: RelayStatus::parse(&status).unwrap_or(RelayStatus::Pending),
+        event: NewEvent {
+            pixel_id: r.get(1)?,
+            event_name: r.get(2)?,
+            event_id: r.get(3)?,
+            event_id_derived: r.get::<_, i64>(4)? != 0,
+            event_time: r.get(5)?,
+            received_at_ms: r.get(6)?,
+            source_url: r.get(7)?,
+            referrer_url: r.get(8)?,
+            fbp: r.get(9)?,
+            fbc: r.get(10)?,
+            client_ip: r.get(11)?,
+            user_agent: r.get(12)?,
+            user_data,
+            custom_data: parse_object(&r.get::<_, String>(14)?),
+            dpo: parse_dpo(r.get(15)?),
+            // Not a column: an event to relay is stored `pending` and never becomes `not_relayed`.
+            relay: relay_status != RelayStatus::NotRelayed,
+        },
+        relay_status,
         relay_attempts: r.get(17)?,
         relay_error: r.get(18)?,
     })

@@ -55,13 +55,13 @@ fn round_trip_migrations_once_and_reopen() -> Result<(), StoreError> {
     })?;
     assert_eq!(got.len(), 1);
     let e = got.first().ok_or_else(|| StoreError("empty".into()))?;
-    assert_eq!(e.user_data, vec![("em".to_owned(), "a".repeat(64))]);
+    assert_eq!(e.event.user_data, vec![("em".to_owned(), "a".repeat(64))]);
     assert_eq!(
-        Value::Object(e.custom_data.clone()),
+        Value::Object(e.event.custom_data.clone()),
         json!({"value": 1.5, "ids": ["a"]})
     );
     assert_eq!(
-        e.dpo,
+        e.event.dpo,
         Some(Dpo {
             options: vec!["LDU".into()],
             country: 1,
@@ -69,6 +69,28 @@ fn round_trip_migrations_once_and_reopen() -> Result<(), StoreError> {
         })
     );
     assert_eq!(e.relay_status, RelayStatus::Pending);
+    assert_eq!(e.event, event("a", t), "read back as it was stored");
+    Ok(())
+}
+
+#[test]
+fn an_event_not_to_be_relayed_reads_back_as_stored() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    let s = open(&dir);
+    let quiet = NewEvent {
+        relay: false,
+        ..event("q", 1_700_000_000_000)
+    };
+    s.insert_batch(std::slice::from_ref(&quiet))?;
+    let got = s.pending("1", 10)?;
+    assert!(got.is_empty(), "{got:?}");
+    let got = s.list(&EventQuery {
+        limit: 10,
+        ..EventQuery::default()
+    })?;
+    let e = got.first().ok_or_else(|| StoreError("empty".into()))?;
+    assert_eq!(e.relay_status, RelayStatus::NotRelayed);
+    assert_eq!(e.event, quiet);
     Ok(())
 }
 
@@ -151,7 +173,9 @@ fn purge_deletes_old_events_and_old_dedup_keys() -> Result<(), StoreError> {
         ..EventQuery::default()
     })?;
     assert_eq!(
-        left.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        left.iter()
+            .map(|e| e.event.event_id.as_str())
+            .collect::<Vec<_>>(),
         ["new"]
     );
     assert_eq!(s.purge(None, now)?, 0);
@@ -173,7 +197,7 @@ fn relay_status_transitions() -> Result<(), StoreError> {
     assert_eq!(
         pending
             .iter()
-            .map(|e| e.event_id.as_str())
+            .map(|e| e.event.event_id.as_str())
             .collect::<Vec<_>>(),
         ["a", "b"]
     );
@@ -191,7 +215,7 @@ fn relay_status_transitions() -> Result<(), StoreError> {
         ..EventQuery::default()
     })?;
     let by_id: std::collections::HashMap<&str, &StoredEvent> =
-        all.iter().map(|e| (e.event_id.as_str(), e)).collect();
+        all.iter().map(|e| (e.event.event_id.as_str(), e)).collect();
     let get = |k: &str| by_id.get(k).copied().ok_or_else(|| StoreError(k.into()));
     assert_eq!(
         (
