@@ -3,7 +3,7 @@
 
 use crate::json::Value;
 
-use crate::matching::table::{find, pack, packed_len, varint};
+use crate::matching::table::{ascending_steps, find, pack, packed_len, varint};
 
 /// Meta's standard events, one per line (the form `matching::table::find` searches).
 pub const STANDARD_EVENTS: &str = "PageView\nViewContent\nSearch\nAddToCart\nAddToWishlist\n\
@@ -25,24 +25,21 @@ const fn code_number(c: &[u8]) -> u32 {
     ((c[0] - b'A') as u32 * 26 + (c[1] - b'A') as u32) * 26 + (c[2] - b'A') as u32
 }
 
-/// The steps between the code numbers of [`CURRENCIES`] (sorted): mostly one byte each as
-/// varints, a third of the text.
+/// The code numbers of [`CURRENCIES`], ascending as the list is sorted.
 #[allow(clippy::indexing_slicing)] // compile time only
-const fn currency_steps() -> [u32; CURRENCY_COUNT] {
-    let (bytes, mut out, mut i, mut prev) = (CURRENCIES.as_bytes(), [0; CURRENCY_COUNT], 0, 0);
+const fn currency_numbers() -> [u32; CURRENCY_COUNT] {
+    let (bytes, mut out, mut i) = (CURRENCIES.as_bytes(), [0; CURRENCY_COUNT], 0);
     while i < CURRENCY_COUNT {
-        let (a, b, c) = (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]);
-        let n = code_number(&[a, b, c]);
-        assert!(i == 0 || n > prev, "CURRENCIES must be sorted");
-        out[i] = n - prev;
-        prev = n;
+        out[i] = code_number(&[bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]]);
         i += 1;
     }
     out
 }
 
-/// [`CURRENCIES`] as the wasm holds it.
-static CURRENCY_STEPS: [u8; packed_len(&currency_steps())] = pack(&currency_steps()).0;
+/// [`CURRENCIES`] as the wasm holds it: varints of the steps between their code numbers, mostly
+/// one byte each, a third of the text.
+static CURRENCY_STEPS: [u8; packed_len(&ascending_steps(&currency_numbers()))] =
+    pack(&ascending_steps(&currency_numbers())).0;
 
 /// A known ISO 4217 code, upper case.
 pub fn is_currency(code: &str) -> bool {

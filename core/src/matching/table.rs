@@ -156,6 +156,20 @@ pub(crate) const fn pack<const N: usize>(values: &[u32]) -> ([u8; N], usize) {
     (out, n)
 }
 
+/// The steps between ascending values: `[a, b, c]` → `[a, b - a, c - b]`, what [`pack`] stores
+/// for a sorted set.
+#[allow(clippy::indexing_slicing)] // compile time only
+pub(crate) const fn ascending_steps<const N: usize>(values: &[u32; N]) -> [u32; N] {
+    let (mut out, mut i, mut prev) = ([0; N], 0, 0);
+    while i < N {
+        assert!(values[i] >= prev, "values must ascend");
+        out[i] = values[i] - prev;
+        prev = values[i];
+        i += 1;
+    }
+    out
+}
+
 /// The length of `values` packed.
 pub(crate) const fn packed_len(values: &[u32]) -> usize {
     pack::<0>(values).1

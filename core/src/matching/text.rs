@@ -21,7 +21,7 @@
 //! are removed; a unit test pins that list against `char::is_alphabetic`.
 
 use super::case::to_lower;
-use super::table::{pack, packed_len, varint};
+use super::table::{ascending_steps, pack, packed_len, varint};
 
 /// The zero of each run of ten decimal digits accepted besides ASCII (the Basic Multilingual
 /// Plane's decimal digit sets): Arabic-Indic, Persian, NKo, Devanagari, Bengali, Gurmukhi,
@@ -248,19 +248,6 @@ pub(crate) fn fold_key(s: &str) -> Option<String> {
 fn strip_accent(c: char) -> Option<char> {
     let base = *b"aaaaaa_ceeeeiiii_nooooo_ouuuuy_y".get((c as usize).checked_sub(0xe0)?)?;
     (base != b'_').then_some(char::from(base))
-}
-
-/// The steps between ascending values: `[a, b, c]` → `[a, b - a, c - b]`.
-#[allow(clippy::indexing_slicing)] // compile time only
-const fn ascending_steps<const N: usize>(values: &[u32; N]) -> [u32; N] {
-    let (mut out, mut i, mut prev) = ([0; N], 0, 0);
-    while i < N {
-        assert!(values[i] >= prev, "values must ascend");
-        out[i] = values[i] - prev;
-        prev = values[i];
-        i += 1;
-    }
-    out
 }
 
 /// Sorted, disjoint inclusive ranges as `[gap before, length - 1]` pairs; `N` is twice their number.
