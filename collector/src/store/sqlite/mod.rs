@@ -18,7 +18,7 @@ use super::{
 };
 use crate::config::SyncMode;
 use crate::event::NewEvent;
-use rows::{count, dpo_json, row_to_event, user_data_json, EVENT_COLUMNS};
+use rows::{count, dpo_json, grouped_counts, row_to_event, user_data_json, EVENT_COLUMNS};
 use schema::{migrate, start_checkpointer};
 
 /// Rows deleted per purge transaction, so ingest never waits long on the write lock.
@@ -385,22 +385,11 @@ impl Store for SqliteStore {
     fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError> {
         let conn = self.reader()?;
         let mut report = PixelReport::default();
-        {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT event_name, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY event_name ORDER BY 2 DESC",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([pixel_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(err)?;
-            for row in rows {
-                let (name, n) = row.map_err(err)?;
-                report.by_event.push((name, u64::try_from(n).unwrap_or(0)));
-            }
-        }
+        report.by_event = grouped_counts(
+            &conn,
+            "SELECT event_name, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY event_name ORDER BY 2 DESC",
+            pixel_id,
+        )?;
         report.total = report.by_event.iter().map(|(_, n)| n).sum();
         report.duplicates = count(
             &conn,
@@ -435,22 +424,15 @@ impl Store for SqliteStore {
             report.with_fbp,
             report.with_fbc,
         ) = (u(derived), u(em), u(ph), u(fbp), u(fbc));
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT relay_status, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY relay_status")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([pixel_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(err)?;
-            for row in rows {
-                let (status, n) = row.map_err(err)?;
-                if let Some(st) = RelayStatus::parse(&status) {
-                    report.by_relay_status.push((st, u(n)));
-                }
-            }
-        }
+        let by_status = grouped_counts(
+            &conn,
+            "SELECT relay_status, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY relay_status",
+            pixel_id,
+        )?;
+        report.by_relay_status = by_status
+            .into_iter()
+            .filter_map(|(status, n)| Some((RelayStatus::parse(&status)?, n)))
+            .collect();
         Ok(report)
     }
 }

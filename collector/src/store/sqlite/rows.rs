@@ -86,3 +86,22 @@ pub(super) fn count(conn: &Connection, sql: &str, pixel_id: &str) -> Result<u64,
         .map(|n| u64::try_from(n).unwrap_or(0))
         .map_err(err)
 }
+
+/// The `(key, count)` rows of a `SELECT key, COUNT(*) ... WHERE pixel_id = ?1 GROUP BY key`.
+pub(super) fn grouped_counts(
+    conn: &Connection,
+    sql: &str,
+    pixel_id: &str,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let rows = stmt
+        .query_map([pixel_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(err)?;
+    rows.map(|row| {
+        row.map(|(key, n)| (key, u64::try_from(n).unwrap_or(0)))
+            .map_err(err)
+    })
+    .collect()
+}

@@ -238,5 +238,13 @@ fn relay_status_transitions() -> Result<(), StoreError> {
         ),
         (3, 3, 3, 0)
     );
+    for status in [RelayStatus::Sent, RelayStatus::Failed, RelayStatus::Expired] {
+        assert!(
+            report.by_relay_status.contains(&(status, 1)),
+            "{:?}",
+            report.by_relay_status
+        );
+    }
+    assert_eq!(report.by_relay_status.len(), 3);
     Ok(())
 }
