@@ -1,17 +1,17 @@
 //! `GET /api/events?pixel=<id>&limit=<n>&event=<name>` (admin token as `Authorization: Bearer`,
-//! or `token=` for a page that cannot set headers): stored events as a JSON array, newest first.
+//! never from the query string): stored events as a JSON array, newest first.
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use pixel_core::tracker::valid_pixel_id;
 use pixel_core::wire::parse_query;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::authorize;
+use super::auth::Admin;
 use crate::error::AppError;
 use crate::event::MAX_EVENT_NAME;
 use crate::store::{EventQuery, StoredEvent};
@@ -97,25 +97,14 @@ pub fn event_query(uri: &Uri) -> Result<EventQuery, AppError> {
 }
 
 /// The handler.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    match list_inner(&state, &headers, &uri).await {
+pub async fn list(_: Admin, State(state): State<AppState>, uri: Uri) -> Response {
+    match list_inner(&state, &uri).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn list_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Response, AppError> {
-    let params = parse_query(uri.query().unwrap_or("")).unwrap_or_default();
-    let token = params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str());
-    authorize(state, headers, token)?;
+async fn list_inner(state: &AppState, uri: &Uri) -> Result<Response, AppError> {
     let query = event_query(uri)?;
     let store = state.store.clone();
     let events = tokio::task::spawn_blocking(move || store.list(&query))

@@ -13,6 +13,7 @@
 //! | anything else | a file from `--dist`, then from `--site` |
 
 pub mod api;
+pub mod auth;
 pub mod beacon;
 pub mod cookies;
 pub mod cors;
@@ -100,17 +101,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// Constant-time comparison of an offered admin token with the configured one.
-pub fn token_matches(offered: &str, expected: &str) -> bool {
-    let (a, b) = (offered.as_bytes(), expected.as_bytes());
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, &x) in b.iter().enumerate() {
-        diff |= x ^ a.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
-
-/// Check the admin token from `Authorization: Bearer` (or `query_token`, for the report page).
+/// Check the admin token from `Authorization: Bearer`, or `query_token` (the report page only;
+/// every API route takes the [`auth::Admin`] extractor, which never reads a URL).
 pub fn authorize(
     state: &AppState,
     headers: &axum::http::HeaderMap,
@@ -119,29 +111,8 @@ pub fn authorize(
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(crate::error::AppError::Unauthorized);
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match bearer.or(query_token) {
-        Some(t) if token_matches(t, expected) => Ok(()),
+    match auth::bearer(headers).or(query_token) {
+        Some(t) if auth::token_matches(t, expected) => Ok(()),
         _ => Err(crate::error::AppError::Unauthorized),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::token_matches;
-
-    #[test]
-    fn token_comparison() {
-        assert!(token_matches("secret", "secret"));
-        assert!(!token_matches("secre", "secret"));
-        assert!(!token_matches("secrets", "secret"));
-        assert!(!token_matches("", "secret"));
     }
 }
