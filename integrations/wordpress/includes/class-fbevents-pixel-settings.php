@@ -119,13 +119,12 @@ final class Fbevents_Pixel_Settings {
 	 * Validates what the form sent. A field that does not validate keeps its stored value and
 	 * adds an error message that names it.
 	 *
-	 * @param mixed $input The submitted fbevents_pixel[...] fields.
+	 * @param mixed $input The submitted fbevents_pixel[...] fields (options.php has unslashed them).
 	 * @return array The option to store.
 	 */
 	public static function sanitize( $input ): array {
-		$old   = self::get();
-		$input = is_array( $input ) ? wp_unslash( $input ) : array();
-		$out   = $old;
+		$out   = self::get();
+		$input = is_array( $input ) ? $input : array();
 
 		$pixel_id = isset( $input['pixel_id'] ) ? trim( (string) $input['pixel_id'] ) : '';
 		if ( '' === $pixel_id || preg_match( '/^[0-9]{1,26}$/', $pixel_id ) ) {
