@@ -233,6 +233,42 @@ test('Purchase from the PHP action (woocommerce_thankyou) and the JS hook: event
   }
 });
 
+test('consent modes: revoke holds the PageView until the banner grants; GPC means limited mode', async () => {
+  const setMode = (mode) => wp.php(`$o = get_option( 'fbevents_pixel' ); $o['consent_mode'] = '${mode}'; update_option( 'fbevents_pixel', $o ); echo 'ok';`);
+  try {
+    await setMode('revoke');
+    const tab = await newTab();
+    try {
+      await tab.page.goto(`${wp.origin}/?p=1`);
+      await tab.page.waitForFunction(() => typeof window.fbq.callMethod === 'function');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(tab.beacons, [], 'nothing sent before consent');
+      assert.deepEqual((await tab.context.cookies()).filter((c) => c.name.startsWith('_fb')), [], 'no cookie before consent');
+      await tab.page.evaluate(() => window.fbq('consent', 'grant')); // what the site's banner does
+      const b = await beacon(tab, 'PageView');
+      assert.equal(b.params.id, PIXEL);
+      assert.ok(b.params.fbp, 'granted: cookies too');
+    } finally {
+      await tab.close();
+    }
+
+    await setMode('gpc');
+    const gpc = recordBeacons(await browser.newPage());
+    try {
+      await gpc.context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true }));
+      await gpc.page.goto(`${wp.origin}/?utm_source=newsletter#top`);
+      const b = await beacon(gpc, 'PageView');
+      assert.equal(b.params.dpo, 'LDU', 'limited data use under GPC');
+      assert.equal(b.params.dl, `${wp.origin}/`, 'no query string in limited mode');
+      assert.ok(!('fbp' in b.params), 'no browser ID under GPC');
+    } finally {
+      await gpc.close();
+    }
+  } finally {
+    await setMode('none');
+  }
+});
+
 test('the settings refuse a request without a nonce, and a customer cannot open them', async () => {
   const form = { option_page: 'fbevents_pixel', action: 'update', 'fbevents_pixel[pixel_id]': OTHER_PIXEL, 'fbevents_pixel[collector_url]': `${wp.origin}/tr/` };
   // The administrator's own session, but no _wpnonce: WordPress's options.php refuses.
