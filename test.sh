@@ -42,5 +42,9 @@ cargo build -p collector
 section "end-to-end tests against dist/ (node --test tests/e2e/)"
 node --test tests/e2e/
 
+section "WordPress plugin against Debian's WordPress 6.1 and MariaDB (node --test tests/integrations/)"
+bash scripts/setup-wordpress.sh
+node --test tests/integrations/
+
 passed
 printf '==== all checks passed in %ss\n' "$SECONDS"

@@ -48,6 +48,7 @@ say "webpack"
 node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings \
   --output-path pkg/dist
 cp pkg/fbevents.wasm pkg/dist/fbevents.wasm
+cp types/fbevents.d.ts pkg/dist/fbevents.d.ts  # the TypeScript types, package.json "types"
 
 # The bundle must run under a CSP without 'unsafe-eval'.
 if grep -nE '\beval\(|new Function' pkg/dist/fbevents.js; then

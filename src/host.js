@@ -48,9 +48,17 @@ export function fbq_random(ptr, len) {
   }
 }
 
+// The page's document, or what stands in for it where the pixel runs without one of its own:
+// Shopify's custom-pixel sandbox (integrations/shopify/) sets `fbq.host` to an object with the
+// shop page's `URL` and `referrer` and a `cookie` that reads and writes like document.cookie.
+function doc() {
+  return window.fbq && fbq.host || document;
+}
+
 export function fbq_text(which) {
   try {
-    return put(which ? document.referrer : location.href);
+    var d = doc();
+    return put(which ? d.referrer : d.URL);
   } catch (e) {
     return 0;
   }
@@ -60,7 +68,7 @@ export function fbq_text(which) {
 export function fbq_cookie(ptr, len) {
   try {
     var name = str(ptr, len) + '=';
-    var all = document.cookie.split('; ');
+    var all = doc().cookie.split('; ');
     for (var i = 0; i < all.length; i++) {
       if (all[i].indexOf(name) === 0) return put(all[i].slice(name.length));
     }
@@ -83,7 +91,7 @@ export function fbq_gpc() {
 export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
   try {
     var domain = str(domainPtr, domainLen);
-    document.cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
+    doc().cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
       (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
       (secure ? '; Secure' : '');
   } catch (e) {}

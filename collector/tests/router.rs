@@ -896,6 +896,8 @@ async fn static_files_from_dist_then_site() {
 
     let wasm = h.get("/fbevents.wasm").await;
     assert_eq!(wasm.header(header::CONTENT_TYPE), Some("application/wasm"));
+    // Public files any origin may fetch (a sandboxed iframe's wasm load is a CORS request).
+    assert_eq!(wasm.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), Some("*"));
 
     let home = h.get("/").await;
     assert_eq!(
@@ -906,6 +908,7 @@ async fn static_files_from_dist_then_site() {
         home.header(header::CONTENT_TYPE),
         Some("text/html; charset=utf-8")
     );
+    assert!(home.header(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     let dir = h.get("/shop").await;
     assert_eq!(dir.status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(dir.header(header::LOCATION), Some("/shop/"));

@@ -28,6 +28,10 @@ const MIN_GZIP: usize = 256;
 struct Root {
     dir: PathBuf,
     cache_control: &'static str,
+    /// `Access-Control-Allow-Origin: *`: the pixel's files are public, and a page on another
+    /// origin (a Shopify custom pixel's sandbox, a store whose collector has its own host) must be
+    /// able to `fetch` the wasm.
+    any_origin: bool,
 }
 
 struct Cached {
@@ -57,11 +61,13 @@ impl StaticFiles {
         let mut roots = vec![Root {
             dir: config.dist.clone(),
             cache_control: "public, max-age=300",
+            any_origin: true,
         }];
         if let Some(site) = &config.site {
             roots.push(Root {
                 dir: site.clone(),
                 cache_control: "no-cache",
+                any_origin: false,
             });
         }
         StaticFiles {
@@ -70,23 +76,31 @@ impl StaticFiles {
         }
     }
 
-    fn lookup(&self, url_path: &str) -> Result<(Found, &'static str), AppError> {
+    fn lookup(&self, url_path: &str) -> Result<(Found, &'static str, bool), AppError> {
         let Some(rel) = safe_relative(url_path) else {
-            return Ok((Found::Missing, ""));
+            return Ok((Found::Missing, "", false));
         };
         for root in &self.roots {
             let mut path = root.dir.join(&rel);
             if path.is_dir() {
                 if !url_path.ends_with('/') {
-                    return Ok((Found::Redirect(format!("{url_path}/")), root.cache_control));
+                    return Ok((
+                        Found::Redirect(format!("{url_path}/")),
+                        root.cache_control,
+                        root.any_origin,
+                    ));
                 }
                 path.push("index.html");
             }
             if path.is_file() {
-                return Ok((Found::File(self.load(&path)?), root.cache_control));
+                return Ok((
+                    Found::File(self.load(&path)?),
+                    root.cache_control,
+                    root.any_origin,
+                ));
             }
         }
-        Ok((Found::Missing, ""))
+        Ok((Found::Missing, "", false))
     }
 
     fn load(&self, path: &Path) -> Result<Arc<Cached>, AppError> {
@@ -230,7 +244,7 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let st = state.clone();
     let found = tokio::task::spawn_blocking(move || st.statics.lookup(&path)).await;
-    let (found, cache_control) = match found {
+    let (found, cache_control, any_origin) = match found {
         Ok(Ok(f)) => f,
         Ok(Err(e)) => return e.into_response(),
         Err(e) => return AppError::Internal(format!("static lookup: {e}")).into_response(),
@@ -281,6 +295,12 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    if any_origin {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
     resp
 }
 
