@@ -21,6 +21,7 @@ fn fast<'a>(graph: &'a str, pixel: &'a str) -> Vec<&'a str> {
     vec![
         "--graph-url",
         graph,
+        "--graph-allow-http",
         "--pixel",
         pixel,
         "--relay-interval-ms",
@@ -150,10 +151,9 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
     let req = &graph.received()[0];
     assert_eq!(req.path, format!("/v26.0/{PIXEL}/events"));
     let proof = collector::relay::capi::appsecret_proof("s3cret", TOKEN);
-    assert_eq!(
-        req.query,
-        format!("access_token={TOKEN}&appsecret_proof={proof}")
-    );
+    // The token and its proof travel in the body, never in the URL.
+    assert_eq!(req.query, "");
+    assert!(!req.path.contains(TOKEN));
     let external_id =
         pixel_core::matching::hash_field(pixel_core::matching::Field::ExternalId, "Cust 77")
             .unwrap();
@@ -186,7 +186,9 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
                 "data_processing_options_country": 1,
                 "data_processing_options_state": 1000
             }],
-            "test_event_code": "TEST123"
+            "test_event_code": "TEST123",
+            "access_token": TOKEN,
+            "appsecret_proof": proof
         })
     );
     let events = c.wait_settled(1, Duration::from_secs(5)).await;
@@ -587,4 +589,37 @@ async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
         assert_eq!(copy["event_name"], "Lead");
         assert_eq!(copy["user_data"]["fbp"], "fb.1.1596403881668.1116446470");
     }
+}
+
+/// Issue #9: with `--relay-batch 20`, 60 events Meta refuses identically at the head of the queue,
+/// then 40 good ones. The breaker used to re-queue its suspects at the end of the next batch of
+/// the same 20 and retry every `--retry-max-ms`: none of the 40 went through within 45 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_nothing() {
+    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &["--relay-batch", "20"]).await;
+    graph.reject_event_name("BadEvent");
+    // `send_all` sends from the end: the 60 bad ones are stored first.
+    let mut beacons = numbered("AddToCart", "good", 40);
+    beacons.extend(numbered("BadEvent", "bad", 60));
+    send_all(c, beacons, 1).await;
+
+    let ids = graph.wait_accepted(40, Duration::from_secs(10)).await;
+    assert_eq!(ids.len(), 40, "good events relayed within 10 s: {ids:?}");
+    assert!(ids.iter().all(|i| i.starts_with("good-")), "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    // The refused ones are then tried again alone, after Meta accepted other events, and fail for
+    // good with Meta's message.
+    let events = c.wait_settled(100, Duration::from_secs(20)).await;
+    let status = statuses(&events);
+    assert_eq!(status.len(), 100);
+    for (id, s) in &status {
+        let want = if id.starts_with("good-") {
+            "sent"
+        } else {
+            "failed"
+        };
+        assert_eq!(s, want, "{id}: {status:?}");
+    }
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 60);
+    assert_eq!(graph.accepted_ids().len(), 40);
 }
