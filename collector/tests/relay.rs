@@ -623,3 +623,318 @@ async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_noth
     assert_eq!(c.metric("collector_events_relay_failed_total").await, 60);
     assert_eq!(graph.accepted_ids().len(), 40);
 }
+
+/// An app secret no log line may contain (nor its proof).
+const APP_SECRET: &str = "app-s3cret-never-logged";
+
+/// No secret in the log: the access token, the app secret, the proof.
+fn assert_no_secret(log: &str) {
+    let proof = collector::relay::capi::appsecret_proof(APP_SECRET, TOKEN);
+    for secret in [TOKEN, APP_SECRET, proof.as_str()] {
+        assert!(!log.contains(secret), "a secret leaked into the log: {log}");
+    }
+}
+
+/// A Graph URL that redirects every request to `/followed` on itself, recording what it gets.
+async fn redirecting_graph() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    let seen: Seen = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let target = format!("{base}/followed");
+    let app = axum::Router::new()
+        .fallback(
+            |State((seen, target)): State<(Seen, String)>, req: Request| async move {
+                let path = req.uri().path().to_owned();
+                seen.lock()
+                    .unwrap()
+                    .push((req.method().to_string(), path.clone()));
+                if path == "/followed" {
+                    (axum::http::StatusCode::OK, r#"{"events_received":1}"#).into_response()
+                } else {
+                    (axum::http::StatusCode::FOUND, [("location", target)], "").into_response()
+                }
+            },
+        )
+        .with_state((seen.clone(), target));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where_it_pointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = redirecting_graph().await;
+    let pixel = pixel_arg();
+    let mut args = fast(&url, &pixel);
+    args.extend(["--app-secret", APP_SECRET]);
+    let c = Collector::start(dir.path(), &args).await;
+    send_all(&c, numbered("Purchase", "r", 3), 1).await;
+
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no retries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let requests = seen.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|(m, p)| m == "POST" && p != "/followed"),
+        "the redirect was followed: {requests:?}"
+    );
+    let events = c.events("?limit=10").await;
+    assert_eq!(events.len(), 3);
+    let target = format!("{url}/followed");
+    for e in &events {
+        assert_eq!(e["relay_status"], "pending", "{e}");
+        let error = e["relay_error"].as_str().unwrap_or("");
+        assert!(error.contains("302") && error.contains(&target), "{error}");
+    }
+    assert!(
+        c.metric("collector_relay_failures_total{kind=\"redirect\"}")
+            .await
+            >= 2
+    );
+    assert_eq!(c.metric("collector_events_relayed_total").await, 0);
+    let log = c.log_text();
+    assert!(log.contains(&format!("redirect to {target}")), "{log}");
+    assert_no_secret(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_zero_waits_the_growing_backoff_instead_of_hammering() {
+    let script = vec![Answer::RetryAfter(503, 0); 3];
+    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    send_all(c, vec![beacon("Lead", "ra0")], 1).await;
+    assert_eq!(
+        graph.wait_accepted(1, Duration::from_secs(10)).await,
+        ["ra0"]
+    );
+    let got = graph.received();
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 503, 200]);
+    let gaps: Vec<Duration> = got
+        .windows(2)
+        .map(|w| w[1].at.duration_since(w[0].at))
+        .collect();
+    println!("gaps after Retry-After: 0 with --retry-base-ms 100: {gaps:?}");
+    // backoff(n) = 100 ms · 2^(n-1) · [0.5, 1.5): at least 50, 100, 200 ms.
+    for (gap, least) in gaps.iter().zip([50, 100, 200]) {
+        assert!(
+            *gap >= Duration::from_millis(least - 5),
+            "{gaps:?}: Retry-After: 0 made the relay retry at once"
+        );
+    }
+    c.wait_settled(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"http_5xx\"}")
+            .await,
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_then_recovery_relays_every_event_exactly_once() {
+    // Eight answers of 503 (about 2 s of backoff), then Meta is back.
+    let script = vec![Answer::Status(503, r#"{"error":{"message":"down"}}"#.into()); 8];
+    let Relay { c, graph, .. } = &Relay::start(&script, &["--app-secret", APP_SECRET]).await;
+    send_all(c, numbered("PageView", "before", 20), 2).await;
+    graph.wait_arrived(4, Duration::from_secs(10)).await;
+    // More beacons during the outage.
+    send_all(c, numbered("PageView", "during", 20), 2).await;
+
+    let ids = graph.wait_accepted(40, Duration::from_secs(20)).await;
+    assert_eq!(ids.len(), 40, "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    let events = c.wait_settled(40, Duration::from_secs(5)).await;
+    assert!(
+        events.iter().all(|e| e["relay_status"] == "sent"),
+        "{events:?}"
+    );
+    let got = graph.received();
+    let down = got.iter().filter(|r| r.status == 503).count();
+    assert_eq!(down, 8);
+    let outage = got[8].at.duration_since(got[0].at);
+    println!(
+        "outage of 8 refused requests lasted {outage:?} (--retry-base-ms 100, --retry-max-ms 400)"
+    );
+    assert!(
+        outage >= Duration::from_millis(50 + 100 + 200 + 5 * 200),
+        "{outage:?}"
+    );
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"http_5xx\"}")
+            .await,
+        8
+    );
+    assert_no_secret(&c.log_text());
+}
+
+/// A stand-in Graph API for large volumes: accepts everything, keeps only each event ID (to check
+/// each went exactly once).
+async fn counting_graph() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    type Ids = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    let ids: Ids = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(
+            |State(ids): State<Ids>, body: axum::body::Bytes| async move {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let data = v["data"].as_array().cloned().unwrap_or_default();
+                let n = data.len();
+                ids.lock().unwrap().extend(
+                    data.iter()
+                        .map(|e| e["event_id"].as_str().unwrap_or("").to_owned()),
+                );
+                format!(r#"{{"events_received":{n}}}"#)
+            },
+        )
+        .with_state(ids.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, ids)
+}
+
+/// Beacons one after another, one every `pace`, until `stop` says so (checked after each);
+/// returns each one's latency.
+async fn paced_beacons(
+    c: &Collector,
+    prefix: &str,
+    pace: Duration,
+    stop: impl Fn(usize) -> bool,
+) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    let mut tick = tokio::time::interval(pace);
+    for i in 0.. {
+        tick.tick().await;
+        let b = beacon("PageView", &format!("{prefix}-{i}"));
+        let start = std::time::Instant::now();
+        let r = client
+            .get(format!("{}?{}", c.url("/tr/"), b.encode()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        latencies.push(start.elapsed());
+        if stop(i + 1) {
+            break;
+        }
+    }
+    latencies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `pending` stored events written straight into a new database, then ingest latency measured
+/// with the relay off (idle) and while it drains them to the stand-in (drain). Prints both.
+async fn drain_while_ingesting(pending: usize) {
+    use collector::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("collector.db");
+    {
+        let store =
+            collector::store::SqliteStore::open(&db, collector::config::SyncMode::Normal).unwrap();
+        let now = collector::now_ms();
+        let template = beacon("PageView", "x");
+        let mut batch = Vec::with_capacity(2048);
+        for i in 0..pending {
+            batch.push(collector::event::NewEvent {
+                pixel_id: PIXEL.into(),
+                event_name: "PageView".into(),
+                event_id: format!("backlog-{i}"),
+                event_id_derived: false,
+                event_time: now / 1000,
+                received_at_ms: now,
+                source_url: template.dl.clone(),
+                referrer_url: template.rl.clone(),
+                fbp: Some("fb.1.1596403881668.1116446470".into()),
+                fbc: None,
+                client_ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (Backlog)".into()),
+                user_data: vec![("em".into(), "ab".repeat(32))],
+                custom_data: serde_json::Map::new(),
+                dpo: None,
+                relay: true,
+            });
+            if batch.len() == 2048 || i + 1 == pending {
+                store.insert_batch(&batch).unwrap();
+                batch.clear();
+            }
+        }
+        assert_eq!(store.pending_count().unwrap(), pending as u64);
+    }
+    let pace = Duration::from_millis(5);
+
+    // Idle: the same database, the pixel without a token, so no relay.
+    let c = Collector::start(dir.path(), &["--pixel", PIXEL]).await;
+    let mut idle = paced_beacons(&c, "idle", pace, |n| n >= 400).await;
+    assert_eq!(c.terminate(), 0);
+
+    // Drain: the relay sends the backlog while beacons keep arriving.
+    let (url, ids) = counting_graph().await;
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&url, &pixel)).await;
+    let start = std::time::Instant::now();
+    let seen = ids.clone();
+    let mut drain =
+        paced_beacons(&c, "drain", pace, |_| seen.lock().unwrap().len() >= pending).await;
+    let drained = start.elapsed();
+    let during = drain.len();
+    // The beacons sent during the drain follow it out.
+    let want = pending + during;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ids.lock().unwrap().len() < want && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = ids.lock().unwrap().clone();
+    assert_eq!(got.len(), want, "every event relayed");
+    let unique: std::collections::HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), want, "each event exactly once");
+    assert_eq!(c.metric("collector_relay_queue_depth").await, 0);
+
+    idle.sort();
+    drain.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "drain of {pending} pending events: {:.1} s ({:.0} events/s), {during} beacons meanwhile",
+        drained.as_secs_f64(),
+        pending as f64 / drained.as_secs_f64()
+    );
+    println!(
+        "ingest latency, one beacon every {} ms   p50        p99        max",
+        pace.as_millis()
+    );
+    for (name, l) in [("idle (no relay)", &idle), ("during the drain", &drain)] {
+        println!(
+            "  {name:<34} {:>7.2} ms {:>7.2} ms {:>7.2} ms  (n={})",
+            ms(percentile(l, 0.5)),
+            ms(percentile(l, 0.99)),
+            ms(*l.last().unwrap()),
+            l.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_drains_while_beacons_keep_arriving() {
+    drain_while_ingesting(10_000).await;
+}
+
+/// The issue's size: `cargo test --release -p collector --test relay -- --ignored --nocapture
+/// a_backlog_of_300k`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark of about a minute: run it with --ignored --nocapture"]
+async fn a_backlog_of_300k_drains_while_beacons_keep_arriving() {
+    drain_while_ingesting(300_000).await;
+}

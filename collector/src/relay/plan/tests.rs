@@ -376,7 +376,7 @@ fn a_run_of_refused_events_longer_than_a_batch_holds_back_nothing() {
     while q.sent.len() < 40 {
         q.round(&mut plan, 20, &meta);
         rounds += 1;
-        assert!(rounds <= 6, "the good events waited {rounds} rounds");
+        assert!(rounds <= 5, "the good events waited {rounds} rounds");
     }
     assert!(q.sent.iter().all(|(id, _)| *id > 60));
     while !q.pending.is_empty() {
@@ -394,21 +394,21 @@ fn a_run_of_refused_events_longer_than_a_batch_holds_back_nothing() {
 }
 
 #[test]
-fn a_thousand_refused_events_at_the_head_of_a_busy_queue_delay_the_rest_by_seconds() {
-    let bad: Vec<i64> = (1..=5000).collect();
+fn thousands_of_refused_events_at_the_head_of_the_queue_delay_the_rest_by_seconds() {
+    let bad: Vec<i64> = (1..=3000).collect();
     let meta = meta_refusing(&bad);
     let mut plan = Plan::new(Settings {
         retry_base_ms: 1000,
         retry_max_ms: 300_000,
     });
-    let mut q = Queue::new(1..=8000);
+    let mut q = Queue::new(1..=5000);
     let start = q.now;
-    while q.sent.len() < 3000 {
+    while q.sent.len() < 2000 {
         q.round(&mut plan, 1000, &meta);
     }
     let waited = q.now - start;
-    // Five openings at 1 s, 2 s, 4 s, 8 s, 16 s of backoff.
-    assert!(waited < 40_000, "the good events waited {waited} ms");
+    // Three openings, 1 s, 2 s and 4 s of backoff after them, then two accepted batches.
+    assert!(waited < 10_000, "the good events waited {waited} ms");
     assert!(
         q.failed.is_empty(),
         "nothing fails before Meta accepts something"
