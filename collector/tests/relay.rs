@@ -603,7 +603,12 @@ async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_noth
     beacons.extend(numbered("BadEvent", "bad", 60));
     send_all(c, beacons, 1).await;
 
+    let start = std::time::Instant::now();
     let ids = graph.wait_accepted(40, Duration::from_secs(10)).await;
+    println!(
+        "40 good events behind 60 refused ones relayed in {:?} (--relay-batch 20, --retry-base-ms 100)",
+        start.elapsed()
+    );
     assert_eq!(ids.len(), 40, "good events relayed within 10 s: {ids:?}");
     assert!(ids.iter().all(|i| i.starts_with("good-")), "{ids:?}");
     assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
@@ -620,6 +625,7 @@ async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_noth
         };
         assert_eq!(s, want, "{id}: {status:?}");
     }
+    println!("and the 60 refused ones failed after {:?}", start.elapsed());
     assert_eq!(c.metric("collector_events_relay_failed_total").await, 60);
     assert_eq!(graph.accepted_ids().len(), 40);
 }

@@ -23,10 +23,12 @@
 //! behind it go through) and the next batch is read after a backoff that grows with the openings
 //! since Meta last accepted a request. Held events come back at once when nothing else is
 //! pending, within `--retry-max-ms` once Meta accepts a request, and after [`MAX_HOLD`] at the
-//! latest. The plan remembers acceptances across rounds: a held
-//! event refused alone again after Meta accepted some request since it was held was refused for
-//! itself and fails; so does one held [`MAX_PROVEN_OPENINGS`] times with an acceptance between
-//! each. Openings while Meta accepts nothing (a broken configuration) never fail an event.
+//! latest; events the breaker suspected go last in their batch ([`Plan::rank`]).
+//!
+//! The plan remembers acceptances across rounds: a held event refused alone again after Meta
+//! accepted some request since it was held was refused for itself and fails; so does one that
+//! the breaker keeps holding while Meta accepts other requests ([`MAX_PROVEN_OPENINGS`]).
+//! Openings while Meta accepts nothing (a broken configuration) never fail an event.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -37,8 +39,9 @@ use super::capi::Verdict;
 /// Lone events refused exactly like their whole batch, before any acceptance in the round, that
 /// open the breaker.
 pub const BREAKER_SUSPECTS: usize = 2;
-/// A held event fails for good at the opening that holds it this many times with an acceptance
-/// between each (Meta works, yet it never got a verdict of its own).
+/// A held event fails for good at an opening that finds it held before and Meta's acceptance of
+/// some request since, for the this-many-th time (Meta works, yet it never got a verdict of its
+/// own): at its fourth opening at the earliest.
 pub const MAX_PROVEN_OPENINGS: u32 = 3;
 /// The longest an event is held.
 pub const MAX_HOLD: Duration = Duration::from_secs(3600);
