@@ -427,3 +427,21 @@ async fn expire_pixel(
     }
     Ok(expired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_response_body_is_read_up_to_the_cap() {
+        for (size, want) in [
+            (10, 10),
+            (capi::MAX_RESPONSE_BYTES, capi::MAX_RESPONSE_BYTES),
+            (8 << 20, capi::MAX_RESPONSE_BYTES),
+        ] {
+            let resp = reqwest::Response::from(axum::http::Response::new(vec![b'x'; size]));
+            let body = read_capped(resp, capi::MAX_RESPONSE_BYTES).await;
+            assert_eq!(body.map(|b| b.len()).ok(), Some(want));
+        }
+    }
+}
