@@ -968,7 +968,7 @@ async fn a_backlog_drains_while_beacons_keep_arriving() {
 /// The size: `cargo test --release -p collector --test relay -- --ignored --nocapture
 /// a_backlog_of_300k`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark of about a minute: run it with --ignored --nocapture"]
+#[ignore = "a benchmark (about 20 s in release): run it with --ignored --nocapture"]
 async fn a_backlog_of_300k_drains_while_beacons_keep_arriving() {
     drain_while_ingesting(300_000).await;
 }
