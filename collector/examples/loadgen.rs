@@ -375,6 +375,7 @@ fn main() {
             &pixel,
             "--graph-url",
             &graph_url,
+            "--graph-allow-http",
             "--relay-interval-ms",
             "20",
         ],

@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_GRAPH_URL", default_value = "https://graph.facebook.com", value_parser = parse_http_url)]
     pub graph_url: String,
 
+    /// Allow a plain `http://` `--graph-url` (a local stand-in of the Graph API in tests): the
+    /// access token travels in the request body. Default: off, only `https://` is accepted.
+    #[arg(long, env = "COLLECTOR_GRAPH_ALLOW_HTTP")]
+    pub graph_allow_http: bool,
+
     /// Graph API version.
     #[arg(long, env = "COLLECTOR_GRAPH_VERSION", default_value = "v26.0", value_parser = parse_graph_version)]
     pub graph_version: String,
@@ -165,6 +170,11 @@ impl Config {
                     p.id
                 )));
             }
+        }
+        if self.graph_url.starts_with("http://") && !self.graph_allow_http {
+            return Err(CliError::Usage(
+                "error: --graph-url is plain http://, which would send the access token unencrypted: use https:// (or --graph-allow-http for a local stand-in)".into(),
+            ));
         }
         if self.retry_base_ms > self.retry_max_ms {
             return Err(CliError::Usage(
@@ -299,11 +309,22 @@ mod tests {
             &["--pixel", "1", "--pixel", "1=x"],
             &["--graph-version", "26"],
             &["--allowed-origin", "shop.example"],
+            &["--graph-url", "http://127.0.0.1:9"],
         ] {
             match parse(args) {
                 Err(CliError::Usage(line)) => assert!(!line.contains('\n'), "{line}"),
                 other => unreachable!("{args:?} gave {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn plain_http_graph_url_only_with_its_flag() {
+        assert!(parse(&["--graph-url", "https://graph.example"]).is_ok());
+        assert!(parse(&["--graph-url", "http://127.0.0.1:9", "--graph-allow-http"]).is_ok());
+        match parse(&["--graph-url", "http://127.0.0.1:9"]) {
+            Err(CliError::Usage(line)) => assert!(line.contains("--graph-allow-http"), "{line}"),
+            other => unreachable!("{other:?}"),
         }
     }
 

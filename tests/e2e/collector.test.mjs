@@ -74,7 +74,9 @@ test('storefront → pixel → collector → Conversions API: the Purchase keeps
     const relayed = await until('the relayed Purchase', () => graph.events().find((e) => e.event_name === 'Purchase'));
     const request = graph.requests.find((r) => r.json?.data?.includes(relayed));
     assert.equal(request.path, `/v26.0/${PIXEL}/events`);
-    assert.equal(request.query.access_token, TOKEN);
+    // The access token travels in the body, never in the URL.
+    assert.equal(request.json.access_token, TOKEN);
+    assert.deepEqual(request.query, {});
     assert.equal(relayed.event_id, purchase.eid);
     assert.equal(relayed.event_time, Math.floor(Number(purchase.ts) / 1000));
     assert.equal(relayed.action_source, 'website');

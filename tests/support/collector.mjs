@@ -84,7 +84,7 @@ export async function startCollector({ tmp, graphUrl, pixels, site, extraArgs = 
   const args = ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist')];
   if (site) args.push('--site', site);
   for (const p of pixels) args.push('--pixel', p);
-  if (graphUrl) args.push('--graph-url', graphUrl, '--graph-version', 'v26.0');
+  if (graphUrl) args.push('--graph-url', graphUrl, '--graph-allow-http', '--graph-version', 'v26.0');
   args.push('--admin-token', ADMIN_TOKEN, '--relay-interval-ms', '100', '--retry-base-ms', '100', ...extraArgs);
   const child = spawn(collectorBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -143,6 +143,30 @@ pub trait Store: Send + Sync + 'static {
     /// window. Returns the number of events deleted.
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError>;
 
+    /// Pending events of `pixel_id` with an id above `after_id`, oldest first: the relay pages
+    /// through the queue with it, leaving out the events its breaker holds.
+    fn pending_after(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Expiry in chunks, off the writer's lock: look at up to `limit` pending events of `pixel_id`
+    /// with an id above `after_id` (on a read connection) and return the ids of those with
+    /// `event_time` before `cutoff_secs`, and the last id looked at (`None`: no pending event is
+    /// left above `after_id`).
+    fn pending_older_than(
+        &self,
+        pixel_id: &str,
+        cutoff_secs: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<i64>, Option<i64>), StoreError>;
+
+    /// Mark these events expired if they are still pending; returns how many were.
+    fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError>;
+
     /// Events waiting for the relay, all pixels.
     fn pending_count(&self) -> Result<u64, StoreError>;
 

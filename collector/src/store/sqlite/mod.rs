@@ -371,6 +371,77 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
+    fn pending_after(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_pending
+             WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![pixel_id, after_id, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn pending_older_than(
+        &self,
+        pixel_id: &str,
+        cutoff_secs: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, event_time FROM events INDEXED BY events_pending
+                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![pixel_id, after_id, limit])
+            .map_err(err)?;
+        let (mut old, mut last) = (Vec::new(), None);
+        while let Some(r) = rows.next().map_err(err)? {
+            let (id, event_time): (i64, i64) = (r.get(0).map_err(err)?, r.get(1).map_err(err)?);
+            if event_time < cutoff_secs {
+                old.push(id);
+            }
+            last = Some(id);
+        }
+        Ok((old, last))
+    }
+
+    fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET relay_status = 'expired',
+                        relay_error = 'older than 7 days: the Conversions API no longer accepts it'
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .map_err(err)?;
+            for id in ids {
+                n += stmt.execute([id]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn pending_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
         conn.query_row(
