@@ -389,3 +389,172 @@ fn writer(
         permits.clear();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::event::RequestContext;
+    use crate::store::{EventQuery, PixelReport, StoredEvent};
+    use pixel_core::wire::Beacon;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A store whose commits wait until the gate opens, or fail, or panic.
+    #[derive(Default)]
+    struct Fake {
+        open: AtomicBool,
+        fail: AtomicBool,
+        panic: AtomicBool,
+        stored: AtomicUsize,
+    }
+
+    impl Store for Fake {
+        fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+            if self.panic.load(Ordering::SeqCst) {
+                panic!("the store fell over");
+            }
+            while !self.open.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError("database or disk is full".into()));
+            }
+            self.stored.fetch_add(events.len(), Ordering::SeqCst);
+            Ok(vec![InsertOutcome::Stored; events.len()])
+        }
+        fn check_writable(&self) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError("database or disk is full".into()));
+            }
+            Ok(())
+        }
+        fn list(&self, _: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn pending(&self, _: &str, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn mark_sent(&self, _: &[i64], _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn mark_failed(&self, _: i64, _: &str, _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn record_attempt(&self, _: &[i64], _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn expire(&self, _: &str, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn purge(&self, _: Option<i64>, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn pending_count(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn report(&self, _: &str) -> Result<PixelReport, StoreError> {
+            Ok(PixelReport::default())
+        }
+    }
+
+    fn event(eid: &str, pad: usize) -> NewEvent {
+        let beacon = Beacon {
+            id: "1".into(),
+            ev: "Purchase".into(),
+            eid: Some(eid.into()),
+            cd: vec![("note".into(), "x".repeat(pad))],
+            ..Beacon::default()
+        };
+        NewEvent::from_beacon(beacon, RequestContext::default(), false)
+            .unwrap()
+            .0
+    }
+
+    fn start(store: &Arc<Fake>) -> Ingest {
+        let (commits, _) = watch::channel(0);
+        Ingest::start(store.clone(), commits).unwrap().0
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_and_refuses_at_once_when_full() {
+        let store = Arc::new(Fake::default());
+        let ingest = start(&store);
+        // 1 MB events while the writer is stuck: 64 fit in the byte budget, the next is refused
+        // at once (not after the deadline), long before the event-count bound.
+        let mut waiting = Vec::new();
+        let mut refused_after = None;
+        for i in 0..100 {
+            let (ingest, e) = (ingest.clone(), event(&format!("big-{i}"), 1 << 20));
+            let start = Instant::now();
+            let task = tokio::spawn(async move { ingest.submit(e).await });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if task.is_finished() {
+                let r = task.await.unwrap();
+                assert_eq!(r, Err(IngestError::Unavailable(Unavailable::QueueFull)));
+                assert!(start.elapsed() < Duration::from_secs(1));
+                refused_after = Some(i);
+                break;
+            }
+            waiting.push(task);
+        }
+        let n = refused_after.expect("never refused");
+        assert!((60..=64).contains(&n), "refused after {n} events of 1 MB");
+        // Once the writer moves, the waiting events are stored and there is room again.
+        store.open.store(true, Ordering::SeqCst);
+        for t in waiting {
+            assert_eq!(t.await.unwrap(), Ok(InsertOutcome::Stored));
+        }
+        assert_eq!(
+            ingest.submit(event("small", 10)).await,
+            Ok(InsertOutcome::Stored)
+        );
+        assert_eq!(store.stored.load(Ordering::SeqCst), n + 1);
+    }
+
+    #[tokio::test]
+    async fn health_follows_the_commits_and_a_probe_brings_it_back() {
+        let store = Arc::new(Fake::default());
+        store.open.store(true, Ordering::SeqCst);
+        let ingest = start(&store);
+        assert_eq!(ingest.health(), Ok(()));
+        store.fail.store(true, Ordering::SeqCst);
+        assert_eq!(
+            ingest.submit(event("a", 1)).await,
+            Err(IngestError::Unavailable(Unavailable::DiskFull))
+        );
+        let reason = ingest.health().unwrap_err();
+        assert!(
+            reason.contains("disk_full") && reason.contains("1 beacons"),
+            "{reason}"
+        );
+        // No beacon arrives; the writer's probe sees the store write again.
+        store.fail.store(false, Ordering::SeqCst);
+        let start = Instant::now();
+        while ingest.health().is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "health never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            ingest.submit(event("b", 1)).await,
+            Ok(InsertOutcome::Stored)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_is_unhealthy_and_refuses_without_waiting() {
+        let store = Arc::new(Fake::default());
+        store.panic.store(true, Ordering::SeqCst);
+        let ingest = start(&store);
+        assert_eq!(ingest.submit(event("a", 1)).await, Err(IngestError::Closed));
+        let start = Instant::now();
+        while ingest.health().is_ok() {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(ingest.health().unwrap_err().contains("stopped"));
+        assert_eq!(ingest.submit(event("b", 1)).await, Err(IngestError::Closed));
+    }
+}
