@@ -13,6 +13,10 @@ pub const MAX_EVENT_ID: usize = 200;
 pub const MAX_COOKIE_VALUE: usize = 600;
 /// Longest user agent stored; longer ones are cut.
 pub const MAX_USER_AGENT: usize = 512;
+/// Most parameters in one beacon, query string and body together (the pixel sends about 30; a
+/// full advanced-matching Purchase with contents under 100). More is refused with 413 before the
+/// beacon is decoded.
+pub const MAX_PARAMS: usize = 500;
 
 /// A beacon ready to be stored; read back, it is the `event` of a
 /// [`StoredEvent`](crate::store::StoredEvent).
@@ -120,6 +124,56 @@ impl NewEvent {
         };
         Ok((event, dropped))
     }
+}
+
+impl NewEvent {
+    /// About how many bytes of memory the event holds: its strings plus a fixed cost per custom
+    /// data value. What the ingest queue's byte budget charges for it.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let strings = self.pixel_id.len()
+            + self.event_name.len()
+            + self.event_id.len()
+            + self.source_url.len()
+            + self.referrer_url.len()
+            + opt(&self.fbp)
+            + opt(&self.fbc)
+            + opt(&self.client_ip)
+            + opt(&self.user_agent);
+        let user_data: usize = self
+            .user_data
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum();
+        let custom_data: usize = self
+            .custom_data
+            .iter()
+            .map(|(k, v)| k.len() + 48 + value_bytes(v))
+            .sum();
+        std::mem::size_of::<NewEvent>() + strings + user_data + custom_data
+    }
+}
+
+/// The heap a JSON value holds, about (each node counted at the size of a `Value`).
+fn value_bytes(v: &Value) -> usize {
+    let node = std::mem::size_of::<Value>();
+    let mut total = 0;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total += node;
+        match v {
+            Value::String(s) => total += s.len(),
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(o) => {
+                for (k, v) in o {
+                    total += k.len() + node;
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 fn cookie_value(v: Option<String>) -> Option<String> {

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /tr`, `GET /tr/` | beacon in the query string → 1×1 GIF |
 //! | `POST /tr`, `POST /tr/` | beacon as form, multipart or text body → 204 |
-//! | `GET /healthz` | `200 ok` |
+//! | `GET /healthz` | `200 ok`, or `503` and why while events cannot be stored |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /api/events` | stored events, newest first (admin token) |
 //! | `GET /report` | funnel, dedup, match quality, relay status (admin token) |
@@ -17,6 +17,7 @@ pub mod auth;
 pub mod beacon;
 pub mod cookies;
 pub mod cors;
+pub mod health;
 pub mod multipart;
 pub mod report;
 pub mod static_files;
@@ -44,7 +45,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/tr", tr())
         .route("/tr/", tr())
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics))
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
@@ -72,10 +73,6 @@ async fn track_latency(State(state): State<AppState>, req: Request, next: Next) 
     let resp = next.run(req).await;
     state.metrics.observe(route, start.elapsed());
     resp
-}
-
-async fn healthz() -> &'static str {
-    "ok"
 }
 
 async fn bench_204() -> StatusCode {

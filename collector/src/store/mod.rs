@@ -171,4 +171,10 @@ pub trait Store: Send + Sync + 'static {
     fn pending_count(&self) -> Result<u64, StoreError>;
 
     fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError>;
+
+    /// Commit a transaction that writes, without changing any data: how the ingest writer
+    /// learns that a failing store (disk full, locked) can write again when no beacon arrives.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

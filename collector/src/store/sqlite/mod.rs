@@ -21,6 +21,11 @@ use crate::event::NewEvent;
 use rows::{count, dpo_json, grouped_counts, row_to_event, user_data_json, EVENT_COLUMNS};
 use schema::{migrate, start_checkpointer};
 
+/// How long the writer waits for a write lock another connection holds before its commit fails
+/// (and the beacons of that group commit get 503): short, so a locked database is a quick
+/// `Retry-After`, not a hang.
+pub const WRITE_BUSY_TIMEOUT_MS: u32 = 2000;
+
 /// Rows deleted per purge transaction, so ingest never waits long on the write lock.
 const PURGE_CHUNK: i64 = 5000;
 
@@ -60,7 +65,7 @@ impl SqliteStore {
         };
         writer
             .execute_batch(&format!(
-                "{sync_sql}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;
+                "{sync_sql}; PRAGMA busy_timeout = {WRITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;
                  PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;
                  PRAGMA cache_size = -32768;"
             ))
@@ -451,6 +456,22 @@ impl Store for SqliteStore {
         )
         .map(|n| u64::try_from(n).unwrap_or(0))
         .map_err(err)
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // Rewrites one row with its own values: a page in the WAL and a sync, no change.
+        tx.execute(
+            "UPDATE schema_migrations SET applied_at_ms = applied_at_ms
+             WHERE version = (SELECT MAX(version) FROM schema_migrations)",
+            [],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError> {
