@@ -449,6 +449,21 @@ mod tests {
         fn purge(&self, _: Option<i64>, _: i64) -> Result<u64, StoreError> {
             Ok(0)
         }
+        fn pending_after(&self, _: &str, _: i64, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn pending_older_than(
+            &self,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: usize,
+        ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
+            Ok((Vec::new(), None))
+        }
+        fn expire_ids(&self, _: &[i64]) -> Result<u64, StoreError> {
+            Ok(0)
+        }
         fn pending_count(&self) -> Result<u64, StoreError> {
             Ok(0)
         }
