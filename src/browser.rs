@@ -52,6 +52,9 @@ extern "C" {
     );
     fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
+    /// The string at `ptr` lowercased by `String.prototype.toLowerCase`, put into the input
+    /// buffer; returns its length in bytes.
+    fn fbq_lower(ptr: *const u8, len: usize) -> usize;
 }
 
 /// A static for the one thread wasm32 runs: `Cell` never lends a reference, so even a reentrant
@@ -202,5 +205,9 @@ impl Host for BrowserHost {
 
     fn console(&mut self, level: Level, msg: &str) {
         unsafe { fbq_log(level as u32, msg.as_ptr(), msg.len()) }
+    }
+
+    fn lowercase(&self, s: &str) -> String {
+        take(unsafe { fbq_lower(s.as_ptr(), s.len()) })
     }
 }

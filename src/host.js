@@ -56,6 +56,11 @@ export function fbq_text(which) {
   }
 }
 
+// Advanced matching lowercases as Meta's own code does: with String.prototype.toLowerCase.
+export function fbq_lower(ptr, len) {
+  return put(str(ptr, len).toLowerCase());
+}
+
 // document.cookie is `a=1; b=2`.
 export function fbq_cookie(ptr, len) {
   try {

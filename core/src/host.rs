@@ -67,6 +67,10 @@ pub trait Host {
     fn set_cookie(&mut self, c: &CookieWrite<'_>);
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport);
     fn console(&mut self, level: Level, msg: &str);
+    /// `s` lowercased as JavaScript's `toLowerCase` does it (the advanced-matching rules of
+    /// SPEC §6 follow Meta's JavaScript): the browser's own, so its Unicode tables stay out of
+    /// the wasm.
+    fn lowercase(&self, s: &str) -> String;
 }
 
 /// One request the [`MemoryHost`] was asked to send.
@@ -149,6 +153,10 @@ impl MemoryHost {
 }
 
 impl Host for MemoryHost {
+    fn lowercase(&self, s: &str) -> String {
+        crate::matching::std_lower(s)
+    }
+
     fn now_ms(&mut self) -> u64 {
         self.now
     }

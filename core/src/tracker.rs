@@ -6,7 +6,7 @@ use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
 use crate::cookie::{self, CookieDomain};
 use crate::host::{CookieWrite, Host, Level, Transport};
 use crate::json::{self, nth, Members, Value};
-use crate::matching::{self, Field};
+use crate::matching::{self, Field, Left};
 use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
 use crate::{event, event_id, VERSION};
 use std::borrow::Cow;
@@ -278,39 +278,31 @@ impl Tracker {
     /// Normalise and hash advanced-matching data. Dropped fields are reported in debug mode only,
     /// and never with their plain value.
     fn hash_user_data(&self, ud: &Value, host: &mut dyn Host) -> Vec<(Field, String)> {
-        let mut out: Vec<(Field, String)> = Vec::new();
+        let this_year = matching::year_of(host.now_ms());
+        let mut pairs = Vec::new();
         for (key, value) in ud.members().unwrap_or(&[]) {
-            let Some(field) = Field::from_key(key.trim()) else {
-                self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"]);
-                continue;
-            };
-            let hashed = match value {
-                Value::Null => continue,
-                Value::Str(_) | Value::Num(_) => {
-                    matching::hash_field(field, value.as_text().unwrap_or(""))
+            match value {
+                Value::Null => {}
+                Value::Str(_) | Value::Num(_) => pairs.push((key.as_ref(), value.as_text())),
+                _ => pairs.push((key.as_ref(), None)),
+            }
+        }
+        let lower = &|s: &str| host.lowercase(s);
+        let (hashed, left) =
+            matching::hash_user_data(&pairs, &matching::Context { this_year, lower });
+        for l in left {
+            match l {
+                Left::UnknownKey(key) => {
+                    self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"])
                 }
-                _ => Err(matching::DropReason::Invalid),
-            };
-            match hashed {
-                Ok(h) => match out.iter_mut().find(|(f, _)| *f == field) {
-                    Some(slot) => slot.1 = h,
-                    None => out.push((field, h)),
-                },
                 // SPEC §6: a console warning in debug mode, naming the field, never the value.
-                Err(reason) => self.debug_warn(
+                Left::Dropped(field, reason) => self.debug_warn(
                     host,
                     &["dropped ud[", field.wire_key(), "]: ", reason.message()],
                 ),
             }
         }
-        // Wire order is the order of Field::ALL.
-        let mut ordered = Vec::with_capacity(out.len());
-        for f in Field::ALL {
-            if let Some(i) = out.iter().position(|(g, _)| *g == f) {
-                ordered.push(out.swap_remove(i));
-            }
-        }
-        ordered
+        hashed
     }
 
     fn set_consent(&mut self, action: Option<&Value>, host: &mut dyn Host) {

@@ -1,8 +1,8 @@
 //! The `country` field: every ISO 3166-1 alpha-2 code (249 of them) with its English short name and
 //! the common alternates people type (`USA`, `UK`, `Great Britain`, `South Korea`, `Russia`, ...).
 
-use super::table::{code_bits, fold_names, CodeBits, Names};
-use super::text::fold_key;
+use super::std_lower as to_lower;
+use super::table::{code_bits, fold_key, fold_names, CodeBits, Names};
 use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one country a line, sorted by code. Names are matched folded
@@ -271,18 +271,26 @@ static NAMES: [u8; fold_names::<0>(COUNTRIES, 3).1] = fold_names(COUNTRIES, 3).0
 /// The lowercase ISO 3166-1 alpha-2 code for a code (`"DE"` → `"de"`) or an English country name
 /// (`"United States of America"` → `"us"`, `"UK"` → `"gb"`), if it is one.
 pub fn country_code(s: &str) -> Option<String> {
-    let key = fold_key(s)?;
-    if TABLE.has_code(&key) {
-        Some(key)
+    code_of_key(&fold_key(&to_lower(s))?)
+}
+
+/// The code for a folded code or name.
+fn code_of_key(key: &str) -> Option<String> {
+    if TABLE.has_code(key) {
+        Some(key.into())
     } else {
-        TABLE.code_of(&key)
+        TABLE.code_of(key)
     }
 }
 
-/// `country`: an ISO code or an English name becomes the lowercase code; anything else is dropped
-/// (a two-letter input that is no ISO code, like `xx`, included).
-pub(crate) fn normalize_country(trimmed: &str) -> Result<String, DropReason> {
-    country_code(trimmed).ok_or(DropReason::UnknownCountry)
+/// `country` (SPEC §6, of the trimmed, lowercased value): an ISO code or an English name, or a value with a name inside it once
+/// reduced to `a-z` (`United States of America (USA)`), becomes the lowercase code; anything else
+/// is dropped (a two-letter input that is no ISO code, like `xx`, included: Meta's code would
+/// send its first two letters, a code that is no country).
+pub(crate) fn normalize_country(lower: &str) -> Result<String, DropReason> {
+    fold_key(lower)
+        .and_then(|key| code_of_key(&key).or_else(|| TABLE.code_within(&key)))
+        .ok_or(DropReason::UnknownCountry)
 }
 
 /// True when `code` (lowercase) is an ISO 3166-1 alpha-2 code.
@@ -318,7 +326,7 @@ mod tests {
         for line in COUNTRIES.lines() {
             let (code, names) = line.split_once(' ').unwrap_or_default();
             for name in names.split('|') {
-                let key = fold_key(name).unwrap_or_default();
+                let key = fold_key(&to_lower(name)).unwrap_or_default();
                 assert!(!key.is_empty(), "{line}");
                 if let Some((_, other)) = seen.iter().find(|(k, _)| *k == key) {
                     assert_eq!(*other, code, "{name} is both {other} and {code}");
