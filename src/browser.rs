@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 use core::cell::Cell;
+use pixel_core::cookie::set_cookie_text;
 use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
 use pixel_core::tracker::{Options, Tracker};
 
@@ -38,18 +39,9 @@ extern "C" {
     /// `screen.width << 16 | screen.height`
     fn fbq_screen() -> u32;
     fn fbq_gpc() -> u32;
-    /// `document.cookie = "<name>=<value>; Max-Age=<max_age>; Path=/; SameSite=Lax"`, then
-    /// `; Domain=<domain>` unless `domain` is empty and `; Secure` if `secure` is non-zero.
-    fn fbq_set_cookie(
-        name: *const u8,
-        name_len: usize,
-        value: *const u8,
-        value_len: usize,
-        domain: *const u8,
-        domain_len: usize,
-        max_age: u32,
-        secure: u32,
-    );
+    /// `document.cookie = <the string>`: core's `cookie::set_cookie_text`, the collector's
+    /// `Set-Cookie` text too.
+    fn fbq_set_cookie(text: *const u8, text_len: usize);
     fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
     /// The string at `ptr` lowercased by `String.prototype.toLowerCase`, put into the input
@@ -176,18 +168,8 @@ impl Host for BrowserHost {
     }
 
     fn set_cookie(&mut self, c: &CookieWrite<'_>) {
-        unsafe {
-            fbq_set_cookie(
-                c.name.as_ptr(),
-                c.name.len(),
-                c.value.as_ptr(),
-                c.value.len(),
-                c.domain.as_ptr(),
-                c.domain.len(),
-                c.max_age_secs,
-                c.secure.into(),
-            )
-        }
+        let text = set_cookie_text(c);
+        unsafe { fbq_set_cookie(text.as_ptr(), text.len()) }
     }
 
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {

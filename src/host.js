@@ -85,12 +85,11 @@ export function fbq_gpc() {
   try { return navigator.globalPrivacyControl === true; } catch (e) { return false; }
 }
 
-export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
+// The whole `name=value; Max-Age=...` text comes from core (cookie::set_cookie_text), which the
+// collector's Set-Cookie uses too.
+export function fbq_set_cookie(ptr, len) {
   try {
-    var domain = str(domainPtr, domainLen);
-    document.cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
-      (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
-      (secure ? '; Secure' : '');
+    document.cookie = str(ptr, len);
   } catch (e) {}
 }
 

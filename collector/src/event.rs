@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 /// Longest accepted event name, event ID, `fbp`/`fbc` value (characters).
 pub const MAX_EVENT_NAME: usize = 100;
 pub const MAX_EVENT_ID: usize = 200;
-pub const MAX_COOKIE_VALUE: usize = 600;
+/// `fbp`/`fbc`: core's limit, the one the collector's `Set-Cookie` uses too.
+pub const MAX_COOKIE_VALUE: usize = pixel_core::cookie::MAX_VALUE_LEN;
 /// Longest user agent stored; longer ones are cut.
 pub const MAX_USER_AGENT: usize = 512;
 
@@ -124,7 +125,7 @@ impl NewEvent {
 
 fn cookie_value(v: Option<String>) -> Option<String> {
     v.map(trim_owned)
-        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_COOKIE_VALUE)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_COOKIE_VALUE)
 }
 
 /// `s.trim()`, reusing `s` when there is nothing to trim (the usual case).

@@ -69,3 +69,57 @@ async fn meta_parameter_builder_vectors_through_ud_are_stored_as_metas_hash() {
         wrong.join("\n")
     );
 }
+
+/// Cookies and hashes as Meta's Parameter Builder writes them (five-segment `fbp`/`fbc`,
+/// `<64 hex>.<appendix>` values) go through the collector unchanged: set again from the server
+/// as they are, and relayed to the Conversions API as they are.
+#[tokio::test]
+async fn five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = common::Graph::start().await;
+    let pixel = format!("{PIXEL}={}", common::TOKEN);
+    let c = Collector::start(
+        dir.path(),
+        &[
+            "--graph-url",
+            &graph.url,
+            "--pixel",
+            &pixel,
+            "--relay-interval-ms",
+            "50",
+        ],
+    )
+    .await;
+    let (fbp, fbc) = (
+        "fb.1.1700000000000.1234567890.AQ",
+        "fb.1.1700000000000.IwAR2F4-dbP0.Ab-_9xYz",
+    );
+    let hex = pixel_core::matching::sha256_hex("jane@example.com");
+    let mut b = beacon("Lead", "five-1");
+    b.dl = c.url("/product/1");
+    b.fbp = Some(fbp.into());
+    b.fbc = Some(fbc.into());
+    b.ud = vec![("em".into(), format!("{}.AQ", hex.to_uppercase()))];
+    let r = reqwest::get(c.url(&format!("/tr/?{}", b.encode())))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        set,
+        [
+            format!("_fbp={fbp}; Max-Age=7776000; Path=/; SameSite=Lax"),
+            format!("_fbc={fbc}; Max-Age=7776000; Path=/; SameSite=Lax"),
+        ]
+    );
+    graph.wait_arrived(1, Duration::from_secs(10)).await;
+    let sent = &graph.received()[0].body["data"][0]["user_data"];
+    assert_eq!(sent["fbp"], fbp);
+    assert_eq!(sent["fbc"], fbc);
+    assert_eq!(sent["em"], serde_json::json!([format!("{hex}.AQ")]));
+}

@@ -11,6 +11,29 @@ pub const FBC: &str = "_fbc";
 pub const MAX_AGE_SECS: u32 = 90 * 24 * 60 * 60;
 /// `fbclid` values longer than this are ignored.
 pub const MAX_FBCLID: usize = 500;
+/// Longest `_fbp`/`_fbc` value accepted from a beacon or a request (bytes; a cookie-safe value is
+/// ASCII, so characters too).
+pub const MAX_VALUE_LEN: usize = 600;
+
+/// The `Set-Cookie` / `document.cookie` text of a write, with the attributes in one order for the
+/// pixel and the collector: `name=value; Max-Age=<s>; Path=/[; Domain=<d>]; SameSite=Lax[; Secure]`.
+pub fn set_cookie_text(c: &CookieWrite<'_>) -> String {
+    let mut s = String::with_capacity(80 + c.value.len());
+    for part in [c.name, "=", c.value, "; Max-Age="] {
+        s.push_str(part);
+    }
+    push_u64(&mut s, u64::from(c.max_age_secs));
+    s.push_str("; Path=/");
+    if !c.domain.is_empty() {
+        s.push_str("; Domain=");
+        s.push_str(c.domain);
+    }
+    s.push_str("; SameSite=Lax");
+    if c.secure {
+        s.push_str("; Secure");
+    }
+    s
+}
 
 /// `fb.<subdomainIndex>.<creationTimeMs>.<tail>`
 pub fn format_value(subdomain_index: usize, created_ms: u64, tail: &str) -> String {
@@ -37,6 +60,26 @@ pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
         parse_u64(created)?,
         tail,
     ))
+}
+
+/// A tail as Meta's Parameter Builder writes it, `<payload>.<appendix>` (five segments in all,
+/// the appendix 2 or 8 base64url characters), split; any other tail is all payload. Such a
+/// cookie is kept and sent as it is; only its payload is compared with a new `fbclid`.
+pub fn split_appendix(tail: &str) -> (&str, Option<&str>) {
+    let at = tail.bytes().rposition(|b| b == b'.');
+    match at.and_then(|at| Some((tail.get(..at)?, tail.get(at + 1..)?))) {
+        Some((payload, appendix))
+            if matches!(appendix.len(), 2 | 8)
+                && !payload.is_empty()
+                && find_byte(payload, b".").is_none()
+                && appendix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            (payload, Some(appendix))
+        }
+        _ => (tail, None),
+    }
 }
 
 /// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
@@ -168,6 +211,51 @@ mod tests {
         for bad in ["", "fb.", "fb.1.2", "fb.x.1.2", "fb.1.2.", "xx.1.2.3"] {
             assert_eq!(parse_value(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn five_segment_values_as_metas_parameter_builder_writes_them() {
+        let fbp = "fb.1.1700000000000.1234567890.AQ";
+        assert_eq!(
+            parse_value(fbp),
+            Some((1, 1_700_000_000_000, "1234567890.AQ"))
+        );
+        assert_eq!(split_appendix("1234567890.AQ"), ("1234567890", Some("AQ")));
+        assert_eq!(
+            split_appendix("IwAR2F4-dbP0.Ab-_9xYz"),
+            ("IwAR2F4-dbP0", Some("Ab-_9xYz"))
+        );
+        for plain in [
+            "1234567890",
+            "IwAR.x",
+            "IwAR.ABC",
+            "a.b.AQ",
+            ".AQ",
+            "IwAR.A=",
+            "IwAR.",
+        ] {
+            assert_eq!(split_appendix(plain), (plain, None), "{plain}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_text_has_one_attribute_order() {
+        let mut c = CookieWrite {
+            name: FBP,
+            value: "fb.1.2.3",
+            domain: "example.com",
+            max_age_secs: MAX_AGE_SECS,
+            secure: true,
+        };
+        assert_eq!(
+            set_cookie_text(&c),
+            "_fbp=fb.1.2.3; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure"
+        );
+        (c.domain, c.secure, c.max_age_secs) = ("", false, 0);
+        assert_eq!(
+            set_cookie_text(&c),
+            "_fbp=fb.1.2.3; Max-Age=0; Path=/; SameSite=Lax"
+        );
     }
 
     #[test]

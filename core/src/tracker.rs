@@ -591,7 +591,15 @@ impl Tracker {
             .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
         let old = host.cookie(cookie::FBC);
         let old_tail = old.as_deref().and_then(cookie::parse_value).map(|v| v.2);
-        let (valid, same) = (old_tail.is_some(), clid.is_some() && old_tail == clid);
+        // A cookie Meta's Parameter Builder wrote (`<fbclid>.<appendix>`) is the same click when
+        // it starts with this `fbclid` and a dot: kept as it is, appendix and all.
+        let same = match (old_tail, clid) {
+            (Some(t), Some(c)) => t
+                .strip_prefix(c)
+                .is_some_and(|r| r.is_empty() || r.starts_with(".")),
+            _ => false,
+        };
+        let valid = old_tail.is_some();
         // A new click id replaces the cookie; the same one or none keeps a well-formed old one.
         let fbc = match clid {
             Some(clid) if !same => {
