@@ -2,8 +2,12 @@
 //! values, and the choice of the broadest domain the browser accepts.
 
 use crate::host::{CookieWrite, Host};
+use crate::url::is_ip;
 use crate::wire::{parse_u64, push_u64};
 use crate::{find_byte, split_byte};
+
+/// Kept here too for the code that knew them as cookie helpers; they live in [`crate::url`].
+pub use crate::url::{http_host, query_param};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";
@@ -79,54 +83,6 @@ pub fn split_appendix(tail: &str) -> (&str, Option<&str>) {
             (payload, Some(appendix))
         }
         _ => (tail, None),
-    }
-}
-
-/// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
-pub fn http_host(url: &str) -> Option<(String, bool)> {
-    let lower = |s: &str, prefix: &str| {
-        s.get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    let secure = lower(url, "https://");
-    let rest = url.get(if secure { 8 } else { 7 }..)?;
-    if !secure && !lower(url, "http://") {
-        return None;
-    }
-    let authority = rest.get(..find_byte(rest, b"/?#").unwrap_or(rest.len()))?;
-    let at = authority.bytes().rposition(|b| b == b'@');
-    let authority = authority.get(at.map_or(0, |at| at + 1)..)?;
-    let host_end = if authority.starts_with("[") {
-        find_byte(authority, b"]")? + 1
-    } else {
-        find_byte(authority, b":").unwrap_or(authority.len())
-    };
-    let host = authority.get(..host_end)?;
-    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), secure))
-}
-
-fn is_ip(host: &str) -> bool {
-    host.starts_with("[")
-        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-}
-
-/// The raw value of query parameter `name` in `url` (first occurrence), not percent-decoded:
-/// the values read here (`fbclid`, `fbq_debug`) are plain ASCII, and one that needs decoding is
-/// not a value we would use.
-pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let url = url.get(..find_byte(url, b"#").unwrap_or(url.len()))?;
-    let mut rest = url.get(find_byte(url, b"?")? + 1..)?;
-    loop {
-        let end = find_byte(rest, b"&").unwrap_or(rest.len());
-        if let Some(value) = rest.get(..end)?.strip_prefix(name) {
-            if value.is_empty() {
-                return Some("");
-            }
-            if let Some(v) = value.strip_prefix("=") {
-                return Some(v);
-            }
-        }
-        rest = rest.get(end + 1..)?;
     }
 }
 
@@ -317,16 +273,5 @@ mod tests {
         let mut h = MemoryHost::new("file:///tmp/x.html", 0);
         assert_eq!(choose_domain(&mut h, "file:///tmp/x.html", "t4"), None);
         assert_eq!(h.cookie_writes, 0);
-    }
-
-    #[test]
-    fn reads_query_parameters() {
-        assert_eq!(
-            query_param("https://a.b/?x=1&fbclid=Ab-c_9#f", "fbclid"),
-            Some("Ab-c_9")
-        );
-        assert_eq!(query_param("https://a.b/?fbq_debug", "fbq_debug"), Some(""));
-        assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
-        assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
     }
 }

@@ -2,11 +2,12 @@
 //! decides what to send, what cookies to write and what to say on the console, through the
 //! [`Host`] port.
 
-use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
+use crate::consent::{CallContext, Consent, Held, MAX_HELD};
 use crate::cookie::{self, CookieDomain};
 use crate::host::{CookieWrite, Host, Level, Transport};
 use crate::json::{self, nth, Members, Value};
 use crate::matching::{self, Field, Left};
+use crate::url;
 use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
 use crate::{event, event_id, VERSION};
 use std::borrow::Cow;
@@ -120,15 +121,12 @@ fn arguments(json: &str) -> Option<Members<'_>> {
     Some(args)
 }
 
-/// `^[1-9][0-9]{0,25}$`
-pub fn valid_pixel_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    (1..=26).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && b.first() != Some(&b'0')
-}
+/// Kept here for the code that knew it as part of the tracker; it lives in [`crate::pixel_id`].
+pub use crate::pixel_id::valid_pixel_id;
 
 impl Tracker {
     pub fn new(options: Options, host: &mut dyn Host) -> Tracker {
-        let debug = cookie::query_param(&host.page().href, "fbq_debug") == Some("1");
+        let debug = url::query_param(&host.page().href, "fbq_debug") == Some("1");
         Tracker {
             options,
             debug,
@@ -365,13 +363,18 @@ impl Tracker {
                     &["set('firstPartyCookies') takes true or false; ignored."],
                 ),
             },
-            "endpoint" => match arg(1).and_then(Value::as_str).filter(|u| is_endpoint(u)) {
+            "endpoint" => match arg(1)
+                .and_then(Value::as_str)
+                .filter(|u| url::is_endpoint(u))
+            {
                 Some(url) => self.endpoint = Some(url.to_owned()),
                 None => self.warn(host, &["set('endpoint') needs an http(s) URL; ignored."]),
             },
             "openbridge" => match (
                 id(1).filter(|i| valid_pixel_id(i)),
-                arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u)),
+                arg(2)
+                    .and_then(Value::as_str)
+                    .filter(|u| url::is_endpoint(u)),
             ) {
                 (Some(id), Some(url)) => {
                     self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
@@ -494,8 +497,8 @@ impl Tracker {
         let page = &ctx.page;
         let (dl, rl) = if limited {
             (
-                consent::strip_query(&page.href),
-                consent::strip_query(&page.referrer),
+                url::strip_query(&page.href),
+                url::strip_query(&page.referrer),
             )
         } else {
             (page.href.as_str(), page.referrer.as_str())
@@ -587,7 +590,7 @@ impl Tracker {
         // A returning visitor keeps the browser ID (and the subdomain index) it already has.
         let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, ctx.now, digits));
         write(host, cookie::FBP, &fbp, &domain);
-        let clid = cookie::query_param(href, "fbclid")
+        let clid = url::query_param(href, "fbclid")
             .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
         let old = host.cookie(cookie::FBC);
         let old_tail = old.as_deref().and_then(cookie::parse_value).map(|v| v.2);
@@ -646,12 +649,6 @@ fn write(host: &mut dyn Host, name: &str, value: &str, d: &CookieDomain) {
         max_age_secs: cookie::MAX_AGE_SECS,
         secure: d.secure,
     });
-}
-
-fn is_endpoint(url: &str) -> bool {
-    url.starts_with("https://")
-        || url.starts_with("http://")
-        || (url.starts_with("/") && !url.starts_with("//"))
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
