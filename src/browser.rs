@@ -29,8 +29,9 @@ extern "C" {
     // The `fbq_` prefix keeps the names apart from other C symbols in the link (`log`!).
     fn fbq_now() -> f64;
     fn fbq_random(ptr: *mut u8, len: usize);
-    /// `location.href` (0) or `document.referrer` (1), put into the input buffer; returns its
-    /// length in bytes.
+    /// `location.href` (0), `document.referrer` (1) or the click ID Facebook's or Instagram's
+    /// in-app browser gave (2, empty when none), put into the input buffer; returns its length
+    /// in bytes.
     fn fbq_text(which: u32) -> usize;
     /// The value of the page's cookie named by the string at `name`, put into the input buffer:
     /// its length in bytes, or -1 when there is no such cookie.
@@ -160,6 +161,10 @@ impl Host for BrowserHost {
 
     fn global_privacy_control(&mut self) -> bool {
         unsafe { fbq_gpc() != 0 }
+    }
+
+    fn in_app_click_id(&mut self) -> Option<String> {
+        Some(text(2)).filter(|s| !s.is_empty())
     }
 
     fn cookie(&mut self, name: &str) -> Option<String> {

@@ -48,9 +48,10 @@ export function fbq_random(ptr, len) {
   }
 }
 
+// location.href (0), document.referrer (1), the in-app browser's click ID (2, '' when none).
 export function fbq_text(which) {
   try {
-    return put(which ? document.referrer : location.href);
+    return put(which > 1 ? inAppClickId : which ? document.referrer : location.href);
   } catch (e) {
     return 0;
   }
@@ -60,6 +61,27 @@ export function fbq_text(which) {
 export function fbq_lower(ptr, len) {
   return put(str(ptr, len).toLowerCase());
 }
+
+// Inside Facebook's and Instagram's in-app browsers, a page opened without fbclid can still get
+// its click ID from the app, the way Meta's own library asks for it: on iOS through the
+// browserProperties message handler, on Android (Facebook 397+, Instagram 264+) with a request
+// to properties://browser/clickID. Asked once, when this script runs, in parallel with the
+// engine's download; no event waits for the answer (an event sent before it arrives goes
+// without it, the next ones carry it). Anywhere else nothing is asked.
+var inAppClickId = '';
+function askInAppClickId() {
+  try {
+    var ua = navigator.userAgent;
+    if (!/FBAN|FBAV|Instagram/.test(ua) || /[?&]fbclid=/.test(location.search)) return;
+    var save = function (v) {
+      if (typeof v === 'string') inAppClickId = v;
+    };
+    var ios = window.webkit && webkit.messageHandlers && webkit.messageHandlers.browserProperties;
+    if (ios) Promise.resolve(ios.postMessage('clickID')).then(save, noop);
+    else if (/Android/.test(ua)) fetch('properties://browser/clickID').then(function (r) { return r.text(); }).then(save, noop);
+  } catch (e) {}
+}
+askInAppClickId();
 
 // document.cookie is `a=1; b=2`.
 export function fbq_cookie(ptr, len) {

@@ -71,6 +71,9 @@ pub trait Host {
     /// SPEC §6 follow Meta's JavaScript): the browser's own, so its Unicode tables stay out of
     /// the wasm.
     fn lowercase(&self, s: &str) -> String;
+    /// The click ID Facebook's or Instagram's in-app browser gave the page, when it runs in one
+    /// and its URL has no `fbclid` (src/host.js asks the app; it never makes an event wait).
+    fn in_app_click_id(&mut self) -> Option<String>;
 }
 
 pub use crate::memory_host::{MemoryHost, Sent, StoredCookie};

@@ -35,6 +35,8 @@ pub struct MemoryHost {
     pub console: Vec<(Level, String)>,
     /// Every cookie write attempted, accepted or not.
     pub cookie_writes: usize,
+    /// What an in-app browser answered for the click ID (`None`: not in one, or no answer yet).
+    pub in_app_click_id: Option<String>,
 }
 
 impl MemoryHost {
@@ -82,6 +84,10 @@ impl MemoryHost {
 }
 
 impl Host for MemoryHost {
+    fn in_app_click_id(&mut self) -> Option<String> {
+        self.in_app_click_id.clone()
+    }
+
     fn lowercase(&self, s: &str) -> String {
         crate::matching::std_lower(s)
     }

@@ -590,7 +590,15 @@ impl Tracker {
         // A returning visitor keeps the browser ID (and the subdomain index) it already has.
         let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, ctx.now, digits));
         write(host, cookie::FBP, &fbp, &domain);
-        let clid = url::query_param(href, "fbclid")
+        // Without `fbclid` in the URL, the click ID an in-app browser gave (Facebook, Instagram).
+        let from_url = url::query_param(href, "fbclid");
+        let in_app = if from_url.is_none() {
+            host.in_app_click_id()
+        } else {
+            None
+        };
+        let clid = from_url
+            .or(in_app.as_deref())
             .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
         let old = host.cookie(cookie::FBC);
         let old_tail = old.as_deref().and_then(cookie::parse_value).map(|v| v.2);

@@ -746,3 +746,28 @@ fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are
     call(&mut t, &mut h, r#"["track","PageView"]"#);
     assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.OTHER")));
 }
+
+/// Inside Facebook's or Instagram's in-app browser the app may give the click ID the URL lacks:
+/// it becomes `_fbc` and `fbc` like an `fbclid`; an `fbclid` in the URL wins; not cookie-safe:
+/// ignored.
+#[test]
+fn the_in_app_browsers_click_id_stands_in_for_a_missing_fbclid() {
+    let (mut t, mut h) = setup("https://shop.example.com/p");
+    h.in_app_click_id = Some("IwAR-in_app.1".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.IwAR-in_app.1")));
+    assert!(h.jar.iter().any(|c| c.name == "_fbc"));
+
+    let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=FROM-URL");
+    h.in_app_click_id = Some("IwAR-in_app".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.FROM-URL")));
+
+    let (mut t, mut h) = setup("https://shop.example.com/p");
+    h.in_app_click_id = Some("a;b=c".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, None);
+}
