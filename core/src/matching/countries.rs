@@ -389,7 +389,11 @@ mod tests {
             ("Vatican City", "va"),
             ("Viet Nam", "vn"),
         ] {
-            assert_eq!(normalize_country(&to_lower(name)).as_deref(), Ok(code), "{name}");
+            assert_eq!(
+                normalize_country(&to_lower(name)).as_deref(),
+                Ok(code),
+                "{name}"
+            );
         }
     }
 }
