@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds what a store downloads: dist/fbevents.js (the loader and src/host.js, one classic script)
-# and dist/fbevents.wasm (the engine, optimised for size). Prints raw and gzip sizes.
+# and dist/fbevents.wasm (the engine, optimised for size), each with a brotli .br beside it.
+# Prints raw, gzip and brotli sizes.
 # Run scripts/setup.sh first (the two top-level commands do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +55,7 @@ cp types/fbevents.d.ts pkg/dist/fbevents.d.ts  # the TypeScript types, package.j
 if grep -nE '\beval\(|new Function' pkg/dist/fbevents.js; then
   die "dist/fbevents.js contains eval( or new Function"
 fi
+say "sizes (and the precompressed dist/*.br the collector serves)"
+node tests/support/sizes.mjs --write-br pkg/dist
 rm -rf dist
 mv pkg/dist dist
-
-say "sizes"
-node tests/support/sizes.mjs

@@ -55,14 +55,41 @@ function doc() {
   return window.fbq && fbq.host || document;
 }
 
+// The page's URL (0), its referrer (1), the in-app browser's click ID (2, '' when none).
 export function fbq_text(which) {
   try {
     var d = doc();
-    return put(which ? d.referrer : d.URL);
+    return put(which > 1 ? inAppClickId : which ? d.referrer : d.URL);
   } catch (e) {
     return 0;
   }
 }
+
+// Advanced matching lowercases as Meta's own code does: with String.prototype.toLowerCase.
+export function fbq_lower(ptr, len) {
+  return put(str(ptr, len).toLowerCase());
+}
+
+// Inside Facebook's and Instagram's in-app browsers, a page opened without fbclid can still get
+// its click ID from the app, the way Meta's own library asks for it: on iOS through the
+// browserProperties message handler, on Android (Facebook 397+, Instagram 264+) with a request
+// to properties://browser/clickID. Asked once, when this script runs, in parallel with the
+// engine's download; no event waits for the answer (an event sent before it arrives goes
+// without it, the next ones carry it). Anywhere else nothing is asked.
+var inAppClickId = '';
+function askInAppClickId() {
+  try {
+    var ua = navigator.userAgent;
+    if (!/FBAN|FBAV|Instagram/.test(ua) || /[?&]fbclid=/.test(location.search)) return;
+    var save = function (v) {
+      if (typeof v === 'string') inAppClickId = v;
+    };
+    var ios = window.webkit && webkit.messageHandlers && webkit.messageHandlers.browserProperties;
+    if (ios) Promise.resolve(ios.postMessage('clickID')).then(save, noop);
+    else if (/Android/.test(ua)) fetch('properties://browser/clickID').then(function (r) { return r.text(); }).then(save, noop);
+  } catch (e) {}
+}
+askInAppClickId();
 
 // document.cookie is `a=1; b=2`.
 export function fbq_cookie(ptr, len) {
@@ -88,12 +115,11 @@ export function fbq_gpc() {
   try { return navigator.globalPrivacyControl === true; } catch (e) { return false; }
 }
 
-export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
+// The whole `name=value; Max-Age=...` text comes from core (cookie::set_cookie_text), which the
+// collector's Set-Cookie uses too.
+export function fbq_set_cookie(ptr, len) {
   try {
-    var domain = str(domainPtr, domainLen);
-    doc().cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
-      (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
-      (secure ? '; Secure' : '');
+    doc().cookie = str(ptr, len);
   } catch (e) {}
 }
 

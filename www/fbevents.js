@@ -5,7 +5,7 @@
 // console error says why. No eval, no new Function.
 import {
   bind, put, str,
-  fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+  fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log, fbq_lower,
 } from '../src/host.js';
 
 (function (w) {
@@ -73,7 +73,7 @@ import {
   // them (an object of our own: webpack would add runtime helpers for a module namespace).
   var imports = {
     '/src/host.js': {
-      fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log,
+      fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log, fbq_lower,
     },
   };
   new Promise(function (ok) {

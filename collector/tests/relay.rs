@@ -154,9 +154,8 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
     // The token and its proof travel in the body, never in the URL.
     assert_eq!(req.query, "");
     assert!(!req.path.contains(TOKEN));
-    let external_id =
-        pixel_core::matching::hash_field(pixel_core::matching::Field::ExternalId, "Cust 77")
-            .unwrap();
+    // "Cust 77" normalised (SPEC §6).
+    let external_id = pixel_core::matching::sha256_hex("cust77");
     assert_eq!(
         req.body,
         json!({

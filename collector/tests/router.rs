@@ -445,11 +445,8 @@ async fn plain_identifiers_are_hashed_and_never_stored() {
         .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     assert_eq!(
         em,
-        pixel_core::matching::hash_field(
-            pixel_core::matching::Field::Em,
-            "  John.Doe@Example.com "
-        )
-        .unwrap()
+        // "  John.Doe@Example.com " normalised (SPEC §6).
+        pixel_core::matching::sha256_hex("john.doe@example.com")
     );
     // The plain value is nowhere in the database file.
     drop(h.events("").await);
