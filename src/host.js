@@ -168,6 +168,7 @@ var st = 0;
 var sent = 0;
 var work; // the outbox module's handler, once loaded; truthy while it loads
 var waiting = []; // [entry, response] handed over before the module was loaded
+var tries = 0;
 var api = {
   ship: ship,
   st: function () { return st; },
@@ -218,9 +219,10 @@ function more(e, r) {
     work = make(api);
     run();
   }, function (x) {
-    work = 0; // offline, for one: try again when back online
-    say('outbox: ' + x);
-    addEventListener('online', function () { more(); }, { once: true });
+    // Offline, or the endpoint's server (which serves this file too) is down: try again later.
+    work = 0;
+    if (!tries++) say('outbox: ' + x);
+    setTimeout(more, 5000 * tries);
   });
 }
 

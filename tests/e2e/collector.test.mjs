@@ -4,14 +4,13 @@
 // be the event_id Meta receives from the server, so Meta keeps one copy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/index.mjs';
+import { launchBrowser, requireDist, parseParams } from '../support/index.mjs';
+import { startCollector as startCollectorBinary, until } from '../support/collector.mjs';
 
 const PIXEL = '1234567890';
 const TOKEN = 'test-access-token';
@@ -22,17 +21,6 @@ let graph;
 let collector;
 let browser;
 let tmp;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Meta's Graph API, played locally: records every request and answers like Meta does. */
 function startGraph() {
@@ -63,48 +51,14 @@ function startGraph() {
   );
 }
 
-function collectorBinary() {
-  for (const profile of ['debug', 'release']) {
-    const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), profile, 'collector');
-    if (fs.existsSync(bin)) return bin;
-  }
-  throw new Error('target/debug/collector is missing: run `cargo build -p collector` (./test.sh does)');
-}
-
-async function startCollector(graphUrl) {
-  const port = await freePort();
-  const db = path.join(tmp, 'collector.db');
-  const args = [
-    '--listen', `127.0.0.1:${port}`, '--db', db,
-    '--dist', path.join(repoRoot, 'dist'), '--site', path.join(repoRoot, 'www', 'store'),
-    '--pixel', `${PIXEL}=${TOKEN}`, '--graph-url', graphUrl, '--graph-version', 'v26.0',
-    '--admin-token', ADMIN, '--relay-interval-ms', '100', '--retry-base-ms', '100',
-  ];
-  const child = spawn(collectorBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`collector exited ${child.exitCode}: ${log}`);
-    try {
-      const r = await fetch(`${origin}/healthz`);
-      if (r.ok) return { origin, db, child, log: () => log };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`collector did not answer /healthz: ${log}`);
-}
-
-async function until(what, fn, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function startCollector(graphUrl) {
+  return startCollectorBinary({
+    db: path.join(tmp, 'collector.db'),
+    args: [
+      '--pixel', `${PIXEL}=${TOKEN}`, '--graph-url', graphUrl, '--graph-version', 'v26.0',
+      '--admin-token', ADMIN, '--relay-interval-ms', '100', '--retry-base-ms', '100',
+    ],
+  });
 }
 
 before(async () => {
