@@ -65,6 +65,13 @@ say "webpack"
 node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings \
   --output-path pkg/dist
 cp pkg/fbevents.wasm pkg/dist/fbevents.wasm
+# A second terser pass over webpack's output, allowed arrow functions (the bundle targets
+# es2020): about 40 bytes gzip less.
+for f in fbevents.js fbevents.outbox.js; do
+  node_modules/.bin/terser "pkg/dist/$f" --compress passes=3,unsafe_arrows=true,ecma=2020 --mangle \
+    --ecma 2020 -o "pkg/dist/$f.min"
+  mv "pkg/dist/$f.min" "pkg/dist/$f"
+done
 node_modules/.bin/terser pkg/fallback.js --compress passes=2 --mangle -o pkg/dist/fbevents.fallback.js
 
 # The scripts must run under a CSP without 'unsafe-eval'.

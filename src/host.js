@@ -105,7 +105,7 @@ export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post) {
   try {
     var url = str(urlPtr, urlLen);
     var body = str(bodyPtr, bodyLen);
-    if (new URL(url, location.href).origin === location.origin) return outbox(url, body, post);
+    if (new URL(url, location).origin === location.origin) return outbox(url, body, post);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
       if (navigator.sendBeacon(url, new URLSearchParams(body))) return;
@@ -142,8 +142,8 @@ export function script(file) {
   return new Promise(function (ok, no) {
     var s = document.createElement('script');
     s.src = at(file);
-    s.onload = function () { s.e ? ok(s.e) : no(Error(s.src + ' is not ours')); };
-    s.onerror = function () { no(Error(s.src + ' did not load')); };
+    s.onload = function () { s.e ? ok(s.e) : no(s.src); }; // loaded, but not ours
+    s.onerror = function () { no(s.src); };
     document.head.appendChild(s);
   });
 }
@@ -166,14 +166,8 @@ export function script(file) {
 var KEY = '_fbq_ob.';
 var st = 0;
 var sent = 0;
-var work; // the outbox module's handler, once loaded; truthy while it loads
-var waiting = []; // [entry, response] handed over before the module was loaded
+var work; // a promise of the outbox module's handler, from the first hand-over on
 var tries = 0;
-var api = {
-  ship: ship,
-  st: function () { return st; },
-  say: say,
-};
 
 // Called by the loader after each call: true when consent is revoked.
 export function held(revoked) {
@@ -181,25 +175,25 @@ export function held(revoked) {
 }
 
 function outbox(u, b, p) {
-  st = /(^|&)dpo=LDU(&|$)/.test(b) ? 1 : 2;
+  st = /&dpo=LDU/.test(b) ? 1 : 2; // dpo is never the first parameter, and LDU its only value
   var t = Date.now();
   // The key only has to be unique among this store's tabs (it is no identifier and never sent).
-  var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t, a: 0, c: t + 10000 };
+  var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t };
   if (work) more(e, 1); // the outbox is at work: keep this one too until it is acknowledged
   ship(e);
   // The page's first beacon looks for entries an earlier page or another tab left.
   try {
-    if (!sent++ && st > 1 && Object.keys(localStorage).some(function (k) { return !k.indexOf(KEY); })) more();
+    if (!sent++ && st > 1 && /(^|,)_fbq_ob\./.test(Object.keys(localStorage))) more();
   } catch (x) {}
 }
 
-// Sends an entry; keepalive within the 64 KB a page may have in flight that way (POST bodies).
+// Sends an entry (same-origin: cookies go by default); keepalive within the 64 KB a page may
+// have in flight that way (a GET query is always under it).
 function ship(e) {
   fetch(e.p ? e.u : e.u + '?' + e.b, {
     method: e.p ? 'POST' : 'GET',
     body: e.p ? new URLSearchParams(e.b) : null,
-    credentials: 'include',
-    keepalive: !e.p || e.b.length < 60000,
+    keepalive: e.b.length < 60000,
   }).then(function (r) {
     if (!r.ok || work) more(e, r);
   }, function () {
@@ -208,26 +202,23 @@ function ship(e) {
 }
 
 // Hands `e` over to the outbox module with its response `r` (none: a network error; 1: about
-// to be sent), loading the module first; kept in storage meanwhile (consent permitting).
+// to be sent), loading the module first; kept in storage meanwhile (consent permitting). If the
+// module cannot load (offline, or the server that serves it and the endpoint is down), what is
+// in storage waits for the next try; an entry kept in memory (limited mode) is lost then.
 function more(e, r) {
   try {
     if (e && st > 1 && !(r && r.ok)) localStorage.setItem(e.k, JSON.stringify(e));
   } catch (x) {}
-  waiting.push([e, r]);
-  if (work && work.call) return run();
   work = work || script('fbevents.outbox.js').then(function (make) {
-    work = make(api);
-    run();
+    return make(ship, function () { return st; }, say);
   }, function (x) {
-    // Offline, or the endpoint's server (which serves this file too) is down: try again later.
     work = 0;
-    if (!tries++) say('outbox: ' + x);
+    if (!tries++) say('outbox: ' + x + ' did not load');
     setTimeout(more, 5000 * tries);
   });
-}
-
-function run() {
-  while (waiting.length) work.apply(0, waiting.shift());
+  work.then(function (handle) {
+    if (handle) handle(e, r);
+  });
 }
 
 export function fbq_log(level, ptr, len) {

@@ -10,7 +10,7 @@
 // - Any other 4xx is final: the entry is dropped with a warning.
 // - At most MAX entries and CHARS characters; the oldest are dropped first, with a warning. An
 //   entry older than 7 days (the collector's relay window) is dropped.
-// - Consent (api.st()): 0 sends and stores nothing (revoked); 1 keeps entries in this page's
+// - Consent (consent()): 0 sends and stores nothing (revoked); 1 keeps entries in this page's
 //   memory only (limited mode / LDU); 2 keeps them in localStorage, one key per entry.
 // - Tabs: sending claims an entry for LEASE ms in storage (its `c`), so another tab
 //   leaves it alone. The claim is a read-then-write, not atomic: two tabs flushing in the same
@@ -22,9 +22,9 @@ var MAX = 100;
 var CHARS = 200000;
 var TTL = 7 * 864e5;
 var KEY = '_fbq_ob.'; // as in src/host.js
-var LEASE = 10000; // as in src/host.js
+var LEASE = 10000;
 
-document.currentScript.e = function (api) {
+document.currentScript.e = function (ship, consent, say) {
   var mem = {}; // entries kept in memory (consent limited)
   var timer;
   var first = 1;
@@ -35,7 +35,7 @@ document.currentScript.e = function (api) {
   });
 
   function stored() {
-    return api.st() > 1;
+    return consent() > 1;
   }
 
   function all() {
@@ -61,10 +61,10 @@ document.currentScript.e = function (api) {
         delete mem[e.k];
         return;
       } catch (x) {
-        api.say('outbox: not stored (' + x + '), kept while this page lives');
+        say('outbox: not stored (' + x + '), kept while this page lives');
       }
     }
-    if (api.st()) mem[e.k] = e;
+    if (consent()) mem[e.k] = e;
   }
 
   function drop(e) {
@@ -78,7 +78,7 @@ document.currentScript.e = function (api) {
   // for `skip`, which just failed.
   function flush(now, skip) {
     clearTimeout(timer);
-    if (!api.st()) return;
+    if (!consent()) return;
     var t = Date.now();
     var list = all();
     var chars = 0;
@@ -88,13 +88,13 @@ document.currentScript.e = function (api) {
       chars += e.u.length + e.b.length + 99;
       if (e.t < t - TTL) drop(e);
       else if (chars > CHARS || list.length - j > MAX) over += drop(e) || 1;
-      else if ((now && e.k !== skip || e.w <= t) && (e.r || 0) <= t && !(e.c > t)) {
+      else if ((now && e.k !== skip || !(e.w > t)) && !(e.r > t) && !(e.c > t)) {
         e.c = t + LEASE;
         save(e);
-        api.ship(e);
+        ship(e);
       }
     }
-    if (over) api.say('outbox full: ' + over + ' oldest event(s) dropped');
+    if (over) say('outbox full: ' + over + ' oldest event(s) dropped');
     later();
   }
 
@@ -112,16 +112,20 @@ document.currentScript.e = function (api) {
   // yet sent), or nothing (a page load or `online`: look at what is waiting).
   return function (e, r) {
     var s = r && r.status;
-    if (r === 1) save(e); // about to be sent: kept until acknowledged
+    if (r === 1) {
+      e.c = Date.now() + LEASE; // about to be sent by this tab: kept until acknowledged
+      save(e);
+    }
     else if (e && r && r.ok) drop(e);
     else if (e && s > 399 && s < 500 && s !== 408 && s !== 429) {
       drop(e);
-      api.say('the endpoint refused an event (HTTP ' + s + '); dropped');
+      say('the endpoint refused an event (HTTP ' + s + '); dropped');
     } else if (e) {
       var t = Date.now();
       var ra = r && r.headers.get('retry-after');
       ra = ra ? (isNaN(ra) ? Date.parse(ra) - t : ra * 1e3) || 0 : 0;
-      e.w = t + Math.min(1000 * Math.pow(2, e.a++), 60000) * (0.5 + Math.random() / 2); // jitter
+      e.a = (e.a | 0) + 1;
+      e.w = t + Math.min(500 * Math.pow(2, e.a), 60000) * (0.5 + Math.random() / 2); // jitter
       e.r = t + Math.max(ra, 0);
       e.c = 0;
       save(e);

@@ -5,6 +5,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSuite, param, byId, byEv, all, assertNoPageErrors, fbqMessages } from '../support/suite.mjs';
+import { until } from '../support/collector.mjs';
 
 let suite;
 before(async () => {
@@ -20,16 +21,6 @@ const outboxKeys = (tab) => tab.page.evaluate((k) => Object.keys(localStorage).f
 const refusedFor = (id) => suite.server.refused().filter((r) => r.url.includes(`id=${id}&`) || r.url === '/tr/');
 const track = (n, prefix) =>
   Array.from({ length: n }, (_, i) => `fbq('track', 'ViewContent', {content_ids: ['${prefix}-${i}']}, {eventID: '${prefix}-${i}'});`).join('\n');
-
-async function until(what, fn, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Asserts that every event ID in `eids` arrived exactly once for pixel `id`, and nothing else. */
 async function assertEachOnce(id, eids, timeoutMs = 30000) {

@@ -12,13 +12,22 @@ export const DIST_FILES = ['fbevents.js', 'fbevents.wasm'];
 
 /** { files: [{ name, raw, gzip }], raw, gzip } with gzip at level 9. */
 export function distSizes(dir = distDir) {
-  const files = DIST_FILES.map((name) => {
-    const bytes = fs.readFileSync(path.join(dir, name));
-    return { name: `dist/${name}`, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
-  });
+  const files = DIST_FILES.map((name) => fileSize(name, dir));
   const sum = (k) => files.reduce((n, f) => n + f[k], 0);
   return { files, raw: sum('raw'), gzip: sum('gzip') };
 }
+
+/** What a page downloads instead of fbevents.wasm when WebAssembly cannot run (issue #10). */
+export const FALLBACK_FILE = 'fbevents.fallback.js';
+/** The outbox's retry half, downloaded only after a first-party beacon failed. */
+export const OUTBOX_FILE = 'fbevents.outbox.js';
+
+/** { name, raw, gzip } of one dist/ file. */
+export function fileSize(name, dir = distDir) {
+  const bytes = fs.readFileSync(path.join(dir, name));
+  return { name: `dist/${name}`, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
+}
+export const fallbackSize = (dir) => fileSize(FALLBACK_FILE, dir);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const { files, raw, gzip } = distSizes();
@@ -26,4 +35,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   row('file', 'raw bytes', 'gzip -9');
   for (const f of files) row(f.name, f.raw, f.gzip);
   row('total', raw, gzip);
+  console.log('only when needed (issue #10):');
+  for (const name of [OUTBOX_FILE, FALLBACK_FILE]) {
+    const f = fileSize(name);
+    row(f.name, f.raw, f.gzip);
+  }
 }
