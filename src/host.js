@@ -188,12 +188,13 @@ function outbox(u, b, p) {
 }
 
 // Sends an entry (same-origin: cookies go by default); keepalive within the 64 KB a page may
-// have in flight that way (a GET query is always under it).
+// have in flight that way: URLSearchParams may re-encode a body to up to 3 times its length (a
+// GET query is always under it).
 function ship(e) {
   fetch(e.p ? e.u : e.u + '?' + e.b, {
     method: e.p ? 'POST' : 'GET',
     body: e.p ? new URLSearchParams(e.b) : null,
-    keepalive: e.b.length < 60000,
+    keepalive: e.b.length < 20000,
   }).then(function (r) {
     if (!r.ok || work) more(e, r);
   }, function () {
