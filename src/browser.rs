@@ -21,6 +21,7 @@
 
 use core::cell::Cell;
 use pixel_core::cookie::set_cookie_text;
+use pixel_core::consent::Consent;
 use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
 use pixel_core::tracker::{Options, Tracker};
 
@@ -100,11 +101,17 @@ pub extern "C" fn fbq_buf(len: usize) -> *mut u8 {
 }
 
 /// One `fbq(...)` call: the first `len` bytes of the input buffer are the JSON text of its
-/// arguments array. Returns 0 when refused (made while another call runs), else 1.
+/// arguments array. Returns 0 when refused (made while another call runs), 2 when done and
+/// consent is revoked after it (the outbox in `src/host.js` then pauses), else 1.
 #[no_mangle]
 pub extern "C" fn fbq_call(len: usize) -> u32 {
     let args = take(len);
-    with_engine(|tracker| tracker.call_json(&args, &mut BrowserHost))
+    let mut revoked = false;
+    let done = with_engine(|tracker| {
+        tracker.call_json(&args, &mut BrowserHost);
+        revoked = tracker.consent() == Consent::Revoked;
+    });
+    done << u32::from(revoked)
 }
 
 /// The page URL changed through the History API (single-page apps).

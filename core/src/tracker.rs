@@ -668,3 +668,11 @@ fn event_id_of<'a>(event_data: Option<&'a Value<'a>>) -> Option<&'a str> {
         .as_text()?;
     (!id.is_empty()).then_some(id)
 }
+
+/// For the WebAssembly shell (issue #10): the outbox in `src/host.js` neither sends nor stores
+/// while consent is revoked, and learns it from here after each call.
+impl Tracker {
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
+}

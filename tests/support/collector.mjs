@@ -75,12 +75,13 @@ export function collectorBinary() {
 }
 
 /**
- * Starts the collector on 127.0.0.1 with its database in `tmp`, serving dist/ (and `site`, if
- * given). `pixels`: `--pixel` values (`ID` or `ID=TOKEN`). Resolves once /healthz answers.
+ * Starts the collector on 127.0.0.1 with its database `db` (default `tmp`/collector.db), serving
+ * dist/ (and `site`, if given), on `port` (default a free one: pass the old port to restart it
+ * where it was). `pixels`: `--pixel` values (`ID` or `ID=TOKEN`). Resolves once /healthz answers.
  */
-export async function startCollector({ tmp, graphUrl, pixels, site, extraArgs = [] }) {
-  const port = await freePort();
-  const db = path.join(tmp, 'collector.db');
+export async function startCollector({ tmp, db, port, graphUrl, pixels = [], site, extraArgs = [] }) {
+  port = port || (await freePort());
+  db = db || path.join(tmp, 'collector.db');
   const args = ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist')];
   if (site) args.push('--site', site);
   for (const p of pixels) args.push('--pixel', p);
@@ -109,10 +110,13 @@ export async function startCollector({ tmp, graphUrl, pixels, site, extraArgs = 
             if (!r.ok) throw new Error(`/api/events: ${r.status} ${await r.text()}`);
             return r.json();
           },
-          async stop() {
-            if (child.exitCode === null) {
-              child.kill('SIGTERM');
-              await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+          port,
+          /** Stops it with `signal` (SIGTERM: gracefully; SIGKILL: as a crash would). */
+          async stop(signal = 'SIGTERM') {
+            if (child.exitCode === null && child.signalCode === null) {
+              const exited = new Promise((r) => child.once('exit', r));
+              child.kill(signal);
+              await exited;
             }
           },
         };

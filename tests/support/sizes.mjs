@@ -19,21 +19,30 @@ export const brotli = (bytes) => zlib.brotliCompressSync(bytes, {
 
 /** { files: [{ name, raw, gzip, br }], raw, gzip, br } with gzip at level 9, brotli at 11. */
 export function distSizes(dir = distDir) {
-  const files = DIST_FILES.map((name) => {
-    const bytes = fs.readFileSync(path.join(dir, name));
-    return { name: `dist/${name}`, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length, br: brotli(bytes).length };
-  });
+  const files = DIST_FILES.map((name) => fileSize(name, dir));
   const sum = (k) => files.reduce((n, f) => n + f[k], 0);
   return { files, raw: sum('raw'), gzip: sum('gzip'), br: sum('br') };
 }
 
-/** Writes `<file>.br` beside each of the files in `dir`. */
+/** Writes `<file>.br` beside each of the files in `dir` (the fallback and outbox scripts too). */
 export function writeBrotli(dir) {
-  for (const name of DIST_FILES) {
+  for (const name of [...DIST_FILES, OUTBOX_FILE, FALLBACK_FILE]) {
     const p = path.join(dir, name);
     fs.writeFileSync(`${p}.br`, brotli(fs.readFileSync(p)));
   }
 }
+
+/** What a page downloads instead of fbevents.wasm when WebAssembly cannot run (issue #10). */
+export const FALLBACK_FILE = 'fbevents.fallback.js';
+/** The outbox's retry half, downloaded only after a first-party beacon failed. */
+export const OUTBOX_FILE = 'fbevents.outbox.js';
+
+/** { name, raw, gzip, br } of one dist/ file. */
+export function fileSize(name, dir = distDir) {
+  const bytes = fs.readFileSync(path.join(dir, name));
+  return { name: `dist/${name}`, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length, br: brotli(bytes).length };
+}
+export const fallbackSize = (dir) => fileSize(FALLBACK_FILE, dir);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const at = process.argv.indexOf('--write-br');
@@ -44,4 +53,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   row('file', 'raw bytes', 'gzip -9', 'br -q 11');
   for (const f of files) row(f.name, f.raw, f.gzip, f.br);
   row('total', raw, gzip, br);
+  console.log('only when needed (issue #10):');
+  for (const name of [OUTBOX_FILE, FALLBACK_FILE]) {
+    const f = fileSize(name, dir);
+    row(f.name, f.raw, f.gzip, f.br);
+  }
 }
