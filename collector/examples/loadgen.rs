@@ -1,5 +1,9 @@
 //! Load generator: `cargo run --release -p collector --example loadgen [-- --seconds 5
-//! --connections 64 --relay-events 100000 --sync normal]`.
+//! --connections 64 --relay-events 100000 --sync normal --serve collector]`.
+//!
+//! `--serve collector` (the default) serves through `collector::server::serve`, the binary's own
+//! accept loop (connection limit, head and idle timeouts); `--serve axum` through `axum::serve`
+//! (no limits), to price them in the same conditions.
 //!
 //! Runs the collector's router on loopback (in this process, on its own 2-thread runtime, with a
 //! real SQLite file in a temporary directory) and drives it from a 1-thread client over several
@@ -39,6 +43,7 @@ struct Args {
     connections: usize,
     relay_events: usize,
     sync: String,
+    serve: String,
 }
 
 fn args() -> Args {
@@ -47,6 +52,7 @@ fn args() -> Args {
         connections: 64,
         relay_events: 100_000,
         sync: "normal".into(),
+        serve: "collector".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -59,6 +65,7 @@ fn args() -> Args {
             "--connections" => a.connections = v.parse().expect("--connections N"),
             "--relay-events" => a.relay_events = v.parse().expect("--relay-events N"),
             "--sync" => a.sync = v.to_owned(),
+            "--serve" if v == "axum" || v == "collector" => a.serve = v.to_owned(),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -317,8 +324,19 @@ fn main() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    server_rt.spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let (_stop_serving, serving) = tokio::sync::watch::channel(false);
+    if a.serve == "axum" {
+        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        server_rt.spawn(async move { axum::serve(listener, service).await.unwrap() });
+    } else {
+        let st = state.clone();
+        let limits = collector::server::Limits::of(&st.config);
+        server_rt.spawn(async move {
+            collector::server::serve(listener, app(st.clone()), limits, &st.metrics, serving)
+                .await
+                .unwrap()
+        });
+    }
 
     // The client: one thread.
     let client_rt = tokio::runtime::Builder::new_current_thread()
@@ -326,8 +344,8 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "collector loadgen: {} keep-alive connections, {} s per run, loopback, server on 2 threads + writer, client on 1 thread, --sync {}",
-        a.connections, a.seconds, a.sync
+        "collector loadgen: {} keep-alive connections, {} s per run, loopback, server on 2 threads + writer, client on 1 thread, --sync {}, --serve {}",
+        a.connections, a.seconds, a.sync, a.serve
     );
     client_rt.block_on(drive(addr, Load::Bare, a.connections, 1)); // warm-up
     let bare = client_rt.block_on(drive(addr, Load::Bare, a.connections, a.seconds));

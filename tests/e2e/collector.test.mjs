@@ -15,7 +15,7 @@ import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/in
 
 const PIXEL = '1234567890';
 const TOKEN = 'test-access-token';
-const ADMIN = 'e2e-admin';
+const ADMIN = 'e2e-admin-token-0123456789';
 const sha256 = (s) => crypto.createHash('sha256').update(s, 'utf8').digest('hex');
 
 let graph;
@@ -219,7 +219,7 @@ test('a repeated beacon is acknowledged and deduplicated: Meta gets the event on
   await until('the Lead relayed', () => graph.events().some((e) => e.event_id === eid));
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(graph.events().filter((e) => e.event_id === eid).length, 1);
-  const metrics = await fetch(`${collector.origin}/metrics`).then((r) => r.text());
+  const metrics = await fetch(`${collector.origin}/metrics`, { headers: { Authorization: `Bearer ${ADMIN}` } }).then((r) => r.text());
   const dup = metrics.match(/^collector_events_duplicate_total(?:\{[^}]*\})? (\d+)/m);
   assert.ok(dup && Number(dup[1]) >= 2, `duplicates counted: ${dup && dup[0]}`);
 });
