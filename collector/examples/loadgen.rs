@@ -76,6 +76,8 @@ fn args() -> Args {
 enum Load {
     Bare,
     Beacons,
+    /// `GET /fbevents.js` (a 32 KB file from `--dist`), the static-file path.
+    Static,
 }
 
 fn page_view(n: u64) -> Beacon {
@@ -147,6 +149,7 @@ impl Template {
         let marker = 999_999_999_999u64; // DIGITS nines: found and overwritten per request
         let text = match (load, purchase_kind) {
             (Load::Bare, _) => "GET /_bench/204 HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
+            (Load::Static, _) => "GET /fbevents.js HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
             (Load::Beacons, true) => {
                 let body = purchase(marker).encode();
                 format!(
@@ -317,7 +320,14 @@ fn main() {
         .build()
         .unwrap();
     let db = dir.path().join("bench.db");
-    let cfg = config(&db, &a.sync, &["--pixel", PIXEL]);
+    let dist = dir.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("fbevents.js"), "/* the pixel */\n".repeat(2048)).unwrap();
+    let cfg = config(
+        &db,
+        &a.sync,
+        &["--pixel", PIXEL, "--dist", dist.to_str().unwrap()],
+    );
     let store = Arc::new(SqliteStore::open(&db, cfg.sync).unwrap());
     let state = AppState::new(cfg, store.clone()).unwrap();
     let listener = server_rt
@@ -371,6 +381,16 @@ fn main() {
     println!(
         "beacons/bare ratio: {:.2}; events stored: {stored}",
         beacons.per_sec / bare.per_sec
+    );
+    client_rt.block_on(drive(addr, Load::Static, a.connections, 1)); // warm-up
+    let files = client_rt.block_on(drive(addr, Load::Static, a.connections, a.seconds));
+    println!(
+        "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2}",
+        "GET /fbevents.js (32 KB static file)",
+        files.requests,
+        files.per_sec,
+        files.p50_ms,
+        files.p99_ms
     );
 
     // The relay: preload events into a fresh database, then time sending them all.

@@ -15,8 +15,8 @@ const UNIT: &str = include_str!("../deploy/collector.service");
 /// The value of `key=` in the unit (the last one, as systemd reads it).
 fn value(key: &str) -> Option<String> {
     UNIT.lines()
-        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .map(str::to_owned)
 }
 

@@ -393,7 +393,7 @@ async fn a_malformed_corpus_gets_no_5xx_and_the_process_stays_well() {
         "no 4xx at all: {statuses:?}"
     );
     assert!(
-        statuses.get("200").is_some(),
+        statuses.contains_key("200"),
         "no beacon accepted at all: {statuses:?}"
     );
 

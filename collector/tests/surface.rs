@@ -39,7 +39,9 @@ fn usage_errors_never_echo_a_secret() {
     let secrets = [ACCESS_TOKEN.to_owned(), APP_SECRET.to_owned()];
     let with_token = format!("notanid={ACCESS_TOKEN}");
     let spaced = format!("123={ACCESS_TOKEN} x");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the error says)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--pixel", &with_token],
             vec![],
