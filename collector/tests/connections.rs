@@ -255,6 +255,7 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
         text.lines().next().unwrap_or("")
     );
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("--body-timeout-ms"), "{text}");
     assert!(took >= Duration::from_millis(700), "{took:?}");
     assert!(c.events("").await.is_empty());
 }

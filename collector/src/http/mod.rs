@@ -61,7 +61,21 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             body_timeout,
         ))
+        .layer(middleware::map_response(explain_timeout))
         .with_state(state)
+}
+
+/// The timeout layer answers an empty `408`: say why, like every other refusal.
+async fn explain_timeout(resp: Response) -> Response {
+    if resp.status() != StatusCode::REQUEST_TIMEOUT {
+        return resp;
+    }
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        "the request was not complete within --body-timeout-ms\n",
+    )
+        .into_response()
 }
 
 /// The `--metrics-listen` router: `/metrics` without a token, nothing else.
