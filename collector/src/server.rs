@@ -141,7 +141,8 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => break,
+            // A dropped sender is no stop signal: keep serving.
+            Ok(_) = stop.wait_for(|s| *s) => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -235,7 +236,7 @@ async fn connection(
                     return; // dropping the connection closes the socket
                 }
             }
-            _ = stop.changed(), if !stopping => {
+            Ok(()) = stop.changed(), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
