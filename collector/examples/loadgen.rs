@@ -252,10 +252,27 @@ struct Figures {
     per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of this whole process (server, writer and client) per request, microseconds:
+    /// unlike requests/s, barely moved by other work on the machine.
+    cpu_us: f64,
+}
+
+/// User + system CPU time of this process so far, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // Fields 14 and 15 of stat(5); after the ")" they are the 12th and 13th, and the first
+    // field after ")" (the state letter) does not parse as a number.
+    f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
 }
 
 async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> Figures {
     let seq = Arc::new(AtomicU64::new(0));
+    let ticks = cpu_ticks();
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..connections)
@@ -266,6 +283,7 @@ async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> F
         all.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu_secs = (cpu_ticks() - ticks) as f64 / 100.0;
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -278,6 +296,7 @@ async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> F
         per_sec: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
+        cpu_us: cpu_secs * 1e6 / all.len().max(1) as f64,
     }
 }
 
@@ -342,7 +361,8 @@ fn main() {
         let st = state.clone();
         let limits = collector::server::Limits::of(&st.config);
         server_rt.spawn(async move {
-            collector::server::serve(listener, app(st.clone()), limits, &st.metrics, serving)
+            let stats = st.metrics.connections.clone();
+            collector::server::serve(listener, app(st.clone()), limits, stats, serving)
                 .await
                 .unwrap()
         });
@@ -363,8 +383,8 @@ fn main() {
     let beacons = client_rt.block_on(drive(addr, Load::Beacons, a.connections, a.seconds));
     let stored = state.metrics.stored.load(Ordering::Relaxed);
     println!(
-        "{:<48} {:>9} {:>10} {:>8} {:>8}",
-        "route", "requests", "per sec", "p50 ms", "p99 ms"
+        "{:<48} {:>9} {:>10} {:>8} {:>8} {:>10}",
+        "route", "requests", "per sec", "p50 ms", "p99 ms", "CPU us/req"
     );
     for (name, f) in [
         ("GET /_bench/204 (bare route)", &bare),
@@ -374,8 +394,8 @@ fn main() {
         ),
     ] {
         println!(
-            "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2}",
-            name, f.requests, f.per_sec, f.p50_ms, f.p99_ms
+            "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
+            name, f.requests, f.per_sec, f.p50_ms, f.p99_ms, f.cpu_us
         );
     }
     println!(
@@ -385,12 +405,13 @@ fn main() {
     client_rt.block_on(drive(addr, Load::Static, a.connections, 1)); // warm-up
     let files = client_rt.block_on(drive(addr, Load::Static, a.connections, a.seconds));
     println!(
-        "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2}",
+        "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
         "GET /fbevents.js (32 KB static file)",
         files.requests,
         files.per_sec,
         files.p50_ms,
-        files.p99_ms
+        files.p99_ms,
+        files.cpu_us
     );
 
     // The relay: preload events into a fresh database, then time sending them all.

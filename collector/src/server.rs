@@ -4,7 +4,7 @@
 //! committed), let the relay finish the request it has in flight.
 //!
 //! Connections are served by hyper's HTTP/1 connection with a tokio timer, one task each, under
-//! three limits no client can lift:
+//! limits no client can lift:
 //!
 //! - **at most `--max-connections` at once**: one beyond is accepted and closed at once (it is not
 //!   left in the kernel's backlog, where it would wait with no answer);
@@ -37,7 +37,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-use crate::metrics::{ConnStats, Metrics};
+use crate::metrics::ConnStats;
 use crate::{app, relay, AppState};
 
 /// Connection limits (the `--*-timeout-ms` and `--max-connections` flags).
@@ -87,15 +87,15 @@ pub async fn run(
             max_connections: 64,
             ..limits
         };
-        let m = state.clone();
-        let stop = stop_rx.clone();
-        tokio::spawn(async move { serve(l, router, small, &m.metrics, stop).await })
+        // Its connections are not counted with the public listener's.
+        let stats = Arc::new(ConnStats::default());
+        tokio::spawn(serve(l, router, small, stats, stop_rx.clone()))
     });
     serve(
         listener,
         app(state.clone()),
         limits,
-        &state.metrics,
+        state.metrics.connections.clone(),
         stop_rx.clone(),
     )
     .await?;
@@ -121,12 +121,12 @@ pub async fn run(
 
 /// Accept connections on `listener` and serve `router` on each until `stop` turns true, then
 /// close idle connections, let the others finish their request, and return once all are closed
-/// or `limits.shutdown` has passed.
+/// or `limits.shutdown` has passed. `stats` counts its connections (`collector_connections_*`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
-    metrics: &Metrics,
+    stats: Arc<ConnStats>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -137,7 +137,6 @@ pub async fn serve(
         .max_headers(100)
         .max_buf_size(MAX_HEAD);
     let http = Arc::new(http);
-    let stats = metrics.connections.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,

@@ -110,12 +110,14 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
     let opened = Instant::now();
     let mut stalled = Vec::with_capacity(STALLED);
     for _ in 0..STALLED {
+        // From before the connect: the server's clock starts at its accept, later.
+        let at = Instant::now();
         let mut s = TcpStream::connect(c.addr).await.unwrap();
         // The head never ends: no blank line.
         s.write_all(b"GET /tr/?id=1 HTTP/1.1\r\nHost: shop.example\r\n")
             .await
             .unwrap();
-        stalled.push((s, Instant::now()));
+        stalled.push((s, at));
     }
     let open_secs = opened.elapsed().as_secs_f64();
     let watchers: Vec<_> = stalled
@@ -123,8 +125,8 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
         .map(|(mut s, at)| {
             tokio::spawn(async move {
                 let watch = Instant::now();
-                let closed = closed_within(&mut s, Duration::from_millis(head_ms + 8000)).await;
-                // From the moment this connection sent its partial head.
+                let closed = closed_within(&mut s, Duration::from_millis(head_ms + 15_000)).await;
+                // From the moment this connection was opened.
                 closed.map(|d| watch + d - at)
             })
         })
@@ -154,7 +156,7 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
         );
     }
     println!(
-        "stalled connections closed by the server: {} of {STALLED}; after their partial head: first {:.0} ms, median {:.0} ms, last {:.0} ms (--head-timeout-ms {head_ms})",
+        "stalled connections closed by the server: {} of {STALLED}; after their connect: first {:.0} ms, median {:.0} ms, last {:.0} ms (--head-timeout-ms {head_ms})",
         closes.len(),
         closes.first().map_or(0.0, after_open),
         percentile(&closes, 0.5),
@@ -162,11 +164,12 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
     );
     assert_eq!(closes.len(), STALLED, "every stalled head is closed");
     assert!(
-        *closes.first().unwrap() >= Duration::from_millis(head_ms - 100),
+        *closes.first().unwrap() >= Duration::from_millis(head_ms),
         "closed before the timeout"
     );
+    // The accept loop may lag behind the kernel's backlog on a loaded machine: generous.
     assert!(
-        *closes.last().unwrap() < Duration::from_millis(head_ms) + Duration::from_secs(4),
+        *closes.last().unwrap() < Duration::from_millis(head_ms) + Duration::from_secs(12),
         "closed long after the timeout"
     );
     let timed_out = c.metric("collector_connections_head_timeout_total").await;

@@ -2,7 +2,7 @@
 //! so no preflight is needed; the allow-list (`--allowed-origin`) decides which pages may send.
 //! With no list every origin may. A request without `Origin` (an image GET) is always let through.
 //!
-//! Two parts: [`gate`] is the authorisation check (a request from an origin not on the list gets
+//! Two parts: [`check`] (as `http::layers::Gate` on the beacon routes) is the authorisation check (a request from an origin not on the list gets
 //! `403` before its body is read, a preflight included); [`layer`] is tower-http's `CorsLayer`,
 //! which writes the `Access-Control-*` headers and answers preflights. With an allow-list it
 //! echoes the allowed origin with `Allow-Credentials: true` (the pixel's beacons carry the
@@ -11,15 +11,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::AppState;
 
 fn origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
@@ -42,15 +38,6 @@ pub fn check(config: &Config, headers: &HeaderMap) -> Result<(), AppError> {
         }
         _ => Ok(()),
     }
-}
-
-/// Middleware on the beacon routes: `403` for an origin not on the list, before anything else.
-pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Err(e) = check(&state.config, req.headers()) {
-        state.metrics.rejected(e.reason());
-        return e.into_response();
-    }
-    next.run(req).await
 }
 
 /// The `Access-Control-*` headers of the beacon routes.

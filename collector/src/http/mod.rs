@@ -17,21 +17,21 @@ pub mod auth;
 pub mod beacon;
 pub mod cookies;
 pub mod cors;
+pub mod layers;
 pub mod multipart;
 pub mod report;
 pub mod static_files;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::metrics::{Gauges, STATIC_ROUTE};
+use crate::metrics::Gauges;
 use crate::AppState;
 
 /// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
@@ -43,7 +43,7 @@ pub fn router(state: AppState) -> Router {
             .post(beacon::post)
             .options(cors::options)
             .layer(cors::layer(&state.config))
-            .layer(middleware::from_fn_with_state(state.clone(), cors::gate))
+            .layer(layers::gate(state.clone()))
     };
     let body_timeout = Duration::from_millis(state.config.body_timeout_ms);
     Router::new()
@@ -54,28 +54,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
         .route("/_bench/204", get(bench_204))
-        .route_layer(middleware::from_fn(label_route))
+        .route_layer(layers::label_route())
         .fallback(static_files::serve)
-        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             body_timeout,
         ))
-        .layer(middleware::map_response(explain_timeout))
+        .layer(layers::track(state.clone()))
         .with_state(state)
-}
-
-/// The timeout layer answers an empty `408`: say why, like every other refusal.
-async fn explain_timeout(resp: Response) -> Response {
-    if resp.status() != StatusCode::REQUEST_TIMEOUT {
-        return resp;
-    }
-    (
-        StatusCode::REQUEST_TIMEOUT,
-        [(header::CONNECTION, "close")],
-        "the request was not complete within --body-timeout-ms\n",
-    )
-        .into_response()
 }
 
 /// The `--metrics-listen` router: `/metrics` without a token, nothing else.
@@ -83,28 +69,6 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
-}
-
-/// On a matched route: hand its path pattern to [`track_latency`] in the response.
-async fn label_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
-    if let Some(route) = route {
-        resp.extensions_mut().insert(route);
-    }
-    resp
-}
-
-/// Latency of every request, labelled with its route's path pattern or `static` (the fallback).
-async fn track_latency(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let label = resp
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(STATIC_ROUTE, MatchedPath::as_str);
-    state.metrics.observe(label, start.elapsed());
-    resp
 }
 
 async fn healthz() -> &'static str {
