@@ -12,8 +12,8 @@
 //!   after an idle keep-alive pause;
 //! - **an idle keep-alive connection closes after `--idle-timeout-ms`** with no byte read or
 //!   written, which also bounds a client that stops reading a response;
-//! - and a request, its body included, has `--body-timeout-ms` from its head to its answer
-//!   (`tower_http::timeout`, in [`crate::http::router`]), answered `408`.
+//! - and a request with a body has `--body-timeout-ms` from its head to its answer, else `408`
+//!   (`http::layers::Track`).
 //!
 //! hyper's own `header_read_timeout` starts whenever the connection waits for a head, idle or
 //! not, so it cannot tell a 60 s keep-alive pause from a 10 s head; a small per-connection watchdog

@@ -22,20 +22,17 @@ pub mod multipart;
 pub mod report;
 pub mod static_files;
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::Gauges;
 use crate::AppState;
 
 /// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
-/// every request, its body included, must be answered within `--body-timeout-ms` (`408`).
+/// a request with a body must be answered within `--body-timeout-ms` of its head (`408`).
 pub fn router(state: AppState) -> Router {
     let tr = || {
         get(beacon::get)
@@ -43,9 +40,8 @@ pub fn router(state: AppState) -> Router {
             .post(beacon::post)
             .options(cors::options)
             .layer(cors::layer(&state.config))
-            .layer(layers::gate(state.clone()))
+            .layer(layers::Layered(layers::Gate(state.clone())))
     };
-    let body_timeout = Duration::from_millis(state.config.body_timeout_ms);
     Router::new()
         .route("/tr", tr())
         .route("/tr/", tr())
@@ -54,13 +50,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
         .route("/_bench/204", get(bench_204))
-        .route_layer(layers::label_route())
+        .route_layer(layers::Layered(layers::LabelRoute))
         .fallback(static_files::serve)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            body_timeout,
-        ))
-        .layer(layers::track(state.clone()))
+        .layer(layers::Layered(layers::Track(state.clone())))
         .with_state(state)
 }
 

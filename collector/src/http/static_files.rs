@@ -88,18 +88,19 @@ enum Place {
     Outside,
 }
 
-async fn place(root: &Path, rel: &Path) -> Place {
-    let Ok(base) = tokio::fs::canonicalize(root).await else {
+/// Where `rel` leads in `root`. Blocking file-system calls: run it off the async workers.
+fn place(root: &Path, rel: &Path) -> Place {
+    let Ok(base) = std::fs::canonicalize(root) else {
         return Place::Missing;
     };
-    let Ok(mut real) = tokio::fs::canonicalize(root.join(rel)).await else {
+    let Ok(mut real) = std::fs::canonicalize(root.join(rel)) else {
         return Place::Missing;
     };
     if !real.starts_with(&base) {
         return Place::Outside;
     }
-    if tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_dir()) {
-        match tokio::fs::canonicalize(real.join("index.html")).await {
+    if real.is_dir() {
+        match std::fs::canonicalize(real.join("index.html")) {
             Ok(index) => real = index,
             Err(_) => return Place::Inside,
         }
@@ -111,6 +112,14 @@ async fn place(root: &Path, rel: &Path) -> Place {
     }
 }
 
+/// [`place`] in every root, in order, in one trip to the blocking pool.
+async fn places(state: &AppState, rel: PathBuf) -> Vec<Place> {
+    let roots: Vec<PathBuf> = state.statics.roots.iter().map(|r| r.dir.clone()).collect();
+    tokio::task::spawn_blocking(move || roots.iter().map(|r| place(r, &rel)).collect())
+        .await
+        .unwrap_or_default()
+}
+
 /// The fallback route.
 pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -120,8 +129,9 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         return AppError::NotFound.into_response();
     };
     let (parts, _) = req.into_parts();
-    for root in &state.statics.roots {
-        match place(&root.dir, &rel).await {
+    let places = places(&state, rel).await;
+    for (root, place) in state.statics.roots.iter().zip(places) {
+        match place {
             Place::Missing => continue,
             Place::Outside => return AppError::NotFound.into_response(),
             Place::Inside => {}
