@@ -150,7 +150,8 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_HEAD_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub head_timeout_ms: u64,
 
-    /// Milliseconds from a request's head to its answer, its whole body included (`408` after).
+    /// Milliseconds a request with a body has from its head to its answer, the whole body
+    /// included (`408` after).
     #[arg(long, env = "COLLECTOR_BODY_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_ms: u64,
 
