@@ -14,7 +14,7 @@ bash scripts/build.sh
 # Conversions API; without one it stores and shows them and says so once in its log.
 # (node tests/support/server.mjs --listen "$addr" --dist dist --site www/store is a lighter
 # stand-in that only records beacons.)
-admin=${COLLECTOR_ADMIN_TOKEN:-demo}
+admin=${COLLECTOR_ADMIN_TOKEN:-demo-admin-token-change-me}
 say() { printf '[run] %s\n' "$*"; }
 say "building the collector (release)"
 cargo build --release -p collector

@@ -20,8 +20,8 @@
 #![allow(unsafe_code)]
 
 use core::cell::Cell;
-use pixel_core::cookie::set_cookie_text;
 use pixel_core::consent::Consent;
+use pixel_core::cookie::set_cookie_text;
 use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
 use pixel_core::tracker::{Options, Tracker};
 

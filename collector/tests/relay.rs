@@ -341,7 +341,9 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     let pixel = pixel_arg();
     let c = Collector::start(dir.path(), &fast(&dead, &pixel)).await;
     send_all(&c, numbered("PageView", "p", 1500), 8).await;
-    let pending = c.metric("collector_relay_queue_depth").await;
+    let pending = c
+        .wait_metric("collector_relay_queue_depth", 1500, Duration::from_secs(10))
+        .await;
     assert_eq!(pending, 1500);
     assert!(
         c.metric("collector_relay_failures_total{kind=\"connect\"}")
@@ -368,7 +370,11 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     let sizes: Vec<usize> = graph.received().iter().map(|r| r.events().len()).collect();
     assert_eq!(sizes, [1000, 500]);
     c.wait_settled(1500, Duration::from_secs(5)).await;
-    assert_eq!(c.metric("collector_relay_queue_depth").await, 0);
+    assert_eq!(
+        c.wait_metric("collector_relay_queue_depth", 0, Duration::from_secs(10))
+            .await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,7 +134,7 @@ test('a repeated beacon is acknowledged and deduplicated: Meta gets the event on
   await until('the Lead relayed', () => graph.events().some((e) => e.event_id === eid));
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(graph.events().filter((e) => e.event_id === eid).length, 1);
-  const metrics = await fetch(`${collector.origin}/metrics`).then((r) => r.text());
+  const metrics = await fetch(`${collector.origin}/metrics`, { headers: { Authorization: `Bearer ${ADMIN}` } }).then((r) => r.text());
   const dup = metrics.match(/^collector_events_duplicate_total(?:\{[^}]*\})? (\d+)/m);
   assert.ok(dup && Number(dup[1]) >= 2, `duplicates counted: ${dup && dup[0]}`);
 });

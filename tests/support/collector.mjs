@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { repoRoot } from './server.mjs';
 
-export const ADMIN_TOKEN = 'e2e-admin';
+export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 /** A port that was free a moment ago on 127.0.0.1 (for servers that cannot be told port 0). */
 export function freePort() {

@@ -47,7 +47,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
         accept(&state, &parts, pairs).await
     }
     .await;
-    respond(&state, &parts, result, true)
+    respond(&state, result, true)
 }
 
 /// `HEAD /tr`: the GIF's headers, and nothing stored. (axum would otherwise run the GET handler
@@ -98,7 +98,7 @@ pub async fn post(State(state): State<AppState>, req: Request) -> Response {
         accept(&state, &parts, pairs).await
     }
     .await;
-    respond(&state, &parts, result, false)
+    respond(&state, result, false)
 }
 
 fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
@@ -254,12 +254,7 @@ async fn accept(
     Ok(set_cookies)
 }
 
-fn respond(
-    state: &AppState,
-    parts: &Parts,
-    result: Result<Vec<HeaderValue>, AppError>,
-    gif: bool,
-) -> Response {
+fn respond(state: &AppState, result: Result<Vec<HeaderValue>, AppError>, gif: bool) -> Response {
     Metrics::inc(&state.metrics.received);
     let mut resp = match result {
         Ok(set_cookies) => {
@@ -285,7 +280,6 @@ fn respond(
     };
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    cors::decorate(&state.config, &parts.headers, headers);
     resp
 }
 
