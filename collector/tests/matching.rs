@@ -83,6 +83,7 @@ async fn five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchang
         &[
             "--graph-url",
             &graph.url,
+            "--graph-allow-http",
             "--pixel",
             &pixel,
             "--relay-interval-ms",
