@@ -86,7 +86,7 @@ test('storefront → pixel → collector → Conversions API: the Purchase keeps
     assert.deepEqual(relayed.custom_data.content_ids, JSON.parse(purchase['cd[content_ids]']));
     assert.deepEqual(relayed.user_data.em, [sha256('ada.lovelace@example.org')]);
     assert.deepEqual(relayed.user_data.ph, [sha256('442079460958')]);
-    assert.deepEqual(relayed.user_data.zp, [sha256('sw1a1aa')]);
+    assert.deepEqual(relayed.user_data.zp, [sha256('sw1a 1aa')]); // SPEC §6 (#13): the inner space stays
     assert.equal(relayed.user_data.fbp, purchase.fbp);
     assert.match(relayed.user_data.fbp, /^fb\.0\.\d{13}\.\d+$/);
     assert.ok(relayed.user_data.client_user_agent.includes('Chrome'), 'user agent from the beacon request');
