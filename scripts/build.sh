@@ -48,6 +48,9 @@ say "webpack"
 node_modules/.bin/webpack --config webpack.config.js --no-color --stats errors-warnings \
   --output-path pkg/dist
 cp pkg/fbevents.wasm pkg/dist/fbevents.wasm
+# The dashboard's script (issue #11), its own config so the pixel's stays untouched.
+node_modules/.bin/webpack --config webpack.dashboard.config.js --no-color --stats errors-warnings \
+  --output-path pkg/dist
 
 # The bundle must run under a CSP without 'unsafe-eval'.
 if grep -nE '\beval\(|new Function' pkg/dist/fbevents.js; then

@@ -24,6 +24,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod relay;
+pub mod reports;
 pub mod server;
 pub mod store;
 

@@ -8,7 +8,10 @@
 //! | `GET /healthz` | `200 ok` |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /api/events` | stored events, newest first (admin token) |
-//! | `GET /report` | funnel, dedup, match quality, relay status (admin token) |
+//! | `GET /report` | redirect to `/dashboard` |
+//! | `GET /api/reports/{name}` | funnel, timeline, match-quality, relay, attribution, aem (admin token) |
+//! | `GET /api/audiences/{name}.csv` | purchasers, cart_abandoners, viewers as hashed CSV (admin token) |
+//! | `GET /dashboard` | the dashboard page (its script is `dist/dashboard.js`) |
 //! | `GET /_bench/204` | bare 204, the benchmark's baseline |
 //! | anything else | a file from `--dist`, then from `--site` |
 
@@ -19,6 +22,7 @@ pub mod cookies;
 pub mod cors;
 pub mod multipart;
 pub mod report;
+pub mod reports;
 pub mod static_files;
 
 use std::time::Instant;
@@ -48,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
+        // Reports and the dashboard (issue #11).
+        .route("/api/reports/{name}", get(reports::report))
+        .route("/api/audiences/{file}", get(reports::audience))
+        .route("/dashboard", get(reports::dashboard))
         .route("/_bench/204", get(bench_204))
         .fallback(static_files::serve)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
@@ -62,6 +70,12 @@ fn route_label(path: &str) -> &'static str {
         "/metrics" => "metrics",
         "/healthz" => "healthz",
         "/_bench/204" => "bench",
+        p if p == "/dashboard"
+            || p.starts_with("/api/reports/")
+            || p.starts_with("/api/audiences/") =>
+        {
+            "report"
+        }
         _ => "static",
     }
 }
@@ -99,20 +113,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// Check the admin token from `Authorization: Bearer`, or `query_token` (the report page only;
-/// every API route takes the [`auth::Admin`] extractor, which never reads a URL).
-pub fn authorize(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    query_token: Option<&str>,
-) -> Result<(), crate::error::AppError> {
-    let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(crate::error::AppError::Unauthorized);
-    };
-    match auth::bearer(headers).or(query_token) {
-        Some(t) if auth::token_matches(t, expected) => Ok(()),
-        _ => Err(crate::error::AppError::Unauthorized),
-    }
 }

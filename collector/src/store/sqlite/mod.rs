@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod reports;
 mod rows;
 mod schema;
 
@@ -199,10 +200,19 @@ fn insert_events(
                  ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
             )
             .map_err(err)?;
+        let mut duplicate_day = tx
+            .prepare_cached(
+                "INSERT INTO duplicates_per_day (pixel_id, day, duplicates) VALUES (?1, ?2, 1)
+                 ON CONFLICT (pixel_id, day) DO UPDATE SET duplicates = duplicates + 1",
+            )
+            .map_err(err)?;
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(claim) = dedup.claim(key, e.received_at_ms) else {
                 duplicate.execute([&e.pixel_id]).map_err(err)?;
+                duplicate_day
+                    .execute(params![e.pixel_id, e.received_at_ms.div_euclid(86_400_000)])
+                    .map_err(err)?;
                 outcomes.push(InsertOutcome::Duplicate);
                 continue;
             };
