@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod relay;
 pub mod reports;
+pub mod seed;
 pub mod server;
 pub mod store;
 

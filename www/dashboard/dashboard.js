@@ -238,7 +238,7 @@ async function load() {
     return;
   }
   sessionStorage.setItem(PIXEL_KEY, q.get('pixel'));
-  history.replaceState(null, '', `?${new URLSearchParams({ pixel: q.get('pixel') })}`);
+  history.replaceState(null, '', `?${q}`);
   $('status').textContent = 'Loading…';
   const prio = $('priority').value.trim();
   const paths = {

@@ -1,30 +1,15 @@
-//! `seed`: fill a collector database with realistic synthetic events, so the dashboard has
-//! something to show and the report benchmark has a million events.
-//!
-//! Visitor sessions in time order over `--days` days ending `--end`: a landing PageView (a third
-//! with UTM parameters, most Facebook ones with `fbclid`), product views, carts, checkouts and
-//! Purchases with the drop-off of a small shop, revenue in USD and EUR, a share of iOS user
-//! agents, returning visitors, hashed customer information from the checkout on, and browser +
-//! server copies of some Purchases (the store drops the second as a duplicate). Events go in
-//! through [`Store::insert_batch`], as the ingest writer's do; relayed ones are then marked sent
-//! or failed with one of two Meta messages.
+//! `seed`: fill a collector database with realistic synthetic events (see [`collector::seed`]),
+//! with a progress bar, so the demo and the dashboard have something to show.
 //!
 //! `cargo run --release -p collector --bin seed -- --db collector.db --events 20000`
-
-// Every index here is drawn from `0..len()` of the table it indexes (or is the visitor just
-// pushed); the generator has no input to be wrong about.
-#![allow(clippy::indexing_slicing)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use collector::config::SyncMode;
-use collector::event::NewEvent;
-use collector::store::{SqliteStore, Store};
-use fastrand::Rng;
-use pixel_core::matching::{hash_field, Field};
-use serde_json::{json, Map, Value};
+use collector::reports::{format_day, parse_date};
+use collector::store::SqliteStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,259 +39,6 @@ struct Args {
     no_relay: bool,
 }
 
-const BATCH: usize = 5000;
-const STORE: &str = "https://shop.example";
-const PRODUCTS: [(&str, f64); 6] = [
-    ("tee", 24.0),
-    ("hoodie", 59.0),
-    ("cap", 19.5),
-    ("sneakers", 119.0),
-    ("jacket", 189.0),
-    ("socks", 9.9),
-];
-const UAS: [(&str, u32); 4] = [
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 30),
-    ("Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1", 8),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", 34),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 28),
-];
-const CAMPAIGNS: [(&str, &str, &str, bool); 4] = [
-    ("facebook", "paid_social", "black_friday", true),
-    ("facebook", "paid_social", "retargeting", true),
-    ("google", "cpc", "brand", false),
-    ("newsletter", "email", "winter_sale", false),
-];
-const META_ERRORS: [&str; 2] = [
-    "Invalid parameter (code 100, subcode 2804003): The event has an invalid parameter.",
-    "Invalid parameter (code 100, subcode 2804019): event_time is too far in the past.",
-];
-
-/// One returning or new shopper.
-struct Visitor {
-    fbp: Option<String>,
-    ua: &'static str,
-    ip: String,
-    /// Hashed customer information, known once they have checked out.
-    ud: Vec<(String, String)>,
-    external_id: Option<String>,
-    n: u64,
-}
-
-struct Gen {
-    rng: Rng,
-    pixel: String,
-    relay: bool,
-    visitors: Vec<Visitor>,
-    seq: u64,
-}
-
-fn hash(field: Field, raw: &str) -> Option<(String, String)> {
-    hash_field(field, raw)
-        .ok()
-        .map(|h| (field.wire_key().to_owned(), h))
-}
-
-impl Gen {
-    fn pick_ua(&mut self) -> &'static str {
-        let mut r = self.rng.u32(0..100);
-        for (ua, w) in UAS {
-            if r < w {
-                return ua;
-            }
-            r -= w;
-        }
-        UAS[0].0
-    }
-
-    fn visitor(&mut self, t: i64) -> usize {
-        if !self.visitors.is_empty() && self.rng.u32(0..100) < 25 {
-            return self.rng.usize(0..self.visitors.len());
-        }
-        let n = self.visitors.len() as u64;
-        let fbp = (self.rng.u32(0..100) >= 4).then(|| {
-            format!(
-                "fb.1.{}.{}",
-                t * 1000,
-                self.rng.u64(1_000_000_000..9_999_999_999)
-            )
-        });
-        let external_id = (self.rng.u32(0..100) < 20).then(|| format!("customer-{n}"));
-        let ua = self.pick_ua();
-        let ip = format!("203.0.113.{}", self.rng.u8(1..255));
-        self.visitors.push(Visitor {
-            fbp,
-            ua,
-            ip,
-            ud: Vec::new(),
-            external_id,
-            n,
-        });
-        self.visitors.len() - 1
-    }
-
-    fn event(
-        &mut self,
-        v: usize,
-        name: &str,
-        t: i64,
-        url: &str,
-        cd: Map<String, Value>,
-    ) -> NewEvent {
-        self.seq += 1;
-        let vis = &self.visitors[v];
-        let mut ud = vis.ud.clone();
-        if let Some(x) = &vis.external_id {
-            ud.extend(hash(Field::ExternalId, x));
-        }
-        let derived = self.rng.u32(0..100) < 6;
-        let event_id = if derived {
-            format!("d-{:032x}", self.rng.u128(..))
-        } else {
-            format!(
-                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-                self.rng.u32(..),
-                self.rng.u16(..),
-                self.rng.u16(..0xfff),
-                self.rng.u16(..0xfff),
-                self.seq
-            )
-        };
-        NewEvent {
-            pixel_id: self.pixel.clone(),
-            event_name: name.to_owned(),
-            event_id,
-            event_id_derived: derived,
-            event_time: t,
-            received_at_ms: t * 1000 + i64::from(self.rng.u16(0..900)),
-            source_url: url.to_owned(),
-            referrer_url: String::new(),
-            fbp: vis.fbp.clone(),
-            fbc: None,
-            client_ip: Some(vis.ip.clone()),
-            user_agent: Some(vis.ua.to_owned()),
-            user_data: ud,
-            custom_data: cd,
-            dpo: None,
-            relay: self.relay,
-        }
-    }
-
-    /// One session starting at `t`: its events, in order (duplicates included).
-    fn session(&mut self, mut t: i64, out: &mut Vec<NewEvent>) {
-        let v = self.visitor(t);
-        let r = self.rng.u32(0..100);
-        let (query, fbc) = if r < 35 {
-            let (s, m, c, fb) = CAMPAIGNS[self.rng.usize(0..CAMPAIGNS.len())];
-            let click = fb && self.rng.u32(0..100) < 80;
-            let id = format!("IwAR{}", self.rng.u64(..));
-            let q = format!(
-                "?utm_source={s}&utm_medium={m}&utm_campaign={c}{}",
-                if click {
-                    format!("&fbclid={id}")
-                } else {
-                    String::new()
-                }
-            );
-            (q, click.then(|| format!("fb.1.{}.{id}", t * 1000)))
-        } else if r < 43 {
-            let id = format!("IwAR{}", self.rng.u64(..));
-            (
-                format!("?fbclid={id}"),
-                Some(format!("fb.1.{}.{id}", t * 1000)),
-            )
-        } else {
-            (String::new(), None)
-        };
-        let mut landing = self.event(v, "PageView", t, &format!("{STORE}/{query}"), Map::new());
-        landing.fbc = fbc.clone();
-        out.push(landing);
-        let step = |rng: &mut Rng, t: &mut i64| *t += i64::from(rng.u16(5..240));
-        if self.rng.u32(0..100) >= 62 {
-            return;
-        }
-        let mut cart: Vec<(&str, f64)> = Vec::new();
-        for _ in 0..self.rng.u32(1..4) {
-            let (sku, price) = PRODUCTS[self.rng.usize(0..PRODUCTS.len())];
-            step(&mut self.rng, &mut t);
-            let url = format!("{STORE}/product.html?sku={sku}");
-            let mut pv = self.event(v, "PageView", t, &url, Map::new());
-            pv.fbc = fbc.clone();
-            out.push(pv);
-            let cd = json!({"content_ids": [sku], "content_type": "product", "value": price, "currency": "USD"});
-            let mut vc = self.event(v, "ViewContent", t, &url, obj(cd));
-            vc.fbc = fbc.clone();
-            out.push(vc);
-            if self.rng.u32(0..100) < 30 {
-                step(&mut self.rng, &mut t);
-                let cd = json!({"content_ids": [sku], "content_type": "product", "value": price, "currency": "USD"});
-                let mut ac = self.event(v, "AddToCart", t, &url, obj(cd));
-                ac.fbc = fbc.clone();
-                out.push(ac);
-                cart.push((sku, price));
-            }
-        }
-        if cart.is_empty() || self.rng.u32(0..100) >= 60 {
-            return;
-        }
-        // Checkout: the shopper types their details, so customer information from here on.
-        if self.visitors[v].ud.is_empty() {
-            let n = self.visitors[v].n;
-            let mut ud = Vec::new();
-            ud.extend(hash(Field::Em, &format!("shopper{n}@mail.example")));
-            if self.rng.u32(0..100) < 70 {
-                ud.extend(hash(Field::Ph, &format!("+1 650 555 {:04}", n % 10_000)));
-            }
-            ud.extend(hash(Field::Fn, "alex"));
-            ud.extend(hash(Field::Ln, &format!("shopper{n}")));
-            if self.rng.u32(0..100) < 60 {
-                ud.extend(hash(Field::Ct, "springfield"));
-                ud.extend(hash(Field::St, "il"));
-                ud.extend(hash(Field::Zp, "62701"));
-                ud.extend(hash(Field::Country, "us"));
-            }
-            self.visitors[v].ud = ud;
-        }
-        let eur = self.rng.u32(0..100) < 30;
-        let rate = if eur { 0.92 } else { 1.0 };
-        let total: f64 = cart
-            .iter()
-            .map(|(_, p)| (p * rate * 100.0).round() / 100.0)
-            .sum();
-        let currency = if eur { "EUR" } else { "USD" };
-        let ids: Vec<&str> = cart.iter().map(|(s, _)| *s).collect();
-        step(&mut self.rng, &mut t);
-        let cd = json!({"content_ids": ids, "num_items": cart.len(), "value": total, "currency": currency});
-        let url = format!("{STORE}/checkout.html");
-        out.push(self.event(v, "InitiateCheckout", t, &url, obj(cd.clone())));
-        if self.rng.u32(0..100) >= 65 {
-            return;
-        }
-        step(&mut self.rng, &mut t);
-        let mut cd = cd;
-        cd["order_id"] = json!(format!("order-{}", self.seq));
-        let purchase = self.event(v, "Purchase", t, &format!("{STORE}/thanks.html"), obj(cd));
-        let copy = (self.rng.u32(0..100) < 10).then(|| {
-            // The server's copy of the same Purchase, a few seconds later.
-            let mut c = purchase.clone();
-            c.received_at_ms += 3000;
-            c
-        });
-        out.push(purchase);
-        out.extend(copy);
-    }
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-fn today() -> i64 {
-    collector::now_ms() / 86_400_000
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
@@ -319,30 +51,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    if !pixel_core::tracker::valid_pixel_id(&args.pixel) {
-        return Err("--pixel must be a numeric pixel id".into());
-    }
-    if args.days < 1 {
-        return Err("--days must be at least 1".into());
-    }
-    let end = match &args.end {
-        Some(d) => collector::reports::parse_date(d).ok_or("--end must be a date as YYYY-MM-DD")?,
-        None => today(),
+    let end_day = match &args.end {
+        Some(d) => parse_date(d).ok_or("--end must be a date as YYYY-MM-DD")?,
+        None => collector::now_ms() / 86_400_000,
     };
     let store = SqliteStore::open(&args.db, SyncMode::Normal)
         .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?;
-    let start = (end - args.days + 1) * 86_400;
-    let span = args.days * 86_400;
-    // About 3.2 events per session.
-    let sessions = (args.events as f64 / 3.2).max(1.0);
-    let mean_gap = span as f64 / sessions;
-    let mut g = Gen {
-        rng: Rng::with_seed(args.seed),
-        pixel: args.pixel.clone(),
-        relay: !args.no_relay,
-        visitors: Vec::new(),
-        seq: 0,
-    };
     let bar = indicatif::ProgressBar::new(args.events);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -351,70 +65,25 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .progress_chars("=> "),
     );
-    let (mut stored, mut duplicates) = (0u64, 0u64);
-    let mut t = start as f64;
-    let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH + 32);
-    let mut relay_rng = Rng::with_seed(args.seed ^ 0x5eed);
-    while stored < args.events {
-        while batch.len() < BATCH && stored + (batch.len() as u64) < args.events {
-            // Exponential gaps: sessions arrive as a Poisson process, wrapped into the range.
-            let gap = -mean_gap * (1.0 - g.rng.f64()).ln();
-            t += gap;
-            if t >= (start + span) as f64 {
-                t = start as f64 + (t - start as f64) % span as f64;
-            }
-            g.session(t as i64, &mut batch);
-        }
-        let want = usize::try_from(args.events - stored).unwrap_or(usize::MAX);
-        // Cut at the target, but never between a Purchase and its server copy.
-        let mut cut = batch.len().min(want);
-        let is_copy = |i: usize| match (batch.get(i.wrapping_sub(1)), batch.get(i)) {
-            (Some(a), Some(b)) => a.event_id == b.event_id,
-            _ => false,
-        };
-        while cut < batch.len() && is_copy(cut) {
-            cut += 1;
-        }
-        batch.truncate(cut);
-        let outcomes = store.insert_batch(&batch).map_err(|e| e.to_string())?;
-        let n = outcomes
-            .iter()
-            .filter(|o| **o == collector::store::InsertOutcome::Stored)
-            .count() as u64;
-        duplicates += outcomes.len() as u64 - n;
-        stored += n;
-        if g.relay {
-            settle(&store, &args.pixel, &mut relay_rng, stored >= args.events)?;
-        }
-        bar.inc(n);
-        batch.clear();
-    }
+    let opts = collector::seed::Options {
+        pixel: args.pixel.clone(),
+        events: args.events,
+        days: args.days,
+        end_day,
+        seed: args.seed,
+        relay: !args.no_relay,
+    };
+    let summary = collector::seed::seed(&store, &opts, &mut |n| bar.set_position(n))?;
     bar.finish();
     eprintln!(
-        "seed: {stored} events stored for pixel {} in {} ({duplicates} duplicates dropped), {} visitors, days {} to {}",
+        "seed: {} events stored for pixel {} in {} ({} duplicates dropped), {} visitors, days {} to {}",
+        summary.stored,
         args.pixel,
         args.db.display(),
-        g.visitors.len(),
-        collector::reports::format_day(end - args.days + 1),
-        collector::reports::format_day(end),
+        summary.duplicates,
+        summary.visitors,
+        format_day(end_day - args.days + 1),
+        format_day(end_day),
     );
     Ok(())
-}
-
-/// Give the relayed events of the last batch their journey: most sent, some failed with Meta's
-/// message; in the newest batch a share is still pending.
-fn settle(store: &SqliteStore, pixel: &str, rng: &mut Rng, newest: bool) -> Result<(), String> {
-    let now = collector::now_ms();
-    let pending = store.pending(pixel, BATCH * 2).map_err(|e| e.to_string())?;
-    let mut sent = Vec::with_capacity(pending.len());
-    for e in &pending {
-        match rng.u32(0..1000) {
-            0..=14 => store
-                .mark_failed(e.id, META_ERRORS[usize::from(rng.bool())], now)
-                .map_err(|e| e.to_string())?,
-            15..=299 if newest => {}
-            _ => sent.push(e.id),
-        }
-    }
-    store.mark_sent(&sent, now).map_err(|e| e.to_string())
 }
