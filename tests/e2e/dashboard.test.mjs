@@ -126,10 +126,16 @@ test('the dashboard asks for the token once and shows exactly the numbers of the
     await page.goto(`${collector.origin}/dashboard?pixel=${PIXEL}&from=${RANGE.from}&to=${RANGE.to}`);
 
     // A wrong token is refused and asked for again.
+    let refusals = 0;
+    page.on('response', (r) => (refusals += r.status() === 401 ? 1 : 0));
     await page.waitForSelector('#token', { state: 'visible' });
     await page.fill('#token', 'wrong');
     await page.press('#token', 'Enter');
     await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('refused'));
+    // All six report requests were answered 401 (and Chromium has logged each).
+    for (let i = 0; i < 100 && refusals < 6; i++) await page.waitForTimeout(50);
+    assert.equal(refusals, 6);
+    await page.waitForTimeout(100);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('dashboard.token')), null);
     // Chromium logs the refused requests themselves; nothing else may be an error.
     const refused = tab.messages.splice(0).filter((m) => m.type === 'error');
