@@ -159,12 +159,21 @@ fn audience(s: &SqliteStore, r: DayRange, which: Audience) {
     reports::audience(s, PIXEL, r, which, &p).unwrap();
 }
 
+/// Time this thread has spent on a CPU (Linux: /proc/thread-self/schedstat, nanoseconds), so the
+/// figures can be read apart from what other jobs on the machine take.
+fn cpu_now() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// (cold, warm median) for each job.
-fn measure(path: &Path, range: DayRange, runs: usize) -> Vec<(Duration, Duration)> {
+/// (cold, warm median, warm CPU time median) for each job.
+fn measure(path: &Path, range: DayRange, runs: usize) -> Vec<(Duration, Duration, Duration)> {
     jobs()
         .into_iter()
         .map(|(_, job)| {
@@ -172,15 +181,17 @@ fn measure(path: &Path, range: DayRange, runs: usize) -> Vec<(Duration, Duration
             let t = Instant::now();
             job(&store, range);
             let cold = t.elapsed();
-            let mut warm: Vec<Duration> = (0..runs)
+            let mut warm: Vec<(Duration, Duration)> = (0..runs)
                 .map(|_| {
-                    let t = Instant::now();
+                    let (t, c) = (Instant::now(), cpu_now());
                     job(&store, range);
-                    t.elapsed()
+                    (t.elapsed(), cpu_now() - c)
                 })
                 .collect();
             warm.sort();
-            (cold, warm[warm.len() / 2])
+            let mut cpu: Vec<Duration> = warm.iter().map(|w| w.1).collect();
+            cpu.sort();
+            (cold, warm[warm.len() / 2].0, cpu[cpu.len() / 2])
         })
         .collect()
 }
@@ -203,23 +214,30 @@ fn main() {
         a.runs
     );
     println!(
-        "{:<20} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "{:<20} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>6}",
         "report",
         format!("{}k cold", a.small / 1000),
         format!("{}k warm", a.small / 1000),
+        "(cpu)",
         format!("{}k cold", a.large / 1000),
         format!("{}k warm", a.large / 1000),
+        "(cpu)",
         "ratio"
     );
-    for (((name, _), (sc, sw)), (lc, lw)) in jobs().iter().zip(&s).zip(&l) {
+    for (((name, _), (sc, sw, scpu)), (lc, lw, lcpu)) in jobs().iter().zip(&s).zip(&l) {
         println!(
-            "{:<20} {:>12} {:>12} {:>12} {:>12} {:>7.1}x",
+            "{:<20} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>5.1}x",
             name,
             ms(*sc),
             ms(*sw),
+            ms(*scpu),
             ms(*lc),
             ms(*lw),
+            ms(*lcpu),
             lw.as_secs_f64() / sw.as_secs_f64().max(1e-9)
         );
     }
+    println!(
+        "(cpu): CPU time of the warm median, the figure to read when other jobs share the machine"
+    );
 }

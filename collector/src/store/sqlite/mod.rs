@@ -69,9 +69,12 @@ impl SqliteStore {
         migrate(&writer)?;
         let checkpointer = start_checkpointer(path, sync_sql)?;
         let reader = Connection::open(path).map_err(err)?;
+        // The reports scan whole ranges: reading the file through a memory map (up to 1 GiB)
+        // spares a copy and a system call per page.
         reader
             .execute_batch(
-                "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -32768;",
+                "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -32768;
+                 PRAGMA mmap_size = 1073741824;",
             )
             .map_err(err)?;
         let store = SqliteStore {
