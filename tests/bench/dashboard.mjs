@@ -35,7 +35,7 @@ const port = await new Promise((resolve) => {
   });
 });
 const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), 'release', 'collector');
-const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist'), '--pixel', PIXEL, '--admin-token', ADMIN], { stdio: 'ignore' });
+const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist'), '--pixel', PIXEL, '--admin-token', ADMIN, '--retention-days', '0'], { stdio: 'ignore' });
 const origin = `http://127.0.0.1:${port}`;
 for (let i = 0; i < 100; i++) {
   try {

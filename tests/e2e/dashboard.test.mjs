@@ -42,7 +42,9 @@ function freePort() {
 
 async function startCollector(db) {
   const port = await freePort();
-  const args = ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist'), '--pixel', PIXEL, '--admin-token', ADMIN];
+  const args = ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist'), '--pixel', PIXEL, '--admin-token', ADMIN,
+    // The seeded days are fixed (the numbers are reproducible): keep them, however old.
+    '--retention-days', '0'];
   const child = spawn(binary('collector'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
