@@ -75,6 +75,9 @@ for f in fbevents.js fbevents.outbox.js; do
   mv "pkg/dist/$f.min" "pkg/dist/$f"
 done
 node_modules/.bin/terser pkg/fallback.js --compress passes=2 --mangle -o pkg/dist/fbevents.fallback.js
+# The dashboard's script (issue #11), its own config so the pixel's stays untouched.
+node_modules/.bin/webpack --config webpack.dashboard.config.js --no-color --stats errors-warnings \
+  --output-path pkg/dist
 
 # The scripts must run under a CSP without 'unsafe-eval'.
 if grep -nE '\beval\(|new Function|^(import|export) ' pkg/dist/fbevents.js pkg/dist/fbevents.outbox.js \

@@ -829,66 +829,16 @@ async fn api_and_report_refuse_when_no_admin_token_is_configured() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(h.call(req).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}&token=")).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    let req = Request::get(format!(
+        "/api/reports/funnel?pixel={PIXEL}&from=2026-01-01&to=2026-01-01"
+    ))
+    .header(header::AUTHORIZATION, "Bearer ")
+    .body(Body::empty())
+    .unwrap();
+    assert_eq!(h.call(req).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn report_page_shows_funnel_dedup_match_quality_and_relay_status() {
-    let h = harness(&[]);
-    for (ev, eid) in [
-        ("PageView", "1"),
-        ("PageView", "2"),
-        ("ViewContent", "3"),
-        ("Purchase", "4"),
-        ("Purchase", "4"),
-    ] {
-        let mut b = beacon(ev, eid);
-        b.fbp = Some("fb.1.1.2".into());
-        b.ud = vec![("em".into(), "a@b.co".into())];
-        h.get(&format!("/tr?{}", b.encode())).await;
-    }
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}")).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}&token=wrong"))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        h.get(&format!("/report?token={TOKEN}")).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    let a = h.get(&format!("/report?pixel={PIXEL}&token={TOKEN}")).await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(
-        a.header(header::CONTENT_TYPE),
-        Some("text/html; charset=utf-8")
-    );
-    let html = a.text();
-    assert!(
-        html.contains("<tr><td>PageView</td><td>2</td><td>–</td></tr>"),
-        "{html}"
-    );
-    assert!(html.contains("<tr><td>ViewContent</td><td>1</td><td>50.0%</td></tr>"));
-    assert!(
-        html.contains("<tr><td>Purchase</td><td>1</td><td>–</td></tr>"),
-        "{html}"
-    );
-    assert!(html.contains("<td>duplicates acknowledged, not stored</td><td>1</td>"));
-    assert!(html.contains("<tr><td>em (email)</td><td>4</td><td>100.0%</td></tr>"));
-    assert!(html.contains("<tr><td>pending</td><td>4</td></tr>"));
-    let bearer = Request::get(format!("/report?pixel={PIXEL}"))
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(h.call(bearer).await.status, StatusCode::OK);
-}
+// The reports and the dashboard (which replaced /report) are tested in tests/reports.rs.
 
 #[tokio::test]
 async fn static_files_from_dist_then_site() {

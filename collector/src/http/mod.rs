@@ -8,7 +8,10 @@
 //! | `GET /healthz` | `200 ok`, or `503` and why while events cannot be stored |
 //! | `GET /metrics` | Prometheus text (admin token; none on `--metrics-listen`) |
 //! | `GET /api/events` | stored events, newest first (admin token) |
-//! | `GET /report` | funnel, dedup, match quality, relay status (admin token) |
+//! | `GET /report` | redirect to `/dashboard` |
+//! | `GET /api/reports/{name}` | funnel, timeline, match-quality, relay, attribution, aem (admin token) |
+//! | `GET /api/audiences/{name}.csv` | purchasers, cart_abandoners, viewers as hashed CSV (admin token) |
+//! | `GET /dashboard` | the dashboard page (its script is `dist/dashboard.js`) |
 //! | `GET /_bench/204` | bare 204, the benchmark's baseline |
 //! | anything else | a file from `--dist`, then from `--site` |
 
@@ -21,6 +24,7 @@ pub mod health;
 pub mod layers;
 pub mod multipart;
 pub mod report;
+pub mod reports;
 pub mod static_files;
 
 use axum::extract::State;
@@ -50,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_admin))
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
+        // Reports and the dashboard (issue #11).
+        .route("/api/reports/{name}", get(reports::report))
+        .route("/api/audiences/{file}", get(reports::audience))
+        .route("/dashboard", get(reports::dashboard))
         .route("/_bench/204", get(bench_204))
         .route_layer(layers::Layered(layers::LabelRoute))
         .fallback(static_files::serve)
@@ -87,20 +95,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// Check the admin token from `Authorization: Bearer`, or `query_token` (the report page only;
-/// every API route takes the [`auth::Admin`] extractor, which never reads a URL).
-pub fn authorize(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    query_token: Option<&str>,
-) -> Result<(), crate::error::AppError> {
-    let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(crate::error::AppError::Unauthorized);
-    };
-    match auth::bearer(headers).or(query_token) {
-        Some(t) if auth::token_matches(t, expected) => Ok(()),
-        _ => Err(crate::error::AppError::Unauthorized),
-    }
 }

@@ -115,8 +115,8 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The storage port.
-pub trait Store: Send + Sync + 'static {
+/// The storage port. The reports read through [`ReportSource`](crate::reports::ReportSource).
+pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
     /// Store `events` in one transaction (one disk sync), deduplicating within
     /// [`DEDUP_WINDOW_MS`] of each event's `received_at_ms`. Only returns after the commit.
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError>;

@@ -8,10 +8,11 @@ use super::err;
 use crate::store::StoreError;
 
 /// Ordered schema migrations: `(version, name, SQL)`. Append only.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events and per-pixel counters",
-    "CREATE TABLE events (
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events and per-pixel counters",
+        "CREATE TABLE events (
         id               INTEGER PRIMARY KEY,
         pixel_id         TEXT    NOT NULL,
         event_name       TEXT    NOT NULL,
@@ -39,7 +40,21 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
         pixel_id   TEXT PRIMARY KEY,
         duplicates INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;",
-)];
+    ),
+    (
+        2,
+        "reports: events by pixel and time, duplicates per day",
+        // The reports scan one pixel's events in a time range. Duplicates are counted per UTC day
+        // of receipt so the relay report can say how many a range dropped.
+        "CREATE INDEX events_pixel_time ON events (pixel_id, event_time);
+    CREATE TABLE duplicates_per_day (
+        pixel_id   TEXT    NOT NULL,
+        day        INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pixel_id, day)
+    ) WITHOUT ROWID;",
+    ),
+];
 
 /// How often the background thread moves WAL pages into the database file.
 pub(super) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
