@@ -472,6 +472,19 @@ mod tests {
         }
     }
 
+    impl crate::reports::ReportSource for Fake {
+        fn scan(
+            &self,
+            _: &crate::reports::Scan<'_>,
+            _: &mut dyn FnMut(&crate::reports::Row<'_>),
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn duplicates(&self, _: &str, _: i64, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
     fn event(eid: &str, pad: usize) -> NewEvent {
         let beacon = Beacon {
             id: "1".into(),

@@ -166,7 +166,12 @@ struct Gen {
 }
 
 fn hash(field: Field, raw: &str) -> Option<(String, String)> {
-    hash_field(field, raw)
+    // The seed's values are plain ASCII and its dates are not hashed: the year does not matter.
+    let cx = pixel_core::matching::Context {
+        this_year: pixel_core::matching::year_of(u64::try_from(crate::now_ms()).unwrap_or(0)),
+        lower: &pixel_core::matching::std_lower,
+    };
+    hash_field(field, raw, &cx)
         .ok()
         .map(|h| (field.wire_key().to_owned(), h))
 }

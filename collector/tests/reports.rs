@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 
 const PIXEL: &str = "1234567890";
-const TOKEN: &str = "reports-admin";
+const TOKEN: &str = "reports-admin-token-0123";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Mobile/15E148";
 const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36";
 const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0";

@@ -122,6 +122,7 @@ async fn metrics_need_the_token_on_the_public_listener_and_none_on_metrics_liste
             APP_SECRET,
             "--graph-url",
             &dead,
+            "--graph-allow-http",
             "--log",
             "debug",
             "--metrics-listen",
