@@ -138,17 +138,48 @@ pub struct Health {
     /// Mirrors `failure.is_some()`, so the commit path reads no mutex when all is well.
     failing: AtomicBool,
     failure: Mutex<Option<Failure>>,
+    /// Mirrors `log.open`: an episode of failures whose end is not logged yet.
+    episode: AtomicBool,
+    log: Mutex<FailureLog>,
 }
 
+/// The failure going on now, for `/healthz`.
 struct Failure {
     kind: Unavailable,
     detail: String,
     since: Instant,
     failed_commits: u64,
     refused_events: u64,
+}
+
+/// The log of an episode of failures. On a nearly full disk commits can fail and succeed in
+/// turn; one episode lasts until [`LOG_EVERY`] has passed without a failure, so a flapping store
+/// logs one line when it starts, one per interval with counts, and one when it is over.
+struct FailureLog {
+    open: bool,
+    started: Instant,
     logged_at: Instant,
+    last_failure: Instant,
+    commits: u64,
+    events: u64,
     commits_since_log: u64,
     events_since_log: u64,
+}
+
+impl Default for FailureLog {
+    fn default() -> Self {
+        let now = Instant::now();
+        FailureLog {
+            open: false,
+            started: now,
+            logged_at: now,
+            last_failure: now,
+            commits: 0,
+            events: 0,
+            commits_since_log: 0,
+            events_since_log: 0,
+        }
+    }
 }
 
 impl Health {
@@ -177,68 +208,85 @@ impl Health {
     fn failed(&self, e: &StoreError, events: u64) {
         let kind = Unavailable::of(e);
         let now = Instant::now();
-        let mut guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_mut() {
-            None => {
-                tracing::error!(
-                    reason = kind.label(),
-                    error = %e,
-                    events,
-                    "group commit failed: beacons are answered 503 until a commit succeeds"
-                );
-                *guard = Some(Failure {
-                    kind,
-                    detail: e.0.clone(),
-                    since: now,
-                    failed_commits: 1,
-                    refused_events: events,
-                    logged_at: now,
-                    commits_since_log: 0,
-                    events_since_log: 0,
-                });
+        {
+            let mut guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            let f = guard.get_or_insert_with(|| Failure {
+                kind,
+                detail: String::new(),
+                since: now,
+                failed_commits: 0,
+                refused_events: 0,
+            });
+            f.kind = kind;
+            if f.detail != e.0 {
+                f.detail.clone_from(&e.0);
             }
-            Some(f) => {
-                f.kind = kind;
-                if f.detail != e.0 {
-                    f.detail.clone_from(&e.0);
-                }
-                f.failed_commits += 1;
-                f.refused_events += events;
-                f.commits_since_log += 1;
-                f.events_since_log += events;
-                if now.duration_since(f.logged_at) >= LOG_EVERY {
-                    tracing::error!(
-                        reason = kind.label(),
-                        error = %e,
-                        failed_commits = f.commits_since_log,
-                        refused = f.events_since_log,
-                        failing_for_s = f.since.elapsed().as_secs(),
-                        "group commits still failing"
-                    );
-                    f.logged_at = now;
-                    f.commits_since_log = 0;
-                    f.events_since_log = 0;
-                }
-            }
+            f.failed_commits += 1;
+            f.refused_events += events;
         }
         self.failing.store(true, Ordering::Release);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.last_failure = now;
+        log.commits += 1;
+        log.events += events;
+        if !log.open {
+            tracing::error!(
+                reason = kind.label(),
+                error = %e,
+                events,
+                "group commit failed: beacons are answered 503 until a commit succeeds"
+            );
+            *log = FailureLog {
+                open: true,
+                started: now,
+                logged_at: now,
+                last_failure: now,
+                commits: 1,
+                events,
+                commits_since_log: 0,
+                events_since_log: 0,
+            };
+            self.episode.store(true, Ordering::Release);
+            return;
+        }
+        log.commits_since_log += 1;
+        log.events_since_log += events;
+        if now.duration_since(log.logged_at) >= LOG_EVERY {
+            tracing::error!(
+                reason = kind.label(),
+                error = %e,
+                failed_commits = log.commits_since_log,
+                refused = log.events_since_log,
+                failing_for_s = log.started.elapsed().as_secs(),
+                "group commits still failing"
+            );
+            log.logged_at = now;
+            log.commits_since_log = 0;
+            log.events_since_log = 0;
+        }
     }
 
     /// A commit (or probe) succeeded.
     fn succeeded(&self) {
-        if !self.is_failing() {
+        if self.is_failing() {
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.failing.store(false, Ordering::Release);
+        }
+        if !self.episode.load(Ordering::Acquire) {
             return;
         }
-        let mut guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = guard.take() {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.open && log.last_failure.elapsed() >= LOG_EVERY {
             tracing::info!(
-                after_ms = u64::try_from(f.since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                failed_commits = f.failed_commits,
-                refused = f.refused_events,
+                after_ms = u64::try_from(log.last_failure.duration_since(log.started).as_millis())
+                    .unwrap_or(u64::MAX),
+                failed_commits = log.commits,
+                refused = log.events,
                 "group commits work again"
             );
+            log.open = false;
+            self.episode.store(false, Ordering::Release);
         }
-        self.failing.store(false, Ordering::Release);
     }
 }
 

@@ -262,3 +262,57 @@ async fn more_than_500_parameters_is_413_with_a_message() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_pixel_and_media_type_are_checked_before_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(
+        dir.path(),
+        &["--pixel", PIXEL, "--allowed-origin", "https://shop.example"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    // A broken multipart body: were it parsed first, every answer would be its 400.
+    let broken = pad(String::new(), "--b\n\n\n");
+    let post = |path: String, origin: &'static str, ct: &'static str| {
+        client
+            .post(c.url(&path))
+            .header("origin", origin)
+            .header("content-type", ct)
+            .body(broken.clone())
+            .send()
+    };
+    let multipart = "multipart/form-data; boundary=b";
+    for (r, status, says) in [
+        (
+            post("/tr/".into(), "https://evil.example", multipart).await,
+            403,
+            "origin not allowed",
+        ),
+        (
+            post("/tr/?id=999".into(), "https://shop.example", multipart).await,
+            403,
+            "unknown pixel",
+        ),
+        (
+            post("/tr/".into(), "https://shop.example", "application/json").await,
+            415,
+            "unsupported content type",
+        ),
+        (
+            post(
+                format!("/tr/?id={PIXEL}"),
+                "https://shop.example",
+                multipart,
+            )
+            .await,
+            400,
+            "malformed multipart",
+        ),
+    ] {
+        let r = r.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{status}: {text}");
+    }
+}
