@@ -125,7 +125,7 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
         .map(|(mut s, at)| {
             tokio::spawn(async move {
                 let watch = Instant::now();
-                let closed = closed_within(&mut s, Duration::from_millis(head_ms + 15_000)).await;
+                let closed = closed_within(&mut s, Duration::from_millis(head_ms + 25_000)).await;
                 // From the moment this connection was opened.
                 closed.map(|d| watch + d - at)
             })
@@ -162,15 +162,21 @@ async fn two_thousand_stalled_heads_are_closed_while_beacons_are_answered() {
         percentile(&closes, 0.5),
         closes.last().map_or(0.0, after_open),
     );
-    assert_eq!(closes.len(), STALLED, "every stalled head is closed");
+    assert_eq!(
+        closes.len(),
+        STALLED,
+        "every stalled head is closed within 25 s of the timeout"
+    );
     assert!(
         *closes.first().unwrap() >= Duration::from_millis(head_ms),
-        "closed before the timeout"
+        "closed before the timeout: {:?}",
+        closes.first()
     );
     // The accept loop may lag behind the kernel's backlog on a loaded machine: generous.
     assert!(
-        *closes.last().unwrap() < Duration::from_millis(head_ms) + Duration::from_secs(12),
-        "closed long after the timeout"
+        *closes.last().unwrap() < Duration::from_millis(head_ms) + Duration::from_secs(20),
+        "closed long after the timeout: {:?}",
+        closes.last()
     );
     let timed_out = c.metric("collector_connections_head_timeout_total").await;
     assert!(timed_out >= STALLED as u64, "{timed_out}");
