@@ -90,7 +90,7 @@ function askInAppClickId() {
     var save = function (v) {
       if (typeof v === 'string') inAppClickId = v;
     };
-    var ios = window.webkit && webkit.messageHandlers && webkit.messageHandlers.browserProperties;
+    var ios = window.webkit?.messageHandlers?.browserProperties;
     if (ios) Promise.resolve(ios.postMessage('clickID')).then(save, noop);
     else if (/Android/.test(ua)) fetch('properties://browser/clickID').then(function (r) { return r.text(); }).then(save, noop);
   } catch (e) {}

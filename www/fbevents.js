@@ -123,8 +123,8 @@ import {
         f.callMethod = function () {
           if (q.length < 100) q.push(arguments);
         };
-        console.error(TAG + 'the engine could not load (' + e + '); nothing is sent. A CSP needs ' +
-          '\'wasm-unsafe-eval\' or fbevents.fallback.js beside fbevents.js');
+        console.error(TAG + 'engine could not load (' + e + '): nothing sent. CSP: allow ' +
+          '\'wasm-unsafe-eval\', or serve fbevents.fallback.js');
       } catch (e2) {}
     });
   }
