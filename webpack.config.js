@@ -7,6 +7,8 @@
 //   the bundle runs under a Content-Security-Policy without 'unsafe-eval'.
 // - A second bundle, dist/fbevents.outbox.js (www/outbox.js), the outbox's retry half: the loader
 //   fetches it only when a first-party beacon failed or an earlier page left one (issue #10).
+//   And dist/fbevents.inapp.js (www/inapp.js), fetched only inside Facebook's and Instagram's
+//   in-app browsers, which asks the app for the click ID (issue #13).
 // - The wasm is NOT a webpack asset: the loader computes the URL of fbevents.wasm from its own
 //   script URL and fetches it itself.
 import path from 'node:path';
@@ -20,6 +22,7 @@ export default {
   entry: {
     fbevents: path.join(root, 'www', 'fbevents.js'),
     'fbevents.outbox': path.join(root, 'www', 'outbox.js'),
+    'fbevents.inapp': path.join(root, 'www', 'inapp.js'),
   },
   devtool: false,
   output: {

@@ -79,23 +79,25 @@ export function fbq_lower(ptr, len) {
 // Inside Facebook's and Instagram's in-app browsers, a page opened without fbclid can still get
 // its click ID from the app, the way Meta's own library asks for it: on iOS through the
 // browserProperties message handler, on Android (Facebook 397+, Instagram 264+) with a request
-// to properties://browser/clickID. Asked once, when this script runs, in parallel with the
-// engine's download; no event waits for the answer (an event sent before it arrives goes
-// without it, the next ones carry it). Anywhere else nothing is asked.
+// to properties://browser/clickID. Only there, dist/fbevents.inapp.js (www/inapp.js) asks, in
+// parallel with the engine's download; the loader starts the engine when it has answered, or
+// after 300 ms at most (then the events go without it). Anywhere else nothing is fetched or asked.
 var inAppClickId = '';
-function askInAppClickId() {
+export function inApp() {
   try {
-    var ua = navigator.userAgent;
-    if (!/FBAN|FBAV|Instagram/.test(ua) || /[?&]fbclid=/.test(location.search)) return;
-    var save = function (v) {
-      if (typeof v === 'string') inAppClickId = v;
-    };
-    var ios = window.webkit?.messageHandlers?.browserProperties;
-    if (ios) Promise.resolve(ios.postMessage('clickID')).then(save, noop);
-    else if (/Android/.test(ua)) fetch('properties://browser/clickID').then(function (r) { return r.text(); }).then(save, noop);
+    return /FBAN|FBAV|Instagram/.test(navigator.userAgent) && !/[?&]fbclid=/.test(location.search) &&
+      Promise.race([
+        script('fbevents.inapp.js').then(function (ask) {
+          return ask();
+        }).then(function (v) {
+          if (typeof v === 'string') inAppClickId = v;
+        }),
+        new Promise(function (ok) {
+          setTimeout(ok, 300);
+        }),
+      ]).catch(noop);
   } catch (e) {}
 }
-askInAppClickId();
 
 // document.cookie is `a=1; b=2`.
 export function fbq_cookie(ptr, len) {

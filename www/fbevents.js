@@ -6,7 +6,7 @@
 // script) and one console warning says so; if neither loads, one console error says why and `fbq`
 // keeps the first 100 calls (later ones are dropped). No eval, no new Function.
 import {
-  bind, put, str, held, home, at, script, say as warn,
+  bind, put, str, held, home, at, script, inApp, say as warn,
   fbq_now, fbq_random, fbq_text, fbq_cookie, fbq_in_iframe, fbq_screen, fbq_gpc, fbq_set_cookie, fbq_send, fbq_log, fbq_lower,
 } from '../src/host.js';
 
@@ -42,6 +42,7 @@ import {
       }
     }
     home((me && me.src) || location.href); // `at` throws for an unusable one (about:blank): only in the chains below
+    var asked = inApp(); // the in-app browser's click ID: a promise there, false elsewhere
 
     // The engine's imports: src/host.js's, under the module name src/browser.rs gives them (an
     // object of our own: webpack would add runtime helpers for a module namespace).
@@ -74,6 +75,10 @@ import {
       return script('fbevents.fallback.js').then(function (make) {
         var x = make(imports);
         warn('no WebAssembly (' + why + '): on the JavaScript engine');
+        return x;
+      });
+    }).then(function (x) {
+      return Promise.resolve(asked).then(function () {
         return x;
       });
     }).then(function (x) {

@@ -26,7 +26,7 @@ export function distSizes(dir = distDir) {
 
 /** Writes `<file>.br` beside each of the files in `dir` (the fallback and outbox scripts too). */
 export function writeBrotli(dir) {
-  for (const name of [...DIST_FILES, OUTBOX_FILE, FALLBACK_FILE]) {
+  for (const name of [...DIST_FILES, OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE]) {
     const p = path.join(dir, name);
     fs.writeFileSync(`${p}.br`, brotli(fs.readFileSync(p)));
   }
@@ -36,6 +36,8 @@ export function writeBrotli(dir) {
 export const FALLBACK_FILE = 'fbevents.fallback.js';
 /** The outbox's retry half, downloaded only after a first-party beacon failed. */
 export const OUTBOX_FILE = 'fbevents.outbox.js';
+/** The in-app browsers' click-ID asker, downloaded only inside Facebook's and Instagram's apps. */
+export const INAPP_FILE = 'fbevents.inapp.js';
 
 /** { name, raw, gzip, br } of one dist/ file. */
 export function fileSize(name, dir = distDir) {
@@ -53,8 +55,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   row('file', 'raw bytes', 'gzip -9', 'br -q 11');
   for (const f of files) row(f.name, f.raw, f.gzip, f.br);
   row('total', raw, gzip, br);
-  console.log('only when needed (issue #10):');
-  for (const name of [OUTBOX_FILE, FALLBACK_FILE]) {
+  console.log('only when needed (issues #10, #13):');
+  for (const name of [OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE]) {
     const f = fileSize(name, dir);
     row(f.name, f.raw, f.gzip, f.br);
   }
