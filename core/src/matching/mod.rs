@@ -146,13 +146,13 @@ impl DropReason {
         match self {
             DropReason::Empty => "empty value",
             DropReason::Invalid => "invalid value",
-            DropReason::NotAnEmail => "not an email address",
+            DropReason::NotAnEmail => "not an email",
             DropReason::NoDigits => "no digits",
             DropReason::NotADate => "not a date",
             DropReason::ImpossibleDate => "impossible date",
             DropReason::YearOutOfRange => "year not 1800 to next year",
             DropReason::UnknownGender => "unknown gender",
-            DropReason::NotARegion => "not a state or province",
+            DropReason::NotARegion => "unknown region",
             DropReason::UnknownCountry => "unknown country",
         }
     }
