@@ -153,7 +153,7 @@ impl Tracker {
     /// One `fbq(...)` call as the JSON text of its arguments.
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
         let Some(args) = arguments(args_json) else {
-            return self.warn(host, &["unreadable fbq arguments; ignored."]);
+            return self.warn(host, &["bad fbq arguments; ignored."]);
         };
         let command = nth(&args, 0).and_then(Value::as_str).unwrap_or("");
         let ctx = CallContext {
@@ -170,7 +170,7 @@ impl Tracker {
                     ctx,
                 });
             } else {
-                self.warn(host, &["over 1000 calls held without consent; dropped."]);
+                self.warn(host, &["over 1000 calls held; dropped."]);
             }
             return;
         }
@@ -187,7 +187,7 @@ impl Tracker {
     fn execute(&mut self, args: &[(Cow<str>, Value)], ctx: &CallContext, host: &mut dyn Host) {
         let arg = |i: usize| nth(args, i);
         let Some(command) = arg(0).and_then(Value::as_str) else {
-            return self.warn(host, &["fbq needs a command name first; ignored."]);
+            return self.warn(host, &["no command name; ignored."]);
         };
         // track, trackCustom: (name, custom data, event data); the single forms put a pixel ID
         // first and send tm=1 (trackSingle) or tm=2 (trackSingleCustom).
@@ -236,7 +236,7 @@ impl Tracker {
             None | Some(Value::Null) => None,
             Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
             Some(_) => {
-                self.warn(host, &["init: user data must be an object; ignored."]);
+                self.warn(host, &["init: user data not an object; ignored."]);
                 None
             }
         };
@@ -368,7 +368,7 @@ impl Tracker {
                 .filter(|u| url::is_endpoint(u))
             {
                 Some(url) => self.endpoint = Some(url.to_owned()),
-                None => self.warn(host, &["set('endpoint') needs an http(s) URL; ignored."]),
+                None => self.warn(host, &["set('endpoint') needs a URL; ignored."]),
             },
             "openbridge" => match (
                 id(1).filter(|i| valid_pixel_id(i)),
@@ -379,10 +379,7 @@ impl Tracker {
                 (Some(id), Some(url)) => {
                     self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
                 }
-                _ => self.warn(
-                    host,
-                    &["set('openbridge') needs a pixel ID and an http(s) URL; ignored."],
-                ),
+                _ => self.warn(host, &["set('openbridge') needs an ID and a URL; ignored."]),
             },
             "userData" => {
                 let hashed = match arg(1) {
@@ -436,12 +433,12 @@ impl Tracker {
                     &[
                         "trackSingle: pixel ",
                         target,
-                        " has not been initialised; nothing sent.",
+                        " not initialised; nothing sent.",
                     ],
                 );
             }
         } else if self.pixels.is_empty() {
-            return self.warn(host, &[t.name, ": no pixel initialised yet; nothing sent."]);
+            return self.warn(host, &[t.name, ": no pixel initialised; nothing sent."]);
         }
         let custom = match t.custom {
             None | Some(Value::Null) => None,
@@ -449,7 +446,7 @@ impl Tracker {
             Some(_) => {
                 self.warn(
                     host,
-                    &[t.name, ": custom data must be an object; sent without it."],
+                    &[t.name, ": custom data not an object; sent without it."],
                 );
                 None
             }
