@@ -71,27 +71,24 @@ pub async fn head() -> Response {
 pub async fn post(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let result = async {
-        cors::check(&state.config, &parts.headers)?;
-        let mut pairs = query_pairs(&parts)?;
-        if let Some((_, id)) = pairs.iter().rfind(|(k, _)| k == "id") {
-            if !id.is_empty() && state.config.pixel(id).is_none() {
-                return Err(AppError::UnknownPixel);
+        let mut pairs = match before_body(&state, &parts) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                // Refused on the head alone: the body is read (at most 64 KB, within the body
+                // deadline) and dropped unparsed, so that the connection closes cleanly after
+                // the answer. Closing it with the body unread resets it, and the client can lose
+                // the answer that says what was wrong.
+                if !matches!(e, AppError::BodyTooLarge) {
+                    let _ = read_body(body).await;
+                }
+                return Err(e);
             }
-        }
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(AppError::BodyTooLarge);
-        }
+        };
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        body_kind(content_type)?;
         let bytes = read_body(body).await?;
         let room = MAX_PARAMS.saturating_sub(pairs.len());
         pairs.extend(parse_body_limited(content_type, bytes, room)?);
@@ -99,6 +96,34 @@ pub async fn post(State(state): State<AppState>, req: Request) -> Response {
     }
     .await;
     respond(&state, result, false)
+}
+
+/// Everything a POST can be refused for on its head alone, before its body is read: the origin,
+/// the query string (size, parameter count, a pixel ID it names), the declared length and the
+/// media type. Returns the query's pairs.
+fn before_body(state: &AppState, parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
+    cors::check(&state.config, &parts.headers)?;
+    let pairs = query_pairs(parts)?;
+    if let Some((_, id)) = pairs.iter().rfind(|(k, _)| k == "id") {
+        if !id.is_empty() && state.config.pixel(id).is_none() {
+            return Err(AppError::UnknownPixel);
+        }
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(AppError::BodyTooLarge);
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    body_kind(content_type)?;
+    Ok(pairs)
 }
 
 fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
