@@ -42,5 +42,8 @@ cargo build -p collector
 section "end-to-end tests against dist/ (node --test tests/e2e/)"
 node --test tests/e2e/
 
+section "fuzz smoke (each cargo-fuzz target for a few seconds; long runs: scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-5}"
+
 passed
 printf '==== all checks passed in %ss\n' "$SECONDS"
