@@ -6,7 +6,8 @@
 #
 # Each run starts from fuzz/seeds/TARGET (kept in git) and grows fuzz/corpus/TARGET (not kept). A
 # finding (panic, failed assertion, timeout, out of memory) lands in fuzz/artifacts/TARGET/ and
-# makes the script exit 1 after the other targets have run; replay one with
+# makes the script exit 1 after the other targets have run (libFuzzer's output is in
+# fuzz/corpus/TARGET.PID.log); replay one with
 #   cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...
 # Needs nightly and cargo-fuzz (scripts/setup.sh installs both).
 set -euo pipefail
@@ -28,7 +29,7 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   dirs=("fuzz/corpus/$t")
   [ -d "fuzz/seeds/$t" ] && dirs+=("fuzz/seeds/$t")
-  log="fuzz/corpus/$t.log"
+  log="fuzz/corpus/$t.$$.log"
   printf '[fuzz] %s for %ss\n' "$t" "$seconds"
   # -timeout: one input taking over 5 s is a finding too (every parser must stay linear).
   if cargo +nightly fuzz run "$t" "${dirs[@]}" -- \
@@ -48,6 +49,6 @@ done
 printf '\n%-16s %7s %12s %9s %8s  %s\n' target time executions exec/s corpus result
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
-  printf '[fuzz] findings in: %s (see fuzz/artifacts/ and fuzz/corpus/TARGET.log)\n' "${failed[*]}" >&2
+  printf '[fuzz] findings in: %s (see fuzz/artifacts/ and fuzz/corpus/TARGET.%s.log)\n' "${failed[*]}" $$ >&2
   exit 1
 fi
