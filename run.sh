@@ -14,17 +14,26 @@ bash scripts/build.sh
 # Conversions API; without one it stores and shows them and says so once in its log.
 # (node tests/support/server.mjs --listen "$addr" --dist dist --site www/store is a lighter
 # stand-in that only records beacons.)
-admin=${COLLECTOR_ADMIN_TOKEN:-demo}
+admin=${COLLECTOR_ADMIN_TOKEN:-demo-admin-token-change-me}
 say() { printf '[run] %s\n' "$*"; }
 say "building the collector (release)"
 cargo build --release -p collector
+db=${DB:-collector.db}
+pixel=${COLLECTOR_PIXEL:-1234567890}
+bin=${CARGO_TARGET_DIR:-target}/release
+# A new database gets 30 days of synthetic traffic, so the dashboard has something to show
+# (SEED=0 to start empty).
+if [ ! -e "$db" ] && [ "${SEED:-20000}" != 0 ]; then
+  say "seeding $db with ${SEED:-20000} synthetic events (the dashboard's demo data)"
+  "$bin/seed" --db "$db" --pixel "${pixel%%=*}" --events "${SEED:-20000}" --no-relay
+fi
 
 echo
 echo "Demo storefront:  http://$addr/"
 echo "Received events:  http://$addr/events.html?token=$admin"
-echo "Report:           http://$addr/report?pixel=1234567890&token=$admin"
+echo "Dashboard:        http://$addr/dashboard?pixel=${pixel%%=*}  (admin token: $admin)"
 echo "Events as JSON:   curl -H 'Authorization: Bearer $admin' http://$addr/api/events"
 echo "(Ctrl-C stops the server)"
 echo
-COLLECTOR_PIXEL=${COLLECTOR_PIXEL:-1234567890} COLLECTOR_ADMIN_TOKEN=$admin \
-  exec "${CARGO_TARGET_DIR:-target}/release/collector" --listen "$addr" --db "${DB:-collector.db}" --dist dist --site www/store
+COLLECTOR_PIXEL=$pixel COLLECTOR_ADMIN_TOKEN=$admin \
+  exec "$bin/collector" --listen "$addr" --db "$db" --dist dist --site www/store

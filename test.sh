@@ -42,6 +42,10 @@ cargo build -p collector
 section "end-to-end tests against dist/ (node --test tests/e2e/)"
 node --test tests/e2e/
 
+section "WordPress plugin against Debian's WordPress 6.1 and MariaDB (node --test tests/integrations/)"
+bash scripts/setup-wordpress.sh
+node --test tests/integrations/
+
 section "fuzz smoke (each cargo-fuzz target for a few seconds; long runs: scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-5}"
 

@@ -5,6 +5,8 @@
 //   is one IIFE with no `import`/`export` and no `import.meta`.
 // - No eval: `devtool: false` (webpack's development devtools wrap modules in `eval(...)`), so
 //   the bundle runs under a Content-Security-Policy without 'unsafe-eval'.
+// - A second bundle, dist/fbevents.outbox.js (www/outbox.js), the outbox's retry half: the loader
+//   fetches it only when a first-party beacon failed or an earlier page left one (issue #10).
 // - The wasm is NOT a webpack asset: the loader computes the URL of fbevents.wasm from its own
 //   script URL and fetches it itself.
 import path from 'node:path';
@@ -15,11 +17,14 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 export default {
   mode: 'production',
   target: ['web', 'es2020'],
-  entry: path.join(root, 'www', 'fbevents.js'),
+  entry: {
+    fbevents: path.join(root, 'www', 'fbevents.js'),
+    'fbevents.outbox': path.join(root, 'www', 'outbox.js'),
+  },
   devtool: false,
   output: {
     path: path.join(root, 'dist'),
-    filename: 'fbevents.js',
+    filename: '[name].js',
     iife: true,
     module: false,
     publicPath: '',

@@ -20,6 +20,8 @@
 #![allow(unsafe_code)]
 
 use core::cell::Cell;
+use pixel_core::consent::Consent;
+use pixel_core::cookie::set_cookie_text;
 use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
 use pixel_core::tracker::{Options, Tracker};
 
@@ -28,8 +30,9 @@ extern "C" {
     // The `fbq_` prefix keeps the names apart from other C symbols in the link (`log`!).
     fn fbq_now() -> f64;
     fn fbq_random(ptr: *mut u8, len: usize);
-    /// `location.href` (0) or `document.referrer` (1), put into the input buffer; returns its
-    /// length in bytes.
+    /// `location.href` (0), `document.referrer` (1) or the click ID Facebook's or Instagram's
+    /// in-app browser gave (2, empty when none), put into the input buffer; returns its length
+    /// in bytes.
     fn fbq_text(which: u32) -> usize;
     /// The value of the page's cookie named by the string at `name`, put into the input buffer:
     /// its length in bytes, or -1 when there is no such cookie.
@@ -38,20 +41,14 @@ extern "C" {
     /// `screen.width << 16 | screen.height`
     fn fbq_screen() -> u32;
     fn fbq_gpc() -> u32;
-    /// `document.cookie = "<name>=<value>; Max-Age=<max_age>; Path=/; SameSite=Lax"`, then
-    /// `; Domain=<domain>` unless `domain` is empty and `; Secure` if `secure` is non-zero.
-    fn fbq_set_cookie(
-        name: *const u8,
-        name_len: usize,
-        value: *const u8,
-        value_len: usize,
-        domain: *const u8,
-        domain_len: usize,
-        max_age: u32,
-        secure: u32,
-    );
+    /// `document.cookie = <the string>`: core's `cookie::set_cookie_text`, the collector's
+    /// `Set-Cookie` text too.
+    fn fbq_set_cookie(text: *const u8, text_len: usize);
     fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
+    /// The string at `ptr` lowercased by `String.prototype.toLowerCase`, put into the input
+    /// buffer; returns its length in bytes.
+    fn fbq_lower(ptr: *const u8, len: usize) -> usize;
 }
 
 /// A static for the one thread wasm32 runs: `Cell` never lends a reference, so even a reentrant
@@ -104,11 +101,17 @@ pub extern "C" fn fbq_buf(len: usize) -> *mut u8 {
 }
 
 /// One `fbq(...)` call: the first `len` bytes of the input buffer are the JSON text of its
-/// arguments array. Returns 0 when refused (made while another call runs), else 1.
+/// arguments array. Returns 0 when refused (made while another call runs), 2 when done and
+/// consent is revoked after it (the outbox in `src/host.js` then pauses), else 1.
 #[no_mangle]
 pub extern "C" fn fbq_call(len: usize) -> u32 {
     let args = take(len);
-    with_engine(|tracker| tracker.call_json(&args, &mut BrowserHost))
+    let mut revoked = false;
+    let done = with_engine(|tracker| {
+        tracker.call_json(&args, &mut BrowserHost);
+        revoked = tracker.consent() == Consent::Revoked;
+    });
+    done << u32::from(revoked)
 }
 
 /// The page URL changed through the History API (single-page apps).
@@ -167,24 +170,18 @@ impl Host for BrowserHost {
         unsafe { fbq_gpc() != 0 }
     }
 
+    fn in_app_click_id(&mut self) -> Option<String> {
+        Some(text(2)).filter(|s| !s.is_empty())
+    }
+
     fn cookie(&mut self, name: &str) -> Option<String> {
         let len = unsafe { fbq_cookie(name.as_ptr(), name.len()) };
         usize::try_from(len).ok().map(take)
     }
 
     fn set_cookie(&mut self, c: &CookieWrite<'_>) {
-        unsafe {
-            fbq_set_cookie(
-                c.name.as_ptr(),
-                c.name.len(),
-                c.value.as_ptr(),
-                c.value.len(),
-                c.domain.as_ptr(),
-                c.domain.len(),
-                c.max_age_secs,
-                c.secure.into(),
-            )
-        }
+        let text = set_cookie_text(c);
+        unsafe { fbq_set_cookie(text.as_ptr(), text.len()) }
     }
 
     fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {
@@ -202,5 +199,9 @@ impl Host for BrowserHost {
 
     fn console(&mut self, level: Level, msg: &str) {
         unsafe { fbq_log(level as u32, msg.as_ptr(), msg.len()) }
+    }
+
+    fn lowercase(&self, s: &str) -> String {
+        take(unsafe { fbq_lower(s.as_ptr(), s.len()) })
     }
 }

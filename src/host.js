@@ -39,28 +39,69 @@ export function put(s) {
 
 export var fbq_now = Date.now;
 
+// No silent weak randomness: without crypto.getRandomValues (a page that replaced or broke it)
+// the bytes come from Math.random(), and the console says so once. Event IDs are then unique
+// enough for deduplication but guessable; _fbp's random part likewise.
+var weak;
 export function fbq_random(ptr, len) {
+  var b;
   try {
-    var b = bytes(ptr, len);
+    b = bytes(ptr, len);
     crypto.getRandomValues(b);
   } catch (e) {
+    if (!weak) weak = say('no crypto (' + e + '): Math.random() IDs');
     for (var i = 0; b && i < len; i++) b[i] = Math.random() * 256;
   }
 }
 
+// The page's document, or what stands in for it where the pixel runs without one of its own:
+// Shopify's custom-pixel sandbox (integrations/shopify/) sets `fbq.host` to an object with the
+// shop page's `URL` and `referrer` and a `cookie` that reads and writes like document.cookie.
+function doc() {
+  return window.fbq && fbq.host || document;
+}
+
+// The page's URL (0), its referrer (1), the in-app browser's click ID (2, '' when none).
 export function fbq_text(which) {
   try {
-    return put(which ? document.referrer : location.href);
+    var d = doc();
+    return put(which > 1 ? inAppClickId : which ? d.referrer : d.URL);
   } catch (e) {
     return 0;
   }
 }
 
+// Advanced matching lowercases as Meta's own code does: with String.prototype.toLowerCase.
+export function fbq_lower(ptr, len) {
+  return put(str(ptr, len).toLowerCase());
+}
+
+// Inside Facebook's and Instagram's in-app browsers, a page opened without fbclid can still get
+// its click ID from the app, the way Meta's own library asks for it: on iOS through the
+// browserProperties message handler, on Android (Facebook 397+, Instagram 264+) with a request
+// to properties://browser/clickID. Asked once, when this script runs, in parallel with the
+// engine's download; no event waits for the answer (an event sent before it arrives goes
+// without it, the next ones carry it). Anywhere else nothing is asked.
+var inAppClickId = '';
+function askInAppClickId() {
+  try {
+    var ua = navigator.userAgent;
+    if (!/FBAN|FBAV|Instagram/.test(ua) || /[?&]fbclid=/.test(location.search)) return;
+    var save = function (v) {
+      if (typeof v === 'string') inAppClickId = v;
+    };
+    var ios = window.webkit && webkit.messageHandlers && webkit.messageHandlers.browserProperties;
+    if (ios) Promise.resolve(ios.postMessage('clickID')).then(save, noop);
+    else if (/Android/.test(ua)) fetch('properties://browser/clickID').then(function (r) { return r.text(); }).then(save, noop);
+  } catch (e) {}
+}
+askInAppClickId();
+
 // document.cookie is `a=1; b=2`.
 export function fbq_cookie(ptr, len) {
   try {
     var name = str(ptr, len) + '=';
-    var all = document.cookie.split('; ');
+    var all = doc().cookie.split('; ');
     for (var i = 0; i < all.length; i++) {
       if (all[i].indexOf(name) === 0) return put(all[i].slice(name.length));
     }
@@ -80,24 +121,25 @@ export function fbq_gpc() {
   try { return navigator.globalPrivacyControl === true; } catch (e) { return false; }
 }
 
-export function fbq_set_cookie(namePtr, nameLen, valuePtr, valueLen, domainPtr, domainLen, maxAge, secure) {
+// The whole `name=value; Max-Age=...` text comes from core (cookie::set_cookie_text), which the
+// collector's Set-Cookie uses too.
+export function fbq_set_cookie(ptr, len) {
   try {
-    var domain = str(domainPtr, domainLen);
-    document.cookie = str(namePtr, nameLen) + '=' + str(valuePtr, valueLen) + '; Max-Age=' +
-      (maxAge >>> 0) + '; Path=/; SameSite=Lax' + (domain ? '; Domain=' + domain : '') +
-      (secure ? '; Secure' : '');
+    doc().cookie = str(ptr, len);
   } catch (e) {}
 }
 
 // GET: fetch with keepalive, so a beacon sent just before the page navigates away still arrives
 // (no unload listener, which would break the back/forward cache). POST: sendBeacon with an
 // application/x-www-form-urlencoded body (CORS-simple, survives unload); if the browser refuses
-// it (size quota), a fetch POST with a text/plain body, also CORS-simple.
+// it (size quota), a fetch POST with a text/plain body, also CORS-simple. An endpoint on the
+// page's own origin, whose answers can be read, goes through the outbox below instead.
 export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post) {
   var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
   try {
     var url = str(urlPtr, urlLen);
     var body = str(bodyPtr, bodyLen);
+    if (new URL(url, location).origin === location.origin) return outbox(url, body, post);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
       if (navigator.sendBeacon(url, new URLSearchParams(body))) return;
@@ -112,6 +154,106 @@ export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post) {
       fetch(url, opts).catch(noop);
     });
   } catch (e) {}
+}
+
+// A `[fbq]` console warning (the loader's too); returns 1.
+export function say(msg) {
+  try { console.warn('[fbq] ' + msg); } catch (e) {}
+  return 1;
+}
+
+// Classic scripts from beside fbevents.js (the loader gives its URL to `home`): `script(file)`
+// resolves with what the script left on its own <script> element (`document.currentScript.e`),
+// so no global is involved and a `script-src 'self'` policy allows it.
+var base;
+export function home(url) {
+  base = url;
+}
+export function at(file) {
+  return new URL(file, base).href;
+}
+export function script(file) {
+  return new Promise(function (ok, no) {
+    var s = document.createElement('script');
+    s.src = at(file);
+    s.onload = function () { s.e ? ok(s.e) : no(s.src); }; // loaded, but not ours
+    s.onerror = function () { no(s.src); };
+    document.head.appendChild(s);
+  });
+}
+
+// ---- The outbox (issue #10), the part every page carries ----
+//
+// A beacon to the page's own origin (whose answers can be read) is sent by a readable fetch
+// (keepalive, as above). Only when it is not acknowledged with a 2xx (a network error or any
+// other status) is it written to localStorage, and www/outbox.js (dist/fbevents.outbox.js,
+// fetched only then, or when a page finds entries an earlier page left) takes over: it retries,
+// bounds and expires them, and while it is at work every new beacon is kept until acknowledged.
+// So a page whose endpoint answers stores nothing and downloads nothing more; a beacon cut off
+// by the page unloading while the endpoint still looked healthy is not retried (the keepalive
+// request is the browser's to deliver, as for any endpoint).
+//
+// Consent: `st` is 0 while nothing may be stored or sent (before this page sent its first
+// beacon, and while consent is revoked, which the loader reports through `held`); 1 when the
+// last beacon carried LDU (limited mode, or the store's dataProcessingOptions): entries stay in
+// the page's memory, never in storage; 2: in localStorage, one key per entry.
+var KEY = '_fbq_ob.';
+var st = 0;
+var sent = 0;
+var work; // a promise of the outbox module's handler, from the first hand-over on
+var tries = 0;
+
+// Called by the loader after each call: true when consent is revoked.
+export function held(revoked) {
+  if (revoked) st = 0;
+}
+
+function outbox(u, b, p) {
+  st = /&dpo=LDU/.test(b) ? 1 : 2; // dpo is never the first parameter, and LDU its only value
+  var t = Date.now();
+  // The key only has to be unique among this store's tabs (it is no identifier and never sent).
+  var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t };
+  if (work) more(e, 1); // the outbox is at work: keep this one too until it is acknowledged
+  ship(e);
+  // The page's first beacon looks for entries an earlier page or another tab left.
+  try {
+    if (!sent++ && st > 1 && /(^|,)_fbq_ob\./.test(Object.keys(localStorage))) more();
+  } catch (x) {}
+}
+
+// Sends an entry (same-origin: cookies go by default); keepalive within the 64 KB a page may
+// have in flight that way: URLSearchParams may re-encode a body to up to 3 times its length (a
+// GET query is always under it).
+function ship(e) {
+  fetch(e.p ? e.u : e.u + '?' + e.b, {
+    method: e.p ? 'POST' : 'GET',
+    body: e.p ? new URLSearchParams(e.b) : null,
+    keepalive: e.b.length < 20000,
+  }).then(function (r) {
+    if (!r.ok || work) more(e, r);
+  }, function () {
+    more(e);
+  });
+}
+
+// Hands `e` over to the outbox module with its response `r` (none: a network error; 1: about
+// to be sent), loading the module first; kept in storage meanwhile (consent permitting). If the
+// module cannot load (offline, or the server that serves it and the endpoint is down), what is
+// in storage waits for the next try; an entry kept in memory (limited mode) is lost then.
+function more(e, r) {
+  try {
+    if (e && st > 1 && !(r && r.ok)) localStorage.setItem(e.k, JSON.stringify(e));
+  } catch (x) {}
+  work = work || script('fbevents.outbox.js').then(function (make) {
+    return make(ship, function () { return st; }, say);
+  }, function (x) {
+    work = 0;
+    if (!tries++) say('outbox: ' + x + ' did not load');
+    setTimeout(more, 5000 * tries);
+  });
+  work.then(function (handle) {
+    if (handle) handle(e, r);
+  });
 }
 
 export function fbq_log(level, ptr, len) {

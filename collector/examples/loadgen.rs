@@ -1,5 +1,9 @@
 //! Load generator: `cargo run --release -p collector --example loadgen [-- --seconds 5
-//! --connections 64 --relay-events 100000 --sync normal]`.
+//! --connections 64 --relay-events 100000 --sync normal --serve collector]`.
+//!
+//! `--serve collector` (the default) serves through `collector::server::serve`, the binary's own
+//! accept loop (connection limit, head and idle timeouts); `--serve axum` through `axum::serve`
+//! (no limits), to price them in the same conditions.
 //!
 //! Runs the collector's router on loopback (in this process, on its own 2-thread runtime, with a
 //! real SQLite file in a temporary directory) and drives it from a 1-thread client over several
@@ -39,6 +43,7 @@ struct Args {
     connections: usize,
     relay_events: usize,
     sync: String,
+    serve: String,
 }
 
 fn args() -> Args {
@@ -47,6 +52,7 @@ fn args() -> Args {
         connections: 64,
         relay_events: 100_000,
         sync: "normal".into(),
+        serve: "collector".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -59,6 +65,7 @@ fn args() -> Args {
             "--connections" => a.connections = v.parse().expect("--connections N"),
             "--relay-events" => a.relay_events = v.parse().expect("--relay-events N"),
             "--sync" => a.sync = v.to_owned(),
+            "--serve" if v == "axum" || v == "collector" => a.serve = v.to_owned(),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -69,6 +76,8 @@ fn args() -> Args {
 enum Load {
     Bare,
     Beacons,
+    /// `GET /fbevents.js` (a 32 KB file from `--dist`), the static-file path.
+    Static,
 }
 
 fn page_view(n: u64) -> Beacon {
@@ -140,6 +149,7 @@ impl Template {
         let marker = 999_999_999_999u64; // DIGITS nines: found and overwritten per request
         let text = match (load, purchase_kind) {
             (Load::Bare, _) => "GET /_bench/204 HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
+            (Load::Static, _) => "GET /fbevents.js HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
             (Load::Beacons, true) => {
                 let body = purchase(marker).encode();
                 format!(
@@ -242,10 +252,27 @@ struct Figures {
     per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of this whole process (server, writer and client) per request, microseconds:
+    /// unlike requests/s, barely moved by other work on the machine.
+    cpu_us: f64,
+}
+
+/// User + system CPU time of this process so far, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // Fields 14 and 15 of stat(5); after the ")" they are the 12th and 13th, and the first
+    // field after ")" (the state letter) does not parse as a number.
+    f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
 }
 
 async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> Figures {
     let seq = Arc::new(AtomicU64::new(0));
+    let ticks = cpu_ticks();
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..connections)
@@ -256,6 +283,7 @@ async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> F
         all.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu_secs = (cpu_ticks() - ticks) as f64 / 100.0;
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -268,6 +296,7 @@ async fn drive(addr: SocketAddr, load: Load, connections: usize, secs: u64) -> F
         per_sec: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
+        cpu_us: cpu_secs * 1e6 / all.len().max(1) as f64,
     }
 }
 
@@ -310,15 +339,34 @@ fn main() {
         .build()
         .unwrap();
     let db = dir.path().join("bench.db");
-    let cfg = config(&db, &a.sync, &["--pixel", PIXEL]);
+    let dist = dir.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("fbevents.js"), "/* the pixel */\n".repeat(2048)).unwrap();
+    let cfg = config(
+        &db,
+        &a.sync,
+        &["--pixel", PIXEL, "--dist", dist.to_str().unwrap()],
+    );
     let store = Arc::new(SqliteStore::open(&db, cfg.sync).unwrap());
     let state = AppState::new(cfg, store.clone()).unwrap();
     let listener = server_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    server_rt.spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let (_stop_serving, serving) = tokio::sync::watch::channel(false);
+    if a.serve == "axum" {
+        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        server_rt.spawn(async move { axum::serve(listener, service).await.unwrap() });
+    } else {
+        let st = state.clone();
+        let limits = collector::server::Limits::of(&st.config);
+        server_rt.spawn(async move {
+            let stats = st.metrics.connections.clone();
+            collector::server::serve(listener, app(st.clone()), limits, stats, serving)
+                .await
+                .unwrap()
+        });
+    }
 
     // The client: one thread.
     let client_rt = tokio::runtime::Builder::new_current_thread()
@@ -326,8 +374,8 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "collector loadgen: {} keep-alive connections, {} s per run, loopback, server on 2 threads + writer, client on 1 thread, --sync {}",
-        a.connections, a.seconds, a.sync
+        "collector loadgen: {} keep-alive connections, {} s per run, loopback, server on 2 threads + writer, client on 1 thread, --sync {}, --serve {}",
+        a.connections, a.seconds, a.sync, a.serve
     );
     client_rt.block_on(drive(addr, Load::Bare, a.connections, 1)); // warm-up
     let bare = client_rt.block_on(drive(addr, Load::Bare, a.connections, a.seconds));
@@ -335,8 +383,8 @@ fn main() {
     let beacons = client_rt.block_on(drive(addr, Load::Beacons, a.connections, a.seconds));
     let stored = state.metrics.stored.load(Ordering::Relaxed);
     println!(
-        "{:<48} {:>9} {:>10} {:>8} {:>8}",
-        "route", "requests", "per sec", "p50 ms", "p99 ms"
+        "{:<48} {:>9} {:>10} {:>8} {:>8} {:>10}",
+        "route", "requests", "per sec", "p50 ms", "p99 ms", "CPU us/req"
     );
     for (name, f) in [
         ("GET /_bench/204 (bare route)", &bare),
@@ -346,13 +394,24 @@ fn main() {
         ),
     ] {
         println!(
-            "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2}",
-            name, f.requests, f.per_sec, f.p50_ms, f.p99_ms
+            "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
+            name, f.requests, f.per_sec, f.p50_ms, f.p99_ms, f.cpu_us
         );
     }
     println!(
         "beacons/bare ratio: {:.2}; events stored: {stored}",
         beacons.per_sec / bare.per_sec
+    );
+    client_rt.block_on(drive(addr, Load::Static, a.connections, 1)); // warm-up
+    let files = client_rt.block_on(drive(addr, Load::Static, a.connections, a.seconds));
+    println!(
+        "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
+        "GET /fbevents.js (32 KB static file)",
+        files.requests,
+        files.per_sec,
+        files.p50_ms,
+        files.p99_ms,
+        files.cpu_us
     );
 
     // The relay: preload events into a fresh database, then time sending them all.
@@ -375,6 +434,7 @@ fn main() {
             &pixel,
             "--graph-url",
             &graph_url,
+            "--graph-allow-http",
             "--relay-interval-ms",
             "20",
         ],

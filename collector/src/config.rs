@@ -9,13 +9,34 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// One `--pixel` entry: a pixel the collector accepts, and the Conversions API token to relay with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PixelConfig {
     /// Pixel ID, `^[1-9][0-9]{0,25}$`.
     pub id: String,
     /// Access token. `None` (`--pixel <ID>` without `=TOKEN`): events are accepted and stored but
     /// not relayed.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for PixelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PixelConfig")
+            .field("id", &self.id)
+            .field("token", &redacted(self.token.as_ref()))
+            .finish()
+    }
+}
+
+/// The shortest `--admin-token` accepted: long enough that guessing it over HTTP is hopeless
+/// (`openssl rand -hex 16` gives 32 characters).
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+/// The flags whose values are secrets: never echoed in an error.
+const SECRET_FLAGS: [&str; 3] = ["--pixel", "--admin-token", "--app-secret"];
+
+fn redacted<T>(secret: Option<&T>) -> Option<&'static str> {
+    secret.map(|_| "<redacted>")
 }
 
 /// How hard SQLite pushes each commit to disk (`PRAGMA synchronous` under WAL).
@@ -27,8 +48,8 @@ pub enum SyncMode {
     Normal,
 }
 
-/// The collector's configuration.
-#[derive(Clone, Debug, Parser)]
+/// The collector's configuration. Its `Debug` leaves out every token and secret.
+#[derive(Clone, Parser)]
 #[command(
     name = "collector",
     version,
@@ -63,11 +84,17 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_GRAPH_URL", default_value = "https://graph.facebook.com", value_parser = parse_http_url)]
     pub graph_url: String,
 
+    /// Allow a plain `http://` `--graph-url` (a local stand-in of the Graph API in tests): the
+    /// access token travels in the request body. Default: off, only `https://` is accepted.
+    #[arg(long, env = "COLLECTOR_GRAPH_ALLOW_HTTP")]
+    pub graph_allow_http: bool,
+
     /// Graph API version.
     #[arg(long, env = "COLLECTOR_GRAPH_VERSION", default_value = "v26.0", value_parser = parse_graph_version)]
     pub graph_version: String,
 
-    /// Bearer token for `/api/events` and `/report`. Default: none (both answer 401).
+    /// Bearer token (at least 16 characters) for the admin routes: `/api/events`, `/report` and
+    /// `/metrics` on `--listen`. Default: none (they answer 401).
     #[arg(long, env = "COLLECTOR_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_nonempty)]
     pub admin_token: Option<String>,
 
@@ -123,6 +150,35 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_RELAY_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub relay_batch: u64,
 
+    /// Milliseconds a client has to send a request head (request line and headers), from the
+    /// connection's opening or from its first byte after an idle keep-alive pause.
+    #[arg(long, env = "COLLECTOR_HEAD_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub head_timeout_ms: u64,
+
+    /// Milliseconds a request with a body has from its head to its answer, the whole body
+    /// included (`408` after).
+    #[arg(long, env = "COLLECTOR_BODY_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds an idle keep-alive connection (nothing read or written) stays open.
+    #[arg(long, env = "COLLECTOR_IDLE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
+
+    /// Open connections at most; one beyond is accepted and closed at once. Each takes a file
+    /// descriptor: the collector raises its soft descriptor limit to the hard one at start.
+    #[arg(long, env = "COLLECTOR_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
+
+    /// Milliseconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests before closing
+    /// their connections.
+    #[arg(long, env = "COLLECTOR_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub shutdown_timeout_ms: u64,
+
+    /// Also serve `GET /metrics` here, without the admin token (an internal address for a
+    /// Prometheus scraper). On `--listen`, `/metrics` always needs the admin token. Default: none.
+    #[arg(long, env = "COLLECTOR_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "COLLECTOR_LOG", default_value = "info")]
     pub log: tracing::Level,
@@ -151,7 +207,7 @@ impl Config {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     Err(CliError::Info(e.to_string()))
                 }
-                _ => Err(CliError::Usage(first_line(&e.to_string()))),
+                _ => Err(CliError::Usage(without_secret(&e))),
             },
         }
     }
@@ -163,6 +219,18 @@ impl Config {
                 return Err(CliError::Usage(format!(
                     "error: pixel {} is given twice in --pixel",
                     p.id
+                )));
+            }
+        }
+        if self.graph_url.starts_with("http://") && !self.graph_allow_http {
+            return Err(CliError::Usage(
+                "error: --graph-url is plain http://, which would send the access token unencrypted: use https:// (or --graph-allow-http for a local stand-in)".into(),
+            ));
+        }
+        if let Some(t) = &self.admin_token {
+            if t.chars().count() < MIN_ADMIN_TOKEN {
+                return Err(CliError::Usage(format!(
+                    "error: --admin-token is shorter than {MIN_ADMIN_TOKEN} characters (try: openssl rand -hex 16)"
                 )));
             }
         }
@@ -178,6 +246,45 @@ impl Config {
     pub fn pixel(&self, pixel_id: &str) -> Option<&PixelConfig> {
         self.pixels.iter().find(|p| p.id == pixel_id)
     }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("db", &self.db)
+            .field("dist", &self.dist)
+            .field("site", &self.site)
+            .field("pixels", &self.pixels)
+            .field("graph_url", &self.graph_url)
+            .field("graph_version", &self.graph_version)
+            .field("admin_token", &redacted(self.admin_token.as_ref()))
+            .field("test_event_code", &self.test_event_code)
+            .field("app_secret", &redacted(self.app_secret.as_ref()))
+            .field("allowed_origins", &self.allowed_origins)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("sync", &self.sync)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one-line usage error; for a secret flag without the value clap would quote.
+fn without_secret(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(a)) => a.as_str(),
+        _ => "",
+    };
+    let Some(flag) = SECRET_FLAGS.iter().find(|f| arg.starts_with(**f)) else {
+        return first_line(&e.to_string());
+    };
+    // Our own parsers' messages never contain the secret; clap's framing of them does.
+    let reason = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "invalid value".into());
+    format!("error: invalid value for {flag}: {reason} (see --help)")
 }
 
 fn first_line(s: &str) -> String {
@@ -196,7 +303,13 @@ fn parse_pixel(s: &str) -> Result<PixelConfig, String> {
     };
     // `^[1-9][0-9]{0,25}$`, the pixel ID rule of SPEC §2, the same function as the pixel's.
     if !pixel_core::tracker::valid_pixel_id(id) {
-        return Err(format!("malformed --pixel '{id}': expected <PIXEL_ID>[=<ACCESS_TOKEN>] with a numeric pixel id"));
+        // A long "id" is likely a token given where the id goes: not echoed.
+        let shown = if id.chars().count() <= 26 {
+            format!("'{id}'")
+        } else {
+            format!("({} characters)", id.chars().count())
+        };
+        return Err(format!("malformed --pixel {shown}: expected <PIXEL_ID>[=<ACCESS_TOKEN>] with a numeric pixel id"));
     }
     match token {
         Some("") => Err(format!(
@@ -299,11 +412,22 @@ mod tests {
             &["--pixel", "1", "--pixel", "1=x"],
             &["--graph-version", "26"],
             &["--allowed-origin", "shop.example"],
+            &["--graph-url", "http://127.0.0.1:9"],
         ] {
             match parse(args) {
                 Err(CliError::Usage(line)) => assert!(!line.contains('\n'), "{line}"),
                 other => unreachable!("{args:?} gave {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn plain_http_graph_url_only_with_its_flag() {
+        assert!(parse(&["--graph-url", "https://graph.example"]).is_ok());
+        assert!(parse(&["--graph-url", "http://127.0.0.1:9", "--graph-allow-http"]).is_ok());
+        match parse(&["--graph-url", "http://127.0.0.1:9"]) {
+            Err(CliError::Usage(line)) => assert!(line.contains("--graph-allow-http"), "{line}"),
+            other => unreachable!("{other:?}"),
         }
     }
 

@@ -34,8 +34,13 @@ pub enum AppError {
     BadParam(&'static str),
     NotFound,
     MethodNotAllowed,
-    /// The server is shutting down and no longer takes events.
+    /// More than [`crate::event::MAX_PARAMS`] parameters in one beacon.
+    TooManyParams,
+    /// The server is shutting down (or its writer has stopped) and no longer takes events.
     ShuttingDown,
+    /// The store cannot take the event right now (disk full, database locked, queue full): 503
+    /// with `Retry-After`, nothing acknowledged. The reason is one line for the client.
+    Unavailable(crate::ingest::Unavailable),
     /// A fault of ours: logged with this detail, answered with a generic message.
     Internal(String),
 }
@@ -48,12 +53,14 @@ impl AppError {
             | AppError::BadBody(_)
             | AppError::BadParam(_) => StatusCode::BAD_REQUEST,
             AppError::UnknownPixel | AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
-            AppError::QueryTooLarge | AppError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::QueryTooLarge | AppError::BodyTooLarge | AppError::TooManyParams => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ShuttingDown | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,7 +81,9 @@ impl AppError {
             AppError::Unauthorized => "missing or wrong admin token (Authorization: Bearer <token>)",
             AppError::NotFound => "not found",
             AppError::MethodNotAllowed => "method not allowed",
+            AppError::TooManyParams => "beacon has more than 500 parameters",
             AppError::ShuttingDown => "shutting down, try again",
+            AppError::Unavailable(u) => u.message(),
             AppError::Internal(_) => "internal error",
         }
     }
@@ -98,7 +107,9 @@ impl AppError {
             AppError::BadParam(_) => "bad_param",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::TooManyParams => "too_many_params",
             AppError::ShuttingDown => "shutting_down",
+            AppError::Unavailable(u) => u.label(),
             AppError::Internal(_) => "internal",
         }
     }
@@ -129,6 +140,15 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        let retry_after = match &self {
+            AppError::Unavailable(u) => Some(u.retry_after_secs()),
+            AppError::ShuttingDown => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if matches!(self, AppError::Unauthorized) {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -3,16 +3,21 @@
 //! Here plain identifiers are hashed (core's normaliser), custom data values are turned back into
 //! JSON values, the event time is settled and an event ID is derived for old pixels that send none.
 
-use pixel_core::matching::{hash_field, is_sha256_hex, sha256_hex, DropReason, Field};
+use pixel_core::matching::{self, sha256_hex, DropReason, Left};
 use pixel_core::wire::{Beacon, Dpo};
 use serde_json::{Map, Value};
 
 /// Longest accepted event name, event ID, `fbp`/`fbc` value (characters).
 pub const MAX_EVENT_NAME: usize = 100;
 pub const MAX_EVENT_ID: usize = 200;
-pub const MAX_COOKIE_VALUE: usize = 600;
+/// `fbp`/`fbc`: core's limit, the one the collector's `Set-Cookie` uses too.
+pub const MAX_COOKIE_VALUE: usize = pixel_core::cookie::MAX_VALUE_LEN;
 /// Longest user agent stored; longer ones are cut.
 pub const MAX_USER_AGENT: usize = 512;
+/// Most parameters in one beacon, query string and body together (the pixel sends about 30; a
+/// full advanced-matching Purchase with contents under 100). More is refused with 413 before the
+/// beacon is decoded.
+pub const MAX_PARAMS: usize = 500;
 
 /// A beacon ready to be stored; read back, it is the `event` of a
 /// [`StoredEvent`](crate::store::StoredEvent).
@@ -92,7 +97,7 @@ impl NewEvent {
         if eid.is_some_and(|e| e.chars().count() > MAX_EVENT_ID) {
             return Err(InvalidBeacon::EventIdTooLong);
         }
-        let (user_data, dropped) = hash_user_data(&beacon.ud);
+        let (user_data, dropped) = hash_user_data(&beacon.ud, ctx.received_at_ms);
         let event_time = event_time_secs(beacon.ts, ctx.received_at_ms);
         let (event_id, event_id_derived) = if eid.is_some() {
             // The beacon's own string, trimmed (not empty: checked above).
@@ -122,9 +127,59 @@ impl NewEvent {
     }
 }
 
+impl NewEvent {
+    /// About how many bytes of memory the event holds: its strings plus a fixed cost per custom
+    /// data value. What the ingest queue's byte budget charges for it.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let strings = self.pixel_id.len()
+            + self.event_name.len()
+            + self.event_id.len()
+            + self.source_url.len()
+            + self.referrer_url.len()
+            + opt(&self.fbp)
+            + opt(&self.fbc)
+            + opt(&self.client_ip)
+            + opt(&self.user_agent);
+        let user_data: usize = self
+            .user_data
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum();
+        let custom_data: usize = self
+            .custom_data
+            .iter()
+            .map(|(k, v)| k.len() + 48 + value_bytes(v))
+            .sum();
+        std::mem::size_of::<NewEvent>() + strings + user_data + custom_data
+    }
+}
+
+/// The heap a JSON value holds, about (each node counted at the size of a `Value`).
+fn value_bytes(v: &Value) -> usize {
+    let node = std::mem::size_of::<Value>();
+    let mut total = 0;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total += node;
+        match v {
+            Value::String(s) => total += s.len(),
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(o) => {
+                for (k, v) in o {
+                    total += k.len() + node;
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
 fn cookie_value(v: Option<String>) -> Option<String> {
     v.map(trim_owned)
-        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_COOKIE_VALUE)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_COOKIE_VALUE)
 }
 
 /// `s.trim()`, reusing `s` when there is nothing to trim (the usual case).
@@ -185,48 +240,48 @@ pub fn derive_event_id(b: &Beacon, received_at_ms: i64) -> String {
     format!("d-{}", hash.get(..32).unwrap_or(&hash))
 }
 
-/// Hash every `ud[...]` value that is not already a SHA-256 with core's normaliser. Unknown keys
-/// and values the normaliser refuses are dropped (and reported). When a field comes more than once
-/// (`ud[em]` and `ud[email]`), its last accepted value wins, as in the pixel (SPEC §6); a later
-/// value that is dropped does not erase an earlier one.
-pub fn hash_user_data(ud: &[(String, String)]) -> (Vec<(String, String)>, Vec<DroppedField>) {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(ud.len());
-    let mut dropped = Vec::new();
-    for (key, raw) in ud {
-        let Some(field) = Field::from_key(key) else {
-            dropped.push(DroppedField {
+/// Hash the `ud[...]` values with core's normaliser, the one the pixel uses
+/// ([`matching::hash_user_data`]): a value that already is a hash (`<64 hex>`, or with the
+/// `.<appendix>` Meta's Parameter Builder writes) passes through with its hex lowercased; unknown
+/// keys and values the normaliser refuses are dropped (and reported). When a field comes more
+/// than once (`ud[em]` and `ud[email]`), its last accepted value wins (SPEC §6). A date of birth
+/// is judged by the year of `received_at_ms`.
+pub fn hash_user_data(
+    ud: &[(String, String)],
+    received_at_ms: i64,
+) -> (Vec<(String, String)>, Vec<DroppedField>) {
+    let pairs: Vec<(&str, Option<&str>)> = ud
+        .iter()
+        .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+        .collect();
+    let cx = matching::Context {
+        this_year: matching::year_of(u64::try_from(received_at_ms).unwrap_or(0)),
+        lower: &matching::std_lower,
+    };
+    let (hashed, left) = matching::hash_user_data(&pairs, &cx);
+    let dropped = left
+        .into_iter()
+        .map(|l| match l {
+            Left::UnknownKey(_) => DroppedField {
                 field: "unknown",
                 reason: "unknown_key",
-            });
-            continue;
-        };
-        let hashed = if is_sha256_hex(raw) {
-            Ok(raw.to_ascii_lowercase())
-        } else {
-            hash_field(field, raw)
-        };
-        match hashed {
-            Ok(h) if is_sha256_hex(&h) => match out.iter_mut().find(|(k, _)| k == field.wire_key())
-            {
-                Some(slot) => slot.1 = h,
-                None => out.push((field.wire_key().to_owned(), h)),
             },
-            Ok(_) => dropped.push(DroppedField {
+            Left::Dropped(field, reason) => DroppedField {
                 field: field.wire_key(),
-                reason: "invalid",
-            }),
-            Err(DropReason::Empty) => dropped.push(DroppedField {
-                field: field.wire_key(),
-                reason: "empty",
-            }),
-            // Core's reasons grow with its rules; the metric keeps two stable labels.
-            Err(_) => dropped.push(DroppedField {
-                field: field.wire_key(),
-                reason: "invalid",
-            }),
-        }
-    }
-    (out, dropped)
+                // Core's reasons grow with its rules; the metric keeps two stable labels.
+                reason: if reason == DropReason::Empty {
+                    "empty"
+                } else {
+                    "invalid"
+                },
+            },
+        })
+        .collect();
+    let user_data = hashed
+        .into_iter()
+        .map(|(field, hash)| (field.wire_key().to_owned(), hash))
+        .collect();
+    (user_data, dropped)
 }
 
 /// Custom-data keys whose values are numbers in the Conversions API.
@@ -286,6 +341,7 @@ fn js_number(s: &str) -> Option<serde_json::Number> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixel_core::matching::{is_sha256_hex, Field};
     use serde_json::json;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -343,16 +399,50 @@ mod tests {
         );
     }
 
+    /// 2023-11-14: a time of receipt for the tests.
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn hash_field(field: Field, raw: &str) -> Result<String, DropReason> {
+        let cx = matching::Context {
+            this_year: 2023,
+            lower: &matching::std_lower,
+        };
+        matching::hash_field(field, raw, &cx)
+    }
+
+    #[test]
+    fn hashes_with_an_appendix_are_relayed_unchanged() {
+        let hex = sha256_hex("jane@example.com");
+        let (ud, dropped) = hash_user_data(
+            &pairs(&[
+                ("em", &format!("{}.AQ", hex.to_uppercase())),
+                ("external_id", &format!("{hex}.Ab-_9xYz")),
+            ]),
+            NOW,
+        );
+        assert_eq!(
+            ud,
+            vec![
+                ("em".to_owned(), format!("{hex}.AQ")),
+                ("external_id".to_owned(), format!("{hex}.Ab-_9xYz")),
+            ]
+        );
+        assert!(dropped.is_empty());
+    }
+
     #[test]
     fn user_data_is_hashed_and_prehashed_passes_lowercased() {
         let pre = "A".repeat(64);
-        let (ud, dropped) = hash_user_data(&pairs(&[
-            ("em", &pre),
-            ("email", "other@example.com"),
-            ("ph", "+1 650 555 1212"),
-            ("shoe_size", "44"),
-            ("fn", "  "),
-        ]));
+        let (ud, dropped) = hash_user_data(
+            &pairs(&[
+                ("em", &pre),
+                ("email", "other@example.com"),
+                ("ph", "+1 650 555 1212"),
+                ("shoe_size", "44"),
+                ("fn", "  "),
+            ]),
+            NOW,
+        );
         // `email` is `em` again, later: it wins, as in the pixel.
         let other = hash_field(Field::Em, "other@example.com").unwrap_or_default();
         assert_eq!(ud.first(), Some(&("em".to_owned(), other)));
@@ -374,14 +464,17 @@ mod tests {
     fn a_repeated_user_data_field_keeps_its_last_valid_value_like_the_pixel() {
         let hash = |f, v| hash_field(f, v).unwrap_or_default();
         let pre = "B".repeat(64);
-        let (ud, _) = hash_user_data(&pairs(&[
-            ("em", "first@example.com"),
-            ("ph", "+1 650 555 1212"),
-            ("email", "second@example.com"),
-            ("phone", &pre),
-            // A later value the normaliser refuses does not erase the earlier one.
-            ("em", "   "),
-        ]));
+        let (ud, _) = hash_user_data(
+            &pairs(&[
+                ("em", "first@example.com"),
+                ("ph", "+1 650 555 1212"),
+                ("email", "second@example.com"),
+                ("phone", &pre),
+                // A later value the normaliser refuses does not erase the earlier one.
+                ("em", "   "),
+            ]),
+            NOW,
+        );
         assert_eq!(
             ud,
             vec![

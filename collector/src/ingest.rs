@@ -8,43 +8,294 @@
 //!  handler ─┼─> [ channel ] ─> writer ─┼─ reply ─> handler
 //!  handler ─┘     (bounded)   BEGIN…COMMIT
 //! ```
+//!
+//! Backpressure, never a hang: the queue is bounded in events ([`QUEUE_CAPACITY`]) and in bytes
+//! ([`QUEUE_BYTES`]); a handler waits at most [`SUBMIT_DEADLINE`] for room and for its commit.
+//! When the store cannot commit (disk full, database locked past the writer's busy deadline,
+//! writer gone), the handler gets [`IngestError::Unavailable`] and answers 503 with
+//! `Retry-After`; nothing it answered that way was acknowledged. The writer keeps the failure in
+//! [`Health`] (what `/healthz` reports), logs it once per [`LOG_EVERY`] with counts, and while it
+//! fails and no beacon arrives it tries a probe commit every [`PROBE_EVERY`], so health turns
+//! back on its own once the store can write again.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::event::NewEvent;
-use crate::store::{InsertOutcome, Store};
+use crate::store::{InsertOutcome, Store, StoreError};
 
 /// Largest group commit.
 pub const MAX_BATCH: usize = 2048;
 /// Beacons that may wait for the writer before handlers wait for room (back-pressure).
 pub const QUEUE_CAPACITY: usize = 16 * 1024;
+/// Bytes of events (as [`NewEvent::approx_bytes`] counts them) that may wait for the writer;
+/// past that a beacon is refused at once with 503.
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// The longest a handler waits for room in the queue plus its commit.
+pub const SUBMIT_DEADLINE: Duration = Duration::from_secs(5);
+/// While commits fail and no beacon arrives, how often the writer tries a probe commit.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// At most one log line per this interval about a failure that goes on.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 struct Job {
     event: NewEvent,
     reply: oneshot::Sender<Reply>,
+    /// This event's share of [`QUEUE_BYTES`], given back once its commit is over.
+    _bytes: OwnedSemaphorePermit,
 }
 
 /// The writer's answer, with the event handed back: the handler frees it on its own thread.
 /// Freed on the writer, every string of every event went back to the allocator arena of the
 /// worker that made it, under that arena's lock, while the workers were allocating in it.
-type Reply = (Result<InsertOutcome, String>, NewEvent);
+type Reply = (Result<InsertOutcome, Unavailable>, NewEvent);
+
+/// Why the store cannot take an event right now. Each is a 503 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// SQLite says the database or disk is full.
+    DiskFull,
+    /// Another connection held the database's write lock past the writer's busy deadline.
+    Locked,
+    /// Any other failed commit (I/O error, read-only file, ...).
+    StoreFailed,
+    /// The queue to the writer is full (events or bytes), or had no room within the deadline.
+    QueueFull,
+    /// The commit did not finish within [`SUBMIT_DEADLINE`].
+    Slow,
+}
+
+impl Unavailable {
+    /// The one-line reason sent to the client.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unavailable::DiskFull => {
+                "cannot store the event: the collector's disk is full; retry later"
+            }
+            Unavailable::Locked => "cannot store the event: the database is locked; retry later",
+            Unavailable::StoreFailed => {
+                "cannot store the event: the database cannot commit; retry later"
+            }
+            Unavailable::QueueFull => {
+                "cannot store the event: too many events are waiting to be stored; retry later"
+            }
+            Unavailable::Slow => {
+                "cannot store the event: the database did not commit in time; retry later"
+            }
+        }
+    }
+
+    /// Label of the `rejected` metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            Unavailable::DiskFull => "disk_full",
+            Unavailable::Locked => "database_locked",
+            Unavailable::StoreFailed => "store_failed",
+            Unavailable::QueueFull => "queue_full",
+            Unavailable::Slow => "store_slow",
+        }
+    }
+
+    /// Seconds for the `Retry-After` header.
+    pub fn retry_after_secs(self) -> u32 {
+        match self {
+            Unavailable::DiskFull | Unavailable::StoreFailed => 30,
+            Unavailable::Locked | Unavailable::Slow => 5,
+            Unavailable::QueueFull => 2,
+        }
+    }
+
+    /// What a failed commit means for the client, from SQLite's own (stable) messages.
+    pub fn of(e: &StoreError) -> Unavailable {
+        let text = e.0.to_ascii_lowercase();
+        if text.contains("disk is full") || text.contains("disk full") {
+            Unavailable::DiskFull
+        } else if text.contains("locked") || text.contains("busy") {
+            Unavailable::Locked
+        } else {
+            Unavailable::StoreFailed
+        }
+    }
+}
 
 /// Why an event was not stored.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum IngestError {
-    /// The writer has stopped (shutdown).
+    /// The writer has stopped (shutdown, or it died).
     Closed,
-    /// The store failed the transaction.
-    Store(String),
+    /// The store cannot take it now; nothing was acknowledged.
+    Unavailable(Unavailable),
+}
+
+/// Whether the writer can commit, kept by the writer, read by `/healthz`.
+#[derive(Default)]
+pub struct Health {
+    /// Mirrors `failure.is_some()`, so the commit path reads no mutex when all is well.
+    failing: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+    /// Mirrors `log.open`: an episode of failures whose end is not logged yet.
+    episode: AtomicBool,
+    log: Mutex<FailureLog>,
+}
+
+/// The failure going on now, for `/healthz`.
+struct Failure {
+    kind: Unavailable,
+    detail: String,
+    since: Instant,
+    failed_commits: u64,
+    refused_events: u64,
+}
+
+/// The log of an episode of failures. On a nearly full disk commits can fail and succeed in
+/// turn; one episode lasts until [`LOG_EVERY`] has passed without a failure, so a flapping store
+/// logs one line when it starts, one per interval with counts, and one when it is over.
+struct FailureLog {
+    open: bool,
+    started: Instant,
+    logged_at: Instant,
+    last_failure: Instant,
+    commits: u64,
+    events: u64,
+    commits_since_log: u64,
+    events_since_log: u64,
+}
+
+impl Default for FailureLog {
+    fn default() -> Self {
+        let now = Instant::now();
+        FailureLog {
+            open: false,
+            started: now,
+            logged_at: now,
+            last_failure: now,
+            commits: 0,
+            events: 0,
+            commits_since_log: 0,
+            events_since_log: 0,
+        }
+    }
+}
+
+impl Health {
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
+    }
+
+    /// `None` while commits work, else a one-line reason.
+    pub fn problem(&self) -> Option<String> {
+        if !self.is_failing() {
+            return None;
+        }
+        let guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        let f = guard.as_ref()?;
+        Some(format!(
+            "the writer cannot commit ({}: {}) for {} s; {} commits failed, {} beacons refused with 503",
+            f.kind.label(),
+            f.detail,
+            f.since.elapsed().as_secs(),
+            f.failed_commits,
+            f.refused_events
+        ))
+    }
+
+    /// A commit (or probe) of `events` events failed with `e`.
+    fn failed(&self, e: &StoreError, events: u64) {
+        let kind = Unavailable::of(e);
+        let now = Instant::now();
+        {
+            let mut guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            let f = guard.get_or_insert_with(|| Failure {
+                kind,
+                detail: String::new(),
+                since: now,
+                failed_commits: 0,
+                refused_events: 0,
+            });
+            f.kind = kind;
+            if f.detail != e.0 {
+                f.detail.clone_from(&e.0);
+            }
+            f.failed_commits += 1;
+            f.refused_events += events;
+        }
+        self.failing.store(true, Ordering::Release);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.last_failure = now;
+        log.commits += 1;
+        log.events += events;
+        if !log.open {
+            tracing::error!(
+                reason = kind.label(),
+                error = %e,
+                events,
+                "group commit failed: beacons are answered 503 until a commit succeeds"
+            );
+            *log = FailureLog {
+                open: true,
+                started: now,
+                logged_at: now,
+                last_failure: now,
+                commits: 1,
+                events,
+                commits_since_log: 0,
+                events_since_log: 0,
+            };
+            self.episode.store(true, Ordering::Release);
+            return;
+        }
+        log.commits_since_log += 1;
+        log.events_since_log += events;
+        if now.duration_since(log.logged_at) >= LOG_EVERY {
+            tracing::error!(
+                reason = kind.label(),
+                error = %e,
+                failed_commits = log.commits_since_log,
+                refused = log.events_since_log,
+                failing_for_s = log.started.elapsed().as_secs(),
+                "group commits still failing"
+            );
+            log.logged_at = now;
+            log.commits_since_log = 0;
+            log.events_since_log = 0;
+        }
+    }
+
+    /// A commit (or probe) succeeded.
+    fn succeeded(&self) {
+        if self.is_failing() {
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.failing.store(false, Ordering::Release);
+        }
+        if !self.episode.load(Ordering::Acquire) {
+            return;
+        }
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.open && log.last_failure.elapsed() >= LOG_EVERY {
+            tracing::info!(
+                after_ms = u64::try_from(log.last_failure.duration_since(log.started).as_millis())
+                    .unwrap_or(u64::MAX),
+                failed_commits = log.commits,
+                refused = log.events,
+                "group commits work again"
+            );
+            log.open = false;
+            self.episode.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// The handlers' side of the group commit.
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
+    bytes: Arc<Semaphore>,
+    health: Arc<Health>,
 }
 
 impl Ingest {
@@ -55,23 +306,43 @@ impl Ingest {
         commits: watch::Sender<u64>,
     ) -> std::io::Result<(Ingest, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let health = Arc::new(Health::default());
+        let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("collector-writer".into())
-            .spawn(move || writer(store, rx, commits))?;
-        Ok((Ingest { tx }, handle))
+            .spawn(move || writer(store, rx, commits, &writer_health))?;
+        let bytes = Arc::new(Semaphore::new(QUEUE_BYTES));
+        Ok((Ingest { tx, bytes, health }, handle))
     }
 
-    /// Store `event`; resolves after the transaction that holds it has committed.
+    /// Store `event`; resolves after the transaction that holds it has committed, or with an
+    /// error within [`SUBMIT_DEADLINE`].
     pub async fn submit(&self, event: NewEvent) -> Result<InsertOutcome, IngestError> {
+        let cost = u32::try_from(event.approx_bytes().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let bytes = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(cost)
+            .map_err(|_| IngestError::Unavailable(Unavailable::QueueFull))?;
+        let deadline = tokio::time::Instant::now() + SUBMIT_DEADLINE;
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { event, reply })
-            .await
-            .map_err(|_| IngestError::Closed)?;
-        match answer.await {
-            Ok((Ok(outcome), _event)) => Ok(outcome),
-            Ok((Err(e), _event)) => Err(IngestError::Store(e)),
-            Err(_) => Err(IngestError::Closed),
+        let job = Job {
+            event,
+            reply,
+            _bytes: bytes,
+        };
+        match tokio::time::timeout_at(deadline, self.tx.send(job)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(IngestError::Closed),
+            Err(_) => return Err(IngestError::Unavailable(Unavailable::QueueFull)),
+        }
+        // On a timeout the event may still be committed later: it was not acknowledged, and a
+        // retry of it deduplicates.
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok((Ok(outcome), _event))) => Ok(outcome),
+            Ok(Ok((Err(why), _event))) => Err(IngestError::Unavailable(why)),
+            Ok(Err(_)) => Err(IngestError::Closed),
+            Err(_) => Err(IngestError::Unavailable(Unavailable::Slow)),
         }
     }
 
@@ -80,25 +351,68 @@ impl Ingest {
         let queued = self.tx.max_capacity().saturating_sub(self.tx.capacity());
         u64::try_from(queued).unwrap_or(u64::MAX)
     }
+
+    /// `Ok` while the writer runs and its last commit (or probe) succeeded; else a one-line
+    /// reason.
+    pub fn health(&self) -> Result<(), String> {
+        if self.tx.is_closed() {
+            return Err("the writer has stopped: no event can be stored".into());
+        }
+        match self.health.problem() {
+            None => Ok(()),
+            Some(reason) => Err(reason),
+        }
+    }
 }
 
-fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, commits: watch::Sender<u64>) {
+/// The next job; while commits fail, a probe commit every [`PROBE_EVERY`] until one arrives.
+/// `None` once every handle is dropped.
+fn next_job(store: &dyn Store, rx: &mut mpsc::Receiver<Job>, health: &Health) -> Option<Job> {
+    let mut last_probe = Instant::now();
+    loop {
+        if !health.is_failing() {
+            return rx.blocking_recv();
+        }
+        match rx.try_recv() {
+            Ok(job) => return Some(job),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if last_probe.elapsed() >= PROBE_EVERY {
+            match store.check_writable() {
+                Ok(()) => health.succeeded(),
+                Err(e) => health.failed(&e, 0),
+            }
+            last_probe = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    commits: watch::Sender<u64>,
+    health: &Health,
+) {
     let mut events = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        events.push(first.event);
-        replies.push(first.reply);
-        while events.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    events.push(job.event);
-                    replies.push(job.reply);
-                }
-                Err(_) => break,
-            }
+    let mut permits = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = next_job(&*store, &mut rx, health) {
+        let mut next = Some(first);
+        while let Some(job) = next {
+            events.push(job.event);
+            replies.push(job.reply);
+            permits.push(job._bytes);
+            next = if events.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         match store.insert_batch(&events) {
             Ok(outcomes) => {
+                health.succeeded();
                 let stored = outcomes.contains(&InsertOutcome::Stored);
                 for ((reply, outcome), event) in
                     replies.drain(..).zip(outcomes).zip(events.drain(..))
@@ -110,14 +424,213 @@ fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, commits: watch::Se
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, batch = events.len(), "group commit failed");
+                health.failed(&e, u64::try_from(events.len()).unwrap_or(u64::MAX));
+                let why = Unavailable::of(&e);
                 for (reply, event) in replies.drain(..).zip(events.drain(..)) {
-                    let _ = reply.send((Err(e.0.clone()), event));
+                    let _ = reply.send((Err(why), event));
                 }
             }
         }
         // Any reply left (outcomes shorter than the batch) is dropped: its handler sees Closed.
         replies.clear();
         events.clear();
+        permits.clear();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::event::RequestContext;
+    use crate::store::{EventQuery, PixelReport, StoredEvent};
+    use pixel_core::wire::Beacon;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A store whose commits wait until the gate opens, or fail, or panic.
+    #[derive(Default)]
+    struct Fake {
+        open: AtomicBool,
+        fail: AtomicBool,
+        panic: AtomicBool,
+        stored: AtomicUsize,
+    }
+
+    impl Store for Fake {
+        fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+            if self.panic.load(Ordering::SeqCst) {
+                panic!("the store fell over");
+            }
+            while !self.open.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError("database or disk is full".into()));
+            }
+            self.stored.fetch_add(events.len(), Ordering::SeqCst);
+            Ok(vec![InsertOutcome::Stored; events.len()])
+        }
+        fn check_writable(&self) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError("database or disk is full".into()));
+            }
+            Ok(())
+        }
+        fn list(&self, _: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn pending(&self, _: &str, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn mark_sent(&self, _: &[i64], _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn mark_failed(&self, _: i64, _: &str, _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn record_attempt(&self, _: &[i64], _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn expire(&self, _: &str, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn purge(&self, _: Option<i64>, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn pending_after(&self, _: &str, _: i64, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn pending_older_than(
+            &self,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: usize,
+        ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
+            Ok((Vec::new(), None))
+        }
+        fn expire_ids(&self, _: &[i64]) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn pending_count(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn report(&self, _: &str) -> Result<PixelReport, StoreError> {
+            Ok(PixelReport::default())
+        }
+    }
+
+    impl crate::reports::ReportSource for Fake {
+        fn scan(
+            &self,
+            _: &crate::reports::Scan<'_>,
+            _: &mut dyn FnMut(&crate::reports::Row<'_>),
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn duplicates(&self, _: &str, _: i64, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn event(eid: &str, pad: usize) -> NewEvent {
+        let beacon = Beacon {
+            id: "1".into(),
+            ev: "Purchase".into(),
+            eid: Some(eid.into()),
+            cd: vec![("note".into(), "x".repeat(pad))],
+            ..Beacon::default()
+        };
+        NewEvent::from_beacon(beacon, RequestContext::default(), false)
+            .unwrap()
+            .0
+    }
+
+    fn start(store: &Arc<Fake>) -> Ingest {
+        let (commits, _) = watch::channel(0);
+        Ingest::start(store.clone(), commits).unwrap().0
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_and_refuses_at_once_when_full() {
+        let store = Arc::new(Fake::default());
+        let ingest = start(&store);
+        // 1 MB events while the writer is stuck: 64 fit in the byte budget, the next is refused
+        // at once (not after the deadline), long before the event-count bound.
+        let mut waiting = Vec::new();
+        let mut refused_after = None;
+        for i in 0..100 {
+            let (ingest, e) = (ingest.clone(), event(&format!("big-{i}"), 1 << 20));
+            let start = Instant::now();
+            let task = tokio::spawn(async move { ingest.submit(e).await });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if task.is_finished() {
+                let r = task.await.unwrap();
+                assert_eq!(r, Err(IngestError::Unavailable(Unavailable::QueueFull)));
+                assert!(start.elapsed() < Duration::from_secs(1));
+                refused_after = Some(i);
+                break;
+            }
+            waiting.push(task);
+        }
+        let n = refused_after.expect("never refused");
+        assert!((60..=64).contains(&n), "refused after {n} events of 1 MB");
+        // Once the writer moves, the waiting events are stored and there is room again.
+        store.open.store(true, Ordering::SeqCst);
+        for t in waiting {
+            assert_eq!(t.await.unwrap(), Ok(InsertOutcome::Stored));
+        }
+        assert_eq!(
+            ingest.submit(event("small", 10)).await,
+            Ok(InsertOutcome::Stored)
+        );
+        assert_eq!(store.stored.load(Ordering::SeqCst), n + 1);
+    }
+
+    #[tokio::test]
+    async fn health_follows_the_commits_and_a_probe_brings_it_back() {
+        let store = Arc::new(Fake::default());
+        store.open.store(true, Ordering::SeqCst);
+        let ingest = start(&store);
+        assert_eq!(ingest.health(), Ok(()));
+        store.fail.store(true, Ordering::SeqCst);
+        assert_eq!(
+            ingest.submit(event("a", 1)).await,
+            Err(IngestError::Unavailable(Unavailable::DiskFull))
+        );
+        let reason = ingest.health().unwrap_err();
+        assert!(
+            reason.contains("disk_full") && reason.contains("1 beacons"),
+            "{reason}"
+        );
+        // No beacon arrives; the writer's probe sees the store write again.
+        store.fail.store(false, Ordering::SeqCst);
+        let start = Instant::now();
+        while ingest.health().is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "health never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            ingest.submit(event("b", 1)).await,
+            Ok(InsertOutcome::Stored)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_is_unhealthy_and_refuses_without_waiting() {
+        let store = Arc::new(Fake::default());
+        store.panic.store(true, Ordering::SeqCst);
+        let ingest = start(&store);
+        assert_eq!(ingest.submit(event("a", 1)).await, Err(IngestError::Closed));
+        let start = Instant::now();
+        while ingest.health().is_ok() {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(ingest.health().unwrap_err().contains("stopped"));
+        assert_eq!(ingest.submit(event("b", 1)).await, Err(IngestError::Closed));
     }
 }

@@ -24,6 +24,8 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod relay;
+pub mod reports;
+pub mod seed;
 pub mod server;
 pub mod store;
 

@@ -47,6 +47,8 @@ fn main() -> ExitCode {
     if !config.dist.is_dir() {
         tracing::warn!(dist = %config.dist.display(), "--dist directory not found: /fbevents.js will answer 404 until it exists");
     }
+    // Each connection is a descriptor: lift the soft limit (often 1,024) to the hard one.
+    let descriptors = collector::server::raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,20 +61,42 @@ fn main() -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(&format!("cannot listen on {}: {e}", config.listen)),
         };
+        let metrics = match config.metrics_listen {
+            Some(at) => match tokio::net::TcpListener::bind(at).await {
+                Ok(l) => Some(l),
+                Err(e) => return fail(&format!("cannot listen on {at} (--metrics-listen): {e}")),
+            },
+            None => None,
+        };
+        if let Some(l) = &metrics {
+            let at = l.local_addr().map_or_else(|_| String::from("?"), |a| a.to_string());
+            tracing::info!(metrics = %at, "serving /metrics without a token on the --metrics-listen address");
+        }
+        // Room for the connections plus the database, the relay's sockets and a margin.
+        let wanted = config.max_connections as u64 + 64;
+        match descriptors {
+            Some(n) if n < wanted => tracing::warn!(
+                limit = n,
+                max_connections = config.max_connections,
+                "the open-file limit is below --max-connections + 64: accepts will fail before the connection limit; raise LimitNOFILE (systemd) or ulimit -n, or lower --max-connections"
+            ),
+            Some(n) => tracing::debug!(limit = n, "open-file limit"),
+            None => {}
+        }
         let addr = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
         let pixels = config.pixels.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(",");
         if config.pixels.is_empty() {
             tracing::warn!("no --pixel configured: every beacon will be refused with 403");
         }
         if config.admin_token.is_none() {
-            tracing::info!("no --admin-token: /api/events and /report answer 401");
+            tracing::info!("no --admin-token: /api/events, /report and /metrics answer 401");
         }
         tracing::info!(listen = %addr, db = %config.db.display(), pixels = %pixels, "collector listening");
         let state = match AppState::new(config, Arc::new(store)) {
             Ok(s) => s,
             Err(e) => return fail(&format!("cannot start the writer thread: {e}")),
         };
-        match collector::server::run(listener, state).await {
+        match collector::server::run(listener, metrics, state).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("collector: error: {e}");

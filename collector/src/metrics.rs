@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, seconds.
@@ -13,10 +13,8 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Route labels of the latency histogram.
-pub const ROUTES: [&str; 7] = [
-    "tr", "api", "report", "metrics", "healthz", "static", "bench",
-];
+/// Route label of everything the router's fallback (static files) answers.
+pub const STATIC_ROUTE: &str = "static";
 
 #[derive(Default)]
 struct Histogram {
@@ -58,7 +56,22 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     relay_failures: Mutex<BTreeMap<&'static str, u64>>,
     user_data_dropped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    latency: [Histogram; ROUTES.len()],
+    /// By route label: the route's path pattern (`MatchedPath`, so one label per route, never
+    /// per URL), or [`STATIC_ROUTE`].
+    latency: RwLock<BTreeMap<String, Arc<Histogram>>>,
+    /// Stored events waiting for the relay, counted in the background (see `server`).
+    pub relay_pending: AtomicU64,
+    pub connections: Arc<ConnStats>,
+}
+
+/// Connection counters shared by the accept loop (`server::serve`) and `/metrics`.
+#[derive(Default)]
+pub struct ConnStats {
+    pub open: AtomicU64,
+    pub refused: AtomicU64,
+    pub accept_errors: AtomicU64,
+    pub head_timeouts: AtomicU64,
+    pub idle_timeouts: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -71,7 +84,7 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
 pub struct Gauges {
     /// Beacons waiting for the group commit.
     pub ingest_queue: u64,
-    /// Stored events waiting for the relay.
+    /// Stored events waiting for the relay (the background count, [`Metrics::relay_pending`]).
     pub relay_pending: u64,
 }
 
@@ -98,13 +111,15 @@ impl Metrics {
     }
 
     pub fn observe(&self, route: &str, d: Duration) {
-        let i = ROUTES
-            .iter()
-            .position(|r| *r == route)
-            .unwrap_or(ROUTES.len() - 1);
-        if let Some(h) = self.latency.get(i) {
-            h.observe(d);
-        }
+        let found = self.latency.read().ok().and_then(|m| m.get(route).cloned());
+        let h = match found {
+            Some(h) => h,
+            None => match self.latency.write() {
+                Ok(mut m) => m.entry(route.to_owned()).or_default().clone(),
+                Err(_) => return,
+            },
+        };
+        h.observe(d);
     }
 
     /// Count of rejections with `reason` so far.
@@ -204,13 +219,38 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        let c = &self.connections;
+        let conn_counters = [
+            ("collector_connections_refused_total", "Connections closed at accept because --max-connections were open.", load(&c.refused)),
+            ("collector_connections_head_timeout_total", "Connections closed because a request head did not arrive within --head-timeout-ms.", load(&c.head_timeouts)),
+            ("collector_connections_idle_timeout_total", "Keep-alive connections closed after --idle-timeout-ms without traffic.", load(&c.idle_timeouts)),
+            ("collector_accept_errors_total", "Failed accepts (out of file descriptors, or reset before accept).", load(&c.accept_errors)),
+        ];
+        for (name, help, value) in conn_counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let name = "collector_connections_open";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Open HTTP connections.\n# TYPE {name} gauge\n{name} {}",
+            load(&c.open)
+        );
         let name = "collector_request_duration_seconds";
         let _ = writeln!(
             out,
             "# HELP {name} HTTP request latency by route.\n# TYPE {name} histogram"
         );
-        for (route, h) in ROUTES.iter().zip(&self.latency) {
+        let routes: Vec<(String, Arc<Histogram>)> = self
+            .latency
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        for (route, h) in &routes {
             let mut cumulative = 0;
+            let route = label_value(route);
             for (bound, slot) in BUCKETS.iter().zip(&h.buckets) {
                 cumulative += load(slot);
                 let _ = writeln!(
@@ -229,6 +269,11 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A route pattern as a Prometheus label value (`\\` and `"` escaped).
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn labelled(
@@ -256,7 +301,7 @@ mod tests {
         Metrics::inc(&m.received);
         m.rejected("unknown_pixel");
         m.rejected("unknown_pixel");
-        m.observe("tr", Duration::from_micros(700));
+        m.observe("/tr", Duration::from_micros(700));
         let text = m.render(&Gauges {
             ingest_queue: 0,
             relay_pending: 7,
@@ -264,10 +309,11 @@ mod tests {
         assert!(text.contains("collector_beacons_received_total 1\n"));
         assert!(text.contains("collector_beacons_rejected_total{reason=\"unknown_pixel\"} 2\n"));
         assert!(text.contains("collector_relay_queue_depth 7\n"));
+        assert!(text.contains(
+            "collector_request_duration_seconds_bucket{route=\"/tr\",le=\"0.0005\"} 0\n"
+        ));
         assert!(text
-            .contains("collector_request_duration_seconds_bucket{route=\"tr\",le=\"0.0005\"} 0\n"));
-        assert!(text
-            .contains("collector_request_duration_seconds_bucket{route=\"tr\",le=\"0.001\"} 1\n"));
-        assert!(text.contains("collector_request_duration_seconds_count{route=\"tr\"} 1\n"));
+            .contains("collector_request_duration_seconds_bucket{route=\"/tr\",le=\"0.001\"} 1\n"));
+        assert!(text.contains("collector_request_duration_seconds_count{route=\"/tr\"} 1\n"));
     }
 }

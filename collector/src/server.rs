@@ -1,33 +1,107 @@
-//! Running the application on a socket with its background tasks (relay, retention purge), and
-//! stopping it gracefully on SIGTERM or Ctrl-C: stop accepting, finish in-flight requests (each
-//! acknowledged beacon is already committed), let the relay finish the request it has in flight.
+//! Running the application on a socket with its background tasks (relay, retention purge, the
+//! cached pending gauge), and stopping it gracefully on SIGTERM or Ctrl-C: stop accepting, finish
+//! in-flight requests within `--shutdown-timeout-ms` (each acknowledged beacon is already
+//! committed), let the relay finish the request it has in flight.
+//!
+//! Connections are served by hyper's HTTP/1 connection with a tokio timer, one task each, under
+//! limits no client can lift:
+//!
+//! - **at most `--max-connections` at once**: one beyond is accepted and closed at once (it is not
+//!   left in the kernel's backlog, where it would wait with no answer);
+//! - **a request head within `--head-timeout-ms`** of the connection opening, or of the first byte
+//!   after an idle keep-alive pause;
+//! - **an idle keep-alive connection closes after `--idle-timeout-ms`** with no byte read or
+//!   written, which also bounds a client that stops reading a response;
+//! - and a request with a body has `--body-timeout-ms` from its head to its answer, else `408`
+//!   (`http::layers::Track`).
+//!
+//! hyper's own `header_read_timeout` starts whenever the connection waits for a head, idle or
+//! not, so it cannot tell a 60 s keep-alive pause from a 10 s head; a small per-connection watchdog
+//! does, from what the socket and the service see ([`Phase`]).
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use tower::ServiceExt as _;
 
+use crate::metrics::ConnStats;
 use crate::{app, relay, AppState};
 
-/// Serve until a shutdown signal.
-pub async fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+/// Connection limits (the `--*-timeout-ms` and `--max-connections` flags).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub head: Duration,
+    pub idle: Duration,
+    pub max_connections: usize,
+    pub shutdown: Duration,
+}
+
+impl Limits {
+    pub fn of(config: &crate::config::Config) -> Limits {
+        Limits {
+            head: Duration::from_millis(config.head_timeout_ms),
+            idle: Duration::from_millis(config.idle_timeout_ms),
+            max_connections: config.max_connections,
+            shutdown: Duration::from_millis(config.shutdown_timeout_ms),
+        }
+    }
+}
+
+/// Time between two counts of the pending events behind `collector_relay_queue_depth`.
+pub const PENDING_GAUGE_EVERY: Duration = Duration::from_secs(2);
+
+/// Serve until a shutdown signal. `metrics` is the `--metrics-listen` socket, if any.
+pub async fn run(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    state: AppState,
+) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let relays = relay::spawn(&state, stop_rx.clone()).map_err(std::io::Error::other)?;
+    let relays = relay::spawn(&state, stop_rx.clone()).map_err(io::Error::other)?;
     let purge = tokio::spawn(purge_loop(state.clone(), stop_rx.clone()));
     let summary = tokio::spawn(summary_loop(state.clone()));
+    let pending = tokio::spawn(pending_loop(state.clone()));
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    let mut http_stop = stop_rx.clone();
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    let limits = Limits::of(&state.config);
+    let internal = metrics.map(|l| {
+        let router = crate::http::metrics_router(state.clone());
+        // The internal listener is for a scraper or two: a small fixed limit.
+        let small = Limits {
+            max_connections: 64,
+            ..limits
+        };
+        // Its connections are not counted with the public listener's.
+        let stats = Arc::new(ConnStats::default());
+        tokio::spawn(serve(l, router, small, stats, stop_rx.clone()))
+    });
+    serve(
+        listener,
+        app(state.clone()),
+        limits,
+        state.metrics.connections.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
+    if let Some(task) = internal {
+        let _ = task.await;
+    }
     let drain = Duration::from_millis(state.config.relay_timeout_ms) + Duration::from_secs(2);
     let drained = tokio::time::timeout(drain, async {
         for task in relays {
@@ -40,8 +114,253 @@ pub async fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> 
     }
     purge.abort();
     summary.abort();
+    pending.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accept connections on `listener` and serve `router` on each until `stop` turns true, then
+/// close idle connections, let the others finish their request, and return once all are closed
+/// or `limits.shutdown` has passed. `stats` counts its connections (`collector_connections_*`).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stats: Arc<ConnStats>,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // The watchdog below times heads and idle connections (see the module comment).
+        .header_read_timeout(None)
+        .max_headers(100)
+        .max_buf_size(MAX_HEAD);
+    let http = Arc::new(http);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            // A dropped sender is no stop signal: keep serving.
+            Ok(_) = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors (EMFILE) or a connection reset before accept: do not spin.
+                stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, http, stats, stop) =
+            (router.clone(), http.clone(), stats.clone(), stop.clone());
+        tokio::spawn(async move {
+            stats.open.fetch_add(1, Ordering::Relaxed);
+            connection(stream, peer, router, &http, limits, &stats, stop).await;
+            stats.open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let max = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let all_closed = tokio::time::timeout(limits.shutdown, permits.acquire_many(max)).await;
+    if all_closed.is_err() {
+        tracing::warn!(
+            open = stats.open.load(Ordering::Relaxed),
+            "connections still open at the shutdown deadline: closing them"
+        );
+    }
+    Ok(())
+}
+
+/// Largest request head (request line and headers) in bytes; a larger one gets `431`.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    http: &hyper::server::conn::http1::Builder,
+    limits: Limits,
+    stats: &ConnStats,
+    mut stop: watch::Receiver<bool>,
+) {
+    let phase = Arc::new(Phase::new());
+    let io = Watched {
+        io: stream,
+        phase: phase.clone(),
+    };
+    let svc_phase = phase.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        svc_phase.set(IN_REQUEST);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let (router, phase) = (router.clone(), svc_phase.clone());
+        async move {
+            let resp = router.oneshot(req).await;
+            phase.set(IDLE);
+            resp
+        }
+    });
+    let conn = http.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let (current, since) = phase.get();
+        let deadline = match current {
+            AWAITING_HEAD => Some(since + limits.head),
+            IDLE => Some(since + limits.idle),
+            // The request's own deadline (408) is in the router.
+            _ => None,
+        };
+        let sleep =
+            tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + limits.idle));
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = sleep => {
+                // The phase may have moved on while we slept: only its own deadline closes.
+                let (now_phase, now_since) = phase.get();
+                if (now_phase, now_since) == (current, since) && deadline.is_some() {
+                    let counter = if current == IDLE { &stats.idle_timeouts } else { &stats.head_timeouts };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    return; // dropping the connection closes the socket
+                }
+            }
+            Ok(()) = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+const AWAITING_HEAD: u8 = 0;
+const IN_REQUEST: u8 = 1;
+const IDLE: u8 = 2;
+
+/// Where a connection is, and since when: waiting for a head (from the accept or the first byte
+/// after idle), in a request (head parsed, answer not yet ready), or idle (answered; refreshed by
+/// every byte written, so a response being sent is not idle).
+struct Phase {
+    base: Instant,
+    phase: AtomicU8,
+    since_ms: AtomicU64,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            base: Instant::now(),
+            phase: AtomicU8::new(AWAITING_HEAD),
+            since_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn set(&self, phase: u8) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.since_ms.store(ms, Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> (u8, Instant) {
+        let phase = self.phase.load(Ordering::Relaxed);
+        let since = self.base + Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
+        (phase, since)
+    }
+}
+
+/// The socket, telling [`Phase`] when bytes move.
+struct Watched {
+    io: TcpStream,
+    phase: Arc<Phase>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before && self.phase.phase.load(Ordering::Relaxed) == IDLE {
+            self.phase.set(AWAITING_HEAD);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0)
+            && self.phase.phase.load(Ordering::Relaxed) == IDLE
+        {
+            self.phase.set(IDLE);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0)
+            && self.phase.phase.load(Ordering::Relaxed) == IDLE
+        {
+            self.phase.set(IDLE);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Raise the soft limit on open descriptors to the hard limit (a service manager's default soft
+/// limit, often 1,024, would stop accepts long before `--max-connections`). Returns the limit now
+/// in force, when known.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    match (limit.current, limit.maximum) {
+        (Some(soft), Some(hard)) if soft < hard => {
+            let raised = rustix::process::Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => Some(hard),
+                Err(_) => Some(soft),
+            }
+        }
+        (Some(_), None) => None,
+        (soft, _) => soft,
+    }
 }
 
 async fn shutdown_signal() {
@@ -63,6 +382,18 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Count the pending events every [`PENDING_GAUGE_EVERY`] for `collector_relay_queue_depth`, so
+/// a scrape (or many) never runs a `COUNT(*)` over the backlog itself.
+async fn pending_loop(state: AppState) {
+    loop {
+        let store = state.store.clone();
+        if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || store.pending_count()).await {
+            state.metrics.relay_pending.store(n, Ordering::Relaxed);
+        }
+        tokio::time::sleep(PENDING_GAUGE_EVERY).await;
     }
 }
 
@@ -92,6 +423,7 @@ async fn purge_loop(state: AppState, mut stop: watch::Receiver<bool>) {
 async fn summary_loop(state: AppState) {
     use std::sync::atomic::Ordering::Relaxed;
     let m = &state.metrics;
+    let c = &m.connections;
     let read = || {
         [
             m.received.load(Relaxed),
@@ -100,6 +432,10 @@ async fn summary_loop(state: AppState) {
             m.relayed.load(Relaxed),
             m.relay_failed_events.load(Relaxed),
             m.expired.load(Relaxed),
+            c.refused.load(Relaxed),
+            c.head_timeouts.load(Relaxed),
+            c.idle_timeouts.load(Relaxed),
+            c.accept_errors.load(Relaxed),
         ]
     };
     let mut last = read();
@@ -117,6 +453,15 @@ async fn summary_loop(state: AppState) {
                 expired = d(5),
                 "last 10 s"
             );
+            if d(6) + d(7) + d(9) > 0 {
+                tracing::warn!(
+                    refused_over_limit = d(6),
+                    head_timeouts = d(7),
+                    idle_timeouts = d(8),
+                    accept_errors = d(9),
+                    "connections in the last 10 s: refused beyond --max-connections, closed for a slow head, accept failures (out of descriptors?)"
+                );
+            }
             last = now;
         }
     }

@@ -21,6 +21,7 @@ fn fast<'a>(graph: &'a str, pixel: &'a str) -> Vec<&'a str> {
     vec![
         "--graph-url",
         graph,
+        "--graph-allow-http",
         "--pixel",
         pixel,
         "--relay-interval-ms",
@@ -150,13 +151,11 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
     let req = &graph.received()[0];
     assert_eq!(req.path, format!("/v26.0/{PIXEL}/events"));
     let proof = collector::relay::capi::appsecret_proof("s3cret", TOKEN);
-    assert_eq!(
-        req.query,
-        format!("access_token={TOKEN}&appsecret_proof={proof}")
-    );
-    let external_id =
-        pixel_core::matching::hash_field(pixel_core::matching::Field::ExternalId, "Cust 77")
-            .unwrap();
+    // The token and its proof travel in the body, never in the URL.
+    assert_eq!(req.query, "");
+    assert!(!req.path.contains(TOKEN));
+    // "Cust 77" normalised (SPEC §6).
+    let external_id = pixel_core::matching::sha256_hex("cust77");
     assert_eq!(
         req.body,
         json!({
@@ -186,7 +185,9 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
                 "data_processing_options_country": 1,
                 "data_processing_options_state": 1000
             }],
-            "test_event_code": "TEST123"
+            "test_event_code": "TEST123",
+            "access_token": TOKEN,
+            "appsecret_proof": proof
         })
     );
     let events = c.wait_settled(1, Duration::from_secs(5)).await;
@@ -340,7 +341,9 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     let pixel = pixel_arg();
     let c = Collector::start(dir.path(), &fast(&dead, &pixel)).await;
     send_all(&c, numbered("PageView", "p", 1500), 8).await;
-    let pending = c.metric("collector_relay_queue_depth").await;
+    let pending = c
+        .wait_metric("collector_relay_queue_depth", 1500, Duration::from_secs(10))
+        .await;
     assert_eq!(pending, 1500);
     assert!(
         c.metric("collector_relay_failures_total{kind=\"connect\"}")
@@ -367,7 +370,11 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     let sizes: Vec<usize> = graph.received().iter().map(|r| r.events().len()).collect();
     assert_eq!(sizes, [1000, 500]);
     c.wait_settled(1500, Duration::from_secs(5)).await;
-    assert_eq!(c.metric("collector_relay_queue_depth").await, 0);
+    assert_eq!(
+        c.wait_metric("collector_relay_queue_depth", 0, Duration::from_secs(10))
+            .await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,4 +594,391 @@ async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
         assert_eq!(copy["event_name"], "Lead");
         assert_eq!(copy["user_data"]["fbp"], "fb.1.1596403881668.1116446470");
     }
+}
+
+/// Issue #9: with `--relay-batch 20`, 60 events Meta refuses identically at the head of the queue,
+/// then 40 good ones. The breaker used to re-queue its suspects at the end of the next batch of
+/// the same 20 and retry every `--retry-max-ms`: none of the 40 went through within 45 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_nothing() {
+    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &["--relay-batch", "20"]).await;
+    graph.reject_event_name("BadEvent");
+    // `send_all` sends from the end: the 60 bad ones are stored first.
+    let mut beacons = numbered("AddToCart", "good", 40);
+    beacons.extend(numbered("BadEvent", "bad", 60));
+    send_all(c, beacons, 1).await;
+
+    let start = std::time::Instant::now();
+    let ids = graph.wait_accepted(40, Duration::from_secs(10)).await;
+    println!(
+        "40 good events behind 60 refused ones relayed in {:?} (--relay-batch 20, --retry-base-ms 100)",
+        start.elapsed()
+    );
+    assert_eq!(ids.len(), 40, "good events relayed within 10 s: {ids:?}");
+    assert!(ids.iter().all(|i| i.starts_with("good-")), "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    // The refused ones are then tried again alone, after Meta accepted other events, and fail for
+    // good with Meta's message.
+    let events = c.wait_settled(100, Duration::from_secs(20)).await;
+    let status = statuses(&events);
+    assert_eq!(status.len(), 100);
+    for (id, s) in &status {
+        let want = if id.starts_with("good-") {
+            "sent"
+        } else {
+            "failed"
+        };
+        assert_eq!(s, want, "{id}: {status:?}");
+    }
+    println!("and the 60 refused ones failed after {:?}", start.elapsed());
+    assert_eq!(c.metric("collector_events_relay_failed_total").await, 60);
+    assert_eq!(graph.accepted_ids().len(), 40);
+}
+
+/// An app secret no log line may contain (nor its proof).
+const APP_SECRET: &str = "app-s3cret-never-logged";
+
+/// No secret in the log: the access token, the app secret, the proof.
+fn assert_no_secret(log: &str) {
+    let proof = collector::relay::capi::appsecret_proof(APP_SECRET, TOKEN);
+    for secret in [TOKEN, APP_SECRET, proof.as_str()] {
+        assert!(!log.contains(secret), "a secret leaked into the log: {log}");
+    }
+}
+
+/// A Graph URL that redirects every request to `/followed` on itself, recording what it gets.
+async fn redirecting_graph() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    let seen: Seen = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let target = format!("{base}/followed");
+    let app = axum::Router::new()
+        .fallback(
+            |State((seen, target)): State<(Seen, String)>, req: Request| async move {
+                let path = req.uri().path().to_owned();
+                seen.lock()
+                    .unwrap()
+                    .push((req.method().to_string(), path.clone()));
+                if path == "/followed" {
+                    (axum::http::StatusCode::OK, r#"{"events_received":1}"#).into_response()
+                } else {
+                    (axum::http::StatusCode::FOUND, [("location", target)], "").into_response()
+                }
+            },
+        )
+        .with_state((seen.clone(), target));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where_it_pointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = redirecting_graph().await;
+    let pixel = pixel_arg();
+    let mut args = fast(&url, &pixel);
+    args.extend(["--app-secret", APP_SECRET]);
+    let c = Collector::start(dir.path(), &args).await;
+    send_all(&c, numbered("Purchase", "r", 3), 1).await;
+
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no retries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let requests = seen.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|(m, p)| m == "POST" && p != "/followed"),
+        "the redirect was followed: {requests:?}"
+    );
+    let events = c.events("?limit=10").await;
+    assert_eq!(events.len(), 3);
+    let target = format!("{url}/followed");
+    for e in &events {
+        assert_eq!(e["relay_status"], "pending", "{e}");
+        let error = e["relay_error"].as_str().unwrap_or("");
+        assert!(error.contains("302") && error.contains(&target), "{error}");
+    }
+    assert!(
+        c.metric("collector_relay_failures_total{kind=\"redirect\"}")
+            .await
+            >= 2
+    );
+    assert_eq!(c.metric("collector_events_relayed_total").await, 0);
+    let log = c.log_text();
+    assert!(log.contains(&format!("redirect to {target}")), "{log}");
+    assert_no_secret(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_zero_waits_the_growing_backoff_instead_of_hammering() {
+    let script = vec![Answer::RetryAfter(503, 0); 3];
+    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    send_all(c, vec![beacon("Lead", "ra0")], 1).await;
+    assert_eq!(
+        graph.wait_accepted(1, Duration::from_secs(10)).await,
+        ["ra0"]
+    );
+    let got = graph.received();
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 503, 200]);
+    let gaps: Vec<Duration> = got
+        .windows(2)
+        .map(|w| w[1].at.duration_since(w[0].at))
+        .collect();
+    println!("gaps after Retry-After: 0 with --retry-base-ms 100: {gaps:?}");
+    // backoff(n) = 100 ms · 2^(n-1) · [0.5, 1.5): at least 50, 100, 200 ms.
+    for (gap, least) in gaps.iter().zip([50, 100, 200]) {
+        assert!(
+            *gap >= Duration::from_millis(least - 5),
+            "{gaps:?}: Retry-After: 0 made the relay retry at once"
+        );
+    }
+    c.wait_settled(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"http_5xx\"}")
+            .await,
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_then_recovery_relays_every_event_exactly_once() {
+    // Eight answers of 503 (about 2 s of backoff), then Meta is back.
+    let script = vec![Answer::Status(503, r#"{"error":{"message":"down"}}"#.into()); 8];
+    let Relay { c, graph, .. } = &Relay::start(&script, &["--app-secret", APP_SECRET]).await;
+    send_all(c, numbered("PageView", "before", 20), 2).await;
+    graph.wait_arrived(4, Duration::from_secs(10)).await;
+    // More beacons during the outage.
+    send_all(c, numbered("PageView", "during", 20), 2).await;
+
+    let ids = graph.wait_accepted(40, Duration::from_secs(20)).await;
+    assert_eq!(ids.len(), 40, "{ids:?}");
+    assert!(count(&ids).values().all(|n| *n == 1), "{ids:?}");
+    let events = c.wait_settled(40, Duration::from_secs(5)).await;
+    assert!(
+        events.iter().all(|e| e["relay_status"] == "sent"),
+        "{events:?}"
+    );
+    let got = graph.received();
+    let down = got.iter().filter(|r| r.status == 503).count();
+    assert_eq!(down, 8);
+    let outage = got[8].at.duration_since(got[0].at);
+    println!(
+        "outage of 8 refused requests lasted {outage:?} (--retry-base-ms 100, --retry-max-ms 400)"
+    );
+    assert!(
+        outage >= Duration::from_millis(50 + 100 + 200 + 5 * 200),
+        "{outage:?}"
+    );
+    assert_eq!(
+        c.metric("collector_relay_failures_total{kind=\"http_5xx\"}")
+            .await,
+        8
+    );
+    assert_no_secret(&c.log_text());
+}
+
+/// A stand-in Graph API for large volumes: accepts everything, keeps only each event ID (to check
+/// each went exactly once).
+async fn counting_graph() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    type Ids = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    let ids: Ids = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(
+            |State(ids): State<Ids>, body: axum::body::Bytes| async move {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let data = v["data"].as_array().cloned().unwrap_or_default();
+                let n = data.len();
+                ids.lock().unwrap().extend(
+                    data.iter()
+                        .map(|e| e["event_id"].as_str().unwrap_or("").to_owned()),
+                );
+                format!(r#"{{"events_received":{n}}}"#)
+            },
+        )
+        .with_state(ids.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, ids)
+}
+
+/// Beacons one after another, one every `pace`, until `stop` says so (checked after each);
+/// returns each one's latency.
+async fn paced_beacons(
+    c: &Collector,
+    prefix: &str,
+    pace: Duration,
+    stop: impl Fn(usize) -> bool,
+) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    let mut tick = tokio::time::interval(pace);
+    for i in 0.. {
+        tick.tick().await;
+        let b = beacon("PageView", &format!("{prefix}-{i}"));
+        let start = std::time::Instant::now();
+        let r = client
+            .get(format!("{}?{}", c.url("/tr/"), b.encode()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        latencies.push(start.elapsed());
+        if stop(i + 1) {
+            break;
+        }
+    }
+    latencies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `pending` stored events written straight into a new database, then ingest latency measured
+/// with the relay off (idle) and while it drains them to the stand-in (drain). Prints both.
+async fn drain_while_ingesting(pending: usize) {
+    use collector::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("collector.db");
+    {
+        let store =
+            collector::store::SqliteStore::open(&db, collector::config::SyncMode::Normal).unwrap();
+        let now = collector::now_ms();
+        let template = beacon("PageView", "x");
+        let mut batch = Vec::with_capacity(2048);
+        for i in 0..pending {
+            batch.push(collector::event::NewEvent {
+                pixel_id: PIXEL.into(),
+                event_name: "PageView".into(),
+                event_id: format!("backlog-{i}"),
+                event_id_derived: false,
+                event_time: now / 1000,
+                received_at_ms: now,
+                source_url: template.dl.clone(),
+                referrer_url: template.rl.clone(),
+                fbp: Some("fb.1.1596403881668.1116446470".into()),
+                fbc: None,
+                client_ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (Backlog)".into()),
+                user_data: vec![("em".into(), "ab".repeat(32))],
+                custom_data: serde_json::Map::new(),
+                dpo: None,
+                relay: true,
+            });
+            if batch.len() == 2048 || i + 1 == pending {
+                store.insert_batch(&batch).unwrap();
+                batch.clear();
+            }
+        }
+        assert_eq!(store.pending_count().unwrap(), pending as u64);
+        // Expiry as it was (one UPDATE scanning the backlog, the writer locked throughout) next
+        // to the chunked walk on the read connection (nothing to write: every event is fresh).
+        let cutoff = now / 1000 - collector::relay::MAX_EVENT_AGE_SECS;
+        let t = std::time::Instant::now();
+        assert_eq!(store.expire(PIXEL, cutoff).unwrap(), 0);
+        let whole = t.elapsed();
+        let t = std::time::Instant::now();
+        let (mut after, mut chunks, mut longest) = (0, 0, Duration::ZERO);
+        loop {
+            let step = std::time::Instant::now();
+            let (old, last) = store
+                .pending_older_than(PIXEL, cutoff, after, 5000)
+                .unwrap();
+            assert!(old.is_empty());
+            longest = longest.max(step.elapsed());
+            chunks += 1;
+            match last {
+                Some(l) => after = l,
+                None => break,
+            }
+        }
+        println!(
+            "expiry check of {pending} pending: one UPDATE under the writer lock {:.1} ms; \
+             chunked walk on the reader {:.1} ms in {chunks} chunks (longest {:.1} ms), writer lock 0 ms",
+            whole.as_secs_f64() * 1000.0,
+            t.elapsed().as_secs_f64() * 1000.0,
+            longest.as_secs_f64() * 1000.0
+        );
+    }
+    let pace = Duration::from_millis(5);
+
+    // Idle: the same database, the pixel without a token, so no relay.
+    let c = Collector::start(dir.path(), &["--pixel", PIXEL]).await;
+    let mut idle = paced_beacons(&c, "idle", pace, |n| n >= 400).await;
+    assert_eq!(c.terminate(), 0);
+
+    // Drain: the relay sends the backlog while beacons keep arriving.
+    let (url, ids) = counting_graph().await;
+    let pixel = pixel_arg();
+    let c = Collector::start(dir.path(), &fast(&url, &pixel)).await;
+    let start = std::time::Instant::now();
+    let seen = ids.clone();
+    let mut drain =
+        paced_beacons(&c, "drain", pace, |_| seen.lock().unwrap().len() >= pending).await;
+    let drained = start.elapsed();
+    let during = drain.len();
+    // The beacons sent during the drain follow it out.
+    let want = pending + during;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ids.lock().unwrap().len() < want && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = ids.lock().unwrap().clone();
+    assert_eq!(got.len(), want, "every event relayed");
+    let unique: std::collections::HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), want, "each event exactly once");
+    // The pending gauge is counted in the background (every 2 s), never per scrape.
+    assert_eq!(
+        c.wait_metric("collector_relay_queue_depth", 0, Duration::from_secs(10))
+            .await,
+        0
+    );
+
+    idle.sort();
+    drain.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "drain of {pending} pending events: {:.1} s ({:.0} events/s), {during} beacons meanwhile",
+        drained.as_secs_f64(),
+        pending as f64 / drained.as_secs_f64()
+    );
+    println!(
+        "ingest latency, one beacon every {} ms   p50        p99        max",
+        pace.as_millis()
+    );
+    for (name, l) in [("idle (no relay)", &idle), ("during the drain", &drain)] {
+        println!(
+            "  {name:<34} {:>7.2} ms {:>7.2} ms {:>7.2} ms  (n={})",
+            ms(percentile(l, 0.5)),
+            ms(percentile(l, 0.99)),
+            ms(*l.last().unwrap()),
+            l.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_drains_while_beacons_keep_arriving() {
+    drain_while_ingesting(10_000).await;
+}
+
+/// The issue's size: `cargo test --release -p collector --test relay -- --ignored --nocapture
+/// a_backlog_of_300k`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark (about 20 s in release): run it with --ignored --nocapture"]
+async fn a_backlog_of_300k_drains_while_beacons_keep_arriving() {
+    drain_while_ingesting(300_000).await;
 }

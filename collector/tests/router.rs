@@ -23,7 +23,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 const PIXEL: &str = "1234567890";
-const TOKEN: &str = "admin-secret";
+const TOKEN: &str = "admin-secret-for-the-router";
 
 struct Harness {
     app: Router,
@@ -133,8 +133,19 @@ impl Harness {
         a.json().as_array().unwrap().clone()
     }
 
+    /// A GET with the admin token.
+    async fn admin_get(&self, uri: &str) -> Answer {
+        let req = Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        self.call(req).await
+    }
+
     async fn metrics(&self) -> String {
-        self.get("/metrics").await.text()
+        let a = self.admin_get("/metrics").await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        a.text()
     }
 }
 
@@ -445,11 +456,8 @@ async fn plain_identifiers_are_hashed_and_never_stored() {
         .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     assert_eq!(
         em,
-        pixel_core::matching::hash_field(
-            pixel_core::matching::Field::Em,
-            "  John.Doe@Example.com "
-        )
-        .unwrap()
+        // "  John.Doe@Example.com " normalised (SPEC §6).
+        pixel_core::matching::sha256_hex("john.doe@example.com")
     );
     // The plain value is nowhere in the database file.
     drop(h.events("").await);
@@ -589,16 +597,15 @@ async fn cors_echoes_allowed_origins_and_answers_preflight() {
             .body(Body::from(beacon("PageView", origin).encode()))
             .unwrap()
     };
+    // No allow-list: any page may send, but an arbitrary origin is never reflected with
+    // credentials.
     let a = open.call(req("https://anyone.example")).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        a.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
-        Some("https://anyone.example")
-    );
-    assert_eq!(
-        a.header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
-        Some("true")
-    );
+    assert_eq!(a.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), Some("*"));
+    assert!(a
+        .headers
+        .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        .is_none());
 
     let closed = harness(&["--allowed-origin", "https://shop.example/"]);
     let a = closed.call(req("https://shop.example")).await;
@@ -607,8 +614,18 @@ async fn cors_echoes_allowed_origins_and_answers_preflight() {
         a.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
         Some("https://shop.example")
     );
+    assert_eq!(
+        a.header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
+        Some("true")
+    );
+    assert!(a.headers.get_all(header::VARY).iter().any(|v| v
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("origin")));
     let a = closed.call(req("https://evil.example")).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.text().contains("origin"), "{}", a.text());
     assert!(a.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     // An image GET has no Origin: accepted.
     assert_eq!(
@@ -622,15 +639,21 @@ async fn cors_echoes_allowed_origins_and_answers_preflight() {
     let pre = |origin: &str| {
         Request::options("/tr/")
             .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
             .body(Body::empty())
             .unwrap()
     };
     let a = closed.call(pre("https://shop.example")).await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(a.status.is_success(), "{}", a.status);
     assert_eq!(
         a.header(header::ACCESS_CONTROL_ALLOW_METHODS),
-        Some("GET, POST, OPTIONS")
+        Some("GET,POST,OPTIONS")
     );
+    assert_eq!(
+        a.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some("https://shop.example")
+    );
+    assert_eq!(a.header(header::ACCESS_CONTROL_MAX_AGE), Some("86400"));
     assert_eq!(
         closed.call(pre("https://evil.example")).await.status,
         StatusCode::FORBIDDEN
@@ -673,7 +696,15 @@ async fn healthz_and_metrics() {
     assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
     h.get(&format!("/tr?{}", beacon("PageView", "m-1").encode()))
         .await;
-    let a = h.get("/metrics").await;
+    h.get(&format!("/tr/?{}", beacon("PageView", "m-2").encode()))
+        .await;
+    h.get("/fbevents.js").await;
+    h.get("/nothing-here").await;
+    // On the public listener /metrics is an admin route.
+    let anonymous = h.get("/metrics").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(!anonymous.text().contains("collector_"));
+    let a = h.admin_get("/metrics").await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(a
         .header(header::CONTENT_TYPE)
@@ -689,15 +720,25 @@ async fn healthz_and_metrics() {
         "collector_relay_failures_total",
         "collector_relay_queue_depth",
         "collector_ingest_queue_depth",
-        "collector_request_duration_seconds_bucket{route=\"tr\",le=\"+Inf\"}",
+        "collector_connections_open",
+        "collector_connections_refused_total",
+        "collector_connections_head_timeout_total",
+        "collector_request_duration_seconds_bucket{route=\"/tr\",le=\"+Inf\"}",
     ] {
         assert!(m.contains(name), "{name} missing from\n{m}");
     }
-    assert_eq!(metric(&m, "collector_relay_queue_depth"), 1);
-    assert_eq!(
-        metric(&m, "collector_request_duration_seconds_count{route=\"tr\"}"),
-        1
-    );
+    // Labels are route patterns (MatchedPath), one per route, and `static` for the fallback.
+    for (route, n) in [("/tr", 1), ("/tr/", 1), ("static", 2), ("/healthz", 1)] {
+        assert_eq!(
+            metric(
+                &m,
+                &format!("collector_request_duration_seconds_count{{route=\"{route}\"}}")
+            ),
+            n,
+            "{route}\n{m}"
+        );
+    }
+    assert!(!m.contains("nothing-here"), "a URL became a label:\n{m}");
     assert_eq!(h.get("/_bench/204").await.status, StatusCode::NO_CONTENT);
 }
 
@@ -788,91 +829,52 @@ async fn api_and_report_refuse_when_no_admin_token_is_configured() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(h.call(req).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}&token=")).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    let req = Request::get(format!(
+        "/api/reports/funnel?pixel={PIXEL}&from=2026-01-01&to=2026-01-01"
+    ))
+    .header(header::AUTHORIZATION, "Bearer ")
+    .body(Body::empty())
+    .unwrap();
+    assert_eq!(h.call(req).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn report_page_shows_funnel_dedup_match_quality_and_relay_status() {
-    let h = harness(&[]);
-    for (ev, eid) in [
-        ("PageView", "1"),
-        ("PageView", "2"),
-        ("ViewContent", "3"),
-        ("Purchase", "4"),
-        ("Purchase", "4"),
-    ] {
-        let mut b = beacon(ev, eid);
-        b.fbp = Some("fb.1.1.2".into());
-        b.ud = vec![("em".into(), "a@b.co".into())];
-        h.get(&format!("/tr?{}", b.encode())).await;
-    }
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}")).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        h.get(&format!("/report?pixel={PIXEL}&token=wrong"))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        h.get(&format!("/report?token={TOKEN}")).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    let a = h.get(&format!("/report?pixel={PIXEL}&token={TOKEN}")).await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(
-        a.header(header::CONTENT_TYPE),
-        Some("text/html; charset=utf-8")
-    );
-    let html = a.text();
-    assert!(
-        html.contains("<tr><td>PageView</td><td>2</td><td>–</td></tr>"),
-        "{html}"
-    );
-    assert!(html.contains("<tr><td>ViewContent</td><td>1</td><td>50.0%</td></tr>"));
-    assert!(
-        html.contains("<tr><td>Purchase</td><td>1</td><td>–</td></tr>"),
-        "{html}"
-    );
-    assert!(html.contains("<td>duplicates acknowledged, not stored</td><td>1</td>"));
-    assert!(html.contains("<tr><td>em (email)</td><td>4</td><td>100.0%</td></tr>"));
-    assert!(html.contains("<tr><td>pending</td><td>4</td></tr>"));
-    let bearer = Request::get(format!("/report?pixel={PIXEL}"))
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(h.call(bearer).await.status, StatusCode::OK);
-}
+// The reports and the dashboard (which replaced /report) are tested in tests/reports.rs.
 
 #[tokio::test]
 async fn static_files_from_dist_then_site() {
     let h = harness(&[]);
+    let dist = h.dir.path().join("dist");
+    let site = h.dir.path().join("site");
+    let js_text = "/* pixel */\n".repeat(200);
+    // Precompressed siblings, as the build writes them.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, js_text.as_bytes()).unwrap();
+    std::fs::write(dist.join("fbevents.js.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dist.join("fbevents.wasm.br"), b"brotli bytes").unwrap();
+
     let js = h.get("/fbevents.js").await;
     assert_eq!(js.status, StatusCode::OK);
-    assert_eq!(
-        js.header(header::CONTENT_TYPE),
-        Some("text/javascript; charset=utf-8")
-    );
+    assert!(js
+        .header(header::CONTENT_TYPE)
+        .unwrap()
+        .starts_with("text/javascript"));
     assert_eq!(
         js.header(header::CACHE_CONTROL),
         Some("public, max-age=300")
     );
+    assert_eq!(js.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
     assert!(js.header(header::CONTENT_ENCODING).is_none());
-    let etag = js.header(header::ETAG).unwrap().to_owned();
-    assert_eq!(js.body.len(), "/* pixel */\n".len() * 200);
+    assert_eq!(js.body, js_text.as_bytes());
+    let modified = js.header(header::LAST_MODIFIED).unwrap().to_owned();
 
+    let with = |path: &str, name: header::HeaderName, value: &str| {
+        Request::get(path)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap()
+    };
     let gz = h
-        .call(
-            Request::get("/fbevents.js")
-                .header(header::ACCEPT_ENCODING, "gzip, br")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(with("/fbevents.js", header::ACCEPT_ENCODING, "gzip"))
         .await;
     assert_eq!(gz.header(header::CONTENT_ENCODING), Some("gzip"));
     assert_eq!(gz.header(header::VARY), Some("Accept-Encoding"));
@@ -880,44 +882,107 @@ async fn static_files_from_dist_then_site() {
     let mut plain = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
         .unwrap();
-    assert_eq!(plain.as_bytes(), &js.body[..]);
-    assert_ne!(gz.header(header::ETAG).unwrap(), etag);
+    assert_eq!(plain, js_text);
 
     let cached = h
-        .call(
-            Request::get("/fbevents.js")
-                .header(header::IF_NONE_MATCH, &etag)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .call(with("/fbevents.js", header::IF_MODIFIED_SINCE, &modified))
         .await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
     assert!(cached.body.is_empty());
 
+    // The wasm keeps its type whether it is served plain or from its .br sibling.
     let wasm = h.get("/fbevents.wasm").await;
     assert_eq!(wasm.header(header::CONTENT_TYPE), Some("application/wasm"));
+    // Public files any origin may fetch (a sandboxed iframe's wasm load is a CORS request).
+    assert_eq!(wasm.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), Some("*"));
+    assert_eq!(&wasm.body[..], b"\0asm\x01\0\0\0");
+    let br = h
+        .call(with("/fbevents.wasm", header::ACCEPT_ENCODING, "gzip, br"))
+        .await;
+    assert_eq!(br.header(header::CONTENT_TYPE), Some("application/wasm"));
+    assert_eq!(br.header(header::CONTENT_ENCODING), Some("br"));
+    assert_eq!(&br.body[..], b"brotli bytes");
+    let refused = h
+        .call(with("/fbevents.wasm", header::ACCEPT_ENCODING, "br;q=0"))
+        .await;
+    assert!(refused.header(header::CONTENT_ENCODING).is_none());
+
+    let head = h
+        .call(Request::head("/fbevents.js").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
 
     let home = h.get("/").await;
     assert_eq!(
         (home.status, home.text().as_str()),
         (StatusCode::OK, "<h1>store</h1>")
     );
-    assert_eq!(
-        home.header(header::CONTENT_TYPE),
-        Some("text/html; charset=utf-8")
-    );
+    assert!(home
+        .header(header::CONTENT_TYPE)
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(home.header(header::CACHE_CONTROL), Some("no-cache"));
+    assert!(home.header(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     let dir = h.get("/shop").await;
-    assert_eq!(dir.status, StatusCode::PERMANENT_REDIRECT);
+    assert!(dir.status.is_redirection(), "{}", dir.status);
     assert_eq!(dir.header(header::LOCATION), Some("/shop/"));
     assert_eq!(h.get("/shop/").await.text(), "<h1>shop</h1>");
+
+    // `.well-known` stays possible; other hidden paths never are.
+    std::fs::create_dir_all(site.join(".well-known")).unwrap();
+    std::fs::write(site.join(".well-known/security.txt"), "Contact: x").unwrap();
+    std::fs::create_dir_all(site.join(".git")).unwrap();
+    std::fs::write(site.join(".git/config"), "[core]").unwrap();
+    std::fs::write(site.join(".env"), "SECRET=1").unwrap();
+    assert_eq!(
+        h.get("/.well-known/security.txt").await.text(),
+        "Contact: x"
+    );
+
+    // Symlinks: followed inside the root, refused out of it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::symlink;
+        symlink(dist.join("fbevents.js"), dist.join("alias.js")).unwrap();
+        symlink(h.dir.path().join("secret.txt"), site.join("leak.txt")).unwrap();
+        symlink(h.dir.path(), site.join("up")).unwrap();
+        symlink("/etc", site.join("etc")).unwrap();
+        assert_eq!(h.get("/alias.js").await.body, js_text.as_bytes());
+        for bad in [
+            "/leak.txt",
+            "/up/secret.txt",
+            "/up/c.db",
+            "/etc/passwd",
+            "/etc/",
+        ] {
+            let a = h.get(bad).await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{bad}: {}", a.text());
+        }
+    }
+
+    // `//x` is `/x` under the root, never the filesystem root.
+    assert_eq!(h.get("//fbevents.js").await.body, js_text.as_bytes());
+    assert_eq!(h.get("/shop//index.html").await.text(), "<h1>shop</h1>");
 
     for bad in [
         "/../secret.txt",
         "/%2e%2e/secret.txt",
+        "/shop/%2e%2e/%2e%2e/secret.txt",
+        "/%2Fetc%2Fpasswd",
+        "//etc/passwd",
         "/nope.js",
         "/.hidden",
+        "/.git/config",
+        "/.env",
+        "/shop/.%2e/.env",
+        "/a%5c..%5csecret.txt",
+        "/%00",
+        "/%ff%fe",
     ] {
-        assert_eq!(h.get(bad).await.status, StatusCode::NOT_FOUND, "{bad}");
+        let a = h.get(bad).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(!a.text().contains("SECRET") && !a.text().contains("do not serve"));
     }
     let post = h.post("/fbevents.js", "text/plain", "x").await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);

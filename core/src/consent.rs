@@ -56,9 +56,3 @@ pub struct Held {
     pub json: String,
     pub ctx: CallContext,
 }
-
-/// `https://shop.test/p?email=x#y` → `https://shop.test/p`
-pub fn strip_query(url: &str) -> &str {
-    let end = crate::find_byte(url, b"?#").unwrap_or(url.len());
-    url.get(..end).unwrap_or(url)
-}

@@ -2,8 +2,12 @@
 //! values, and the choice of the broadest domain the browser accepts.
 
 use crate::host::{CookieWrite, Host};
+use crate::url::is_ip;
 use crate::wire::{parse_u64, push_u64};
 use crate::{find_byte, split_byte};
+
+/// Kept here too for the code that knew them as cookie helpers; they live in [`crate::url`].
+pub use crate::url::{http_host, query_param};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";
@@ -11,6 +15,29 @@ pub const FBC: &str = "_fbc";
 pub const MAX_AGE_SECS: u32 = 90 * 24 * 60 * 60;
 /// `fbclid` values longer than this are ignored.
 pub const MAX_FBCLID: usize = 500;
+/// Longest `_fbp`/`_fbc` value accepted from a beacon or a request (bytes; a cookie-safe value is
+/// ASCII, so characters too).
+pub const MAX_VALUE_LEN: usize = 600;
+
+/// The `Set-Cookie` / `document.cookie` text of a write, with the attributes in one order for the
+/// pixel and the collector: `name=value; Max-Age=<s>; Path=/[; Domain=<d>]; SameSite=Lax[; Secure]`.
+pub fn set_cookie_text(c: &CookieWrite<'_>) -> String {
+    let mut s = String::with_capacity(80 + c.value.len());
+    for part in [c.name, "=", c.value, "; Max-Age="] {
+        s.push_str(part);
+    }
+    push_u64(&mut s, u64::from(c.max_age_secs));
+    s.push_str("; Path=/");
+    if !c.domain.is_empty() {
+        s.push_str("; Domain=");
+        s.push_str(c.domain);
+    }
+    s.push_str("; SameSite=Lax");
+    if c.secure {
+        s.push_str("; Secure");
+    }
+    s
+}
 
 /// `fb.<subdomainIndex>.<creationTimeMs>.<tail>`
 pub fn format_value(subdomain_index: usize, created_ms: u64, tail: &str) -> String {
@@ -39,51 +66,23 @@ pub fn parse_value(v: &str) -> Option<(u32, u64, &str)> {
     ))
 }
 
-/// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
-pub fn http_host(url: &str) -> Option<(String, bool)> {
-    let lower = |s: &str, prefix: &str| {
-        s.get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    let secure = lower(url, "https://");
-    let rest = url.get(if secure { 8 } else { 7 }..)?;
-    if !secure && !lower(url, "http://") {
-        return None;
-    }
-    let authority = rest.get(..find_byte(rest, b"/?#").unwrap_or(rest.len()))?;
-    let at = authority.bytes().rposition(|b| b == b'@');
-    let authority = authority.get(at.map_or(0, |at| at + 1)..)?;
-    let host_end = if authority.starts_with("[") {
-        find_byte(authority, b"]")? + 1
-    } else {
-        find_byte(authority, b":").unwrap_or(authority.len())
-    };
-    let host = authority.get(..host_end)?;
-    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), secure))
-}
-
-fn is_ip(host: &str) -> bool {
-    host.starts_with("[")
-        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-}
-
-/// The raw value of query parameter `name` in `url` (first occurrence), not percent-decoded:
-/// the values read here (`fbclid`, `fbq_debug`) are plain ASCII, and one that needs decoding is
-/// not a value we would use.
-pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let url = url.get(..find_byte(url, b"#").unwrap_or(url.len()))?;
-    let mut rest = url.get(find_byte(url, b"?")? + 1..)?;
-    loop {
-        let end = find_byte(rest, b"&").unwrap_or(rest.len());
-        if let Some(value) = rest.get(..end)?.strip_prefix(name) {
-            if value.is_empty() {
-                return Some("");
-            }
-            if let Some(v) = value.strip_prefix("=") {
-                return Some(v);
-            }
+/// A tail as Meta's Parameter Builder writes it, `<payload>.<appendix>` (five segments in all,
+/// the appendix 2 or 8 base64url characters), split; any other tail is all payload. Such a
+/// cookie is kept and sent as it is; only its payload is compared with a new `fbclid`.
+pub fn split_appendix(tail: &str) -> (&str, Option<&str>) {
+    let at = tail.bytes().rposition(|b| b == b'.');
+    match at.and_then(|at| Some((tail.get(..at)?, tail.get(at + 1..)?))) {
+        Some((payload, appendix))
+            if matches!(appendix.len(), 2 | 8)
+                && !payload.is_empty()
+                && find_byte(payload, b".").is_none()
+                && appendix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            (payload, Some(appendix))
         }
-        rest = rest.get(end + 1..)?;
+        _ => (tail, None),
     }
 }
 
@@ -171,6 +170,51 @@ mod tests {
     }
 
     #[test]
+    fn five_segment_values_as_metas_parameter_builder_writes_them() {
+        let fbp = "fb.1.1700000000000.1234567890.AQ";
+        assert_eq!(
+            parse_value(fbp),
+            Some((1, 1_700_000_000_000, "1234567890.AQ"))
+        );
+        assert_eq!(split_appendix("1234567890.AQ"), ("1234567890", Some("AQ")));
+        assert_eq!(
+            split_appendix("IwAR2F4-dbP0.Ab-_9xYz"),
+            ("IwAR2F4-dbP0", Some("Ab-_9xYz"))
+        );
+        for plain in [
+            "1234567890",
+            "IwAR.x",
+            "IwAR.ABC",
+            "a.b.AQ",
+            ".AQ",
+            "IwAR.A=",
+            "IwAR.",
+        ] {
+            assert_eq!(split_appendix(plain), (plain, None), "{plain}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_text_has_one_attribute_order() {
+        let mut c = CookieWrite {
+            name: FBP,
+            value: "fb.1.2.3",
+            domain: "example.com",
+            max_age_secs: MAX_AGE_SECS,
+            secure: true,
+        };
+        assert_eq!(
+            set_cookie_text(&c),
+            "_fbp=fb.1.2.3; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure"
+        );
+        (c.domain, c.secure, c.max_age_secs) = ("", false, 0);
+        assert_eq!(
+            set_cookie_text(&c),
+            "_fbp=fb.1.2.3; Max-Age=0; Path=/; SameSite=Lax"
+        );
+    }
+
+    #[test]
     fn broadest_domain_that_sticks() {
         let mut h = MemoryHost::new("https://shop.example.co.uk:8443/p?x=1", 0);
         let d = choose_domain(&mut h, "https://shop.example.co.uk:8443/p?x=1", "t1").unwrap();
@@ -229,16 +273,5 @@ mod tests {
         let mut h = MemoryHost::new("file:///tmp/x.html", 0);
         assert_eq!(choose_domain(&mut h, "file:///tmp/x.html", "t4"), None);
         assert_eq!(h.cookie_writes, 0);
-    }
-
-    #[test]
-    fn reads_query_parameters() {
-        assert_eq!(
-            query_param("https://a.b/?x=1&fbclid=Ab-c_9#f", "fbclid"),
-            Some("Ab-c_9")
-        );
-        assert_eq!(query_param("https://a.b/?fbq_debug", "fbq_debug"), Some(""));
-        assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
-        assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
     }
 }

@@ -2,11 +2,12 @@
 //! decides what to send, what cookies to write and what to say on the console, through the
 //! [`Host`] port.
 
-use crate::consent::{self, CallContext, Consent, Held, MAX_HELD};
+use crate::consent::{CallContext, Consent, Held, MAX_HELD};
 use crate::cookie::{self, CookieDomain};
 use crate::host::{CookieWrite, Host, Level, Transport};
 use crate::json::{self, nth, Members, Value};
-use crate::matching::{self, Field};
+use crate::matching::{self, Field, Left};
+use crate::url;
 use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
 use crate::{event, event_id, VERSION};
 use std::borrow::Cow;
@@ -120,15 +121,12 @@ fn arguments(json: &str) -> Option<Members<'_>> {
     Some(args)
 }
 
-/// `^[1-9][0-9]{0,25}$`
-pub fn valid_pixel_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    (1..=26).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && b.first() != Some(&b'0')
-}
+/// Kept here for the code that knew it as part of the tracker; it lives in [`crate::pixel_id`].
+pub use crate::pixel_id::valid_pixel_id;
 
 impl Tracker {
     pub fn new(options: Options, host: &mut dyn Host) -> Tracker {
-        let debug = cookie::query_param(&host.page().href, "fbq_debug") == Some("1");
+        let debug = url::query_param(&host.page().href, "fbq_debug") == Some("1");
         Tracker {
             options,
             debug,
@@ -278,39 +276,31 @@ impl Tracker {
     /// Normalise and hash advanced-matching data. Dropped fields are reported in debug mode only,
     /// and never with their plain value.
     fn hash_user_data(&self, ud: &Value, host: &mut dyn Host) -> Vec<(Field, String)> {
-        let mut out: Vec<(Field, String)> = Vec::new();
+        let this_year = matching::year_of(host.now_ms());
+        let mut pairs = Vec::new();
         for (key, value) in ud.members().unwrap_or(&[]) {
-            let Some(field) = Field::from_key(key.trim()) else {
-                self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"]);
-                continue;
-            };
-            let hashed = match value {
-                Value::Null => continue,
-                Value::Str(_) | Value::Num(_) => {
-                    matching::hash_field(field, value.as_text().unwrap_or(""))
+            match value {
+                Value::Null => {}
+                Value::Str(_) | Value::Num(_) => pairs.push((key.as_ref(), value.as_text())),
+                _ => pairs.push((key.as_ref(), None)),
+            }
+        }
+        let lower = &|s: &str| host.lowercase(s);
+        let (hashed, left) =
+            matching::hash_user_data(&pairs, &matching::Context { this_year, lower });
+        for l in left {
+            match l {
+                Left::UnknownKey(key) => {
+                    self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"])
                 }
-                _ => Err(matching::DropReason::Invalid),
-            };
-            match hashed {
-                Ok(h) => match out.iter_mut().find(|(f, _)| *f == field) {
-                    Some(slot) => slot.1 = h,
-                    None => out.push((field, h)),
-                },
                 // SPEC §6: a console warning in debug mode, naming the field, never the value.
-                Err(reason) => self.debug_warn(
+                Left::Dropped(field, reason) => self.debug_warn(
                     host,
                     &["dropped ud[", field.wire_key(), "]: ", reason.message()],
                 ),
             }
         }
-        // Wire order is the order of Field::ALL.
-        let mut ordered = Vec::with_capacity(out.len());
-        for f in Field::ALL {
-            if let Some(i) = out.iter().position(|(g, _)| *g == f) {
-                ordered.push(out.swap_remove(i));
-            }
-        }
-        ordered
+        hashed
     }
 
     fn set_consent(&mut self, action: Option<&Value>, host: &mut dyn Host) {
@@ -373,13 +363,18 @@ impl Tracker {
                     &["set('firstPartyCookies') takes true or false; ignored."],
                 ),
             },
-            "endpoint" => match arg(1).and_then(Value::as_str).filter(|u| is_endpoint(u)) {
+            "endpoint" => match arg(1)
+                .and_then(Value::as_str)
+                .filter(|u| url::is_endpoint(u))
+            {
                 Some(url) => self.endpoint = Some(url.to_owned()),
                 None => self.warn(host, &["set('endpoint') needs an http(s) URL; ignored."]),
             },
             "openbridge" => match (
                 id(1).filter(|i| valid_pixel_id(i)),
-                arg(2).and_then(Value::as_str).filter(|u| is_endpoint(u)),
+                arg(2)
+                    .and_then(Value::as_str)
+                    .filter(|u| url::is_endpoint(u)),
             ) {
                 (Some(id), Some(url)) => {
                     self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
@@ -502,8 +497,8 @@ impl Tracker {
         let page = &ctx.page;
         let (dl, rl) = if limited {
             (
-                consent::strip_query(&page.href),
-                consent::strip_query(&page.referrer),
+                url::strip_query(&page.href),
+                url::strip_query(&page.referrer),
             )
         } else {
             (page.href.as_str(), page.referrer.as_str())
@@ -595,11 +590,27 @@ impl Tracker {
         // A returning visitor keeps the browser ID (and the subdomain index) it already has.
         let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, ctx.now, digits));
         write(host, cookie::FBP, &fbp, &domain);
-        let clid = cookie::query_param(href, "fbclid")
+        // Without `fbclid` in the URL, the click ID an in-app browser gave (Facebook, Instagram).
+        let from_url = url::query_param(href, "fbclid");
+        let in_app = if from_url.is_none() {
+            host.in_app_click_id()
+        } else {
+            None
+        };
+        let clid = from_url
+            .or(in_app.as_deref())
             .filter(|c| c.len() <= cookie::MAX_FBCLID && cookie::is_cookie_safe(c));
         let old = host.cookie(cookie::FBC);
         let old_tail = old.as_deref().and_then(cookie::parse_value).map(|v| v.2);
-        let (valid, same) = (old_tail.is_some(), clid.is_some() && old_tail == clid);
+        // A cookie Meta's Parameter Builder wrote (`<fbclid>.<appendix>`) is the same click when
+        // it starts with this `fbclid` and a dot: kept as it is, appendix and all.
+        let same = match (old_tail, clid) {
+            (Some(t), Some(c)) => t
+                .strip_prefix(c)
+                .is_some_and(|r| r.is_empty() || r.starts_with(".")),
+            _ => false,
+        };
+        let valid = old_tail.is_some();
         // A new click id replaces the cookie; the same one or none keeps a well-formed old one.
         let fbc = match clid {
             Some(clid) if !same => {
@@ -648,12 +659,6 @@ fn write(host: &mut dyn Host, name: &str, value: &str, d: &CookieDomain) {
     });
 }
 
-fn is_endpoint(url: &str) -> bool {
-    url.starts_with("https://")
-        || url.starts_with("http://")
-        || (url.starts_with("/") && !url.starts_with("//"))
-}
-
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
 fn event_id_of<'a>(event_data: Option<&'a Value<'a>>) -> Option<&'a str> {
     let ed = event_data?;
@@ -662,4 +667,12 @@ fn event_id_of<'a>(event_data: Option<&'a Value<'a>>) -> Option<&'a str> {
         .or_else(|| ed.get("event_id"))?
         .as_text()?;
     (!id.is_empty()).then_some(id)
+}
+
+/// For the WebAssembly shell (issue #10): the outbox in `src/host.js` neither sends nor stores
+/// while consent is revoked, and learns it from here after each call.
+impl Tracker {
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
 }

@@ -161,13 +161,16 @@ impl Beacon {
         let mut b = Beacon::default();
         let (mut has_id, mut has_ev) = (false, false);
         let mut dpo: Option<Dpo> = None;
+        // Where each `cd`/`ud` key sits in its list, so a repeat is found in constant time (a
+        // scan of the list made 6,000 distinct keys quadratic).
+        let (mut cd_at, mut ud_at) = (KeyIndex::new(), KeyIndex::new());
         for (k, v) in pairs {
             if let Some(key) = bracket_key(&k, "cd") {
-                set_pair(&mut b.cd, key, v);
+                set_pair(&mut b.cd, &mut cd_at, key, v);
                 continue;
             }
             if let Some(key) = bracket_key(&k, "ud") {
-                set_pair(&mut b.ud, key, v);
+                set_pair(&mut b.ud, &mut ud_at, key, v);
                 continue;
             }
             match k.as_str() {
@@ -226,10 +229,16 @@ impl Beacon {
     }
 }
 
-fn set_pair(list: &mut Vec<(String, String)>, key: &str, value: String) {
-    match list.iter_mut().find(|(k, _)| k == key) {
+type KeyIndex = std::collections::HashMap<String, usize>;
+
+/// Set `key` in `list` (a repeated key keeps its first place and takes the last value).
+fn set_pair(list: &mut Vec<(String, String)>, at: &mut KeyIndex, key: &str, value: String) {
+    match at.get(key).and_then(|&i| list.get_mut(i)) {
         Some(slot) => slot.1 = value,
-        None => list.push((key.to_owned(), value)),
+        None => {
+            at.insert(key.to_owned(), list.len());
+            list.push((key.to_owned(), value));
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 //! as implemented, plus the cases a JSON table cannot hold (100 KB values, SHA-256 known answers,
 //! the alias list).
 
-use pixel_core::matching::{hash_field, is_sha256_hex, normalize, sha256_hex, DropReason, Field};
+use pixel_core::matching::{is_sha256_hex, sha256_hex, DropReason, Field};
+
+mod common;
+use common::{hash_field, normalize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -254,7 +257,6 @@ fn very_long_values() {
 
 #[test]
 fn only_input_that_already_is_a_hash_passes_through() {
-    use pixel_core::matching::{hash_field, sha256_hex, Field};
     let h = "ab".repeat(32);
     assert_eq!(
         hash_field(Field::Zp, &format!("  {}  ", h.to_uppercase())).unwrap(),
@@ -268,4 +270,99 @@ fn only_input_that_already_is_a_hash_passes_through() {
         hash_field(Field::ExternalId, &spaced).unwrap(),
         sha256_hex(&h)
     );
+}
+
+// The deliberate differences from Meta's code (SPEC §6), one named test each: in each, Meta's code
+// produces a value that cannot be right, and ours is what Meta's code gives for the correct input.
+
+#[test]
+fn difference_unknown_country_is_dropped_not_cut_to_two_letters() {
+    // Meta: `Unknown` → `un`, a code that is no country.
+    assert_eq!(
+        normalize(Field::Country, "Unknown"),
+        Err(DropReason::UnknownCountry)
+    );
+    assert_eq!(
+        normalize(Field::Country, "xx"),
+        Err(DropReason::UnknownCountry)
+    );
+    assert_eq!(normalize(Field::Country, "United States"), Ok("us".into()));
+}
+
+#[test]
+fn difference_one_letter_state_is_dropped() {
+    assert_eq!(normalize(Field::St, "C"), Err(DropReason::NotARegion));
+    assert_eq!(normalize(Field::St, "9C"), Err(DropReason::NotARegion));
+}
+
+#[test]
+fn difference_french_province_names_with_accents_map_to_their_code() {
+    // Meta: `Québec` → `qu` (it drops the `é` and keeps two letters).
+    assert_eq!(normalize(Field::St, "Québec"), Ok("qc".into()));
+    assert_eq!(
+        normalize(Field::St, "Île-du-Prince-Édouard"),
+        Ok("pe".into())
+    );
+    assert_eq!(normalize(Field::St, "Nouvelle-Écosse"), Ok("ns".into()));
+}
+
+#[test]
+fn difference_digits_of_other_scripts_count_in_phone_numbers() {
+    // Meta drops a number typed with fullwidth or Arabic-Indic digits.
+    assert_eq!(
+        normalize(Field::Ph, "５５５１２３４５６７"),
+        Ok("5551234567".into())
+    );
+    assert_eq!(normalize(Field::Ph, "٠٥٥٥ ١٢٣"), Ok("555123".into()));
+}
+
+#[test]
+fn difference_impossible_calendar_date_is_dropped() {
+    // Meta checks only that the day is 1-31.
+    assert_eq!(
+        normalize(Field::Db, "1990-02-30"),
+        Err(DropReason::ImpossibleDate)
+    );
+    assert_eq!(
+        normalize(Field::Db, "31/04/1990"),
+        Err(DropReason::ImpossibleDate)
+    );
+    assert_eq!(
+        normalize(Field::Db, "1900-02-29"),
+        Err(DropReason::ImpossibleDate)
+    );
+    assert_eq!(normalize(Field::Db, "2000-02-29"), Ok("20000229".into()));
+}
+
+/// Meta's Parameter Builder sends hashes as `<64 hex>.<appendix>` (2 or 8 base64url characters):
+/// taken as a hash for every field, the hex lowercased, the appendix kept as it is.
+#[test]
+fn hashes_with_an_appendix_pass_through() {
+    let hex = sha256_hex("jane@example.com");
+    for appendix in ["AQ", "Ab-_9xYz"] {
+        let value = format!("{}.{appendix}", hex.to_uppercase());
+        let want = format!("{hex}.{appendix}");
+        for field in Field::ALL {
+            assert_eq!(
+                hash_field(field, &format!(" {value} ")),
+                Ok(want.clone()),
+                "{field:?}"
+            );
+            assert_eq!(normalize(field, &value), Ok(want.clone()), "{field:?}");
+        }
+        assert!(pixel_core::matching::is_hashed(&want));
+    }
+    // Not a hash: a wrong appendix length or character, or no dot. Hashed as any value would be.
+    for bad in [
+        format!("{hex}.A"),
+        format!("{hex}.ABC"),
+        format!("{hex}.AB=CDEFG"),
+        format!("{hex}AQ"),
+        format!("{hex}."),
+    ] {
+        assert!(!pixel_core::matching::is_hashed(&bad), "{bad}");
+        if let Ok(h) = hash_field(Field::ExternalId, &bad) {
+            assert_eq!(h, sha256_hex(&bad.to_lowercase()), "{bad}");
+        }
+    }
 }

@@ -691,3 +691,83 @@ fn pageview_once_per_url_with_bounded_memory() {
     call(&mut t, &mut h, r#"["track","PageView"]"#);
     assert_eq!(h.beacons().len(), 2 + 1024 + 1);
 }
+
+/// Cookies Meta's Parameter Builder writes have a fifth segment (`.<appendix>`): kept as they are
+/// (no rewrite), sent as `fbp`/`fbc`, and the same click ID in the URL does not replace `_fbc`.
+#[test]
+fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are() {
+    for url in [
+        "https://shop.example.com/p",
+        "https://shop.example.com/p?fbclid=IwAR2F4-dbP0",
+    ] {
+        let (mut t, mut h) = setup(url);
+        for (name, value) in [
+            ("_fbp", "fb.1.1600000000000.1234567890.AQ"),
+            ("_fbc", "fb.1.1600000000000.IwAR2F4-dbP0.Ab-_9xYz"),
+        ] {
+            h.jar.push(pixel_core::host::StoredCookie {
+                name: name.into(),
+                value: value.into(),
+                domain: "example.com".into(),
+                max_age_secs: 3600,
+                secure: true,
+            });
+        }
+        call(&mut t, &mut h, r#"["init","1"]"#);
+        call(&mut t, &mut h, r#"["track","PageView"]"#);
+        let b = &h.beacons()[0];
+        assert_eq!(
+            b.fbp.as_deref(),
+            Some("fb.1.1600000000000.1234567890.AQ"),
+            "{url}"
+        );
+        assert_eq!(
+            b.fbc.as_deref(),
+            Some("fb.1.1600000000000.IwAR2F4-dbP0.Ab-_9xYz"),
+            "{url}"
+        );
+        for c in &h.jar {
+            assert!(
+                c.value.ends_with(".AQ") || c.value.ends_with(".Ab-_9xYz"),
+                "{c:?}"
+            );
+        }
+    }
+    // A different click ID still replaces the cookie.
+    let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=OTHER");
+    h.jar.push(pixel_core::host::StoredCookie {
+        name: "_fbc".into(),
+        value: "fb.1.1600000000000.IwAR2F4-dbP0.AQ".into(),
+        domain: "example.com".into(),
+        max_age_secs: 3600,
+        secure: true,
+    });
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.OTHER")));
+}
+
+/// Inside Facebook's or Instagram's in-app browser the app may give the click ID the URL lacks:
+/// it becomes `_fbc` and `fbc` like an `fbclid`; an `fbclid` in the URL wins; not cookie-safe:
+/// ignored.
+#[test]
+fn the_in_app_browsers_click_id_stands_in_for_a_missing_fbclid() {
+    let (mut t, mut h) = setup("https://shop.example.com/p");
+    h.in_app_click_id = Some("IwAR-in_app.1".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.IwAR-in_app.1")));
+    assert!(h.jar.iter().any(|c| c.name == "_fbc"));
+
+    let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=FROM-URL");
+    h.in_app_click_id = Some("IwAR-in_app".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, Some(format!("fb.1.{T0}.FROM-URL")));
+
+    let (mut t, mut h) = setup("https://shop.example.com/p");
+    h.in_app_click_id = Some("a;b=c".into());
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","PageView"]"#);
+    assert_eq!(h.beacons()[0].fbc, None);
+}

@@ -15,7 +15,7 @@
 // 15). Not a test: it prints a table and never fails on timings.
 //
 //   npm run bench            BENCH_RUNS=30 npm run bench
-import { startServer, launchBrowser, baseCode, html, param, requireDist, distSizes } from '../support/index.mjs';
+import { startServer, launchBrowser, baseCode, html, param, requireDist, distSizes, fallbackSize } from '../support/index.mjs';
 // The tests' shopper: 11 advanced-matching fields, as the README's benchmark describes.
 import { PERSONA as USER } from '../support/privacy.mjs';
 
@@ -59,6 +59,14 @@ const VARIANTS = [
   { name: 'blank', label: 'blank page', head: '', beacons: 0 },
   { name: 'image', label: 'hand-written image pixel', head: handWritten, beacons: 2 },
   { name: 'fbevents', label: 'fbevents (this project)', head: null, beacons: 2 },
+  // The same page under a CSP that forbids WebAssembly: the wasm2js engine (dist/fbevents.fallback.js).
+  {
+    name: 'fallback',
+    label: 'fbevents, JavaScript engine (CSP)',
+    head: null,
+    beacons: 2,
+    headers: { 'content-security-policy': "script-src 'self' 'unsafe-inline'; connect-src 'self'" },
+  },
 ];
 
 const median = (xs) => {
@@ -81,7 +89,7 @@ await context.route(
 
 for (const v of VARIANTS) {
   const head = v.head ?? baseCode(server.url('/fbevents.js'), fbeventsCalls);
-  server.page(`/bench/${v.name}.html`, html({ title: v.name, head, body: BODY }));
+  server.page(`/bench/${v.name}.html`, html({ title: v.name, head, body: BODY }), { headers: v.headers });
 }
 
 async function measure(v, run) {
@@ -191,6 +199,8 @@ for (const r of rows) console.log(line(r));
 
 const { files, raw, gzip } = distSizes();
 console.log(`\ndist: ${raw} bytes, ${gzip} gzip -9 (${files.map((f) => f.name).join(' + ')})`);
+const fb = fallbackSize();
+console.log(`under the CSP instead: ${fb.name} ${fb.raw} bytes, ${fb.gzip} gzip -9 (+ dist/fbevents.js)`);
 console.log(`chromium ${chromium.browser.version()}, node ${process.version}`);
 if (problems.size) {
   console.log('\nproblems (timings of these runs are incomplete):');

@@ -4,18 +4,15 @@
 // be the event_id Meta receives from the server, so Meta keeps one copy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/index.mjs';
+import { ADMIN_TOKEN as ADMIN, startCollector as start, startGraph, until } from '../support/collector.mjs';
 
 const PIXEL = '1234567890';
 const TOKEN = 'test-access-token';
-const ADMIN = 'e2e-admin';
 const sha256 = (s) => crypto.createHash('sha256').update(s, 'utf8').digest('hex');
 
 let graph;
@@ -23,89 +20,8 @@ let collector;
 let browser;
 let tmp;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Meta's Graph API, played locally: records every request and answers like Meta does. */
-function startGraph() {
-  const requests = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const u = new URL(req.url, 'http://x');
-      let json = null;
-      try {
-        json = JSON.parse(body);
-      } catch {}
-      requests.push({ method: req.method, path: u.pathname, query: Object.fromEntries(u.searchParams), json });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ events_received: json?.data?.length ?? 0, fbtrace_id: 'stand-in' }));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
-        requests,
-        events: () => requests.flatMap((r) => r.json?.data ?? []),
-        close: () => new Promise((r) => server.close(r)),
-      }),
-    ),
-  );
-}
-
-function collectorBinary() {
-  for (const profile of ['debug', 'release']) {
-    const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), profile, 'collector');
-    if (fs.existsSync(bin)) return bin;
-  }
-  throw new Error('target/debug/collector is missing: run `cargo build -p collector` (./test.sh does)');
-}
-
-async function startCollector(graphUrl) {
-  const port = await freePort();
-  const db = path.join(tmp, 'collector.db');
-  const args = [
-    '--listen', `127.0.0.1:${port}`, '--db', db,
-    '--dist', path.join(repoRoot, 'dist'), '--site', path.join(repoRoot, 'www', 'store'),
-    '--pixel', `${PIXEL}=${TOKEN}`, '--graph-url', graphUrl, '--graph-version', 'v26.0',
-    '--admin-token', ADMIN, '--relay-interval-ms', '100', '--retry-base-ms', '100',
-  ];
-  const child = spawn(collectorBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`collector exited ${child.exitCode}: ${log}`);
-    try {
-      const r = await fetch(`${origin}/healthz`);
-      if (r.ok) return { origin, db, child, log: () => log };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`collector did not answer /healthz: ${log}`);
-}
-
-async function until(what, fn, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const startCollector = (graphUrl) =>
+  start({ tmp, graphUrl, pixels: [`${PIXEL}=${TOKEN}`], site: path.join(repoRoot, 'www', 'store') });
 
 before(async () => {
   requireDist();
@@ -117,10 +33,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (collector) {
-    collector.child.kill('SIGTERM');
-    await new Promise((r) => (collector.child.exitCode !== null ? r() : collector.child.once('exit', r)));
-  }
+  await collector?.stop();
   await graph?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -161,7 +74,9 @@ test('storefront → pixel → collector → Conversions API: the Purchase keeps
     const relayed = await until('the relayed Purchase', () => graph.events().find((e) => e.event_name === 'Purchase'));
     const request = graph.requests.find((r) => r.json?.data?.includes(relayed));
     assert.equal(request.path, `/v26.0/${PIXEL}/events`);
-    assert.equal(request.query.access_token, TOKEN);
+    // The access token travels in the body, never in the URL.
+    assert.equal(request.json.access_token, TOKEN);
+    assert.deepEqual(request.query, {});
     assert.equal(relayed.event_id, purchase.eid);
     assert.equal(relayed.event_time, Math.floor(Number(purchase.ts) / 1000));
     assert.equal(relayed.action_source, 'website');
@@ -171,7 +86,7 @@ test('storefront → pixel → collector → Conversions API: the Purchase keeps
     assert.deepEqual(relayed.custom_data.content_ids, JSON.parse(purchase['cd[content_ids]']));
     assert.deepEqual(relayed.user_data.em, [sha256('ada.lovelace@example.org')]);
     assert.deepEqual(relayed.user_data.ph, [sha256('442079460958')]);
-    assert.deepEqual(relayed.user_data.zp, [sha256('sw1a1aa')]);
+    assert.deepEqual(relayed.user_data.zp, [sha256('sw1a 1aa')]); // SPEC §6 (#13): the inner space stays
     assert.equal(relayed.user_data.fbp, purchase.fbp);
     assert.match(relayed.user_data.fbp, /^fb\.0\.\d{13}\.\d+$/);
     assert.ok(relayed.user_data.client_user_agent.includes('Chrome'), 'user agent from the beacon request');
@@ -219,7 +134,7 @@ test('a repeated beacon is acknowledged and deduplicated: Meta gets the event on
   await until('the Lead relayed', () => graph.events().some((e) => e.event_id === eid));
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(graph.events().filter((e) => e.event_id === eid).length, 1);
-  const metrics = await fetch(`${collector.origin}/metrics`).then((r) => r.text());
+  const metrics = await fetch(`${collector.origin}/metrics`, { headers: { Authorization: `Bearer ${ADMIN}` } }).then((r) => r.text());
   const dup = metrics.match(/^collector_events_duplicate_total(?:\{[^}]*\})? (\d+)/m);
   assert.ok(dup && Number(dup[1]) >= 2, `duplicates counted: ${dup && dup[0]}`);
 });

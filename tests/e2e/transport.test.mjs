@@ -101,12 +101,15 @@ for (const [label, script] of [
   ['throws', "Navigator.prototype.sendBeacon = function () { throw new TypeError('nope'); };"],
   ['is missing', 'delete Navigator.prototype.sendBeacon;'],
 ]) {
-  test(`when sendBeacon ${label}, a long event falls back to a fetch POST with a text/plain body`, async () => {
+  // On another origin: a first-party endpoint goes through the outbox's fetch, not sendBeacon.
+  test(`when sendBeacon ${label}, a long event to another origin falls back to a fetch POST with a text/plain body`, async () => {
     const id = label === 'returns false' ? '2200000000004' : label === 'throws' ? '2200000000005' : '2200000000006';
     const long = 'x'.repeat(3000);
+    const endpoint = `http://collect.example.test:${suite.server.port}/tr/`;
     const tab = await suite.open(`/tx-fallback-${id}.html`, {
       initScript: script,
-      calls: `fbq('init', '${id}');\nfbq('trackCustom', 'Big', {blob: '${long}', n: 7}, {eventID: 'fb-${id}'});`,
+      endpoint: false,
+      calls: `fbq('set', 'endpoint', ${JSON.stringify(endpoint)});\nfbq('init', '${id}');\nfbq('trackCustom', 'Big', {blob: '${long}', n: 7}, {eventID: 'fb-${id}'});`,
     });
     try {
       const [b] = await suite.wait(1, byId(id));

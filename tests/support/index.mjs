@@ -7,7 +7,7 @@ import { DIST_FILES } from './sizes.mjs';
 export { startServer, param, parseParams, repoRoot, distDir } from './server.mjs';
 export { launchBrowser, CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
 export { baseCode, baseCodeJs, html } from './pages.mjs';
-export { DIST_FILES, distSizes } from './sizes.mjs';
+export { DIST_FILES, distSizes, fileSize, fallbackSize, FALLBACK_FILE, OUTBOX_FILE } from './sizes.mjs';
 
 /** Throws a clear error when dist/ has not been built. */
 export function requireDist() {

@@ -6,6 +6,7 @@
 //   /tr, /tr/            the beacon endpoint: every request is recorded (GET query, or a POST body
 //                        in application/x-www-form-urlencoded, text/plain or multipart/form-data)
 //   /__beacons           the recorded beacons as JSON (`?since=<seq>` for the newer ones)
+//   (`failBeacons(...)` makes /tr answer an error or drop the connection, recording nothing)
 //
 // Listens on 127.0.0.1 only. As a module: `const server = await startServer()`. As a program:
 //   node tests/support/server.mjs --listen 127.0.0.1:8080 --dist dist --site www/store
@@ -92,6 +93,8 @@ export async function startServer({
   const routes = new Map();
   const recorded = [];
   const preflights = [];
+  const refused = [];
+  let failure = null;
   let waiters = [];
   let seq = 0;
 
@@ -158,6 +161,15 @@ export async function startServer({
       }
       const chunks = [];
       for await (const c of req) chunks.push(c);
+      if (failure) {
+        // Fail on demand (the outbox tests): nothing is recorded as received.
+        refused.push({ receivedAt: now(), method: req.method, url: req.url, failure });
+        if (failure.reset) return req.socket.destroy();
+        const headers = { ...cors, 'content-type': 'text/plain', 'cache-control': 'no-store' };
+        if (failure.retryAfter !== undefined) headers['retry-after'] = String(failure.retryAfter);
+        res.writeHead(failure.status, headers);
+        return res.end('failing on demand\n');
+      }
       record({
         via: 'http',
         method: req.method,
@@ -261,6 +273,15 @@ export async function startServer({
         else waiters.push(w);
       });
     },
+    /**
+     * Makes /tr fail until called again with null: `{ status, retryAfter }` answers that status
+     * (and Retry-After header), `{ reset: true }` drops the connection (a network error).
+     */
+    failBeacons(f) {
+      failure = f;
+    },
+    /** The beacon requests answered with a failure so far. */
+    refused: () => refused.slice(),
     /** Forgets the beacons and preflights received so far. */
     clear() {
       recorded.length = 0;

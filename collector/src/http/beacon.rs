@@ -1,8 +1,11 @@
 //! `/tr`: Meta's beacon, as an image GET (query string) or a POST body
 //! (`application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`).
 //!
-//! Every beacon goes through the same steps: origin check, decode (core), pixel check, hash any
-//! plain identifier (core), group commit, then the answer with first-party cookies.
+//! Every beacon goes through the same steps: origin check, size and parameter-count checks,
+//! decode (core), pixel check, hash any plain identifier (core), group commit, then the answer
+//! with first-party cookies. Every step is linear in the request; a beacon of more than
+//! [`MAX_PARAMS`] parameters is refused with 413 before any is decoded. When the store cannot
+//! take the event, the answer is 503 with `Retry-After` and nothing is acknowledged.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,9 +17,10 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pixel_core::wire::{parse_query, Beacon};
 
-use super::{cookies, cors, multipart};
+use super::multipart::{self, MultipartError};
+use super::{cookies, cors};
 use crate::error::AppError;
-use crate::event::{NewEvent, RequestContext};
+use crate::event::{NewEvent, RequestContext, MAX_PARAMS};
 use crate::ingest::IngestError;
 use crate::metrics::Metrics;
 use crate::store::InsertOutcome;
@@ -38,11 +42,12 @@ pub const GIF: [u8; 43] = [
 pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let result = async {
+        cors::check(&state.config, &parts.headers)?;
         let pairs = query_pairs(&parts)?;
         accept(&state, &parts, pairs).await
     }
     .await;
-    respond(&state, &parts, result, true)
+    respond(&state, result, true)
 }
 
 /// `HEAD /tr`: the GIF's headers, and nothing stored. (axum would otherwise run the GET handler
@@ -59,15 +64,41 @@ pub async fn head() -> Response {
 }
 
 /// `POST /tr`: answer 204.
+///
+/// Everything that needs only the head is checked before the body is read: the origin, the
+/// query string (its size, its parameters, and its pixel ID when it names one), the declared
+/// length and the media type.
 pub async fn post(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let result = async {
+        cors::check(&state.config, &parts.headers)?;
         let mut pairs = query_pairs(&parts)?;
-        pairs.extend(body_pairs(&parts, body).await?);
+        if let Some((_, id)) = pairs.iter().rfind(|(k, _)| k == "id") {
+            if !id.is_empty() && state.config.pixel(id).is_none() {
+                return Err(AppError::UnknownPixel);
+            }
+        }
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(AppError::BodyTooLarge);
+        }
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        body_kind(content_type)?;
+        let bytes = read_body(body).await?;
+        let room = MAX_PARAMS.saturating_sub(pairs.len());
+        pairs.extend(parse_body_limited(content_type, bytes, room)?);
         accept(&state, &parts, pairs).await
     }
     .await;
-    respond(&state, &parts, result, false)
+    respond(&state, result, false)
 }
 
 fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
@@ -75,56 +106,83 @@ fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, AppError> {
     if query.len() > MAX_QUERY {
         return Err(AppError::QueryTooLarge);
     }
-    parse_query(query).map_err(AppError::Decode)
+    form_pairs(query, MAX_PARAMS)
 }
 
-async fn body_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, AppError> {
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+/// The body encodings a browser can send without a preflight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyKind {
+    Form,
+    Text,
+    Multipart,
+}
+
+fn body_kind(content_type: &str) -> Result<BodyKind, AppError> {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let is = |m: &str| mime.eq_ignore_ascii_case(m);
+    if mime.is_empty() || is("application/x-www-form-urlencoded") {
+        Ok(BodyKind::Form)
+    } else if is("text/plain") {
+        Ok(BodyKind::Text)
+    } else if is("multipart/form-data") {
+        Ok(BodyKind::Multipart)
+    } else {
+        Err(AppError::UnsupportedMediaType)
+    }
+}
+
+/// Decode a `/tr` POST body of `content_type` into `(name, value)` pairs: form-urlencoded,
+/// `text/plain` (urlencoded, or a `text/plain` form's `name=value` lines) or
+/// `multipart/form-data`. Linear in the body; more than [`MAX_PARAMS`] pairs is
+/// [`AppError::TooManyParams`], found before they are decoded. The entry point of the fuzz
+/// target for bodies.
+pub fn parse_body(content_type: &str, body: Bytes) -> Result<Vec<(String, String)>, AppError> {
+    parse_body_limited(content_type, body, MAX_PARAMS)
+}
+
+fn parse_body_limited(
+    content_type: &str,
+    body: Bytes,
+    max_params: usize,
+) -> Result<Vec<(String, String)>, AppError> {
+    if body.len() > MAX_BODY {
         return Err(AppError::BodyTooLarge);
     }
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !matches!(
-        mime.as_str(),
-        "" | "application/x-www-form-urlencoded" | "text/plain" | "multipart/form-data"
-    ) {
-        return Err(AppError::UnsupportedMediaType);
-    }
-    let bytes = read_body(body).await?;
-    if mime == "multipart/form-data" {
+    let kind = body_kind(content_type)?;
+    if kind == BodyKind::Multipart {
         let boundary = multipart::boundary(content_type)
             .ok_or(AppError::BadBody("multipart/form-data without a boundary"))?;
-        return multipart::parse(&bytes, &boundary).map_err(AppError::BadBody);
+        return multipart::parse(body, &boundary, max_params).map_err(|e| match e {
+            MultipartError::TooManyParts => AppError::TooManyParams,
+            other => AppError::BadBody(other.message()),
+        });
     }
     let text =
-        std::str::from_utf8(&bytes).map_err(|_| AppError::BadBody("request body is not UTF-8"))?;
-    if mime == "text/plain" && text.contains("\r\n") {
+        std::str::from_utf8(&body).map_err(|_| AppError::BadBody("request body is not UTF-8"))?;
+    if kind == BodyKind::Text && text.contains("\r\n") {
         // A form with enctype="text/plain": `name=value` lines, not percent-encoded. A
         // urlencoded string never holds a raw line break, so the two cannot be confused.
-        return Ok(text
-            .split("\r\n")
-            .filter(|l| !l.is_empty())
+        let lines = || text.split("\r\n").filter(|l| !l.is_empty());
+        if lines().count() > max_params {
+            return Err(AppError::TooManyParams);
+        }
+        return Ok(lines()
             .map(|l| match l.split_once('=') {
                 Some((k, v)) => (k.to_owned(), v.to_owned()),
                 None => (l.to_owned(), String::new()),
             })
             .collect());
     }
-    parse_query(text.trim()).map_err(AppError::Decode)
+    form_pairs(text.trim(), max_params)
+}
+
+/// `parse_query`, after counting the pairs without decoding any (one pass, no allocation).
+fn form_pairs(text: &str, max_params: usize) -> Result<Vec<(String, String)>, AppError> {
+    let count = text.split('&').filter(|p| !p.is_empty()).count();
+    if count > max_params {
+        return Err(AppError::TooManyParams);
+    }
+    parse_query(text).map_err(AppError::Decode)
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AppError> {
@@ -141,7 +199,6 @@ async fn accept(
     parts: &Parts,
     pairs: Vec<(String, String)>,
 ) -> Result<Vec<HeaderValue>, AppError> {
-    cors::check(&state.config, &parts.headers)?;
     let beacon = Beacon::from_pairs(pairs).map_err(AppError::Decode)?;
     let pixel = state
         .config
@@ -191,18 +248,13 @@ async fn accept(
             }
         }
         Err(IngestError::Closed) => return Err(AppError::ShuttingDown),
-        Err(IngestError::Store(e)) => return Err(AppError::Internal(format!("group commit: {e}"))),
+        Err(IngestError::Unavailable(why)) => return Err(AppError::Unavailable(why)),
     }
     Metrics::add(&state.metrics.cookies_set, set_cookies.len() as u64);
     Ok(set_cookies)
 }
 
-fn respond(
-    state: &AppState,
-    parts: &Parts,
-    result: Result<Vec<HeaderValue>, AppError>,
-    gif: bool,
-) -> Response {
+fn respond(state: &AppState, result: Result<Vec<HeaderValue>, AppError>, gif: bool) -> Response {
     Metrics::inc(&state.metrics.received);
     let mut resp = match result {
         Ok(set_cookies) => {
@@ -228,7 +280,6 @@ fn respond(
     };
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    cors::decorate(&state.config, &parts.headers, headers);
     resp
 }
 

@@ -11,13 +11,10 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderValue;
-use pixel_core::cookie::{http_host, parse_value};
-
-/// 90 days.
-pub const MAX_AGE_SECS: u64 = 90 * 24 * 3600;
-/// [`MAX_AGE_SECS`] as written in the header.
-const MAX_AGE: &str = "7776000";
-const MAX_VALUE_LEN: usize = 600;
+use pixel_core::cookie::{
+    http_host, parse_value, set_cookie_text, split_appendix, FBC, FBP, MAX_AGE_SECS, MAX_VALUE_LEN,
+};
+use pixel_core::host::CookieWrite;
 /// The pixel writes `fb.<labels of the cookie domain - 1>....`: one digit in practice.
 const MAX_SUBDOMAIN_INDEX: u32 = 9;
 
@@ -47,8 +44,8 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
         return out;
     };
     for (name, value, subdomain_index) in [
-        ("_fbp", req.fbp, fbp_index as fn(&str) -> Option<u32>),
-        ("_fbc", req.fbc, fbc_index),
+        (FBP, req.fbp, fbp_index as fn(&str) -> Option<u32>),
+        (FBC, req.fbc, fbc_index),
     ] {
         let Some((value, index)) = value.and_then(|v| Some((v, subdomain_index(v)?))) else {
             continue;
@@ -56,18 +53,14 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
         let Some(domain) = cookie_domain(&host, &page_host, index as usize) else {
             continue;
         };
-        let mut cookie = String::with_capacity(128 + value.len());
-        for part in [name, "=", value, "; Max-Age=", MAX_AGE, "; Path=/"] {
-            cookie.push_str(part);
-        }
-        if let Some(d) = domain {
-            cookie.push_str("; Domain=");
-            cookie.push_str(&d);
-        }
-        cookie.push_str("; SameSite=Lax");
-        if req.https {
-            cookie.push_str("; Secure");
-        }
+        // The pixel's own text for `document.cookie` (core), so both write the same cookie.
+        let cookie = set_cookie_text(&CookieWrite {
+            name,
+            value,
+            domain: domain.as_deref().unwrap_or(""),
+            max_age_secs: MAX_AGE_SECS,
+            secure: req.https,
+        });
         // From the `String` itself (same validation as `from_str`, without a copy).
         if let Ok(v) = HeaderValue::try_from(cookie) {
             out.push(v);
@@ -101,9 +94,11 @@ fn cookie_domain(host: &str, page_host: &str, index: usize) -> Option<Option<Str
 }
 
 /// The subdomain index of a well-formed `_fbp`: `fb.<index>.<ms>.<random digits>` by core's
-/// `parse_value`, and on top the random part only digits (at most 20), as the pixel writes it.
+/// `parse_value`, and on top the random part only digits (at most 20), as the pixel writes it, or
+/// followed by the `.<appendix>` Meta's Parameter Builder adds (kept and re-set unchanged).
 fn fbp_index(v: &str) -> Option<u32> {
     let (index, _, tail) = parse_value(v)?;
+    let (tail, _) = split_appendix(tail);
     let digits = tail.len() <= 20 && tail.bytes().all(|b| b.is_ascii_digit());
     (index <= MAX_SUBDOMAIN_INDEX && digits).then_some(index)
 }
@@ -132,8 +127,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_age_text_matches_the_constant() {
-        assert_eq!(MAX_AGE, MAX_AGE_SECS.to_string());
+    fn max_age_is_cores_ninety_days() {
+        assert_eq!(MAX_AGE_SECS, 90 * 24 * 3600);
     }
 
     fn cookies(
@@ -295,5 +290,29 @@ mod tests {
             assert!(fbc(bad).is_empty(), "{bad}");
         }
         assert!(fbc(&format!("fb.1.1.{}", "a".repeat(600))).is_empty());
+    }
+
+    /// Meta's Parameter Builder writes a fifth segment, `.<appendix>` (2 or 8 base64url
+    /// characters): such cookies are set again unchanged.
+    #[test]
+    fn five_segment_cookies_are_set_again_unchanged() {
+        let both = cookies(
+            Some("fb.1.1700000000000.1234567890.AQ"),
+            Some("fb.1.1700000000000.IwAR2F4-dbP0.Ab-_9xYz"),
+            "example.com",
+            "https://example.com/",
+            true,
+        );
+        assert_eq!(
+            both,
+            vec![
+                "_fbp=fb.1.1700000000000.1234567890.AQ; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure",
+                "_fbc=fb.1.1700000000000.IwAR2F4-dbP0.Ab-_9xYz; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure",
+            ]
+        );
+        // Not an appendix: a random part that is not digits stays refused.
+        let fbp = |v| cookies(Some(v), None, "example.com", "https://example.com/", true);
+        assert!(fbp("fb.1.1.12x.AQ").is_empty());
+        assert!(fbp("fb.1.1.12.ABC").is_empty());
     }
 }

@@ -5,10 +5,13 @@
 //! |---|---|
 //! | `GET /tr`, `GET /tr/` | beacon in the query string → 1×1 GIF |
 //! | `POST /tr`, `POST /tr/` | beacon as form, multipart or text body → 204 |
-//! | `GET /healthz` | `200 ok` |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /healthz` | `200 ok`, or `503` and why while events cannot be stored |
+//! | `GET /metrics` | Prometheus text (admin token; none on `--metrics-listen`) |
 //! | `GET /api/events` | stored events, newest first (admin token) |
-//! | `GET /report` | funnel, dedup, match quality, relay status (admin token) |
+//! | `GET /report` | redirect to `/dashboard` |
+//! | `GET /api/reports/{name}` | funnel, timeline, match-quality, relay, attribution, aem (admin token) |
+//! | `GET /api/audiences/{name}.csv` | purchasers, cart_abandoners, viewers as hashed CSV (admin token) |
+//! | `GET /dashboard` | the dashboard page (its script is `dist/dashboard.js`) |
 //! | `GET /_bench/204` | bare 204, the benchmark's baseline |
 //! | anything else | a file from `--dist`, then from `--site` |
 
@@ -17,15 +20,15 @@ pub mod auth;
 pub mod beacon;
 pub mod cookies;
 pub mod cors;
+pub mod health;
+pub mod layers;
 pub mod multipart;
 pub mod report;
+pub mod reports;
 pub mod static_files;
 
-use std::time::Instant;
-
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -33,65 +36,58 @@ use axum::Router;
 use crate::metrics::Gauges;
 use crate::AppState;
 
-/// Build the router.
+/// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
+/// a request with a body must be answered within `--body-timeout-ms` of its head (`408`).
 pub fn router(state: AppState) -> Router {
     let tr = || {
         get(beacon::get)
             .head(beacon::head)
             .post(beacon::post)
-            .options(cors::preflight)
+            .options(cors::options)
+            .layer(cors::layer(&state.config))
+            .layer(layers::Layered(layers::Gate(state.clone())))
     };
     Router::new()
         .route("/tr", tr())
         .route("/tr/", tr())
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics_admin))
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
+        // Reports and the dashboard (issue #11).
+        .route("/api/reports/{name}", get(reports::report))
+        .route("/api/audiences/{file}", get(reports::audience))
+        .route("/dashboard", get(reports::dashboard))
         .route("/_bench/204", get(bench_204))
+        .route_layer(layers::Layered(layers::LabelRoute))
         .fallback(static_files::serve)
-        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .layer(layers::Layered(layers::Track(state.clone())))
         .with_state(state)
 }
 
-fn route_label(path: &str) -> &'static str {
-    match path {
-        "/tr" | "/tr/" => "tr",
-        "/api/events" => "api",
-        "/report" => "report",
-        "/metrics" => "metrics",
-        "/healthz" => "healthz",
-        "/_bench/204" => "bench",
-        _ => "static",
-    }
-}
-
-async fn track_latency(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = route_label(req.uri().path());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    state.metrics.observe(route, start.elapsed());
-    resp
-}
-
-async fn healthz() -> &'static str {
-    "ok"
+/// The `--metrics-listen` router: `/metrics` without a token, nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 async fn bench_204() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// `/metrics` on `--listen`: the admin token, like every admin route.
+async fn metrics_admin(_: auth::Admin, state: State<AppState>) -> Response {
+    metrics(state).await
+}
+
+/// The Prometheus text. The pending-events gauge is the background count (`server`), never a
+/// `COUNT(*)` per scrape.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let store = state.store.clone();
-    let relay_pending = tokio::task::spawn_blocking(move || store.pending_count())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(0);
+    use std::sync::atomic::Ordering;
     let gauges = Gauges {
         ingest_queue: state.ingest.queue_depth(),
-        relay_pending,
+        relay_pending: state.metrics.relay_pending.load(Ordering::Relaxed),
     };
     let mut resp = state.metrics.render(&gauges).into_response();
     resp.headers_mut().insert(
@@ -99,20 +95,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// Check the admin token from `Authorization: Bearer`, or `query_token` (the report page only;
-/// every API route takes the [`auth::Admin`] extractor, which never reads a URL).
-pub fn authorize(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    query_token: Option<&str>,
-) -> Result<(), crate::error::AppError> {
-    let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(crate::error::AppError::Unauthorized);
-    };
-    match auth::bearer(headers).or(query_token) {
-        Some(t) if auth::token_matches(t, expected) => Ok(()),
-        _ => Err(crate::error::AppError::Unauthorized),
-    }
 }

@@ -55,8 +55,36 @@ pub fn event_json(e: &NewEvent) -> Value {
     Value::Object(ev)
 }
 
-/// `{"data": [...], "test_event_code": "..."}`.
-pub fn request_body(events: &[StoredEvent], test_event_code: Option<&str>) -> Vec<u8> {
+/// How a request proves who sends it: the access token and, with `--app-secret`, its proof.
+/// Both travel in the POST body, never in the URL (which HTTP clients, proxies and logs print).
+/// `Debug` shows neither.
+#[derive(Clone)]
+pub struct Auth {
+    access_token: String,
+    appsecret_proof: Option<String>,
+}
+
+impl Auth {
+    pub fn new(access_token: &str, app_secret: Option<&str>) -> Auth {
+        Auth {
+            access_token: access_token.to_owned(),
+            appsecret_proof: app_secret.map(|s| appsecret_proof(s, access_token)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth { access_token: <redacted>, appsecret_proof: <redacted> }")
+    }
+}
+
+/// `{"data": [...], "test_event_code": "...", "access_token": "...", "appsecret_proof": "..."}`.
+///
+/// The Graph API reads a POST's parameters from its body as well as from the query string; a JSON
+/// body's top-level fields are parameters like form fields, `access_token` and `appsecret_proof`
+/// included.
+pub fn request_body(events: &[StoredEvent], test_event_code: Option<&str>, auth: &Auth) -> Vec<u8> {
     let mut body = Map::new();
     body.insert(
         "data".into(),
@@ -65,7 +93,29 @@ pub fn request_body(events: &[StoredEvent], test_event_code: Option<&str>) -> Ve
     if let Some(code) = test_event_code {
         body.insert("test_event_code".into(), json!(code));
     }
+    body.insert("access_token".into(), json!(auth.access_token));
+    if let Some(proof) = &auth.appsecret_proof {
+        body.insert("appsecret_proof".into(), json!(proof));
+    }
     Value::Object(body).to_string().into_bytes()
+}
+
+/// The most of a response body the relay reads: Meta's answers are a few hundred bytes.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// A 3xx from the Graph URL: never followed (a `302` would turn the POST into a GET and a `200` at
+/// the end would mark events sent that were never posted). `location` is where it pointed.
+pub fn redirected(status: u16, location: Option<&str>) -> Verdict {
+    let location: String = location
+        .unwrap_or("(no Location header)")
+        .chars()
+        .take(300)
+        .collect();
+    Verdict::Redirected {
+        detail: format!(
+            "HTTP {status} redirect to {location}: redirects are never followed, check --graph-url"
+        ),
+    }
 }
 
 /// HMAC-SHA256(key = app secret, message = access token), lowercase hex.
@@ -106,6 +156,8 @@ pub enum Verdict {
     /// Our configuration is wrong (token, app secret, pixel, permission): the request is refused
     /// whatever events it carries. Keep them pending and retry at the longest delay.
     Misconfigured { detail: String },
+    /// A 3xx: the Graph URL points elsewhere. Treated like [`Verdict::Misconfigured`].
+    Redirected { detail: String },
 }
 
 /// Meta's error object: `{"error": {"message", "type", "code", "error_subcode", "is_transient",
@@ -229,6 +281,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verd
                 }
             }
         }
+        300..=399 => redirected(status, None),
         _ => Verdict::Misconfigured {
             detail: format!("HTTP {status}: {}", MetaError::parse(body).message),
         },

@@ -115,8 +115,8 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The storage port.
-pub trait Store: Send + Sync + 'static {
+/// The storage port. The reports read through [`ReportSource`](crate::reports::ReportSource).
+pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
     /// Store `events` in one transaction (one disk sync), deduplicating within
     /// [`DEDUP_WINDOW_MS`] of each event's `received_at_ms`. Only returns after the commit.
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError>;
@@ -143,8 +143,38 @@ pub trait Store: Send + Sync + 'static {
     /// window. Returns the number of events deleted.
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError>;
 
+    /// Pending events of `pixel_id` with an id above `after_id`, oldest first: the relay pages
+    /// through the queue with it, leaving out the events its breaker holds.
+    fn pending_after(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Expiry in chunks, off the writer's lock: look at up to `limit` pending events of `pixel_id`
+    /// with an id above `after_id` (on a read connection) and return the ids of those with
+    /// `event_time` before `cutoff_secs`, and the last id looked at (`None`: no pending event is
+    /// left above `after_id`).
+    fn pending_older_than(
+        &self,
+        pixel_id: &str,
+        cutoff_secs: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<i64>, Option<i64>), StoreError>;
+
+    /// Mark these events expired if they are still pending; returns how many were.
+    fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError>;
+
     /// Events waiting for the relay, all pixels.
     fn pending_count(&self) -> Result<u64, StoreError>;
 
     fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError>;
+
+    /// Commit a transaction that writes, without changing any data: how the ingest writer
+    /// learns that a failing store (disk full, locked) can write again when no beacon arrives.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -26,7 +26,8 @@ use serde_json::Value;
 
 pub const PIXEL: &str = "1234567890";
 pub const TOKEN: &str = "capi-token";
-pub const ADMIN: &str = "admin";
+/// At least `collector::config::MIN_ADMIN_TOKEN` characters.
+pub const ADMIN: &str = "admin-token-for-the-tests";
 
 /// How the stand-in answers one request.
 #[derive(Clone, Debug)]
@@ -220,6 +221,9 @@ pub struct Collector {
     pub addr: SocketAddr,
     pub db: PathBuf,
     pub log: PathBuf,
+    /// The admin token, access tokens and app secret it was given: never in its log or stderr
+    /// (checked when it is dropped).
+    pub secrets: Vec<String>,
 }
 
 impl Collector {
@@ -271,6 +275,7 @@ impl Collector {
             addr,
             db,
             log,
+            secrets: secrets_in(args),
         };
         let client = reqwest::Client::new();
         loop {
@@ -333,8 +338,24 @@ impl Collector {
             .clone()
     }
 
+    /// Poll a metric until it reads `want` (gauges such as the pending count are refreshed in the
+    /// background every few seconds); returns the last value read.
+    pub async fn wait_metric(&self, line_start: &str, want: u64, within: Duration) -> u64 {
+        let start = Instant::now();
+        loop {
+            let v = self.metric(line_start).await;
+            if v == want || start.elapsed() > within {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn metric(&self, line_start: &str) -> u64 {
-        let text = reqwest::get(self.url("/metrics"))
+        let text = reqwest::Client::new()
+            .get(self.url("/metrics"))
+            .bearer_auth(ADMIN)
+            .send()
             .await
             .unwrap()
             .text()
@@ -369,6 +390,33 @@ impl Drop for Collector {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            assert_no_secret(&self.log_text(), &self.secrets);
+        }
+    }
+}
+
+/// The secret values in a collector's arguments, and the admin token every run gets.
+pub fn secrets_in(args: &[&str]) -> Vec<String> {
+    let mut found = vec![ADMIN.to_owned()];
+    for pair in args.windows(2) {
+        match pair {
+            ["--pixel", v] => found.extend(v.split_once('=').map(|(_, t)| t.to_owned())),
+            ["--app-secret" | "--admin-token", v] => found.push((*v).to_owned()),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Panic when any of `secrets` appears in `text` (a log, a stderr).
+pub fn assert_no_secret(text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret ({} characters) leaked into the output:\n{text}",
+            s.len()
+        );
     }
 }
 

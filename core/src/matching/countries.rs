@@ -1,8 +1,8 @@
 //! The `country` field: every ISO 3166-1 alpha-2 code (249 of them) with its English short name and
 //! the common alternates people type (`USA`, `UK`, `Great Britain`, `South Korea`, `Russia`, ...).
 
-use super::table::{code_bits, fold_names, CodeBits, Names};
-use super::text::fold_key;
+use super::std_lower as to_lower;
+use super::table::{code_bits, fold_key, fold_names, CodeBits, Names};
 use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one country a line, sorted by code. Names are matched folded
@@ -37,11 +37,11 @@ bi Burundi
 bj Benin
 bl Saint Barthelemy|St Barthelemy|St Barts
 bm Bermuda
-bn Brunei|Brunei Darussalam
-bo Bolivia|Bolivia, Plurinational State of
+bn Brunei
+bo Bolivia
 bq Bonaire, Sint Eustatius and Saba|Caribbean Netherlands|Bonaire
 br Brazil|Brasil
-bs Bahamas|The Bahamas
+bs Bahamas
 bt Bhutan
 bv Bouvet Island
 bw Botswana
@@ -51,13 +51,13 @@ ca Canada
 cc Cocos (Keeling) Islands|Cocos Islands
 cd Democratic Republic of the Congo|Congo, The Democratic Republic of the|DR Congo|DRC|Congo Kinshasa
 cf Central African Republic
-cg Congo|Republic of the Congo|Congo Brazzaville
+cg Congo
 ch Switzerland
 ci Cote d'Ivoire|Ivory Coast
 ck Cook Islands
 cl Chile
 cm Cameroon
-cn China|People's Republic of China|PRC
+cn China|PRC
 co Colombia
 cr Costa Rica
 cu Cuba
@@ -81,12 +81,12 @@ es Spain|Espana
 et Ethiopia
 fi Finland
 fj Fiji
-fk Falkland Islands|Falkland Islands (Malvinas)
-fm Micronesia|Micronesia, Federated States of
+fk Falkland Islands
+fm Micronesia
 fo Faroe Islands
 fr France
 ga Gabon
-gb United Kingdom|UK|Great Britain|Britain|England|Scotland|Wales|Northern Ireland|United Kingdom of Great Britain and Northern Ireland
+gb United Kingdom|UK|Britain|England|Scotland|Wales|Northern Ireland
 gd Grenada
 ge Georgia
 gf French Guiana
@@ -94,7 +94,7 @@ gg Guernsey
 gh Ghana
 gi Gibraltar
 gl Greenland
-gm Gambia|The Gambia
+gm Gambia
 gn Guinea
 gp Guadeloupe
 gq Equatorial Guinea
@@ -111,13 +111,13 @@ hr Croatia
 ht Haiti
 hu Hungary
 id Indonesia
-ie Ireland|Republic of Ireland
+ie Ireland
 il Israel
 im Isle of Man
 in India
 io British Indian Ocean Territory
 iq Iraq
-ir Iran|Iran, Islamic Republic of
+ir Iran
 is Iceland
 it Italy
 je Jersey
@@ -131,7 +131,7 @@ ki Kiribati
 km Comoros
 kn Saint Kitts and Nevis|St Kitts and Nevis
 kp North Korea|Korea, Democratic People's Republic of|DPRK
-kr South Korea|Korea, Republic of|Republic of Korea|Korea
+kr South Korea|Korea
 kw Kuwait
 ky Cayman Islands
 kz Kazakhstan
@@ -148,9 +148,9 @@ lv Latvia
 ly Libya
 ma Morocco
 mc Monaco
-md Moldova|Moldova, Republic of
+md Moldova
 me Montenegro
-mf Saint Martin|St Martin|Saint Martin (French part)
+mf Saint Martin|St Martin
 mg Madagascar
 mh Marshall Islands
 mk North Macedonia|Macedonia
@@ -175,7 +175,7 @@ ne Niger
 nf Norfolk Island
 ng Nigeria
 ni Nicaragua
-nl Netherlands|The Netherlands|Holland
+nl Netherlands|Holland
 no Norway
 np Nepal
 nr Nauru
@@ -186,13 +186,13 @@ pa Panama
 pe Peru
 pf French Polynesia
 pg Papua New Guinea
-ph Philippines|The Philippines
+ph Philippines
 pk Pakistan
 pl Poland
 pm Saint Pierre and Miquelon|St Pierre and Miquelon
-pn Pitcairn|Pitcairn Islands
+pn Pitcairn
 pr Puerto Rico
-ps Palestine|Palestine, State of
+ps Palestine
 pt Portugal
 pw Palau
 py Paraguay
@@ -200,7 +200,7 @@ qa Qatar
 re Reunion
 ro Romania
 rs Serbia
-ru Russia|Russian Federation
+ru Russia
 rw Rwanda
 sa Saudi Arabia
 sb Solomon Islands
@@ -220,8 +220,8 @@ sr Suriname
 ss South Sudan
 st Sao Tome and Principe
 sv El Salvador
-sx Sint Maarten|Sint Maarten (Dutch part)
-sy Syria|Syrian Arab Republic
+sx Sint Maarten
+sy Syria
 sz Eswatini|Swaziland
 tc Turks and Caicos Islands
 td Chad
@@ -237,20 +237,20 @@ to Tonga
 tr Turkey|Turkiye
 tt Trinidad and Tobago
 tv Tuvalu
-tw Taiwan|Taiwan, Province of China
-tz Tanzania|Tanzania, United Republic of
+tw Taiwan
+tz Tanzania
 ua Ukraine
 ug Uganda
 um United States Minor Outlying Islands|US Minor Outlying Islands
-us United States|United States of America|USA|US|America
+us United States|USA|US|America
 uy Uruguay
 uz Uzbekistan
-va Holy See|Vatican|Vatican City
+va Holy See|Vatican
 vc Saint Vincent and the Grenadines|St Vincent and the Grenadines
-ve Venezuela|Venezuela, Bolivarian Republic of
+ve Venezuela
 vg British Virgin Islands|Virgin Islands, British
 vi US Virgin Islands|United States Virgin Islands|Virgin Islands, U.S.
-vn Vietnam|Viet Nam
+vn Vietnam
 vu Vanuatu
 wf Wallis and Futuna
 ws Samoa
@@ -271,18 +271,26 @@ static NAMES: [u8; fold_names::<0>(COUNTRIES, 3).1] = fold_names(COUNTRIES, 3).0
 /// The lowercase ISO 3166-1 alpha-2 code for a code (`"DE"` → `"de"`) or an English country name
 /// (`"United States of America"` → `"us"`, `"UK"` → `"gb"`), if it is one.
 pub fn country_code(s: &str) -> Option<String> {
-    let key = fold_key(s)?;
-    if TABLE.has_code(&key) {
-        Some(key)
+    code_of_key(&fold_key(&to_lower(s))?)
+}
+
+/// The code for a folded code or name.
+fn code_of_key(key: &str) -> Option<String> {
+    if TABLE.has_code(key) {
+        Some(key.into())
     } else {
-        TABLE.code_of(&key)
+        TABLE.code_of(key)
     }
 }
 
-/// `country`: an ISO code or an English name becomes the lowercase code; anything else is dropped
-/// (a two-letter input that is no ISO code, like `xx`, included).
-pub(crate) fn normalize_country(trimmed: &str) -> Result<String, DropReason> {
-    country_code(trimmed).ok_or(DropReason::UnknownCountry)
+/// `country` (SPEC §6, of the trimmed, lowercased value): an ISO code or an English name, or a value with a name inside it once
+/// reduced to `a-z` (`United States of America (USA)`), becomes the lowercase code; anything else
+/// is dropped (a two-letter input that is no ISO code, like `xx`, included: Meta's code would
+/// send its first two letters, a code that is no country).
+pub(crate) fn normalize_country(lower: &str) -> Result<String, DropReason> {
+    fold_key(lower)
+        .and_then(|key| code_of_key(&key).or_else(|| TABLE.code_within(&key)))
+        .ok_or(DropReason::UnknownCountry)
 }
 
 /// True when `code` (lowercase) is an ISO 3166-1 alpha-2 code.
@@ -318,7 +326,7 @@ mod tests {
         for line in COUNTRIES.lines() {
             let (code, names) = line.split_once(' ').unwrap_or_default();
             for name in names.split('|') {
-                let key = fold_key(name).unwrap_or_default();
+                let key = fold_key(&to_lower(name)).unwrap_or_default();
                 assert!(!key.is_empty(), "{line}");
                 if let Some((_, other)) = seen.iter().find(|(k, _)| *k == key) {
                     assert_eq!(*other, code, "{name} is both {other} and {code}");
@@ -352,5 +360,40 @@ mod tests {
         assert_eq!(country_code("Atlantis"), None);
         assert!(is_country_code("aq"));
         assert!(!is_country_code("eu"));
+    }
+
+    /// Formal and alternate names that contain a shorter name of the same country are not in the
+    /// table: the search for a name inside the value finds them (SPEC §6).
+    #[test]
+    fn longer_names_are_found_through_the_name_inside() {
+        for (name, code) in [
+            ("Brunei Darussalam", "bn"),
+            ("Bolivia, Plurinational State of", "bo"),
+            ("The Bahamas", "bs"),
+            ("Republic of the Congo", "cg"),
+            ("Congo Brazzaville", "cg"),
+            ("People's Republic of China", "cn"),
+            ("Falkland Islands (Malvinas)", "fk"),
+            ("Great Britain", "gb"),
+            ("United Kingdom of Great Britain and Northern Ireland", "gb"),
+            ("Republic of Ireland", "ie"),
+            ("Iran, Islamic Republic of", "ir"),
+            ("Korea, Republic of", "kr"),
+            ("Republic of Korea", "kr"),
+            ("Saint Martin (French part)", "mf"),
+            ("The Netherlands", "nl"),
+            ("Russian Federation", "ru"),
+            ("Sint Maarten (Dutch part)", "sx"),
+            ("Taiwan, Province of China", "tw"),
+            ("United States of America", "us"),
+            ("Vatican City", "va"),
+            ("Viet Nam", "vn"),
+        ] {
+            assert_eq!(
+                normalize_country(&to_lower(name)).as_deref(),
+                Ok(code),
+                "{name}"
+            );
+        }
     }
 }

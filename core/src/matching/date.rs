@@ -1,21 +1,37 @@
-//! The `db` field: a date of birth in one of four layouts, checked against the real calendar and
-//! written as `YYYYMMDD`.
+//! The `db` field: a date of birth, read from its runs of digits as SPEC §6 says, checked against
+//! the real calendar and written as `YYYYMMDD`.
 
 use super::DropReason;
 
 /// Earliest year of birth accepted.
-pub const MIN_YEAR: u32 = 1900;
-/// Latest year of birth accepted. The core has no clock, so "not in the future" cannot be checked
-/// here; this only catches typos such as `9190`.
-pub const MAX_YEAR: u32 = 2100;
+pub const MIN_YEAR: u32 = 1800;
 
-/// `db`: `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD` or US `MM/DD/YYYY` → `YYYYMMDD`. Month and day may
-/// have one or two digits in the separated layouts (`2/16/1997`, `1997-2-16`). Other layouts are
-/// dropped, and so are impossible dates (`1990-02-30`, month 13, `1900-02-29`) and years outside
-/// [`MIN_YEAR`]..=[`MAX_YEAR`].
-pub(crate) fn normalize_date(trimmed: &str) -> Result<String, DropReason> {
+/// The year (UTC) of a Unix time in milliseconds: what the latest accepted year of birth (the
+/// next year) is counted from.
+pub fn year_of(unix_ms: u64) -> u32 {
+    // Days since 1970-01-01, then whole 400-year cycles (146,097 days) and years within one.
+    let mut days = unix_ms / 86_400_000;
+    let mut year = 1970 + 400 * (days / 146_097) as u32;
+    days %= 146_097;
+    loop {
+        let len = if is_leap_year(year) { 366 } else { 365 };
+        if days < len {
+            return year;
+        }
+        days -= len;
+        year += 1;
+    }
+}
+
+/// `db`: `YYYYMMDD` from the runs of ASCII digits in the value (anything else separates them).
+/// Three or more runs: the first three, *a b c*; *a* > 31 is a year (then month, day), else
+/// *b* > 31 is a year (then *c* month, *a* day), else *c* is the year (*a* month, *b* day), and the
+/// month and day swap when the month is above 12 (`31.12.1990`). One run of exactly 8 digits is
+/// `YYYYMMDD`. The year must be from [`MIN_YEAR`] to `this_year + 1`, and the date must exist
+/// (`1990-02-30` and `1900-02-29` are dropped: Meta's code checks only that the day is 1-31).
+pub(crate) fn normalize_date(trimmed: &str, this_year: u32) -> Result<String, DropReason> {
     let (year, month, day) = parse(trimmed).ok_or(DropReason::NotADate)?;
-    if !matches!(year, MIN_YEAR..=MAX_YEAR) {
+    if year < MIN_YEAR || year > this_year.saturating_add(1) {
         return Err(DropReason::YearOutOfRange);
     }
     if !matches!(month, 1..=12) || day < 1 || day > days_in_month(year, month) {
@@ -33,41 +49,40 @@ pub(crate) fn normalize_date(trimmed: &str) -> Result<String, DropReason> {
     Ok(out)
 }
 
-/// Splits a date into (year, month, day) by layout, without judging the values: `YYYYMMDD`, or
-/// three runs of ASCII digits separated by `-` or `/` (whichever comes first; the other one is
-/// not allowed), with one or two digits for month and day and four for the year, year first or
-/// (with `/` only) last.
+/// (year, month, day) from the digit runs of `s`, without judging the values.
 fn parse(s: &str) -> Option<(u32, u32, u32)> {
-    let (mut sep, mut i) = (0, 0);
-    // Each part: (value, number of digits).
-    let mut parts = [(0u32, 0u32); 3];
+    // The first three runs: (value, number of digits); values saturate, a huge one is no date.
+    let mut runs = [(0u32, 0u32); 3];
+    let (mut count, mut in_run) = (0, false);
     for &c in s.as_bytes() {
         if c.is_ascii_digit() {
-            let part = parts.get_mut(i)?;
-            if part.1 == 8 {
-                return None;
+            if !in_run {
+                count += 1;
+                in_run = true;
             }
-            *part = (part.0 * 10 + u32::from(c - b'0'), part.1 + 1);
-        } else if (c == b'-' || c == b'/') && (sep == 0 || sep == c) {
-            sep = c;
-            i += 1;
+            if let Some(run) = runs.get_mut(count - 1) {
+                *run = (
+                    run.0.saturating_mul(10).saturating_add(u32::from(c - b'0')),
+                    run.1 + 1,
+                );
+            }
         } else {
-            return None;
+            in_run = false;
         }
     }
-    let [(a, a_len), (b, b_len), (c, c_len)] = parts;
-    let short = |len| len == 1 || len == 2;
-    if i == 0 && a_len == 8 {
-        Some((a / 10000, a / 100 % 100, a % 100))
-    } else if i != 2 || !short(b_len) {
-        None
-    } else if a_len == 4 && short(c_len) {
-        Some((a, b, c))
-    } else if sep == b'/' && c_len == 4 && short(a_len) {
-        Some((c, a, b))
+    let [(a, a_len), (b, _), (c, _)] = runs;
+    let (year, month, day) = match count {
+        1 if a_len == 8 => return Some((a / 10000, a / 100 % 100, a % 100)),
+        0..=2 => return None,
+        _ if a > 31 => (a, b, c),
+        _ if b > 31 => (b, c, a),
+        _ => (c, a, b),
+    };
+    Some(if month > 12 {
+        (year, day, month)
     } else {
-        None
-    }
+        (year, month, day)
+    })
 }
 
 /// Number of days in `month` (1-12) of `year`, Gregorian leap years included.
@@ -96,16 +111,40 @@ mod tests {
     }
 
     #[test]
-    fn layouts() {
+    fn years_of_unix_times() {
+        assert_eq!(year_of(0), 1970);
+        assert_eq!(year_of(951_782_400_000), 2000); // 2000-02-29
+        assert_eq!(year_of(1_735_689_599_999), 2024); // 2024-12-31 23:59:59.999
+        assert_eq!(year_of(1_735_689_600_000), 2025);
+        assert_eq!(year_of(1_798_761_599_999), 2026);
+        assert_eq!(year_of(4_102_444_800_000), 2100);
+    }
+
+    #[test]
+    fn runs_of_digits() {
         assert_eq!(parse("19970216"), Some((1997, 2, 16)));
         assert_eq!(parse("1997-2-16"), Some((1997, 2, 16)));
-        assert_eq!(parse("1997/02/16"), Some((1997, 2, 16)));
-        assert_eq!(parse("1990-1-5"), Some((1990, 1, 5)));
         assert_eq!(parse("2/16/1997"), Some((1997, 2, 16)));
-        assert_eq!(parse("02-16-1997"), None);
-        assert_eq!(parse("1997-02/16"), None);
-        assert_eq!(parse("97/2/16"), None);
-        assert_eq!(parse("1997-02-16-01"), None);
-        assert_eq!(parse("+1997-2-16"), None);
+        assert_eq!(parse("31.12.1990"), Some((1990, 12, 31)));
+        assert_eq!(parse("Born: 12-31-1990"), Some((1990, 12, 31)));
+        assert_eq!(parse("12月31日1990年"), Some((1990, 12, 31)));
+        assert_eq!(parse("5 1990 7"), Some((1990, 7, 5)));
+        assert_eq!(parse("1990-12-31-15-30"), Some((1990, 12, 31)));
+        assert_eq!(parse("12-31"), None);
+        assert_eq!(parse("199012311999"), None);
+        assert_eq!(parse("1997"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn calendar_and_year_range() {
+        let db = |s| normalize_date(s, 2026);
+        assert_eq!(db("2000-02-29"), Ok("20000229".into()));
+        assert_eq!(db("1900-02-29"), Err(DropReason::ImpossibleDate));
+        assert_eq!(db("15-13-1990"), Err(DropReason::ImpossibleDate));
+        assert_eq!(db("01-01-2027"), Ok("20270101".into()));
+        assert_eq!(db("01-01-2028"), Err(DropReason::YearOutOfRange));
+        assert_eq!(db("01-01-1799"), Err(DropReason::YearOutOfRange));
+        assert_eq!(db("1800-01-01"), Ok("18000101".into()));
     }
 }

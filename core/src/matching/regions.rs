@@ -1,9 +1,8 @@
 //! The `st` field: US states, the District of Columbia, US territories and Canadian provinces and
 //! territories, by English (and, for Canada, French) name, to their two-letter postal codes.
 
-use super::case::to_lower;
-use super::table::{code_bits, fold_names, CodeBits, Names};
-use super::text::{fold_key, is_base_letter};
+use super::std_lower as to_lower;
+use super::table::{code_bits, fold_key, fold_names, CodeBits, Names};
 use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one region a line, sorted by code. Names are matched folded
@@ -55,7 +54,7 @@ ns Nova Scotia|Nouvelle Ecosse
 nt Northwest Territories|Territoires du Nord Ouest
 nu Nunavut
 nv Nevada
-ny New York|New York State
+ny New York
 oh Ohio
 ok Oklahoma
 on Ontario
@@ -73,13 +72,13 @@ tx Texas
 um US Minor Outlying Islands|United States Minor Outlying Islands
 ut Utah
 va Virginia
-vi US Virgin Islands|United States Virgin Islands|Virgin Islands
+vi US Virgin Islands|Virgin Islands
 vt Vermont
-wa Washington|Washington State
+wa Washington
 wi Wisconsin
 wv West Virginia
 wy Wyoming
-yt Yukon|Yukon Territory";
+yt Yukon";
 
 /// [`REGIONS`] packed: one bit per code, the folded names in code order.
 const TABLE: Names = Names {
@@ -92,24 +91,26 @@ static NAMES: [u8; fold_names::<0>(REGIONS, 3).1] = fold_names(REGIONS, 3).0;
 /// The lowercase two-letter code of a US state or territory or a Canadian province or territory
 /// named in full (`"British Columbia"` → `"bc"`, `"Québec"` → `"qc"`), if it is one.
 pub fn region_code(name: &str) -> Option<String> {
-    TABLE.code_of(&fold_key(name)?)
+    TABLE.code_of(&fold_key(&to_lower(name))?)
 }
 
-/// `st`: a full region name becomes its code; anything else keeps its first two letters, lowercased
-/// (`ON` → `on`, `N.Y.` → `ny`). Fewer than two letters: dropped.
-pub(crate) fn normalize_state(trimmed: &str) -> Result<String, DropReason> {
-    if let Some(code) = region_code(trimmed) {
+/// `st` (SPEC §6, of the trimmed, lowercased value): a region name, or a value with one inside it once reduced to `a-z`
+/// (`NewYorkCity` → `ny`, `1California` → `ca`), becomes its code; anything else keeps its first
+/// two letters `a-z`, lowercased (`ON` → `on`, `99Problems` → `pr`). Fewer than two: dropped
+/// (Meta keeps a single letter, which names no region).
+pub(crate) fn normalize_state(lower: &str) -> Result<String, DropReason> {
+    if let Some(code) =
+        fold_key(lower).and_then(|key| TABLE.code_of(&key).or_else(|| TABLE.code_within(&key)))
+    {
         return Ok(code);
     }
     let mut letters = String::new();
-    let mut count = 0;
-    for c in to_lower(trimmed).chars() {
-        if count < 2 && is_base_letter(c) {
+    for c in lower.chars() {
+        if letters.len() < 2 && c.is_ascii_lowercase() {
             letters.push(c);
-            count += 1;
         }
     }
-    if count < 2 {
+    if letters.len() < 2 {
         Err(DropReason::NotARegion)
     } else {
         Ok(letters)
@@ -145,7 +146,7 @@ mod tests {
             let (code, names) = line.split_once(' ').unwrap_or_default();
             for name in names.split('|') {
                 assert_eq!(region_code(name).as_deref(), Some(code), "{name}");
-                let key = fold_key(name).unwrap_or_default();
+                let key = fold_key(&to_lower(name)).unwrap_or_default();
                 if let Some((_, other)) = seen.iter().find(|(k, _)| *k == key) {
                     assert_eq!(*other, code, "{name} is both {other} and {code}");
                 }
@@ -163,5 +164,23 @@ mod tests {
         assert_eq!(region_code("Hawaiʻi").as_deref(), Some("hi"));
         assert_eq!(region_code("Washington, D.C.").as_deref(), Some("dc"));
         assert_eq!(region_code("Bavaria"), None);
+    }
+
+    #[test]
+    fn names_inside_longer_values() {
+        let st = |s: &str| normalize_state(&to_lower(s));
+        assert_eq!(st("NewYorkCity"), Ok("ny".into()));
+        assert_eq!(st("New York State"), Ok("ny".into()));
+        assert_eq!(st("Washington State"), Ok("wa".into()));
+        assert_eq!(st("United States Virgin Islands"), Ok("vi".into()));
+        assert_eq!(st("Yukon Territory"), Ok("yt".into()));
+        assert_eq!(
+            st("Arkansas City"),
+            Ok("ar".into()),
+            "leftmost, longest: not kansas"
+        );
+        assert_eq!(st("Califórnia"), Ok("ca".into()));
+        assert_eq!(st("456State"), Ok("st".into()));
+        assert_eq!(st("x"), Err(DropReason::NotARegion));
     }
 }

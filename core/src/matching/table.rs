@@ -27,7 +27,11 @@ pub(crate) struct Names {
 impl Names {
     /// The code of the entry that has the (folded) name `key`.
     pub(crate) fn code_of(&self, key: &str) -> Option<String> {
-        let mut left = find(self.names, key.as_bytes())?;
+        self.nth_code(find(self.names, key.as_bytes())?)
+    }
+
+    /// The code of the `left`-th entry.
+    fn nth_code(&self, mut left: usize) -> Option<String> {
         for code in 0..26 * 26 {
             if self.has(code) {
                 if left == 0 {
@@ -52,11 +56,74 @@ impl Names {
         }
     }
 
+    /// The code of the entry one of whose (folded) names occurs in `key`: the leftmost occurrence,
+    /// the longest name there. Names shorter than [`MIN_CONTAINED`] are not looked for inside
+    /// longer values (`uk` in `milwaukee`).
+    pub(crate) fn code_within(&self, key: &str) -> Option<String> {
+        let key = key.as_bytes();
+        for at in 0..key.len() {
+            let rest = key.get(at..)?;
+            let (mut best, mut best_len) = (None, 0);
+            let (mut entry, mut start) = (0, 0);
+            for (i, &b) in self.names.iter().enumerate() {
+                if b == b'|' || b == b'\n' {
+                    let name = self.names.get(start..i).unwrap_or_default();
+                    if name.len() >= MIN_CONTAINED
+                        && name.len() > best_len
+                        && rest.starts_with(name)
+                    {
+                        (best, best_len) = (Some(entry), name.len());
+                    }
+                    start = i + 1;
+                    entry += usize::from(b == b'\n');
+                }
+            }
+            if let Some(entry) = best {
+                return self.nth_code(entry);
+            }
+        }
+        None
+    }
+
     fn has(&self, code: usize) -> bool {
         self.codes
             .get(code / 8)
             .is_some_and(|bits| bits >> (code % 8) & 1 == 1)
     }
+}
+
+/// Shortest name that [`Names::code_within`] looks for inside a longer value.
+const MIN_CONTAINED: usize = 4;
+
+/// Longest folded value that [`fold_key`] returns: no name is longer, and a value this long is
+/// not searched for names inside it either.
+const MAX_FOLDED: usize = 256;
+
+/// Folds an already lowercased name to its lookup key: ASCII letters and digits. Latin-1 accented
+/// letters lose their accent (`québec` → `quebec`), `&` becomes `and`; white space, punctuation,
+/// marks and other characters go. `None` when the input is too long to hold a table name.
+pub(crate) fn fold_key(lower: &str) -> Option<String> {
+    if lower.len() > MAX_FOLDED * 4 {
+        return None;
+    }
+    let mut out = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if c == '&' {
+            out.push_str("and");
+        } else if let Some(base) = strip_accent(c) {
+            out.push(base);
+        }
+    }
+    (out.len() <= MAX_FOLDED).then_some(out)
+}
+
+/// The base letter of a lowercase Latin-1 accented letter (`à` to `ÿ`; `_` marks `æ`, `ð`, `÷`
+/// and `þ`, which have none).
+fn strip_accent(c: char) -> Option<char> {
+    let base = *b"aaaaaa_ceeeeiiii_nooooo_ouuuuy_y".get((c as usize).checked_sub(0xe0)?)?;
+    (base != b'_').then_some(char::from(base))
 }
 
 /// The index of the entry of `table` (names separated by `|`, each entry ended by `\n`) that has
@@ -223,6 +290,40 @@ zz Zulu";
         assert_eq!(TABLE.code_of(""), None);
         assert!(TABLE.has_code("ab") && TABLE.has_code("zz"));
         assert!(!TABLE.has_code("aa") && !TABLE.has_code("AB") && !TABLE.has_code("abc"));
+    }
+
+    #[test]
+    fn names_within_longer_values() {
+        assert_eq!(TABLE.code_within("thebravocity").as_deref(), Some("ba"));
+        assert_eq!(TABLE.code_within("zulualphabeta").as_deref(), Some("zz"));
+        // `ba` is too short to be looked for inside a value.
+        assert_eq!(TABLE.code_within("xbax"), None);
+        assert_eq!(TABLE.code_within(""), None);
+    }
+
+    #[test]
+    fn accents() {
+        for (c, base) in "àáâãäåçèéêëìíîïñòóôõöøùúûüýÿ"
+            .chars()
+            .zip("aaaaaaceeeeiiiinoooooouuuuyy".chars())
+        {
+            assert_eq!(strip_accent(c), Some(base), "{c}");
+        }
+        for c in ['æ', 'ð', '÷', 'þ', 'ß', 'Ā', 'a', '\u{100}'] {
+            assert_eq!(strip_accent(c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold_key("québec").as_deref(), Some("quebec"));
+        assert_eq!(fold_key("que\u{301}bec").as_deref(), Some("quebec"));
+        assert_eq!(
+            fold_key("trinidad & tobago").as_deref(),
+            Some("trinidadandtobago")
+        );
+        assert_eq!(fold_key("hawaiʻi").as_deref(), Some("hawaii"));
+        assert_eq!(fold_key(&"a".repeat(257)), None);
     }
 
     #[test]

@@ -8,10 +8,11 @@ use super::err;
 use crate::store::StoreError;
 
 /// Ordered schema migrations: `(version, name, SQL)`. Append only.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events and per-pixel counters",
-    "CREATE TABLE events (
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events and per-pixel counters",
+        "CREATE TABLE events (
         id               INTEGER PRIMARY KEY,
         pixel_id         TEXT    NOT NULL,
         event_name       TEXT    NOT NULL,
@@ -39,10 +40,27 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
         pixel_id   TEXT PRIMARY KEY,
         duplicates INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;",
-)];
+    ),
+    (
+        2,
+        "reports: events by pixel and time, duplicates per day",
+        // The reports scan one pixel's events in a time range. Duplicates are counted per UTC day
+        // of receipt so the relay report can say how many a range dropped.
+        "CREATE INDEX events_pixel_time ON events (pixel_id, event_time);
+    CREATE TABLE duplicates_per_day (
+        pixel_id   TEXT    NOT NULL,
+        day        INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pixel_id, day)
+    ) WITHOUT ROWID;",
+    ),
+];
 
 /// How often the background thread moves WAL pages into the database file.
 pub(super) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// At most one log line per this interval while checkpoints keep failing.
+const CHECKPOINT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Checkpoints run on their own thread and connection, so the group commit never waits for one
 /// (SQLite's automatic checkpoint would run inside a commit, writing and syncing the database file
@@ -58,11 +76,26 @@ pub(super) fn start_checkpointer(
     std::thread::Builder::new()
         .name("collector-checkpoint".into())
         .spawn(move || {
+            // A failing checkpoint (disk full, locked) is logged once per 10 s with a count,
+            // not four times a second.
+            let mut failed = 0u64;
+            let mut logged: Option<std::time::Instant> = None;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 rx.recv_timeout(CHECKPOINT_EVERY)
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    Ok(()) if logged.is_some() => {
+                        tracing::info!(failed, "WAL checkpoints work again");
+                        (failed, logged) = (0, None);
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        failed += 1;
+                        if logged.is_none_or(|at| at.elapsed() >= CHECKPOINT_LOG_EVERY) {
+                            tracing::warn!(error = %e, failed, "WAL checkpoint failed");
+                            logged = Some(std::time::Instant::now());
+                        }
+                    }
                 }
             }
             let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));

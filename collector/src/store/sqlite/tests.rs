@@ -48,7 +48,7 @@ fn round_trip_migrations_once_and_reopen() -> Result<(), StoreError> {
         assert_eq!(s.insert_batch(&[event("a", t)])?, [InsertOutcome::Stored]);
     }
     let s = open(&dir);
-    assert_eq!(s.schema_version()?, 1);
+    assert_eq!(s.schema_version()?, 2);
     let got = s.list(&EventQuery {
         limit: 10,
         ..EventQuery::default()
@@ -246,5 +246,42 @@ fn relay_status_transitions() -> Result<(), StoreError> {
         );
     }
     assert_eq!(report.by_relay_status.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn expiry_in_chunks_and_paged_pending_reads() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    let s = open(&dir);
+    let t = 1_700_000_000_000;
+    let old = t - 8 * 24 * HOUR;
+    s.insert_batch(&[
+        event("a", old),
+        event("b", t),
+        event("c", old),
+        event("d", t),
+        event("e", old),
+    ])?;
+    let cutoff = t / 1000 - 7 * 24 * 3600;
+    // Chunks of two: the cursor walks the pending queue, the old ones are collected.
+    let (mut found, mut after, mut chunks) = (Vec::new(), 0, 0);
+    while let (ids, Some(last)) = s.pending_older_than("1", cutoff, after, 2)? {
+        found.extend(ids);
+        after = last;
+        chunks += 1;
+    }
+    assert_eq!(chunks, 3);
+    assert_eq!(found.len(), 3);
+    assert_eq!(s.pending_older_than("2", cutoff, 0, 2)?, (vec![], None));
+    assert_eq!(s.expire_ids(&found)?, 3);
+    assert_eq!(s.expire_ids(&found)?, 0, "only pending events expire");
+    let names =
+        |v: Vec<StoredEvent>| -> Vec<String> { v.into_iter().map(|e| e.event.event_id).collect() };
+    assert_eq!(names(s.pending("1", 10)?), ["b", "d"]);
+    let first = s.pending_after("1", 0, 1)?;
+    assert_eq!(names(first.clone()), ["b"]);
+    let after_b = first.first().map_or(0, |e| e.id);
+    assert_eq!(names(s.pending_after("1", after_b, 10)?), ["d"]);
+    assert!(s.pending_after("1", i64::MAX - 1, 10)?.is_empty());
     Ok(())
 }

@@ -1,0 +1,80 @@
+//! What the store learns from its events: the funnel, the timeline, match quality, relay health,
+//! attribution, Aggregated Event Measurement and the audiences (`/api/reports/*`,
+//! `/api/audiences/*.csv`).
+//!
+//! The split that keeps the reports backend-neutral (issue #12, PostgreSQL): a store only has to
+//! stream the rows of one pixel in a time range ([`ReportSource::scan`], one plain
+//! `SELECT ... WHERE pixel_id = ? AND event_time >= ? AND event_time < ?`) and count the
+//! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
+//! two stores that hold the same events give the same answers by construction.
+
+mod compute;
+mod params;
+
+pub use compute::{
+    aem, attribution, audience, funnel, match_quality, relay, timeline, Audience, MATCH_KEYS,
+};
+pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};
+
+use crate::store::{RelayStatus, StoreError};
+
+/// The funnel steps, in order.
+pub const FUNNEL: [&str; 5] = [
+    "PageView",
+    "ViewContent",
+    "AddToCart",
+    "InitiateCheckout",
+    "Purchase",
+];
+
+/// Which optional columns a report reads (the others come back empty, and cost nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Columns {
+    pub user_data: bool,
+    /// `value` and `currency` of Purchases.
+    pub purchase_data: bool,
+    pub source_url: bool,
+    pub user_agent: bool,
+    pub relay: bool,
+}
+
+/// What to scan: one pixel, `event_time` in `[from_secs, to_secs)`, optionally only some names.
+#[derive(Clone, Debug)]
+pub struct Scan<'a> {
+    pub pixel_id: &'a str,
+    pub from_secs: i64,
+    pub to_secs: i64,
+    /// `None`: every event name.
+    pub names: Option<&'a [String]>,
+    pub columns: Columns,
+}
+
+/// One stored event as a report sees it, borrowed from the store's row.
+#[derive(Clone, Debug, Default)]
+pub struct Row<'a> {
+    pub id: i64,
+    pub event_name: &'a str,
+    pub event_time: i64,
+    pub fbp: Option<&'a str>,
+    pub has_fbc: bool,
+    pub has_client_ip: bool,
+    pub user_agent: Option<&'a str>,
+    pub source_url: &'a str,
+    /// The `user_data` column: a JSON object of canonical key → SHA-256 hex.
+    pub user_data: &'a str,
+    /// The `custom_data` column of a Purchase (empty otherwise).
+    pub purchase_data: &'a str,
+    pub event_id_derived: bool,
+    pub relay_status: Option<RelayStatus>,
+    pub relay_error: Option<&'a str>,
+}
+
+/// The read side the reports need from a store.
+pub trait ReportSource {
+    /// Call `f` once per event matching `scan`, in any order.
+    fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError>;
+
+    /// Duplicates acknowledged but not stored for `pixel_id`, received on UTC days
+    /// `from_day..=to_day` (days since the Unix epoch).
+    fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,137 @@
+// The outbox's retry half (issue #10), dist/fbevents.outbox.js: fetched only when a first-party
+// beacon was not acknowledged with a 2xx, or when a page finds entries an earlier page left (see
+// src/host.js, which sends each beacon and hands it over here when that failed; once this is
+// loaded, every new beacon is kept here until acknowledged). A classic script: it hands its
+// set-up function to src/host.js on its own <script> element.
+//
+// - Retries a network error, 408, 429 or 5xx: exponential backoff with jitter while the page
+//   lives (1 s doubling up to 60 s, never before a `Retry-After`), at once on the next page load,
+//   on `online` and on `visibilitychange: hidden` (keepalive requests, which outlive the page).
+// - Any other 4xx is final: the entry is dropped with a warning.
+// - At most MAX entries and CHARS characters; the oldest are dropped first, with a warning. An
+//   entry older than 7 days (the collector's relay window) is dropped.
+// - Consent (consent()): 0 sends and stores nothing (revoked); 1 keeps entries in this page's
+//   memory only (limited mode / LDU); 2 keeps them in localStorage, one key per entry.
+// - Tabs: sending claims an entry for LEASE ms in storage (its `c`), so another tab
+//   leaves it alone. The claim is a read-then-write, not atomic: two tabs flushing in the same
+//   instant can both send one entry, and the collector keeps one copy by its event ID.
+//
+// Entry: {k: storage key, u: endpoint, b: body, p: POST, t: created, a: failures, w: next try
+// (backoff), r: not before (Retry-After), c: claimed (by whichever tab) until}.
+var MAX = 100;
+var CHARS = 200000;
+var TTL = 7 * 864e5;
+var KEY = '_fbq_ob.'; // as in src/host.js
+var LEASE = 10000;
+
+document.currentScript.e = function (ship, consent, say) {
+  var mem = {}; // entries kept in memory (consent limited)
+  var timer;
+  var first = 1;
+
+  addEventListener('online', function () { flush(1); });
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'hidden') flush(1);
+  });
+
+  function stored() {
+    return consent() > 1;
+  }
+
+  function all() {
+    var list = [];
+    for (var k in mem) list.push(mem[k]);
+    if (stored()) {
+      Object.keys(localStorage).forEach(function (k) {
+        if (k.indexOf(KEY)) return;
+        try {
+          var e = JSON.parse(localStorage.getItem(k));
+          if (e && e.k === k && e.u && typeof e.b === 'string') return list.push(e);
+        } catch (x) {}
+        drop({ k: k }); // not ours, or broken: nothing we could send
+      });
+    }
+    return list.sort(function (x, y) { return x.t - y.t; });
+  }
+
+  function save(e) {
+    if (stored()) {
+      try {
+        localStorage.setItem(e.k, JSON.stringify(e));
+        delete mem[e.k];
+        return;
+      } catch (x) {
+        say('outbox: not stored (' + x + '), kept while this page lives');
+      }
+    }
+    if (consent()) mem[e.k] = e;
+  }
+
+  function drop(e) {
+    delete mem[e.k];
+    try {
+      if (stored()) localStorage.removeItem(e.k);
+    } catch (x) {}
+  }
+
+  // Sends what is due and not claimed; `now`: ignore the backoff (never a Retry-After), except
+  // for `skip`, which just failed.
+  function flush(now, skip) {
+    clearTimeout(timer);
+    if (!consent()) return;
+    var t = Date.now();
+    var list = all();
+    var chars = 0;
+    var over = 0;
+    for (var j = list.length; j--;) {
+      var e = list[j];
+      chars += e.u.length + e.b.length + 99;
+      if (e.t < t - TTL) drop(e);
+      else if (chars > CHARS || list.length - j > MAX) over += drop(e) || 1;
+      else if ((now && e.k !== skip || !(e.w > t)) && !(e.r > t) && !(e.c > t)) {
+        e.c = t + LEASE;
+        save(e);
+        ship(e);
+      }
+    }
+    if (over) say('outbox full: ' + over + ' oldest event(s) dropped');
+    later();
+  }
+
+  // The next flush, when the earliest entry becomes due (or its claim by another tab ends).
+  function later() {
+    var next = Infinity;
+    all().forEach(function (e) {
+      next = Math.min(next, Math.max(e.w || 0, e.r || 0, e.c || 0));
+    });
+    clearTimeout(timer);
+    if (next < Infinity) timer = setTimeout(flush, Math.max(next - Date.now(), 100));
+  }
+
+  // What src/host.js hands over: `e` sent, with its response `r` (none: a network error; 1: not
+  // yet sent), or nothing (a page load or `online`: look at what is waiting).
+  return function (e, r) {
+    var s = r && r.status;
+    if (r === 1) {
+      e.c = Date.now() + LEASE; // about to be sent by this tab: kept until acknowledged
+      save(e);
+    }
+    else if (e && r && r.ok) drop(e);
+    else if (e && s > 399 && s < 500 && s !== 408 && s !== 429) {
+      drop(e);
+      say('the endpoint refused an event (HTTP ' + s + '); dropped');
+    } else if (e) {
+      var t = Date.now();
+      var ra = r && r.headers.get('retry-after');
+      ra = ra ? (isNaN(ra) ? Date.parse(ra) - t : ra * 1e3) || 0 : 0;
+      e.a = (e.a | 0) + 1;
+      e.w = t + Math.min(500 * Math.pow(2, e.a), 60000) * (0.5 + Math.random() / 2); // jitter
+      e.r = t + Math.max(ra, 0);
+      e.c = 0;
+      save(e);
+    }
+    if (first || !e) flush(first, e && e.k);
+    else later();
+    first = 0;
+  };
+};
