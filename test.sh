@@ -46,5 +46,8 @@ section "WordPress plugin against Debian's WordPress 6.1 and MariaDB (node --tes
 bash scripts/setup-wordpress.sh
 node --test tests/integrations/
 
+section "fuzz smoke (each cargo-fuzz target for a few seconds; long runs: scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-5}"
+
 passed
 printf '==== all checks passed in %ss\n' "$SECONDS"

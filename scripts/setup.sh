@@ -49,6 +49,13 @@ if rustup run nightly rustc --version >/dev/null 2>&1 &&
   rustup component add rust-src --toolchain nightly || say "warning: no rust-src; the wasm builds on stable"
 fi
 
+# cargo-fuzz: the fuzz targets in fuzz/ (scripts/fuzz.sh, and test.sh's smoke run) build with it on
+# nightly.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  say "installing cargo-fuzz; this takes a few minutes"
+  cargo install cargo-fuzz --locked
+fi
+
 # wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate (pinned with "=X.Y.Z"). The
 # build does not use it; its wasm-bindgen-test-runner runs the browser tests.
 want=$(sed -n 's/^wasm-bindgen *= *"=\([0-9][0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)

@@ -216,7 +216,15 @@ impl Beacon {
         if !has_ev {
             return Err(DecodeError::MissingEvent);
         }
-        b.dpo = dpo;
+        // `dpo=` alone turns LDU off (SPEC §2): a `dpoco`/`dpost` beside it means nothing, and the
+        // encoder does not write it, so it is not kept either.
+        b.dpo = dpo.map(|d| {
+            if d.options.is_empty() {
+                Dpo::default()
+            } else {
+                d
+            }
+        });
         Ok(b)
     }
 }

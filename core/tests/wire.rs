@@ -112,6 +112,30 @@ fn decode_accepts_form_bodies_and_unknown_parameters() {
     assert_eq!(off.dpo, Some(Dpo::default()));
 }
 
+/// Found by `fuzz/fuzz_targets/wire_decode.rs`: a country and state without LDU were kept by the
+/// decoder but dropped by the encoder, so the beacon did not survive a second trip.
+#[test]
+fn geolocation_without_ldu_is_not_kept() {
+    for q in [
+        "id=1&ev=Lead&dpo=&dpoco=1&dpost=1000",
+        "id=1&ev=Lead&dpoco=1&dpost=1000",
+        "id=1&ev=Lead&dpoco=1&dpost=1000&dpo=",
+    ] {
+        let b = Beacon::decode(q).unwrap();
+        assert_eq!(b.dpo, Some(Dpo::default()), "{q}");
+        assert_eq!(Beacon::decode(&b.encode()).unwrap(), b, "{q}");
+    }
+    let ldu = Beacon::decode("id=1&ev=Lead&dpoco=1&dpost=1000&dpo=LDU").unwrap();
+    assert_eq!(
+        ldu.dpo,
+        Some(Dpo {
+            options: vec!["LDU".into()],
+            country: 1,
+            state: 1000
+        })
+    );
+}
+
 fn text() -> impl Strategy<Value = String> {
     "\\PC{0,24}"
 }

@@ -1,0 +1,20 @@
+//! `pixel_core::wire::Beacon::decode`, the collector's reader of every `/tr` query string.
+//!
+//! Checks: no input panics; a beacon that decodes encodes to a query that decodes to the same
+//! beacon (so what the collector reads is what the pixel would have sent); debug mode's
+//! description never panics either.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pixel_core::wire::Beacon;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(query) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(beacon) = Beacon::decode(query) else {
+        return;
+    };
+    pixel_fuzz::assert_round_trips(&beacon);
+    let _ = beacon.describe();
+});
