@@ -5,61 +5,20 @@
 // to target/e2e-output/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { launchBrowser, requireDist, repoRoot } from '../support/index.mjs';
+import { ADMIN_TOKEN as ADMIN, collectorBinary, startCollector } from '../support/collector.mjs';
 
 const PIXEL = '1234567890';
-const ADMIN = 'dashboard-admin-token-0123';
 const RANGE = { from: '2026-11-21', to: '2026-11-30' };
 const OUTPUT = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), 'e2e-output');
 
 let collector;
 let browser;
 let tmp;
-
-function binary(name) {
-  for (const profile of ['debug', 'release']) {
-    const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), profile, name);
-    if (fs.existsSync(bin)) return bin;
-  }
-  throw new Error(`target/debug/${name} is missing: run \`cargo build -p collector\` (./test.sh does)`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startCollector(db) {
-  const port = await freePort();
-  const args = ['--listen', `127.0.0.1:${port}`, '--db', db, '--dist', path.join(repoRoot, 'dist'), '--pixel', PIXEL, '--admin-token', ADMIN,
-    // The seeded days are fixed (the numbers are reproducible): keep them, however old.
-    '--retention-days', '0'];
-  const child = spawn(binary('collector'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`collector exited ${child.exitCode}: ${log}`);
-    try {
-      if ((await fetch(`${origin}/healthz`)).ok) return { origin, child, log: () => log };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`collector did not answer /healthz: ${log}`);
-}
 
 /** The same formatting as the dashboard's, written again here. */
 const FORMAT = {
@@ -98,18 +57,16 @@ before(async () => {
   assert.ok(fs.existsSync(path.join(repoRoot, 'dist', 'dashboard.js')), 'dist/dashboard.js is missing: run scripts/build.sh');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fbevents-dashboard-'));
   const db = path.join(tmp, 'collector.db');
-  execFileSync(binary('seed'), ['--db', db, '--pixel', PIXEL, '--events', '4000', '--days', '10', '--end', RANGE.to, '--seed', '11'], { stdio: 'pipe' });
-  collector = await startCollector(db);
+  execFileSync(collectorBinary('seed'), ['--db', db, '--pixel', PIXEL, '--events', '4000', '--days', '10', '--end', RANGE.to, '--seed', '11'], { stdio: 'pipe' });
+  // The seeded days are fixed (the numbers are reproducible): keep them, however old.
+  collector = await startCollector({ db, pixels: [PIXEL], extraArgs: ['--retention-days', '0'] });
   browser = await launchBrowser();
   fs.mkdirSync(OUTPUT, { recursive: true });
 });
 
 after(async () => {
   await browser?.close();
-  if (collector) {
-    collector.child.kill('SIGTERM');
-    await new Promise((r) => (collector.child.exitCode !== null ? r() : collector.child.once('exit', r)));
-  }
+  await collector?.stop();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -66,12 +66,13 @@ export function startGraph() {
   );
 }
 
-export function collectorBinary() {
+/** A binary of the collector crate (`collector`, `seed`), debug build first. */
+export function collectorBinary(name = 'collector') {
   for (const profile of ['debug', 'release']) {
-    const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), profile, 'collector');
+    const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(repoRoot, 'target'), profile, name);
     if (fs.existsSync(bin)) return bin;
   }
-  throw new Error('target/debug/collector is missing: run `cargo build -p collector` (./test.sh does)');
+  throw new Error(`target/debug/${name} is missing: run \`cargo build -p collector\` (./test.sh does)`);
 }
 
 /**
