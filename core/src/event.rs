@@ -89,7 +89,7 @@ pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&'s
             .and_then(Value::as_str)
             .is_some_and(is_currency)
         {
-            out.push("needs an ISO 4217 currency such as USD; sent anyway.");
+            out.push("needs an ISO 4217 currency; sent anyway.");
         }
     }
     out

@@ -175,7 +175,7 @@ fn track_single_routes_to_one_pixel() {
     assert!(h
         .warnings()
         .iter()
-        .any(|w| w.contains("999") && w.contains("not been initialised")));
+        .any(|w| w.contains("999") && w.contains("not initialised")));
 }
 
 #[test]

@@ -145,14 +145,14 @@ impl DropReason {
     pub fn message(self) -> &'static str {
         match self {
             DropReason::Empty => "empty value",
-            DropReason::Invalid => "not a valid value for this field",
-            DropReason::NotAnEmail => "not an email address",
-            DropReason::NoDigits => "not a phone number: no digits",
-            DropReason::NotADate => "not a date: no three numbers, nor YYYYMMDD",
+            DropReason::Invalid => "invalid value",
+            DropReason::NotAnEmail => "not an email",
+            DropReason::NoDigits => "no digits",
+            DropReason::NotADate => "not a date",
             DropReason::ImpossibleDate => "impossible date",
-            DropReason::YearOutOfRange => "year of birth before 1800 or after next year",
+            DropReason::YearOutOfRange => "year not 1800 to next year",
             DropReason::UnknownGender => "unknown gender",
-            DropReason::NotARegion => "not a state or province",
+            DropReason::NotARegion => "unknown region",
             DropReason::UnknownCountry => "unknown country",
         }
     }

@@ -48,7 +48,7 @@ nd North Dakota
 ne Nebraska
 nh New Hampshire
 nj New Jersey
-nl Newfoundland and Labrador|Newfoundland|Terre Neuve et Labrador
+nl Newfoundland|Terre Neuve et Labrador
 nm New Mexico
 ns Nova Scotia|Nouvelle Ecosse
 nt Northwest Territories|Territoires du Nord Ouest
@@ -72,7 +72,7 @@ tx Texas
 um US Minor Outlying Islands|United States Minor Outlying Islands
 ut Utah
 va Virginia
-vi US Virgin Islands|Virgin Islands
+vi Virgin Islands
 vt Vermont
 wa Washington
 wi Wisconsin
@@ -174,6 +174,8 @@ mod tests {
         assert_eq!(st("Washington State"), Ok("wa".into()));
         assert_eq!(st("United States Virgin Islands"), Ok("vi".into()));
         assert_eq!(st("Yukon Territory"), Ok("yt".into()));
+        assert_eq!(st("US Virgin Islands"), Ok("vi".into()));
+        assert_eq!(st("Newfoundland and Labrador"), Ok("nl".into()));
         assert_eq!(
             st("Arkansas City"),
             Ok("ar".into()),

@@ -38,7 +38,7 @@ impl Tracker {
     /// One `fbq(...)` call as the JSON text of its arguments.
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
         let Some(args) = arguments(args_json) else {
-            return self.warn(host, &["unreadable fbq arguments; ignored."]);
+            return self.warn(host, &["bad fbq arguments; ignored."]);
         };
         let command = nth(&args, 0).and_then(Value::as_str).unwrap_or("");
         let ctx = CallContext {
@@ -55,7 +55,7 @@ impl Tracker {
                     ctx,
                 });
             } else {
-                self.warn(host, &["over 1000 calls held without consent; dropped."]);
+                self.warn(host, &["over 1000 calls held; dropped."]);
             }
             return;
         }
@@ -72,7 +72,7 @@ impl Tracker {
     fn execute(&mut self, args: &[(Cow<str>, Value)], ctx: &CallContext, host: &mut dyn Host) {
         let arg = |i: usize| nth(args, i);
         let Some(command) = arg(0).and_then(Value::as_str) else {
-            return self.warn(host, &["fbq needs a command name first; ignored."]);
+            return self.warn(host, &["no command name; ignored."]);
         };
         // track, trackCustom: (name, custom data, event data); the single forms put a pixel ID
         // first and send tm=1 (trackSingle) or tm=2 (trackSingleCustom).
@@ -121,7 +121,7 @@ impl Tracker {
             None | Some(Value::Null) => None,
             Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
             Some(_) => {
-                self.warn(host, &["init: user data must be an object; ignored."]);
+                self.warn(host, &["init: user data not an object; ignored."]);
                 None
             }
         };
@@ -253,7 +253,7 @@ impl Tracker {
                 .filter(|u| url::is_endpoint(u))
             {
                 Some(url) => self.endpoint = Some(url.to_owned()),
-                None => self.warn(host, &["set('endpoint') needs an http(s) URL; ignored."]),
+                None => self.warn(host, &["set('endpoint') needs a URL; ignored."]),
             },
             "openbridge" => match (
                 id(1).filter(|i| valid_pixel_id(i)),
@@ -264,10 +264,7 @@ impl Tracker {
                 (Some(id), Some(url)) => {
                     self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
                 }
-                _ => self.warn(
-                    host,
-                    &["set('openbridge') needs a pixel ID and an http(s) URL; ignored."],
-                ),
+                _ => self.warn(host, &["set('openbridge') needs an ID and a URL; ignored."]),
             },
             "userData" => {
                 let hashed = match arg(1) {

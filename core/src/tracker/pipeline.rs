@@ -60,12 +60,12 @@ impl Tracker {
                     &[
                         "trackSingle: pixel ",
                         target,
-                        " has not been initialised; nothing sent.",
+                        " not initialised; nothing sent.",
                     ],
                 );
             }
         } else if self.pixels.is_empty() {
-            return self.warn(host, &[t.name, ": no pixel initialised yet; nothing sent."]);
+            return self.warn(host, &[t.name, ": no pixel initialised; nothing sent."]);
         }
         let custom = match t.custom {
             None | Some(Value::Null) => None,
@@ -73,7 +73,7 @@ impl Tracker {
             Some(_) => {
                 self.warn(
                     host,
-                    &[t.name, ": custom data must be an object; sent without it."],
+                    &[t.name, ": custom data not an object; sent without it."],
                 );
                 None
             }
