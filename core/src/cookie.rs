@@ -6,6 +6,9 @@ use crate::url::is_ip;
 use crate::wire::{parse_u64, push_u64};
 use crate::{find_byte, split_byte};
 
+// The `_fbp`/`_fbc` a tracked event sends: `Tracker::identity`.
+mod identity;
+
 /// Kept here too for the code that knew them as cookie helpers; they live in [`crate::url`].
 pub use crate::url::{http_host, query_param};
 

@@ -43,10 +43,10 @@ const CUTS = [
     after('core/src/matching/date.rs', 'pub(crate) fn normalize_date(trimmed: &str, this_year: u32) -> Result<String, DropReason> {', 'return Err(DropReason::Empty);'),
   ]],
   ['`_fbp`/`_fbc` cookies (domain probe, fbclid)', [
-    after('core/src/tracker.rs', '    ) -> (Option<String>, Option<String>) {', 'return (None, None);'),
+    after('core/src/cookie/identity.rs', '    ) -> (Option<String>, Option<String>) {', 'return (None, None);'),
   ]],
   ['console messages (their text)', [
-    after('core/src/tracker.rs', 'fn warn_msg(parts: &[&str]) -> String {', 'return String::new();'),
+    after('core/src/tracker/console.rs', 'fn warn_msg(parts: &[&str]) -> String {', 'return String::new();'),
   ]],
   ['standard-event, value and currency checks', [
     after('core/src/event.rs', 'pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&\'static str> {', 'return Vec::new();'),
