@@ -9,7 +9,7 @@ import { distDir, distSizes, requireDist, fileSize, FALLBACK_FILE, OUTBOX_FILE }
 import { DIST_FILES } from '../support/sizes.mjs';
 
 // Issue #13 set the ceiling at 25,600 bytes gzip -9 for what a page downloads; it may only go
-// down: lowered to 25,400 when the pixel reached 25,336 (issues #10 and #13 together). Lower it
+// down: lowered to 25,400 when the pixel reached 25,357 (issues #10 and #13 together). Lower it
 // whenever a change makes the pixel smaller; never raise it. (The 20 KB target of the first pixel
 // issue is withdrawn: it cannot hold with the matching the product needs.)
 const CEILING_GZIP = 25_400;
