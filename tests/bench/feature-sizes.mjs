@@ -54,7 +54,8 @@ const CUTS = [
 ];
 
 const COPY = ['Cargo.toml', 'Cargo.lock', 'core', 'src', 'collector/Cargo.toml', 'collector/src',
-  'collector/examples', 'www', 'webpack.config.js', 'scripts', 'tests/support', 'package.json'];
+  'collector/examples', 'www', 'webpack.config.js', 'webpack.dashboard.config.js', 'types', 'scripts',
+  'tests/support', 'package.json'];
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'fbevents-sizes-'));
 // One target directory for every build, so std and the dependencies compile once.
