@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { launchBrowser, requireDist, repoRoot } from '../support/index.mjs';
@@ -178,5 +179,20 @@ test('the dashboard asks for the token once and shows exactly the numbers of the
     assert.deepEqual(offOrigin, []);
   } finally {
     await tab.close();
+  }
+});
+
+test('the dashboard script is served compressed (precompressed dist/dashboard.js.br and .gz)', async () => {
+  for (const [encoding, ceiling] of [['br', 60_000], ['gzip', 70_000]]) {
+    const r = await new Promise((resolve, reject) => {
+      http.get(`${collector.origin}/dashboard.js`, { headers: { 'accept-encoding': encoding } }, (res) => {
+        let n = 0;
+        res.on('data', (c) => { n += c.length; });
+        res.on('end', () => resolve({ status: res.statusCode, encoding: res.headers['content-encoding'], bytes: n }));
+      }).on('error', reject);
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.encoding, encoding, `dashboard.js without Content-Encoding: ${encoding}`);
+    assert.ok(r.bytes < ceiling, `dashboard.js is ${r.bytes} bytes on the wire as ${encoding}`);
   }
 });

@@ -24,13 +24,22 @@ export function distSizes(dir = distDir) {
   return { files, raw: sum('raw'), gzip: sum('gzip'), br: sum('br') };
 }
 
-/** Writes `<file>.br` beside each of the files in `dir` (the fallback and outbox scripts too). */
+/**
+ * Writes `<file>.br` beside each of the files in `dir` (the fallback, outbox and in-app scripts
+ * too), and `<file>.br` and `<file>.gz` beside the dashboard's script, which the collector would
+ * otherwise send uncompressed (it compresses nothing on the fly).
+ */
 export function writeBrotli(dir) {
-  for (const name of [...DIST_FILES, OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE]) {
+  for (const name of [...DIST_FILES, OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE, DASHBOARD_FILE]) {
     const p = path.join(dir, name);
     fs.writeFileSync(`${p}.br`, brotli(fs.readFileSync(p)));
   }
+  const dashboard = path.join(dir, DASHBOARD_FILE);
+  fs.writeFileSync(`${dashboard}.gz`, zlib.gzipSync(fs.readFileSync(dashboard), { level: 9 }));
 }
+
+/** The dashboard's script (issue #11): not the pixel's, but a phone downloads it once. */
+export const DASHBOARD_FILE = 'dashboard.js';
 
 /** What a page downloads instead of fbevents.wasm when WebAssembly cannot run (issue #10). */
 export const FALLBACK_FILE = 'fbevents.fallback.js';
@@ -60,4 +69,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
     const f = fileSize(name, dir);
     row(f.name, f.raw, f.gzip, f.br);
   }
+  console.log('the dashboard (issue #11):');
+  const d = fileSize(DASHBOARD_FILE, dir);
+  row(d.name, d.raw, d.gzip, d.br);
 }
