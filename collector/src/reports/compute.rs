@@ -1,7 +1,7 @@
 //! Each report: one scan of the rows it needs, figures computed here (see the module doc of
 //! [`super`] for why not in SQL).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use pixel_core::wire::parse_query;
 use serde::Deserialize;
@@ -45,7 +45,7 @@ struct Ud<'a> {
 }
 
 fn user_data<'a>(row: &Row<'a>) -> Ud<'a> {
-    if row.user_data.len() <= 2 {
+    if row.user_data.len() <= 2 || row.derived.is_some_and(|d| d.keys & AUDIENCE_KEYS == 0) {
         return Ud::default();
     }
     serde_json::from_str(row.user_data).unwrap_or_default()
@@ -82,19 +82,115 @@ fn purchase(row: &Row<'_>) -> Option<Amount> {
     Some((currency, value))
 }
 
-/// Who did it: the `fbp`; else the hashed `external_id`, then `em`; else an anonymous visitor of
-/// its own (the event's id).
-fn visitor(row: &Row<'_>, ud: &Ud<'_>) -> String {
-    if let Some(fbp) = row.fbp {
-        return format!("p:{fbp}");
+/// Who did an event without `fbp`: the hashed `external_id`, then `em`, as `x:…` / `e:…`
+/// (`None`: an anonymous visitor of its own).
+fn named_visitor(ud: &Ud<'_>) -> Option<String> {
+    match (ud.external_id, ud.em) {
+        (Some(x), _) => Some(format!("x:{x}")),
+        (None, Some(em)) => Some(format!("e:{em}")),
+        (None, None) => None,
     }
-    if let Some(x) = ud.external_id {
-        return format!("x:{x}");
+}
+
+/// Bit `i` of [`Derived::keys`] stands for `MATCH_KEYS[i]`; then these two.
+const IOS: i64 = 1 << MATCH_KEYS.len();
+/// A PageView whose URL is a (non-direct) landing: UTM parameters or `fbclid`.
+pub const LANDING: i64 = IOS << 1;
+/// The bits of the keys an audience exports (every user data key but `db` and `ge`).
+pub const AUDIENCE_KEYS: i64 = 0b00_1111_1100_0111;
+
+/// The facts the reports need from an event that never change once it is stored, derived by
+/// [`derive`] when it is stored: which keys it carries, whether its user agent is iOS, whether
+/// it is a landing (the bits of `keys`), and who it was when it has no `fbp` (`x:<external_id>`
+/// or `e:<em>`, `None` for an anonymous visitor or one with `fbp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Derived<'a> {
+    pub keys: i64,
+    pub visitor: Option<&'a str>,
+}
+
+/// What a store keeps beside an event for the reports (`report_keys`, `report_visitor`): `row`
+/// holds the event's columns as stored (its `id`, relay fields and `derived` are not read). The
+/// reports compute the same from the columns of a row without it, so either way the answers are
+/// the same.
+pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
+    let row = Row {
+        derived: None,
+        ..row.clone()
+    };
+    let ud = user_data(&row);
+    let mut keys = 0i64;
+    for (i, has) in carried(&row, &ud).into_iter().enumerate() {
+        keys |= i64::from(has) << i;
     }
-    if let Some(em) = ud.em {
-        return format!("e:{em}");
+    if is_ios(row.user_agent) {
+        keys |= IOS;
     }
-    format!("a:{}", row.id)
+    if row.event_name == "PageView" && touch(row.source_url).is_some() {
+        keys |= LANDING;
+    }
+    let who = if row.fbp.is_some() {
+        None
+    } else {
+        named_visitor(&ud)
+    };
+    (keys, who)
+}
+
+/// Visitors numbered 0, 1, 2… in order of first appearance: a visitor is the `fbp`; else the
+/// hashed `external_id`, then `em`; else an anonymous visitor of its own (one event).
+#[derive(Default)]
+struct Visitors {
+    ids: HashMap<Box<str>, u32>,
+    key: String,
+    count: u32,
+}
+
+impl Visitors {
+    fn id(&mut self, row: &Row<'_>) -> u32 {
+        self.key.clear();
+        if let Some(fbp) = row.fbp {
+            self.key.push_str("p:");
+            self.key.push_str(fbp);
+        } else if let Some(d) = row.derived {
+            match d.visitor {
+                Some(v) => self.key.push_str(v),
+                None => return self.fresh(),
+            }
+        } else {
+            match named_visitor(&user_data(row)) {
+                Some(v) => self.key = v,
+                None => return self.fresh(),
+            }
+        }
+        if let Some(id) = self.ids.get(self.key.as_str()) {
+            return *id;
+        }
+        let id = self.fresh();
+        self.ids.insert(self.key.as_str().into(), id);
+        id
+    }
+
+    fn fresh(&mut self) -> u32 {
+        let id = self.count;
+        self.count += 1;
+        id
+    }
+
+    fn len(&self) -> usize {
+        self.count as usize
+    }
+}
+
+/// `slot` of `v` for visitor `id`, growing `v` as new visitors appear.
+fn per_visitor<T: Default>(v: &mut Vec<T>, id: u32) -> &mut T {
+    let i = id as usize;
+    if v.len() <= i {
+        v.resize_with(i + 1, T::default);
+    }
+    // In range: just resized.
+    #[allow(clippy::indexing_slicing)]
+    &mut v[i]
 }
 
 /// `x` rounded to `places` decimals (and never `-0`: an empty `f64` sum is `-0.0`).
@@ -158,9 +254,10 @@ fn names(list: &[&str]) -> Vec<String> {
 /// `/api/reports/funnel`.
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
     let mut events = [0u64; FUNNEL.len()];
-    let mut visitors: [HashSet<String>; FUNNEL.len()] = Default::default();
+    // Per visitor: bit `i` set when they did step `i`.
+    let mut did: Vec<u8> = Vec::new();
+    let mut visitors = Visitors::default();
     let mut all_events = 0u64;
-    let mut all_visitors = HashSet::new();
     let cols = Columns {
         user_data: true,
         ..Columns::default()
@@ -173,27 +270,20 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
         None,
         cols,
         &mut |row| {
-            // The user data only matters for a visitor without `fbp`.
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
-            let who = visitor(row, &ud);
+            let who = per_visitor(&mut did, visitors.id(row));
             all_events += 1;
             if let Some(i) = FUNNEL.iter().position(|s| *s == row.event_name) {
-                if let (Some(n), Some(set)) = (events.get_mut(i), visitors.get_mut(i)) {
+                if let Some(n) = events.get_mut(i) {
                     *n += 1;
-                    set.insert(who.clone());
+                    *who |= 1 << i;
                 }
             }
-            all_visitors.insert(who);
         },
     )?;
     let mut steps = Vec::with_capacity(FUNNEL.len());
     let mut previous: Option<u64> = None;
-    for ((name, n), set) in FUNNEL.iter().zip(events).zip(&visitors) {
-        let v = set.len() as u64;
+    for (i, (name, n)) in FUNNEL.iter().zip(events).enumerate() {
+        let v = did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
         steps.push(json!({
             "event": name,
             "events": n,
@@ -204,7 +294,7 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
     }
     Ok(json!({
         "events": all_events,
-        "visitors": all_visitors.len(),
+        "visitors": visitors.len(),
         "steps": steps,
     }))
 }
@@ -226,7 +316,12 @@ pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<
             return;
         };
         if let Some(c) = counts.get_mut(i) {
-            *c.entry(row.event_name.to_owned()).or_insert(0) += 1;
+            match c.get_mut(row.event_name) {
+                Some(n) => *n += 1,
+                None => {
+                    c.insert(row.event_name.to_owned(), 1);
+                }
+            }
         }
         if row.event_name == "Purchase" {
             if let (Some((cur, v)), Some(m)) = (purchase(row), revenue.get_mut(i)) {
@@ -289,6 +384,9 @@ pub const MATCH_KEYS: [(&str, f64); 14] = [
 ];
 
 fn carried(row: &Row<'_>, ud: &Ud<'_>) -> [bool; MATCH_KEYS.len()] {
+    if let Some(d) = row.derived {
+        return std::array::from_fn(|i| d.keys & (1 << i) != 0);
+    }
     [
         ud.em.is_some(),
         ud.ph.is_some(),
@@ -470,8 +568,9 @@ pub fn attribution(
 ) -> Result<Value, StoreError> {
     let window = window_days * SECS_PER_DAY;
     // Per visitor: landings (time, id, touch) and purchases (time, value).
-    let mut landings: HashMap<String, Vec<(i64, i64, Touch)>> = HashMap::new();
-    let mut purchases: Vec<(String, i64, Option<Amount>)> = Vec::new();
+    let mut visitors = Visitors::default();
+    let mut landings: Vec<Vec<(i64, i64, Touch)>> = Vec::new();
+    let mut purchases: Vec<(u32, i64, Option<Amount>)> = Vec::new();
     let cols = Columns {
         user_data: true,
         purchase_data: true,
@@ -488,30 +587,24 @@ pub fn attribution(
         Some(&wanted),
         cols,
         &mut |row| {
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
             if row.event_name == "PageView" {
+                if row.derived.is_some_and(|d| d.keys & LANDING == 0) {
+                    return;
+                }
                 if let Some(t) = touch(row.source_url) {
-                    landings.entry(visitor(row, &ud)).or_default().push((
-                        row.event_time,
-                        row.id,
-                        t,
-                    ));
+                    per_visitor(&mut landings, visitors.id(row)).push((row.event_time, row.id, t));
                 }
             } else if row.event_time >= from {
-                purchases.push((visitor(row, &ud), row.event_time, purchase(row)));
+                purchases.push((visitors.id(row), row.event_time, purchase(row)));
             }
         },
     )?;
-    for l in landings.values_mut() {
+    for l in landings.iter_mut() {
         l.sort_by_key(|(t, id, _)| (*t, *id));
     }
     let mut by_touch: BTreeMap<Option<Touch>, (u64, Money)> = BTreeMap::new();
     for (who, at, value) in &purchases {
-        let credited = landings.get(who).and_then(|l| {
+        let credited = landings.get(*who as usize).and_then(|l| {
             l.iter()
                 .rev()
                 .find(|(t, _, _)| *t <= *at && at - t <= window)
@@ -572,6 +665,13 @@ fn is_ios(ua: Option<&str>) -> bool {
     ua.is_some_and(|ua| ua.contains("iPhone") || ua.contains("iPad") || ua.contains("iPod"))
 }
 
+fn ios(row: &Row<'_>) -> bool {
+    match row.derived {
+        Some(d) => d.keys & IOS != 0,
+        None => is_ios(row.user_agent),
+    }
+}
+
 /// `/api/reports/aem`: per prioritised name, every event, and what Aggregated Event Measurement
 /// would count (per visitor and UTC day, only the highest-priority event), overall and for iOS.
 pub fn aem(
@@ -583,14 +683,15 @@ pub fn aem(
     let k = params.priority.len();
     let (mut all, mut ios_all) = (vec![0u64; k], vec![0u64; k]);
     // (visitor, day) → best (lowest) priority index; the second map for iOS events only.
-    let mut best: HashMap<(String, i64), usize> = HashMap::new();
-    let mut ios_best: HashMap<(String, i64), usize> = HashMap::new();
+    let mut visitors = Visitors::default();
+    let mut best: HashMap<(u32, i64), usize> = HashMap::new();
+    let mut ios_best: HashMap<(u32, i64), usize> = HashMap::new();
     let cols = Columns {
         user_data: true,
         user_agent: true,
         ..Columns::default()
     };
-    let lift = |map: &mut HashMap<(String, i64), usize>, key: (String, i64), p: usize| {
+    let lift = |map: &mut HashMap<(u32, i64), usize>, key: (u32, i64), p: usize| {
         let slot = map.entry(key).or_insert(p);
         *slot = (*slot).min(p);
     };
@@ -605,25 +706,20 @@ pub fn aem(
             let Some(p) = params.priority.iter().position(|n| n == row.event_name) else {
                 return;
             };
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
-            let key = (visitor(row, &ud), row.event_time.div_euclid(SECS_PER_DAY));
+            let key = (visitors.id(row), row.event_time.div_euclid(SECS_PER_DAY));
             if let Some(n) = all.get_mut(p) {
                 *n += 1;
             }
-            if is_ios(row.user_agent) {
+            if ios(row) {
                 if let Some(n) = ios_all.get_mut(p) {
                     *n += 1;
                 }
-                lift(&mut ios_best, key.clone(), p);
+                lift(&mut ios_best, key, p);
             }
             lift(&mut best, key, p);
         },
     )?;
-    let tally = |map: &HashMap<(String, i64), usize>| {
+    let tally = |map: &HashMap<(u32, i64), usize>| {
         let mut out = vec![0u64; k];
         for p in map.values() {
             if let Some(n) = out.get_mut(*p) {
@@ -687,10 +783,12 @@ const AUDIENCE_COLUMNS: [(&str, &str); 9] = [
     ("external_id", "external_id"),
 ];
 
+type Ids = [Option<(i64, i64, String)>; AUDIENCE_COLUMNS.len()];
+
 #[derive(Default)]
 struct Person {
-    /// Per column: the newest hash seen and when.
-    ids: [Option<(i64, i64, String)>; AUDIENCE_COLUMNS.len()],
+    /// Per column: the newest hash seen and when (`None` until one is seen).
+    ids: Option<Box<Ids>>,
     purchases: Vec<(i64, Option<(String, f64)>)>,
     last_cart: Option<i64>,
     viewed: bool,
@@ -712,16 +810,18 @@ pub fn audience(
     } else {
         to
     };
-    let mut people: HashMap<String, Person> = HashMap::new();
+    let mut visitors = Visitors::default();
+    let mut people: Vec<Person> = Vec::new();
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
     let cols = Columns {
         user_data: true,
+        hashes: true,
         purchase_data: true,
         ..Columns::default()
     };
     scan(src, pixel, from, scan_to, None, cols, &mut |row| {
         let ud = user_data(row);
-        let person = people.entry(visitor(row, &ud)).or_default();
+        let person = per_visitor(&mut people, visitors.id(row));
         let values = [
             ud.em,
             ud.ph,
@@ -733,13 +833,19 @@ pub fn audience(
             ud.country,
             ud.external_id,
         ];
-        for (slot, v) in person.ids.iter_mut().zip(values) {
-            let Some(v) = v else { continue };
-            if slot
-                .as_ref()
-                .is_none_or(|(t, id, _)| (row.event_time, row.id) > (*t, *id))
-            {
-                *slot = Some((row.event_time, row.id, v.to_owned()));
+        if values.iter().any(Option::is_some) {
+            let ids = person.ids.get_or_insert_with(Default::default);
+            for (slot, v) in ids.iter_mut().zip(values) {
+                let Some(v) = v else { continue };
+                match slot {
+                    Some((t, id, h)) if (row.event_time, row.id) > (*t, *id) => {
+                        (*t, *id) = (row.event_time, row.id);
+                        h.clear();
+                        h.push_str(v);
+                    }
+                    Some(_) => {}
+                    None => *slot = Some((row.event_time, row.id, v.to_owned())),
+                }
             }
         }
         let in_range = row.event_time < to;
@@ -768,10 +874,10 @@ pub fn audience(
             .map(|(c, _)| c.clone())
     });
     let mut rows: Vec<String> = Vec::new();
-    for person in people.values() {
-        if person.ids.iter().all(Option::is_none) {
+    for person in &people {
+        let Some(ids) = &person.ids else {
             continue;
-        }
+        };
         let value = match which {
             Audience::Purchasers => {
                 let bought: Vec<_> = person.purchases.iter().filter(|(t, _)| *t < to).collect();
@@ -806,8 +912,7 @@ pub fn audience(
                 None
             }
         };
-        let mut line: Vec<String> = person
-            .ids
+        let mut line: Vec<String> = ids
             .iter()
             .map(|id| id.as_ref().map(|(_, _, h)| h.clone()).unwrap_or_default())
             .collect();
