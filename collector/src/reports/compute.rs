@@ -137,37 +137,44 @@ pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
     (keys, who)
 }
 
+/// The reports' hash maps: keyed by visitors and days, a million lookups per report.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Visitors numbered 0, 1, 2… in order of first appearance: a visitor is the `fbp`; else the
 /// hashed `external_id`, then `em`; else an anonymous visitor of its own (one event).
 #[derive(Default)]
 struct Visitors {
-    ids: HashMap<Box<str>, u32>,
-    key: String,
+    by_fbp: FastMap<Box<str>, u32>,
+    /// `x:<external_id>` / `e:<em>`.
+    by_name: FastMap<Box<str>, u32>,
     count: u32,
 }
 
 impl Visitors {
     fn id(&mut self, row: &Row<'_>) -> u32 {
-        self.key.clear();
-        if let Some(fbp) = row.fbp {
-            self.key.push_str("p:");
-            self.key.push_str(fbp);
+        let (map, key) = if let Some(fbp) = row.fbp {
+            (&mut self.by_fbp, fbp)
         } else if let Some(d) = row.derived {
             match d.visitor {
-                Some(v) => self.key.push_str(v),
+                Some(v) => (&mut self.by_name, v),
                 None => return self.fresh(),
             }
         } else {
-            match named_visitor(&user_data(row)) {
-                Some(v) => self.key = v,
-                None => return self.fresh(),
-            }
-        }
-        if let Some(id) = self.ids.get(self.key.as_str()) {
+            let Some(v) = named_visitor(&user_data(row)) else {
+                return self.fresh();
+            };
+            return Self::lookup(&mut self.by_name, &mut self.count, &v);
+        };
+        Self::lookup(map, &mut self.count, key)
+    }
+
+    fn lookup(map: &mut FastMap<Box<str>, u32>, count: &mut u32, key: &str) -> u32 {
+        if let Some(id) = map.get(key) {
             return *id;
         }
-        let id = self.fresh();
-        self.ids.insert(self.key.as_str().into(), id);
+        let id = *count;
+        *count += 1;
+        map.insert(key.into(), id);
         id
     }
 
@@ -684,14 +691,14 @@ pub fn aem(
     let (mut all, mut ios_all) = (vec![0u64; k], vec![0u64; k]);
     // (visitor, day) → best (lowest) priority index; the second map for iOS events only.
     let mut visitors = Visitors::default();
-    let mut best: HashMap<(u32, i64), usize> = HashMap::new();
-    let mut ios_best: HashMap<(u32, i64), usize> = HashMap::new();
+    let mut best: FastMap<(u32, i64), usize> = FastMap::default();
+    let mut ios_best: FastMap<(u32, i64), usize> = FastMap::default();
     let cols = Columns {
         user_data: true,
         user_agent: true,
         ..Columns::default()
     };
-    let lift = |map: &mut HashMap<(u32, i64), usize>, key: (u32, i64), p: usize| {
+    let lift = |map: &mut FastMap<(u32, i64), usize>, key: (u32, i64), p: usize| {
         let slot = map.entry(key).or_insert(p);
         *slot = (*slot).min(p);
     };
@@ -719,7 +726,7 @@ pub fn aem(
             lift(&mut best, key, p);
         },
     )?;
-    let tally = |map: &HashMap<(u32, i64), usize>| {
+    let tally = |map: &FastMap<(u32, i64), usize>| {
         let mut out = vec![0u64; k];
         for p in map.values() {
             if let Some(n) = out.get_mut(*p) {
