@@ -48,7 +48,53 @@ fn user_data<'a>(row: &Row<'a>) -> Ud<'a> {
     if row.user_data.len() <= 2 || row.derived.is_some_and(|d| d.keys & AUDIENCE_KEYS == 0) {
         return Ud::default();
     }
-    serde_json::from_str(row.user_data).unwrap_or_default()
+    plain_user_data(row.user_data)
+        .unwrap_or_else(|| serde_json::from_str(row.user_data).unwrap_or_default())
+}
+
+/// The user data in the form the store writes it (`{"key":"value",...}`: no whitespace, no
+/// escapes, no repeated key) read without serde, with the answer serde would give; `None` for
+/// anything else, which serde then reads.
+fn plain_user_data(s: &str) -> Option<Ud<'_>> {
+    // (A fold, not `all`: no early exit, so it runs over whole words at a time.)
+    let plain = |t: &str| {
+        t.bytes()
+            .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'\\'))
+    };
+    let mut ud = Ud::default();
+    let mut rest = s.strip_prefix('{')?;
+    if rest == "}" {
+        return Some(ud);
+    }
+    loop {
+        let (key, r) = rest.strip_prefix('"')?.split_once('"')?;
+        let (value, r) = r.strip_prefix(":\"")?.split_once('"')?;
+        if !plain(key) || !plain(value) {
+            return None;
+        }
+        let slot = match key {
+            "em" => Some(&mut ud.em),
+            "ph" => Some(&mut ud.ph),
+            "fn" => Some(&mut ud.first_name),
+            "ln" => Some(&mut ud.ln),
+            "ge" => Some(&mut ud.ge),
+            "db" => Some(&mut ud.db),
+            "ct" => Some(&mut ud.ct),
+            "st" => Some(&mut ud.st),
+            "zp" => Some(&mut ud.zp),
+            "country" => Some(&mut ud.country),
+            "external_id" => Some(&mut ud.external_id),
+            _ => None,
+        };
+        // A repeated field: serde refuses the whole object.
+        if slot.is_some_and(|slot| slot.replace(value).is_some()) {
+            return None;
+        }
+        if r == "}" {
+            return Some(ud);
+        }
+        rest = r.strip_prefix(',')?;
+    }
 }
 
 /// `value` and `currency` of a Purchase.
@@ -965,6 +1011,53 @@ mod tests {
         )));
         assert!(!is_ios(Some("Mozilla/5.0 (Linux; Android 14)")));
         assert!(!is_ios(None));
+    }
+
+    /// The fast reading of stored user data gives serde's answer, or leaves it to serde.
+    #[test]
+    fn plain_user_data_reads_as_serde_does() {
+        let h = "a".repeat(64);
+        let cases = [
+            "{}".to_owned(),
+            format!(r#"{{"em":"{h}"}}"#),
+            format!(r#"{{"country":"{h}","em":"{h}","external_id":"x1","zz":"q"}}"#),
+            format!(r#"{{"em":"{h}","em":"b"}}"#),
+            format!(r#"{{"zz":"1","zz":"2","ph":"{h}"}}"#),
+            format!(r#"{{"em":"a\"b"}}"#),
+            format!(r#"{{"em":"a\u0041"}}"#),
+            "{\"em\":\"a\nb\"}".to_owned(),
+            format!(r#"{{ "em":"{h}"}}"#),
+            r#"{"em":1}"#.to_owned(),
+            r#"{"zz":1,"em":"x"}"#.to_owned(),
+            r#"{"em":"x",}"#.to_owned(),
+            r#"{"em":"x"}junk"#.to_owned(),
+            r#"not json"#.to_owned(),
+        ];
+        let fields = |u: &Ud<'_>| {
+            [
+                u.em,
+                u.ph,
+                u.first_name,
+                u.ln,
+                u.ge,
+                u.db,
+                u.ct,
+                u.st,
+                u.zp,
+                u.country,
+                u.external_id,
+            ]
+            .map(|v| v.map(str::to_owned))
+        };
+        for case in &cases {
+            let by_serde: Ud<'_> = serde_json::from_str(case).unwrap_or_default();
+            if let Some(fast) = plain_user_data(case) {
+                assert_eq!(fields(&fast), fields(&by_serde), "{case}");
+            }
+        }
+        // The stored form takes the fast path.
+        assert!(plain_user_data(&cases[2]).is_some_and(|u| u.external_id == Some("x1")));
+        assert!(plain_user_data(&cases[3]).is_none());
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! `SELECT ... WHERE pixel_id = ? AND event_time >= ? AND event_time < ?`) and count the
 //! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
 //! two stores that hold the same events give the same answers by construction.
+//!
+//! Speed (1,000,000 events well under a second): a store keeps, beside each event, what
+//! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
+//! landing or not, its visitor without `fbp`) in columns an index can cover, so a scan reads a
+//! narrow index instead of whole rows; a store without them passes `None` and the reports derive
+//! the same from the row. Visitors are numbered once per scan, so each report keeps integers.
 
 mod compute;
 mod params;
