@@ -874,7 +874,6 @@ pub fn audience(
     };
     scan(src, pixel, from, scan_to, None, cols, &mut |row| {
         let ud = user_data(row);
-        let person = per_visitor(&mut people, visitors.id(row));
         let values = [
             ud.em,
             ud.ph,
@@ -886,6 +885,15 @@ pub fn audience(
             ud.country,
             ud.external_id,
         ];
+        // Half the events are PageViews without a hash: nothing here for anyone.
+        let counts = matches!(
+            row.event_name,
+            "Purchase" | "AddToCart" | "InitiateCheckout" | "ViewContent"
+        );
+        if !counts && values.iter().all(Option::is_none) {
+            return;
+        }
+        let person = per_visitor(&mut people, visitors.id(row));
         if values.iter().any(Option::is_some) {
             let ids = person.ids.get_or_insert_with(Default::default);
             for (slot, v) in ids.iter_mut().zip(values) {
@@ -1023,8 +1031,8 @@ mod tests {
             format!(r#"{{"country":"{h}","em":"{h}","external_id":"x1","zz":"q"}}"#),
             format!(r#"{{"em":"{h}","em":"b"}}"#),
             format!(r#"{{"zz":"1","zz":"2","ph":"{h}"}}"#),
-            format!(r#"{{"em":"a\"b"}}"#),
-            format!(r#"{{"em":"a\u0041"}}"#),
+            r#"{"em":"a\"b"}"#.to_owned(),
+            r#"{"em":"a\u0041"}"#.to_owned(),
             "{\"em\":\"a\nb\"}".to_owned(),
             format!(r#"{{ "em":"{h}"}}"#),
             r#"{"em":1}"#.to_owned(),
