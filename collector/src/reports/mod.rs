@@ -8,7 +8,7 @@
 //! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
 //! two stores that hold the same events give the same answers by construction.
 //!
-//! Speed (1,000,000 events well under a second): a store keeps, beside each event, what
+//! Speed (1,000,000 events per report, see the README): a store keeps, beside each event, what
 //! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
 //! landing or not, its visitor without `fbp`) in columns an index can cover, so a scan reads a
 //! narrow index instead of whole rows; a store without them passes `None` and the reports derive
@@ -44,7 +44,9 @@ pub struct Columns {
     /// `value` and `currency` of Purchases.
     pub purchase_data: bool,
     pub source_url: bool,
+    /// `user_agent`, and with it `has_fbc` and `has_client_ip` (what match quality reads).
     pub user_agent: bool,
+    /// `relay_status`, `relay_error` and `event_id_derived`.
     pub relay: bool,
 }
 
