@@ -200,8 +200,9 @@ fn insert_events(
             .prepare_cached(
                 "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
                     received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
-                    user_data, custom_data, dpo, relay_status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    user_data, custom_data, dpo, relay_status, report_keys, report_visitor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
             )
             .map_err(err)?;
         let mut duplicate = tx
@@ -232,6 +233,17 @@ fn insert_events(
             } else {
                 RelayStatus::NotRelayed
             };
+            let user_data = user_data_json(&e.user_data);
+            let (report_keys, report_visitor) = crate::reports::derive(&crate::reports::Row {
+                event_name: &e.event_name,
+                fbp: e.fbp.as_deref(),
+                has_fbc: e.fbc.is_some(),
+                has_client_ip: e.client_ip.is_some(),
+                user_agent: e.user_agent.as_deref(),
+                source_url: &e.source_url,
+                user_data: &user_data,
+                ..Default::default()
+            });
             insert
                 .execute(params![
                     e.pixel_id,
@@ -246,10 +258,12 @@ fn insert_events(
                     e.fbc,
                     e.client_ip,
                     e.user_agent,
-                    user_data_json(&e.user_data),
+                    user_data,
                     serde_json::to_string(&e.custom_data).unwrap_or_else(|_| "{}".to_owned()),
                     dpo_json(&e.dpo),
                     status.as_str(),
+                    report_keys,
+                    report_visitor,
                 ])
                 .map_err(err)?;
             outcomes.push(InsertOutcome::Stored);

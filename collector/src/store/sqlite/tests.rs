@@ -48,7 +48,7 @@ fn round_trip_migrations_once_and_reopen() -> Result<(), StoreError> {
         assert_eq!(s.insert_batch(&[event("a", t)])?, [InsertOutcome::Stored]);
     }
     let s = open(&dir);
-    assert_eq!(s.schema_version()?, 2);
+    assert_eq!(s.schema_version()?, 3);
     let got = s.list(&EventQuery {
         limit: 10,
         ..EventQuery::default()
