@@ -74,6 +74,11 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=1000))]
     pub db_pool_size: usize,
 
+    /// PEM file of the certificate authorities PostgreSQL's server certificate is checked against
+    /// (with `sslmode=prefer` or `require` in the `--db` URL). Default: Mozilla's roots.
+    #[arg(long, env = "COLLECTOR_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
+
     /// The PostgreSQL URL `--db` gave (with its password, or `PGPASSWORD` added); `None`: SQLite.
     #[arg(skip)]
     pub postgres: Option<DbUrl>,
