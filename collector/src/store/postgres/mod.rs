@@ -4,7 +4,8 @@
 //! - **Driver**: `tokio-postgres` connections in a `deadpool-postgres` pool, on a small runtime of
 //!   the store's own (one worker thread runs the connections' I/O). The [`Store`] trait is
 //!   synchronous: each call is driven to completion on the calling thread (the ingest writer, a
-//!   `spawn_blocking` thread) by [`PgStore::run`], inside the store runtime's context.
+//!   `spawn_blocking` thread) by [`PgStore::run`] (`futures_executor::block_on`), inside the store
+//!   runtime's context.
 //! - **Never a hang**: connecting times out after [`CONNECT_TIMEOUT`], waiting for a pooled
 //!   connection after [`POOL_TIMEOUT`], a statement after [`STATEMENT_TIMEOUT_MS`] (server side),
 //!   a whole call after [`CALL_TIMEOUT`] (client side, for a server that stopped answering). So a
@@ -24,7 +25,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -130,32 +130,6 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError(format!("PostgreSQL connection: {}", chain(&e)))
-}
-
-/// Wakes the thread that [`block_on`] parks.
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Poll `f` to completion on this thread. The I/O and timers it waits on are driven by the store
-/// runtime's worker, so this works from any thread, inside another runtime or not.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 /// The driver's settings from the URL, with our timeouts where the URL sets none.
@@ -314,9 +288,12 @@ impl PgStore {
             .runtime
             .as_ref()
             .ok_or_else(|| StoreError("PostgreSQL store is shut down".into()))?;
+        // Polled on this thread; the I/O and timers it waits on are driven by the store
+        // runtime's worker, whose context this enters: works from any thread, inside another
+        // runtime or not.
         let _context = rt.enter();
         match timeout {
-            Some(limit) => block_on(async {
+            Some(limit) => futures_executor::block_on(async {
                 match tokio::time::timeout(limit, f).await {
                     Ok(r) => r,
                     Err(_) => Err(StoreError(format!(
@@ -325,7 +302,7 @@ impl PgStore {
                     ))),
                 }
             }),
-            None => block_on(f),
+            None => futures_executor::block_on(f),
         }
     }
 
