@@ -53,7 +53,7 @@ pub enum SyncMode {
 #[command(
     name = "collector",
     version,
-    about = "First-party collection endpoint for the drop-in Meta Pixel: stores /tr beacons durably in SQLite and relays them to Meta's Conversions API.",
+    about = "First-party collection endpoint for the drop-in Meta Pixel: stores /tr beacons durably in SQLite (or PostgreSQL, shared by several collectors) and relays them to Meta's Conversions API.",
     after_help = "Every flag can also be given as an environment variable COLLECTOR_<FLAG> (dashes become underscores, e.g. COLLECTOR_ADMIN_TOKEN); repeatable flags take a comma-separated list there."
 )]
 pub struct Config {
@@ -144,7 +144,8 @@ pub struct Config {
 
     /// SQLite durability of an acknowledged event: `normal` (WAL written before the answer)
     /// survives kill -9 and crashes of the collector but not power loss; `full` also fsyncs the WAL
-    /// at each group commit and survives power loss, at a lower throughput.
+    /// at each group commit and survives power loss, at a lower throughput. Ignored for
+    /// PostgreSQL, whose server's own settings (`synchronous_commit`, `fsync`) decide.
     #[arg(long, env = "COLLECTOR_SYNC", value_enum, default_value_t = SyncMode::Normal)]
     pub sync: SyncMode,
 

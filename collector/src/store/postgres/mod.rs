@@ -705,6 +705,18 @@ impl Store for PgStore {
         Ok(events)
     }
 
+    fn renew(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE events SET lease_until_ms = $2
+             WHERE id = ANY($1) AND lease_owner = $3 AND relay_status = 'pending'",
+            &[&ids, &(now_ms + self.options.lease_ms), &self.options.owner],
+        )
+        .map(|_| ())
+    }
+
     fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());

@@ -281,6 +281,21 @@ fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreEr
     let later = ids(b.claim_pending("1", 0, 10, T + 4 + lease)?);
     assert!(later.contains(&last), "{later:?} has {last}");
     assert_eq!(later.len(), 4);
+    // A renewed claim outlives its first lease; one that was taken over is not taken back.
+    let d = replica("d");
+    let held = ids(d.claim_pending("1", 0, 10, T + 5 + 2 * lease)?);
+    assert_eq!(held.len(), 4);
+    d.renew(&held, T + 5 + 2 * lease + lease / 2)?;
+    assert!(
+        b.claim_pending("1", 0, 10, T + 6 + 3 * lease)?.is_empty(),
+        "renewed"
+    );
+    b.renew(&held, T + 6 + 3 * lease)?;
+    assert_eq!(
+        ids(a.claim_pending("1", 0, 10, T + 6 + 4 * lease)?).len(),
+        4,
+        "b renewed nothing"
+    );
     // One claim at a time even when many ask at once.
     let c = replica("c");
     let claimed: Vec<Vec<i64>> = std::thread::scope(|s| {
