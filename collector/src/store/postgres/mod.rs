@@ -357,6 +357,21 @@ impl PgStore {
     }
 }
 
+/// The `(pixel_id, event_name, event_id)` rows a claim returned.
+fn claimed_keys(
+    rows: &[tokio_postgres::Row],
+) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(pg_err)?,
+                r.try_get(1).map_err(pg_err)?,
+                r.try_get(2).map_err(pg_err)?,
+            ))
+        })
+        .collect()
+}
+
 /// One group commit in `tx`: claim the keys, insert what was claimed, count the repeats.
 async fn insert_events(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -412,15 +427,7 @@ async fn insert_events(
             .query(&claim, &[&pixels, &names, &ids, &times, &DEDUP_WINDOW_MS])
             .await
             .map_err(pg_err)?;
-        let mut claimed = std::collections::HashSet::with_capacity(rows.len());
-        for r in &rows {
-            let key: (String, String, String) = (
-                r.try_get(0).map_err(pg_err)?,
-                r.try_get(1).map_err(pg_err)?,
-                r.try_get(2).map_err(pg_err)?,
-            );
-            claimed.insert(key);
-        }
+        let claimed = claimed_keys(&rows)?;
         for &i in &round {
             let Some(e) = events.get(i) else { continue };
             let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
@@ -609,15 +616,7 @@ async fn insert_distinct(
     let mut params = arrays.params();
     params.push(&DEDUP_WINDOW_MS);
     let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
-    let mut claimed = std::collections::HashSet::with_capacity(rows.len());
-    for r in &rows {
-        let key: (String, String, String) = (
-            r.try_get(0).map_err(pg_err)?,
-            r.try_get(1).map_err(pg_err)?,
-            r.try_get(2).map_err(pg_err)?,
-        );
-        claimed.insert(key);
-    }
+    let claimed = claimed_keys(&rows)?;
     Ok(events
         .iter()
         .map(|e| {
