@@ -38,7 +38,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 mod rows;
 mod schema;
 
-use super::columns::{custom_data_json, dpo_json, older_than, scan_sql, user_data_json};
+use super::columns::{custom_data_json, derive_event, dpo_json, older_than, user_data_json};
 use super::{
     EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent, DEDUP_WINDOW_MS,
 };
@@ -469,26 +469,39 @@ struct EventArrays<'a> {
     custom: Vec<String>,
     dpo: Vec<Option<String>>,
     status: Vec<&'static str>,
+    report_keys: Vec<i64>,
+    report_visitor: Vec<Option<String>>,
 }
 
 /// The `UNNEST` of [`EventArrays::params`] as `u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud,
-/// cd, dp, st, ord)`, `ord` the position in the batch.
+/// cd, dp, st, rk, rv, ord)`, `ord` the position in the batch.
 const UNNEST_EVENTS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[],
     $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-    $13::text[], $14::text[], $15::text[], $16::text[])
-    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, ord)";
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[])
+    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, ord)";
 
 /// The columns [`UNNEST_EVENTS`] fills, and its names for them.
 const EVENT_INSERT_COLUMNS: &str = "pixel_id, event_name, event_id, event_id_derived, event_time,
     received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data,
-    custom_data, dpo, relay_status";
-const UNNEST_VALUES: &str = "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st";
+    custom_data, dpo, relay_status, report_keys, report_visitor";
+const UNNEST_VALUES: &str = "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv";
 
 impl<'a> EventArrays<'a> {
     fn new(events: &[&'a NewEvent]) -> EventArrays<'a> {
         let col = |f: fn(&'a NewEvent) -> &'a str| events.iter().map(|e| f(e)).collect();
         let opt = |f: fn(&'a NewEvent) -> Option<&'a str>| events.iter().map(|e| f(e)).collect();
+        let user_data: Vec<String> = events
+            .iter()
+            .map(|e| user_data_json(&e.user_data))
+            .collect();
+        let (report_keys, report_visitor) = events
+            .iter()
+            .zip(&user_data)
+            .map(|(e, ud)| derive_event(e, ud))
+            .unzip();
         EventArrays {
+            report_keys,
+            report_visitor,
             pixels: col(|e| &e.pixel_id),
             names: col(|e| &e.event_name),
             ids: col(|e| &e.event_id),
@@ -523,7 +536,7 @@ impl<'a> EventArrays<'a> {
         }
     }
 
-    /// `$1` … `$16` of [`UNNEST_EVENTS`].
+    /// `$1` … `$18` of [`UNNEST_EVENTS`].
     fn params(&self) -> Params<'_> {
         vec![
             &self.pixels,
@@ -542,6 +555,8 @@ impl<'a> EventArrays<'a> {
             &self.custom,
             &self.dpo,
             &self.status,
+            &self.report_keys,
+            &self.report_visitor,
         ]
     }
 }
@@ -577,7 +592,7 @@ async fn insert_distinct(
             SELECT p, n, e, r FROM u ORDER BY p COLLATE \"C\", n COLLATE \"C\", e COLLATE \"C\"
             ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE
                 SET received_at_ms = EXCLUDED.received_at_ms
-                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $17
+                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $19
             RETURNING pixel_id, event_name, event_id
          ),
          stored AS (
@@ -931,7 +946,9 @@ impl Store for PgStore {
 
 impl ReportSource for PgStore {
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
-        let sql = scan_sql(scan, &|i| format!("${i}"), "NULL::text");
+        // The SQLite store's statement, whose only `?` are its parameters: `?N` is `$N` here.
+        let (sql, at) = crate::store::sqlite::reports::scan_sql(scan);
+        let sql = sql.replace('?', "$");
         self.run(None, async {
             let mut client = self.client().await?;
             // A report over a long range may take longer than the statement timeout of writes.
@@ -952,7 +969,7 @@ impl ReportSource for PgStore {
             let mut rows = std::pin::pin!(rows);
             while let Some(r) = rows.next().await {
                 let r = r.map_err(pg_err)?;
-                rows::scan_row(&r, f);
+                rows::scan_row(&r, &at, f);
             }
             tx.commit().await.map_err(pg_err)
         })
