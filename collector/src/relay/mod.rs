@@ -28,6 +28,14 @@
 //! in memory and start afresh). On shutdown a task finishes the request in flight, records its
 //! outcome and stops.
 //!
+//! Several replicas on one PostgreSQL store relay together: each round's read is a claim
+//! ([`Store::claim_pending`]) that hands an event to one replica for a lease of twice
+//! `--relay-timeout-ms`, renewed when a round outlasts half of it; marking an event (sent, failed,
+//! an attempt recorded) releases it, and so does a shutdown mid-round. A replica killed
+//! mid-request leaves its batch claimed until the lease ends; another then sends it, so that batch
+//! may reach Meta twice (deduplicated by event ID, as after a crash above). On SQLite (one
+//! process) the claim is the plain read of the queue. The plan's decisions are the same on both.
+//!
 //! The access token and the app secret's proof travel in the request body; the URL, which HTTP
 //! client errors print, holds neither.
 
@@ -188,7 +196,19 @@ impl PixelRelay {
         }
         let mut round = Round::new(batch.iter().map(|e| e.id).collect());
         let mut delay = Duration::ZERO;
+        let mut claimed_at = now;
+        let timeout = i64::try_from(self.state.config.relay_timeout_ms).unwrap_or(i64::MAX);
         while let Some(range) = round.next_request() {
+            if crate::now_ms() - claimed_at >= timeout {
+                // A long round (a bisection of refused events): half the lease is gone, so the
+                // claim on what is still pending is renewed before the next request.
+                let (ids, at) = (
+                    batch.iter().map(|e| e.id).collect::<Vec<_>>(),
+                    crate::now_ms(),
+                );
+                blocking(&self.state.store, move |s| s.renew(&ids, at)).await?;
+                claimed_at = at;
+            }
             let chunk = batch.get(range).unwrap_or(&[]);
             let verdict = self.send(chunk).await;
             if matches!(verdict, Verdict::Rejected { .. }) {
@@ -201,7 +221,10 @@ impl PixelRelay {
                 }
             }
             if *shutdown.borrow() && !round.is_done() {
-                // The rest stays pending, untouched; the loop sees the shutdown and stops.
+                // The rest stays pending, untouched, and free for another replica at once; the
+                // loop sees the shutdown and stops.
+                let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
+                blocking(&self.state.store, move |s| s.release(&ids)).await?;
                 return Ok(Some(Duration::ZERO));
             }
         }
@@ -209,44 +232,49 @@ impl PixelRelay {
     }
 
     /// Up to `--relay-batch` pending events, oldest first, leaving out those the breaker holds;
-    /// when nothing but held events is pending, those.
+    /// when nothing but held events is pending, those. Each is claimed for this process
+    /// ([`Store::claim_pending`]): on a shared store, another replica does not send it meanwhile.
     async fn read(&mut self, now: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let store = &self.state.store;
         let limit = usize::try_from(self.state.config.relay_batch).unwrap_or(1000);
         let pixel = self.pixel_id.clone();
         if self.plan.held_count() == 0 {
-            return blocking(store, move |s| s.pending(&pixel, limit)).await;
+            return blocking(store, move |s| s.claim_pending(&pixel, 0, limit, now)).await;
         }
         let mut batch = Vec::new();
         let mut remembered = HashSet::new();
+        let mut passed_over = Vec::new();
         let mut after = 0;
         loop {
             let p = pixel.clone();
-            let page = blocking(store, move |s| s.pending_after(&p, after, limit)).await?;
+            let page = blocking(store, move |s| s.claim_pending(&p, after, limit, now)).await?;
             let full = page.len() == limit;
             after = page.last().map_or(after, |e| e.id);
             for e in page {
                 if self.plan.remembers(e.id) {
                     remembered.insert(e.id);
                 }
-                if !self.plan.is_held(e.id, now) {
+                if batch.len() < limit && !self.plan.is_held(e.id, now) {
                     batch.push(e);
+                } else {
+                    passed_over.push(e.id);
                 }
             }
-            if batch.len() >= limit {
-                batch.truncate(limit);
-                return Ok(batch);
-            }
-            if !full {
+            if batch.len() >= limit || !full {
                 break;
             }
+        }
+        // Claimed but not sent this round: free for the other replicas.
+        blocking(store, move |s| s.release(&passed_over)).await?;
+        if batch.len() >= limit {
+            return Ok(batch);
         }
         // The whole queue was read: forget the events that left it (sent, failed, expired).
         self.plan.forget_unless(|id| remembered.contains(&id));
         if batch.is_empty() && self.plan.held_count() > 0 {
             // Nothing else waits behind the held events: no reason to hold them.
             self.plan.release_all(now);
-            return blocking(store, move |s| s.pending(&pixel, limit)).await;
+            return blocking(store, move |s| s.claim_pending(&pixel, 0, limit, now)).await;
         }
         Ok(batch)
     }

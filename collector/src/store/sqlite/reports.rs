@@ -18,7 +18,7 @@ use crate::store::{RelayStatus, StoreError};
 /// The optional columns of a scan's `SELECT`, in this order after the six it always reads (`id,
 /// event_name, event_time, fbp, report_keys, report_visitor`).
 #[derive(Clone, Copy)]
-enum Col {
+pub(crate) enum Col {
     Fbc,
     ClientIp,
     UserAgent,
@@ -29,11 +29,11 @@ enum Col {
     RelayStatus,
     RelayError,
 }
-const OPTIONAL: usize = 9;
+pub(crate) const OPTIONAL: usize = 9;
 
 /// The `SELECT` of one scan and where each optional column is in it: only the columns the scan
 /// needs, and of those only what [`Row::derived`] does not make unnecessary.
-fn scan_sql(scan: &Scan<'_>) -> (String, [Option<usize>; OPTIONAL]) {
+pub(crate) fn scan_sql(scan: &Scan<'_>) -> (String, [Option<usize>; OPTIONAL]) {
     let c = &scan.columns;
     // Rows stored before migration 3 have no derived keys and need every column.
     let underived = |col: &str| format!("CASE WHEN report_keys IS NULL THEN {col} END");
@@ -187,37 +187,13 @@ impl ReportSource for SqliteStore {
 mod tests {
     use super::*;
     use crate::config::SyncMode;
-    use crate::reports::{self, AemParams, Audience, AudienceParams, DayRange};
+    use crate::reports::{self, DayRange};
 
     const PIXEL: &str = "1234567890";
 
-    /// Every report and audience over `range`, as text.
+    /// Every report and audience over `range`, as text (shared with the PostgreSQL tests).
     fn everything(s: &SqliteStore, range: DayRange) -> Result<Vec<String>, StoreError> {
-        let aem = AemParams {
-            priority: ["Purchase", "InitiateCheckout", "AddToCart", "ViewContent"]
-                .map(String::from)
-                .to_vec(),
-        };
-        let mut out = vec![
-            reports::funnel(s, PIXEL, range)?.to_string(),
-            reports::timeline(s, PIXEL, range)?.to_string(),
-            reports::match_quality(s, PIXEL, range)?.to_string(),
-            reports::relay(s, PIXEL, range)?.to_string(),
-            reports::attribution(s, PIXEL, range, 7)?.to_string(),
-            reports::aem(s, PIXEL, range, &aem)?.to_string(),
-        ];
-        for which in [
-            Audience::Purchasers,
-            Audience::CartAbandoners,
-            Audience::Viewers,
-        ] {
-            let p = AudienceParams {
-                window_days: 2,
-                currency: None,
-            };
-            out.push(reports::audience(s, PIXEL, range, which, &p)?);
-        }
-        Ok(out)
+        crate::store::contract::every_report(s, PIXEL, range)
     }
 
     fn derived_rows(s: &SqliteStore, range: DayRange) -> Result<(u64, u64), StoreError> {
