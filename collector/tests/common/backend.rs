@@ -103,9 +103,7 @@ impl Db {
     /// One integer (`SELECT count(*) …`).
     pub fn count(&self, sql: &str) -> u64 {
         let rows = self.rows(sql);
-        rows[0][0]
-            .parse()
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        rows[0][0].parse().unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// The event IDs in `events`.
@@ -135,7 +133,16 @@ fn psql_bin() -> PathBuf {
 pub fn psql(url: &str, sql: &str) -> String {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     let out = Command::new(BIN.get_or_init(psql_bin))
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-F", "\u{1f}"])
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-F",
+            "\u{1f}",
+        ])
         .args(["-d", url, "-c", sql])
         .env_remove("PGPASSWORD")
         .stdin(Stdio::null())
@@ -151,7 +158,9 @@ pub fn psql(url: &str, sql: &str) -> String {
 
 /// `url` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_end = base[scheme_end..]
         .find('/')
