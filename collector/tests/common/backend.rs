@@ -211,14 +211,17 @@ pub fn pg_stop(dir: &Path, mode: &str) {
     assert!(status.success(), "{PG_SH} stop {mode} failed");
 }
 
-/// Stop and remove the server in `dir` once this process has exited: a detached shell that
-/// polls our pid, so a panic, an abort or a SIGKILL of the test binary cleans up as well.
+/// Stop and remove the server in `dir` once this process has exited: a detached shell (started
+/// in the background by one we wait for) that polls our pid, so a panic, an abort or a SIGKILL of
+/// the test binary cleans up as well.
 pub fn remove_at_exit(dir: &Path) {
-    let script = r#"trap '' INT TERM HUP
+    let script = r#"(
+trap '' INT TERM HUP
 while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
-bash "$2" stop "$3" immediate >/dev/null 2>&1
-rm -rf "$3""#;
-    Command::new("sh")
+bash "$2" stop "$3" immediate
+rm -rf "$3"
+) </dev/null >/dev/null 2>&1 &"#;
+    let status = Command::new("sh")
         .args(["-c", script, "pg-cleanup"])
         .arg(std::process::id().to_string())
         .arg(PG_SH)
@@ -226,8 +229,9 @@ rm -rf "$3""#;
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
+    assert!(status.success());
 }
 
 /// The URL of this binary's server (its `postgres` database), started on first use.
@@ -281,6 +285,7 @@ pub fn fresh_database() -> String {
 /// For each `async fn name(backend: Backend)` listed, a test `sqlite::name` and a test
 /// `postgres::name` running the same body (on a 2-thread runtime). Attributes before a name
 /// (`#[ignore = "…"]`) go on both.
+#[allow(unused_macros)]
 macro_rules! backend_tests {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod sqlite {
@@ -306,4 +311,5 @@ macro_rules! backend_tests {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use backend_tests;

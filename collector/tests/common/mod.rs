@@ -26,7 +26,9 @@ use pixel_core::wire::Beacon;
 use serde_json::Value;
 
 pub mod backend;
+#[allow(unused_imports)]
 pub(crate) use backend::backend_tests;
+#[allow(unused_imports)]
 pub use backend::{Backend, Db};
 
 pub const PIXEL: &str = "1234567890";
@@ -71,6 +73,9 @@ impl Received {
 struct GraphState {
     /// Requests that have arrived (answered or not).
     arrived: usize,
+    /// The event IDs of each request, as it arrived (answered or not: Meta may have processed a
+    /// request whose sender was killed before the answer).
+    arrivals: Vec<Vec<String>>,
     received: Vec<Received>,
     script: VecDeque<Answer>,
     /// Answer 400 (Meta's invalid-parameter error) to any request holding an event of this name,
@@ -120,6 +125,11 @@ impl Graph {
         }
     }
 
+    /// The event IDs of every request that arrived, in arrival order, answered or not.
+    pub fn arrivals(&self) -> Vec<Vec<String>> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -155,6 +165,12 @@ async fn handle(State(state): State<Arc<Mutex<GraphState>>>, req: Request) -> Re
     let (answer, reject) = {
         let mut s = state.lock().unwrap();
         s.arrived += 1;
+        let ids = body["data"].as_array().map_or_else(Vec::new, |d| {
+            d.iter()
+                .map(|e| e["event_id"].as_str().unwrap_or("").to_owned())
+                .collect()
+        });
+        s.arrivals.push(ids);
         let answer = s.script.pop_front().unwrap_or(Answer::Ok);
         (answer, s.reject_event_name.clone())
     };
