@@ -7,7 +7,8 @@
 //!   flight (its lease expires and another replica sends it again; Meta deduplicates it by event
 //!   ID). The repeats are counted and printed;
 //! - PostgreSQL restarted under both replicas: beacons get `503` with `Retry-After` while it is
-//!   down, nothing acknowledged is lost, both recover on their own (`/healthz`, beacons, relay).
+//!   down, nothing acknowledged is lost, both recover on their own (`/healthz`, beacons, relay);
+//! - the README's least-privilege setup: an owner migrates, a role with row privileges runs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::backend::{pg_start, pg_stop, remove_at_exit, with_database};
+use common::backend::{pg_start, pg_stop, psql, remove_at_exit, try_psql, with_database};
 use common::{beacon, Answer, Backend, Collector, Db, Graph, PIXEL, TOKEN};
 
 /// Relay settings of every replica: quick polls and retries, small batches, a short request
@@ -375,7 +376,7 @@ async fn postgres_restarted_under_two_replicas_is_503_then_both_recover_and_lose
         return;
     }
     let server = PrivateServer::start();
-    common::backend::psql(&server.url, "CREATE DATABASE restart");
+    psql(&server.url, "CREATE DATABASE restart");
     let db = Db::Postgres(with_database(&server.url, "restart"));
     let dir = tempfile::tempdir().unwrap();
     let graph = Graph::start().await;
@@ -474,4 +475,80 @@ async fn postgres_restarted_under_two_replicas_is_503_then_both_recover_and_lose
         all.len()
     );
     drop((a, b));
+}
+
+/// The production setup of the README: an owner role migrates, the replicas run as a role that
+/// may only read and write rows (granted through the owner's default privileges).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_with_row_privileges_only_runs_the_collector_once_the_owner_migrated() {
+    if Backend::Postgres.skipped() {
+        return;
+    }
+    let server = common::backend::server_url();
+    let pid = std::process::id();
+    let (owner, runner, name) = (
+        format!("owner_{pid}"),
+        format!("runner_{pid}"),
+        format!("t_{pid}_roles"),
+    );
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN"),
+        format!("CREATE ROLE {runner} LOGIN"),
+        format!("CREATE DATABASE {name} OWNER {owner}"),
+        format!("REVOKE ALL ON DATABASE {name} FROM PUBLIC"),
+        format!("GRANT CONNECT ON DATABASE {name} TO {runner}"),
+    ] {
+        psql(server, &sql);
+    }
+    let as_role = |role: &str| {
+        let url = with_database(server, &name);
+        url.replacen("postgres@", &format!("{role}@"), 1)
+    };
+    let owner_url = as_role(&owner);
+    for sql in [
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {runner}"
+        ),
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public \
+             GRANT USAGE, SELECT ON SEQUENCES TO {runner}"
+        ),
+        format!("GRANT USAGE ON SCHEMA public TO {runner}"),
+    ] {
+        psql(&owner_url, &sql);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The owner's run creates the schema.
+    let c = Collector::start_on(
+        &Db::Postgres(owner_url.clone()),
+        dir.path(),
+        &["--pixel", PIXEL],
+    )
+    .await;
+    assert_eq!(c.terminate(), 0);
+    // The runner cannot change the schema...
+    let runner_url = as_role(&runner);
+    let refused = try_psql(&runner_url, "CREATE TABLE intruder (x int)").unwrap_err();
+    assert!(refused.contains("permission denied"), "{refused}");
+    // ...and runs the collector: start (migrations up to date), store, read, relay.
+    let graph = Graph::start().await;
+    let runner_db = Db::Postgres(runner_url);
+    let c = replica(&runner_db, dir.path(), &graph).await;
+    common::send_all(
+        &c,
+        vec![beacon("Purchase", "lp-1"), beacon("Purchase", "lp-1")],
+        1,
+    )
+    .await;
+    assert_eq!(
+        graph.wait_accepted(1, Duration::from_secs(10)).await,
+        ["lp-1"]
+    );
+    let events = c.wait_settled(1, Duration::from_secs(10)).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["relay_status"], "sent");
+    assert_eq!(c.metric("collector_events_duplicate_total").await, 1);
+    let log = c.log_text();
+    assert!(!log.contains("permission denied"), "{log}");
 }

@@ -131,6 +131,11 @@ fn psql_bin() -> PathBuf {
 /// Run `sql` with psql against `url`: unaligned rows, fields separated by U+001F; panics with
 /// psql's message on an error.
 pub fn psql(url: &str, sql: &str) -> String {
+    try_psql(url, sql).unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+}
+
+/// [`psql`], the error message as `Err`.
+pub fn try_psql(url: &str, sql: &str) -> Result<String, String> {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     let out = Command::new(BIN.get_or_init(psql_bin))
         .args([
@@ -148,12 +153,11 @@ pub fn psql(url: &str, sql: &str) -> String {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// `url` with its database replaced by `name`.
