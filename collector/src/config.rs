@@ -61,9 +61,22 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created when missing; WAL mode).
+    /// SQLite database file (created when missing; WAL mode), or a PostgreSQL database shared by
+    /// several collectors: `postgres://USER@HOST:PORT/DB` (or `postgresql://`, with libpq's
+    /// `?sslmode=...` and other parameters), the password best from `PGPASSWORD` rather than in
+    /// the URL. The password is never logged: after parsing, this field holds the URL with it
+    /// replaced by `***`, and [`Config::postgres`] the URL itself.
     #[arg(long, env = "COLLECTOR_DB", default_value = "collector.db")]
     pub db: PathBuf,
+
+    /// Connections each collector keeps to PostgreSQL at most (the ingest writer, the relay, the
+    /// API and the reports share them). Ignored for SQLite.
+    #[arg(long, env = "COLLECTOR_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=1000))]
+    pub db_pool_size: usize,
+
+    /// The PostgreSQL URL `--db` gave (with its password, or `PGPASSWORD` added); `None`: SQLite.
+    #[arg(skip)]
+    pub postgres: Option<DbUrl>,
 
     /// Directory holding the built pixel (fbevents.js and the files it loads), served at `/`.
     #[arg(long, env = "COLLECTOR_DIST", default_value = "dist")]
@@ -184,6 +197,92 @@ pub struct Config {
     pub log: tracing::Level,
 }
 
+/// A `postgres://` URL. Its `Debug` and [`DbUrl::redacted`] show `***` for the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    /// What the driver connects with.
+    pub config: String,
+    /// The password, when the URL had none and `PGPASSWORD` gave one.
+    pub password: Option<String>,
+    shown: String,
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl DbUrl {
+    pub fn is_url(text: &str) -> bool {
+        ["postgres://", "postgresql://"].iter().any(|p| {
+            text.get(..p.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(p))
+        })
+    }
+
+    /// `text`, a `postgres://` URL; `env_password` (`PGPASSWORD`) is used when it has none.
+    /// Errors never quote the URL (it may hold the password).
+    pub fn parse(text: &str, env_password: Option<String>) -> Result<DbUrl, String> {
+        let shown = redact_url(text);
+        let parsed: tokio_postgres::Config = text.parse().map_err(|e: tokio_postgres::Error| {
+            format!(
+                "{shown} is not a valid PostgreSQL URL ({})",
+                redact_url(&e.to_string())
+            )
+        })?;
+        if parsed.get_hosts().is_empty() {
+            return Err(format!("{shown} names no host"));
+        }
+        let password = match parsed.get_password() {
+            Some(_) => None,
+            None => env_password.filter(|p| !p.is_empty()),
+        };
+        Ok(DbUrl {
+            config: text.to_owned(),
+            password,
+            shown,
+        })
+    }
+
+    /// The URL with its password (in the user part or a `password=` parameter) as `***`.
+    pub fn redacted(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// `scheme://user:secret@host/db?password=secret` → `scheme://user:***@host/db?password=***`.
+fn redact_url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// Why the command line was not accepted.
 #[derive(Debug)]
 pub enum CliError {
@@ -213,6 +312,17 @@ impl Config {
     }
 
     fn validate(self) -> Result<Config, CliError> {
+        self.validate_with(std::env::var("PGPASSWORD").ok())
+    }
+
+    /// [`Config::validate`] with `PGPASSWORD`'s value given.
+    fn validate_with(mut self, pg_password: Option<String>) -> Result<Config, CliError> {
+        if let Some(text) = self.db.to_str().filter(|t| DbUrl::is_url(t)) {
+            let url = DbUrl::parse(text, pg_password)
+                .map_err(|e| CliError::Usage(format!("error: --db: {e}")))?;
+            self.db = PathBuf::from(url.redacted());
+            self.postgres = Some(url);
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &self.pixels {
             if !seen.insert(p.id.as_str()) {
@@ -253,6 +363,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("db", &self.db)
+            .field("postgres", &self.postgres)
             .field("dist", &self.dist)
             .field("site", &self.site)
             .field("pixels", &self.pixels)
@@ -429,6 +540,44 @@ mod tests {
             Err(CliError::Usage(line)) => assert!(line.contains("--graph-allow-http"), "{line}"),
             other => unreachable!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_database_password_never_shows() {
+        for (url, env) in [
+            ("postgres://collector:s3cret-pw@127.0.0.1:5432/shop", None),
+            (
+                "postgresql://collector@db.internal/shop?password=s3cret-pw&sslmode=require",
+                None,
+            ),
+            ("postgres://collector@127.0.0.1/shop", Some("s3cret-pw")),
+        ] {
+            let c = match Config::try_parse_from(["collector", "--db", url]) {
+                Ok(c) => c.validate_with(env.map(str::to_owned)),
+                Err(e) => unreachable!("{e}"),
+            };
+            let c = c.unwrap_or_else(|e| unreachable!("{url}: {e:?}"));
+            let shown = format!("{c:?} {}", c.db.display());
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("collector"), "{shown}");
+            let pg = c.postgres.unwrap_or_else(|| unreachable!("{url} is a URL"));
+            let has =
+                pg.config.contains("s3cret-pw") || pg.password.as_deref() == Some("s3cret-pw");
+            assert!(has, "the driver still gets the password");
+        }
+        assert_eq!(
+            redact_url("postgres://u:p@h:1/d?sslmode=require&password=p"),
+            "postgres://u:***@h:1/d?sslmode=require&password=***"
+        );
+        // A malformed URL: a usage error that does not quote the password either.
+        match parse(&["--db", "postgres://u:s3cret-pw@h:notaport/d"]) {
+            Err(CliError::Usage(line)) => {
+                assert!(!line.contains("s3cret") && line.contains("--db"), "{line}")
+            }
+            other => unreachable!("{other:?}"),
+        }
+        let sqlite = parse(&["--db", "/tmp/x.db"]).ok().and_then(|c| c.postgres);
+        assert!(sqlite.is_none());
     }
 
     #[test]

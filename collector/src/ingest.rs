@@ -443,7 +443,7 @@ fn writer(
 mod tests {
     use super::*;
     use crate::event::RequestContext;
-    use crate::store::{EventQuery, PixelReport, StoredEvent};
+    use crate::store::{EventQuery, StoredEvent};
     use pixel_core::wire::Beacon;
     use std::sync::atomic::AtomicUsize;
 
@@ -491,9 +491,6 @@ mod tests {
         fn record_attempt(&self, _: &[i64], _: &str) -> Result<(), StoreError> {
             Ok(())
         }
-        fn expire(&self, _: &str, _: i64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
         fn purge(&self, _: Option<i64>, _: i64) -> Result<u64, StoreError> {
             Ok(0)
         }
@@ -514,9 +511,6 @@ mod tests {
         }
         fn pending_count(&self) -> Result<u64, StoreError> {
             Ok(0)
-        }
-        fn report(&self, _: &str) -> Result<PixelReport, StoreError> {
-            Ok(PixelReport::default())
         }
     }
 

@@ -2,10 +2,8 @@
 //! address: one line on stderr and exit code 2.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use collector::config::{CliError, Config};
-use collector::store::SqliteStore;
 use collector::AppState;
 
 fn fail(line: &str) -> ExitCode {
@@ -35,7 +33,8 @@ fn main() -> ExitCode {
             return fail(&format!("--site {} is not a directory", site.display()));
         }
     }
-    let store = match SqliteStore::open(&config.db, config.sync) {
+    // `config.db` shows a PostgreSQL URL with its password replaced by `***`.
+    let store = match collector::store::open(&config) {
         Ok(s) => s,
         Err(e) => {
             return fail(&format!(
@@ -92,7 +91,7 @@ fn main() -> ExitCode {
             tracing::info!("no --admin-token: /api/events, /report and /metrics answer 401");
         }
         tracing::info!(listen = %addr, db = %config.db.display(), pixels = %pixels, "collector listening");
-        let state = match AppState::new(config, Arc::new(store)) {
+        let state = match AppState::new(config, store) {
             Ok(s) => s,
             Err(e) => return fail(&format!("cannot start the writer thread: {e}")),
         };

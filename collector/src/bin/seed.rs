@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use collector::config::SyncMode;
+use collector::config::{CliError, Config};
 use collector::reports::{format_day, parse_date};
-use collector::store::SqliteStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,7 +16,8 @@ use collector::store::SqliteStore;
     about = "Fill a collector database with realistic synthetic events"
 )]
 struct Args {
-    /// The SQLite file (created when missing).
+    /// The SQLite file (created when missing), or a `postgres://` URL as the collector's `--db`
+    /// takes it (the password best from `PGPASSWORD`).
     #[arg(long)]
     db: PathBuf,
     #[arg(long, default_value = "1234567890")]
@@ -55,8 +55,17 @@ fn run(args: &Args) -> Result<(), String> {
         Some(d) => parse_date(d).ok_or("--end must be a date as YYYY-MM-DD")?,
         None => collector::now_ms() / 86_400_000,
     };
-    let store = SqliteStore::open(&args.db, SyncMode::Normal)
-        .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?;
+    // The collector's own parsing of --db: the same URL rules, the password never shown.
+    let config = match Config::parse_from([
+        std::ffi::OsStr::new("collector"),
+        "--db".as_ref(),
+        args.db.as_os_str(),
+    ]) {
+        Ok(c) => c,
+        Err(CliError::Usage(line) | CliError::Info(line)) => return Err(line),
+    };
+    let store = collector::store::open(&config)
+        .map_err(|e| format!("cannot open {}: {e}", config.db.display()))?;
     let bar = indicatif::ProgressBar::new(args.events);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -73,13 +82,13 @@ fn run(args: &Args) -> Result<(), String> {
         seed: args.seed,
         relay: !args.no_relay,
     };
-    let summary = collector::seed::seed(&store, &opts, &mut |n| bar.set_position(n))?;
+    let summary = collector::seed::seed(store.as_ref(), &opts, &mut |n| bar.set_position(n))?;
     bar.finish();
     eprintln!(
         "seed: {} events stored for pixel {} in {} ({} duplicates dropped), {} visitors, days {} to {}",
         summary.stored,
         args.pixel,
-        args.db.display(),
+        config.db.display(),
         summary.duplicates,
         summary.visitors,
         format_day(end_day - args.days + 1),

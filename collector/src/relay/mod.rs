@@ -201,7 +201,10 @@ impl PixelRelay {
                 }
             }
             if *shutdown.borrow() && !round.is_done() {
-                // The rest stays pending, untouched; the loop sees the shutdown and stops.
+                // The rest stays pending, untouched, and free for another replica at once; the
+                // loop sees the shutdown and stops.
+                let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
+                blocking(&self.state.store, move |s| s.release(&ids)).await?;
                 return Ok(Some(Duration::ZERO));
             }
         }
@@ -209,44 +212,49 @@ impl PixelRelay {
     }
 
     /// Up to `--relay-batch` pending events, oldest first, leaving out those the breaker holds;
-    /// when nothing but held events is pending, those.
+    /// when nothing but held events is pending, those. Each is claimed for this process
+    /// ([`Store::claim_pending`]): on a shared store, another replica does not send it meanwhile.
     async fn read(&mut self, now: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let store = &self.state.store;
         let limit = usize::try_from(self.state.config.relay_batch).unwrap_or(1000);
         let pixel = self.pixel_id.clone();
         if self.plan.held_count() == 0 {
-            return blocking(store, move |s| s.pending(&pixel, limit)).await;
+            return blocking(store, move |s| s.claim_pending(&pixel, 0, limit, now)).await;
         }
         let mut batch = Vec::new();
         let mut remembered = HashSet::new();
+        let mut passed_over = Vec::new();
         let mut after = 0;
         loop {
             let p = pixel.clone();
-            let page = blocking(store, move |s| s.pending_after(&p, after, limit)).await?;
+            let page = blocking(store, move |s| s.claim_pending(&p, after, limit, now)).await?;
             let full = page.len() == limit;
             after = page.last().map_or(after, |e| e.id);
             for e in page {
                 if self.plan.remembers(e.id) {
                     remembered.insert(e.id);
                 }
-                if !self.plan.is_held(e.id, now) {
+                if batch.len() < limit && !self.plan.is_held(e.id, now) {
                     batch.push(e);
+                } else {
+                    passed_over.push(e.id);
                 }
             }
-            if batch.len() >= limit {
-                batch.truncate(limit);
-                return Ok(batch);
-            }
-            if !full {
+            if batch.len() >= limit || !full {
                 break;
             }
+        }
+        // Claimed but not sent this round: free for the other replicas.
+        blocking(store, move |s| s.release(&passed_over)).await?;
+        if batch.len() >= limit {
+            return Ok(batch);
         }
         // The whole queue was read: forget the events that left it (sent, failed, expired).
         self.plan.forget_unless(|id| remembered.contains(&id));
         if batch.is_empty() && self.plan.held_count() > 0 {
             // Nothing else waits behind the held events: no reason to hold them.
             self.plan.release_all(now);
-            return blocking(store, move |s| s.pending(&pixel, limit)).await;
+            return blocking(store, move |s| s.claim_pending(&pixel, 0, limit, now)).await;
         }
         Ok(batch)
     }

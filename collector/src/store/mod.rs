@@ -1,14 +1,25 @@
-//! Storage behind a small trait, so a PostgreSQL backend can follow the SQLite one.
+//! Storage behind a small trait, with two backends: one SQLite file (the default, one process)
+//! and PostgreSQL (shared by several collector replicas).
 //!
 //! The trait is synchronous: the ingest writer runs on its own thread and calls
 //! [`Store::insert_batch`] once per group commit; async callers go through `spawn_blocking`.
 //! Deduplication is part of the contract: `(pixel_id, event_name, event_id)` is stored at most once
-//! within [`DEDUP_WINDOW_MS`].
+//! within [`DEDUP_WINDOW_MS`], by every replica together. So is the relay's claim
+//! ([`Store::claim_pending`]): an event is handed to one replica at a time.
 
+pub mod columns;
+#[cfg(test)]
+mod contract;
 mod dedup;
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+use crate::config::Config;
 
 use crate::event::NewEvent;
 
@@ -86,23 +97,6 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-/// Counts for the `/report` page of one pixel.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PixelReport {
-    /// Stored events per event name.
-    pub by_event: Vec<(String, u64)>,
-    pub total: u64,
-    /// Repeats acknowledged but not stored (since the database was created).
-    pub duplicates: u64,
-    /// Stored events whose ID the collector derived (the beacon had no `eid`).
-    pub derived_ids: u64,
-    pub with_em: u64,
-    pub with_ph: u64,
-    pub with_fbp: u64,
-    pub with_fbc: u64,
-    pub by_relay_status: Vec<(RelayStatus, u64)>,
-}
-
 /// A storage failure: always an internal fault, never the client's.
 #[derive(Debug)]
 pub struct StoreError(pub String);
@@ -136,9 +130,6 @@ pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
     /// Count a failed attempt on events that stay pending, with the last error.
     fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError>;
 
-    /// Mark pending events of `pixel_id` with `event_time` before `cutoff_secs` expired.
-    fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError>;
-
     /// Delete events received before `received_before_ms` (if any) and dedup keys older than the
     /// window. Returns the number of events deleted.
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError>;
@@ -167,14 +158,60 @@ pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
     /// Mark these events expired if they are still pending; returns how many were.
     fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError>;
 
+    /// Mark every pending event of `pixel_id` with `event_time` before `cutoff_secs` expired:
+    /// the relay's chunked walk ([`Store::pending_older_than`] + [`Store::expire_ids`]) in one
+    /// call, for tools and tests. Returns how many were.
+    fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError> {
+        let (mut after, mut expired) = (0, 0);
+        while let (old, Some(last)) = self.pending_older_than(pixel_id, cutoff_secs, after, 5000)? {
+            expired += self.expire_ids(&old)?;
+            after = last;
+        }
+        Ok(expired)
+    }
+
     /// Events waiting for the relay, all pixels.
     fn pending_count(&self) -> Result<u64, StoreError>;
 
-    fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError>;
+    /// The relay's read: claim up to `limit` pending events of `pixel_id` with an id above
+    /// `after_id`, oldest first, for this process. A claimed event is not handed to another
+    /// replica until its claim is released ([`Store::mark_sent`], [`Store::mark_failed`],
+    /// [`Store::record_attempt`], [`Store::release`]) or its lease runs out (the replica died
+    /// mid-request); this process may claim its own events again. On a store only one process
+    /// uses (SQLite), this is [`Store::pending_after`].
+    fn claim_pending(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let _ = now_ms;
+        self.pending_after(pixel_id, after_id, limit)
+    }
+
+    /// Give up the claim on these events (still pending, untouched: shutdown) so that another
+    /// replica may send them at once.
+    fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
 
     /// Commit a transaction that writes, without changing any data: how the ingest writer
     /// learns that a failing store (disk full, locked) can write again when no beacon arrives.
     fn check_writable(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Open the store `config.db` names: a PostgreSQL database for a `postgres://` URL, else the
+/// SQLite file at that path.
+pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.postgres {
+        Some(url) => Ok(Arc::new(PgStore::open(
+            url,
+            PgOptions::from_config(config),
+        )?)),
+        None => Ok(Arc::new(SqliteStore::open(&config.db, config.sync)?)),
     }
 }

@@ -12,14 +12,14 @@ mod schema;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::columns::{custom_data_json, dpo_json, older_than, user_data_json};
 use super::dedup::{self, DedupIndex};
 use super::{
-    EventQuery, InsertOutcome, PixelReport, RelayStatus, Store, StoreError, StoredEvent,
-    DEDUP_WINDOW_MS,
+    EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent, DEDUP_WINDOW_MS,
 };
 use crate::config::SyncMode;
 use crate::event::NewEvent;
-use rows::{count, dpo_json, grouped_counts, row_to_event, user_data_json, EVENT_COLUMNS};
+use rows::{row_to_event, EVENT_COLUMNS};
 use schema::{migrate, start_checkpointer};
 
 /// How long the writer waits for a write lock another connection holds before its commit fails
@@ -174,6 +174,23 @@ impl SqliteStore {
         Ok(Some(lo))
     }
 
+    /// Mark pending events of `pixel_id` with `event_time` before `cutoff_secs` expired, in one
+    /// statement under the writer's lock: what expiry was before the chunked walk of the relay
+    /// (`pending_older_than` + `expire_ids`), kept for the benchmark that compares them.
+    pub fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError> {
+        let w = self.writer()?;
+        let n = w
+            .conn
+            .execute(
+                "UPDATE events INDEXED BY events_pending SET relay_status = 'expired',
+                    relay_error = 'older than 7 days: the Conversions API no longer accepts it'
+                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND event_time < ?2",
+                params![pixel_id, cutoff_secs],
+            )
+            .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The schema version applied to the file.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         let conn = self.reader()?;
@@ -247,7 +264,7 @@ fn insert_events(
                     e.client_ip,
                     e.user_agent,
                     user_data_json(&e.user_data),
-                    serde_json::to_string(&e.custom_data).unwrap_or_else(|_| "{}".to_owned()),
+                    custom_data_json(&e.custom_data),
                     dpo_json(&e.dpo),
                     status.as_str(),
                 ])
@@ -355,20 +372,6 @@ impl Store for SqliteStore {
         tx.commit().map_err(err)
     }
 
-    fn expire(&self, pixel_id: &str, cutoff_secs: i64) -> Result<u64, StoreError> {
-        let w = self.writer()?;
-        let n = w
-            .conn
-            .execute(
-                "UPDATE events INDEXED BY events_pending SET relay_status = 'expired',
-                    relay_error = 'older than 7 days: the Conversions API no longer accepts it'
-                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND event_time < ?2",
-                params![pixel_id, cutoff_secs],
-            )
-            .map_err(err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
         let mut deleted = 0u64;
         if let Some(before) = received_before_ms {
@@ -434,15 +437,11 @@ impl Store for SqliteStore {
         let mut rows = stmt
             .query(params![pixel_id, after_id, limit])
             .map_err(err)?;
-        let (mut old, mut last) = (Vec::new(), None);
+        let mut pairs = Vec::new();
         while let Some(r) = rows.next().map_err(err)? {
-            let (id, event_time): (i64, i64) = (r.get(0).map_err(err)?, r.get(1).map_err(err)?);
-            if event_time < cutoff_secs {
-                old.push(id);
-            }
-            last = Some(id);
+            pairs.push((r.get(0).map_err(err)?, r.get(1).map_err(err)?));
         }
-        Ok((old, last))
+        Ok(older_than(pairs, cutoff_secs))
     }
 
     fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError> {
@@ -493,60 +492,6 @@ impl Store for SqliteStore {
         )
         .map_err(err)?;
         tx.commit().map_err(err)
-    }
-
-    fn report(&self, pixel_id: &str) -> Result<PixelReport, StoreError> {
-        let conn = self.reader()?;
-        let mut report = PixelReport::default();
-        report.by_event = grouped_counts(
-            &conn,
-            "SELECT event_name, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY event_name ORDER BY 2 DESC",
-            pixel_id,
-        )?;
-        report.total = report.by_event.iter().map(|(_, n)| n).sum();
-        report.duplicates = count(
-            &conn,
-            "SELECT COALESCE((SELECT duplicates FROM pixel_stats WHERE pixel_id = ?1), 0)",
-            pixel_id,
-        )?;
-        let (derived, em, ph, fbp, fbc) = conn
-            .query_row(
-                "SELECT COALESCE(SUM(event_id_derived), 0),
-                        COALESCE(SUM(json_extract(user_data, '$.em') IS NOT NULL), 0),
-                        COALESCE(SUM(json_extract(user_data, '$.ph') IS NOT NULL), 0),
-                        COALESCE(SUM(fbp IS NOT NULL), 0),
-                        COALESCE(SUM(fbc IS NOT NULL), 0)
-                 FROM events WHERE pixel_id = ?1",
-                [pixel_id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                    ))
-                },
-            )
-            .map_err(err)?;
-        let u = |n: i64| u64::try_from(n).unwrap_or(0);
-        (
-            report.derived_ids,
-            report.with_em,
-            report.with_ph,
-            report.with_fbp,
-            report.with_fbc,
-        ) = (u(derived), u(em), u(ph), u(fbp), u(fbc));
-        let by_status = grouped_counts(
-            &conn,
-            "SELECT relay_status, COUNT(*) FROM events WHERE pixel_id = ?1 GROUP BY relay_status",
-            pixel_id,
-        )?;
-        report.by_relay_status = by_status
-            .into_iter()
-            .filter_map(|(status, n)| Some((RelayStatus::parse(&status)?, n)))
-            .collect();
-        Ok(report)
     }
 }
 

@@ -1,46 +1,13 @@
 //! The read side of the reports ([`ReportSource`]): one plain `SELECT` over a pixel and a time
-//! range (served by the `events_pixel_time` index of migration 2), and the duplicates per day.
-//! Nothing here is SQLite's own dialect, so a PostgreSQL store can run the same statements.
+//! range (served by the `events_pixel_time` index of migration 2, the statement shared with the
+//! PostgreSQL store: [`scan_sql`]), and the duplicates per day.
 
 use rusqlite::types::ValueRef;
 
 use super::{err, SqliteStore};
 use crate::reports::{ReportSource, Row, Scan};
+use crate::store::columns::scan_sql;
 use crate::store::{RelayStatus, StoreError};
-
-/// The `SELECT` of one scan: the columns it does not need come back as `NULL`.
-fn scan_sql(scan: &Scan<'_>) -> String {
-    let c = &scan.columns;
-    let pick = |needed: bool, col: &str| {
-        if needed {
-            col.to_owned()
-        } else {
-            "NULL".to_owned()
-        }
-    };
-    let names = match scan.names {
-        Some(list) if !list.is_empty() => {
-            let marks: Vec<String> = (0..list.len()).map(|i| format!("?{}", i + 4)).collect();
-            format!(" AND event_name IN ({})", marks.join(", "))
-        }
-        _ => String::new(),
-    };
-    format!(
-        "SELECT id, event_name, event_time, fbp, fbc IS NOT NULL, client_ip IS NOT NULL, {ua}, {url}, {ud},
-                {pd}, event_id_derived, {status}, {error}
-         FROM events
-         WHERE pixel_id = ?1 AND event_time >= ?2 AND event_time < ?3{names}",
-        ua = pick(c.user_agent, "user_agent"),
-        url = pick(c.source_url, "source_url"),
-        ud = pick(c.user_data, "user_data"),
-        pd = pick(
-            c.purchase_data,
-            "CASE WHEN event_name = 'Purchase' THEN custom_data END"
-        ),
-        status = pick(c.relay, "relay_status"),
-        error = pick(c.relay, "relay_error"),
-    )
-}
 
 fn text(v: ValueRef<'_>) -> Option<&str> {
     match v {
@@ -59,7 +26,8 @@ fn int(v: ValueRef<'_>) -> i64 {
 impl ReportSource for SqliteStore {
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(&scan_sql(scan)).map_err(err)?;
+        let sql = scan_sql(scan, &|i| format!("?{i}"), "NULL");
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
         let mut params: Vec<rusqlite::types::Value> = vec![
             scan.pixel_id.to_owned().into(),
             scan.from_secs.into(),

@@ -1,0 +1,276 @@
+//! What every [`Store`] must do, as test bodies over `&dyn Store`: the SQLite tests
+//! (`sqlite/tests.rs`) and the PostgreSQL tests (`postgres/tests.rs`) run each of them on a fresh
+//! store of their own, so the two backends are held to one table of expectations.
+
+use pixel_core::wire::Dpo;
+use serde_json::{json, Value};
+
+use super::{EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent};
+use crate::event::NewEvent;
+use crate::reports::{Columns, Scan};
+
+pub const HOUR: i64 = 3600 * 1000;
+/// 2023-11-14T22:13:20Z.
+pub const T: i64 = 1_700_000_000_000;
+
+pub fn event(eid: &str, received_at_ms: i64) -> NewEvent {
+    NewEvent {
+        pixel_id: "1".into(),
+        event_name: "Purchase".into(),
+        event_id: eid.into(),
+        event_id_derived: false,
+        event_time: received_at_ms / 1000,
+        received_at_ms,
+        source_url: "https://shop.example/".into(),
+        referrer_url: String::new(),
+        fbp: Some("fb.1.2.3".into()),
+        fbc: None,
+        client_ip: Some("203.0.113.1".into()),
+        user_agent: Some("UA".into()),
+        user_data: vec![("em".into(), "a".repeat(64))],
+        custom_data: serde_json::from_value(json!({"value": 1.5, "ids": ["a"]}))
+            .unwrap_or_default(),
+        dpo: Some(Dpo {
+            options: vec!["LDU".into()],
+            country: 1,
+            state: 1000,
+        }),
+        relay: true,
+    }
+}
+
+fn all(s: &dyn Store) -> Result<Vec<StoredEvent>, StoreError> {
+    s.list(&EventQuery {
+        limit: 100,
+        ..EventQuery::default()
+    })
+}
+
+fn names(v: Vec<StoredEvent>) -> Vec<String> {
+    v.into_iter().map(|e| e.event.event_id).collect()
+}
+
+/// An event reads back exactly as it was stored.
+pub fn round_trip(s: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(s.insert_batch(&[event("a", T)])?, [InsertOutcome::Stored]);
+    let got = all(s)?;
+    assert_eq!(got.len(), 1);
+    let e = got.first().ok_or_else(|| StoreError("empty".into()))?;
+    assert_eq!(e.event.user_data, vec![("em".to_owned(), "a".repeat(64))]);
+    assert_eq!(
+        Value::Object(e.event.custom_data.clone()),
+        json!({"value": 1.5, "ids": ["a"]})
+    );
+    assert_eq!(e.relay_status, RelayStatus::Pending);
+    assert_eq!(e.event, event("a", T), "read back as it was stored");
+    let quiet = NewEvent {
+        relay: false,
+        fbp: None,
+        client_ip: None,
+        user_agent: None,
+        dpo: None,
+        user_data: Vec::new(),
+        custom_data: serde_json::Map::new(),
+        ..event("q", T)
+    };
+    s.insert_batch(std::slice::from_ref(&quiet))?;
+    assert_eq!(
+        names(s.pending("1", 10)?),
+        ["a"],
+        "not relayed: not pending"
+    );
+    let got = all(s)?;
+    let e = got.first().ok_or_else(|| StoreError("empty".into()))?;
+    assert_eq!(e.relay_status, RelayStatus::NotRelayed);
+    assert_eq!(e.event, quiet);
+    assert!(
+        got.windows(2)
+            .all(|w| w.first().map(|e| e.id) > w.get(1).map(|e| e.id)),
+        "newest first"
+    );
+    Ok(())
+}
+
+/// The deduplication window, relative to each event's `received_at_ms` (`store/dedup.rs` is the
+/// reference): rows of (key, hours after T, expected), in order, some in one batch.
+pub fn dedup_window(s: &dyn Store) -> Result<(), StoreError> {
+    use InsertOutcome::{Duplicate as D, Stored as S};
+    let batches: &[&[(&str, i64, InsertOutcome)]] = &[
+        &[("a", 0, S), ("a", 0, D), ("b", 0, S)],
+        &[("a", 47, D)],
+        &[("a", 49, S)],
+        // 49 h after the last time it was stored (hour 49), not after the first.
+        &[("a", 96, D)],
+        &[("a", 98, S)],
+        // Exactly 48 h later is outside the window.
+        &[("a", 98 + 48, S)],
+        // Copies within one batch are judged in order.
+        &[("c", 0, S), ("c", 47, D), ("c", 49, S), ("c", 50, D)],
+        // Another pixel or another event name is another key.
+        &[("b", 1, D)],
+    ];
+    let mut duplicates = 0;
+    for batch in batches {
+        let events: Vec<NewEvent> = batch
+            .iter()
+            .map(|(k, h, _)| event(k, T + h * HOUR))
+            .collect();
+        let want: Vec<InsertOutcome> = batch.iter().map(|(_, _, o)| *o).collect();
+        assert_eq!(s.insert_batch(&events)?, want, "{batch:?}");
+        duplicates += want.iter().filter(|o| **o == D).count() as u64;
+    }
+    let other = [
+        NewEvent {
+            pixel_id: "2".into(),
+            ..event("b", T)
+        },
+        NewEvent {
+            event_name: "Lead".into(),
+            ..event("b", T)
+        },
+    ];
+    assert_eq!(s.insert_batch(&other)?, [S, S]);
+    let day = |ms: i64| ms.div_euclid(86_400_000);
+    assert_eq!(s.duplicates("1", day(T), day(T + 100 * HOUR))?, duplicates);
+    assert_eq!(
+        s.duplicates("1", day(T), day(T))?,
+        2,
+        "counted per day of receipt"
+    );
+    assert_eq!(s.duplicates("2", day(T), day(T + 100 * HOUR))?, 0);
+    Ok(())
+}
+
+/// Retention: events received before the cutoff go, the others stay.
+pub fn purge_deletes_old_events(s: &dyn Store) -> Result<(), StoreError> {
+    for i in 0..7 {
+        s.insert_batch(&[event(&format!("old-{i}"), T + i * HOUR)])?;
+    }
+    let now = T + 40 * 24 * HOUR;
+    s.insert_batch(&[event("new", now)])?;
+    assert_eq!(s.purge(Some(now - 30 * 24 * HOUR), now)?, 7);
+    assert_eq!(names(all(s)?), ["new"]);
+    assert_eq!(s.purge(None, now)?, 0);
+    assert_eq!(s.purge(Some(now - 30 * 24 * HOUR), now)?, 0);
+    // The purged keys may come again; the fresh one is still a duplicate.
+    let again = s.insert_batch(&[event("old-1", now), event("new", now + HOUR)])?;
+    assert_eq!(again, [InsertOutcome::Stored, InsertOutcome::Duplicate]);
+    Ok(())
+}
+
+/// pending → sent / failed / expired, attempts and errors recorded; the reports' scan sees it.
+pub fn relay_status_transitions(s: &dyn Store) -> Result<(), StoreError> {
+    s.insert_batch(&[event("a", T), event("b", T), event("c", T - 8 * 24 * HOUR)])?;
+    assert_eq!(s.pending_count()?, 3);
+    let (old, _) = s.pending_older_than("1", T / 1000 - 7 * 24 * 3600, 0, 100)?;
+    assert_eq!(s.expire_ids(&old)?, 1);
+    let pending = s.pending("1", 10)?;
+    let ids: Vec<i64> = pending.iter().map(|e| e.id).collect();
+    assert_eq!(names(pending), ["a", "b"]);
+    s.record_attempt(&ids, "HTTP 500")?;
+    let (a, b) = (
+        ids.first().copied().unwrap_or(0),
+        ids.get(1).copied().unwrap_or(0),
+    );
+    s.mark_sent(&[a], T)?;
+    s.mark_failed(b, "Invalid parameter", T)?;
+    s.mark_sent(&[b], T)?; // a failed event stays failed
+    assert_eq!(s.pending_count()?, 0);
+    let all = all(s)?;
+    let by_id: std::collections::HashMap<&str, &StoredEvent> =
+        all.iter().map(|e| (e.event.event_id.as_str(), e)).collect();
+    let get = |k: &str| by_id.get(k).copied().ok_or_else(|| StoreError(k.into()));
+    assert_eq!(
+        (
+            get("a")?.relay_status,
+            get("a")?.relay_attempts,
+            get("a")?.relay_error.clone()
+        ),
+        (RelayStatus::Sent, 2, None)
+    );
+    assert_eq!(get("b")?.relay_status, RelayStatus::Failed);
+    assert_eq!(get("b")?.relay_error.as_deref(), Some("Invalid parameter"));
+    assert_eq!(get("c")?.relay_status, RelayStatus::Expired);
+    let mut seen = Vec::new();
+    let scan = Scan {
+        pixel_id: "1",
+        from_secs: 0,
+        to_secs: i64::MAX,
+        names: None,
+        columns: Columns {
+            relay: true,
+            user_data: true,
+            ..Columns::default()
+        },
+    };
+    s.scan(&scan, &mut |r| {
+        seen.push((
+            r.relay_status,
+            r.relay_error.map(str::to_owned),
+            r.fbp.is_some(),
+            r.has_fbc,
+            r.user_data.len(),
+        ))
+    })?;
+    seen.sort_by_key(|r| r.0.map(|s| s.as_str()));
+    assert_eq!(
+        seen,
+        [
+            (
+                Some(RelayStatus::Expired),
+                Some("older than 7 days: the Conversions API no longer accepts it".to_owned()),
+                true,
+                false,
+                73
+            ),
+            (
+                Some(RelayStatus::Failed),
+                Some("Invalid parameter".to_owned()),
+                true,
+                false,
+                73
+            ),
+            (Some(RelayStatus::Sent), None, true, false, 73),
+        ]
+    );
+    Ok(())
+}
+
+/// The expiry walk in chunks and the paged pending reads (and the relay's claim, which pages
+/// the same way).
+pub fn expiry_in_chunks_and_paged_pending_reads(s: &dyn Store) -> Result<(), StoreError> {
+    let old = T - 8 * 24 * HOUR;
+    s.insert_batch(&[
+        event("a", old),
+        event("b", T),
+        event("c", old),
+        event("d", T),
+        event("e", old),
+    ])?;
+    let cutoff = T / 1000 - 7 * 24 * 3600;
+    // Chunks of two: the cursor walks the pending queue, the old ones are collected.
+    let (mut found, mut after, mut chunks) = (Vec::new(), 0, 0);
+    while let (ids, Some(last)) = s.pending_older_than("1", cutoff, after, 2)? {
+        found.extend(ids);
+        after = last;
+        chunks += 1;
+    }
+    assert_eq!(chunks, 3);
+    assert_eq!(found.len(), 3);
+    assert_eq!(s.pending_older_than("2", cutoff, 0, 2)?, (vec![], None));
+    assert_eq!(s.expire_ids(&found)?, 3);
+    assert_eq!(s.expire_ids(&found)?, 0, "only pending events expire");
+    assert_eq!(names(s.pending("1", 10)?), ["b", "d"]);
+    let first = s.pending_after("1", 0, 1)?;
+    assert_eq!(names(first.clone()), ["b"]);
+    let after_b = first.first().map_or(0, |e| e.id);
+    assert_eq!(names(s.pending_after("1", after_b, 10)?), ["d"]);
+    assert!(s.pending_after("1", i64::MAX - 1, 10)?.is_empty());
+    assert_eq!(names(s.claim_pending("1", 0, 1, T)?), ["b"]);
+    // This process may claim its own events again.
+    assert_eq!(names(s.claim_pending("1", 0, 10, T)?), ["b", "d"]);
+    assert_eq!(names(s.claim_pending("1", after_b, 10, T)?), ["d"]);
+    s.release(&[after_b])?;
+    assert_eq!(names(s.claim_pending("1", 0, 10, T)?), ["b", "d"]);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The PostgreSQL schema: the same versioned list as SQLite's (same versions, same names), in
+//! PostgreSQL's types, applied at start under an advisory lock so that replicas starting together
+//! do not both migrate.
+
+use tokio_postgres::Client;
+
+use super::pg_err;
+use crate::store::StoreError;
+
+/// The key of the session advisory lock taken while migrating (any constant will do; this one is
+/// "pixelcol" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7069_7865_6c63_6f6c;
+
+/// Ordered schema migrations: `(version, name, SQL)`. Append only; version and name agree with
+/// the SQLite list (`store/sqlite/schema.rs`).
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events and per-pixel counters",
+        // Beside SQLite's columns: the relay's claim (`lease_owner`, `lease_until_ms`: which
+        // replica is sending the event, until when), and the deduplication keys of the last 48 h
+        // shared by every replica (SQLite keeps them in the writer's memory).
+        "CREATE TABLE events (
+        id               BIGSERIAL PRIMARY KEY,
+        pixel_id         TEXT    NOT NULL,
+        event_name       TEXT    NOT NULL,
+        event_id         TEXT    NOT NULL,
+        event_id_derived BOOLEAN NOT NULL,
+        event_time       BIGINT  NOT NULL,
+        received_at_ms   BIGINT  NOT NULL,
+        source_url       TEXT    NOT NULL,
+        referrer_url     TEXT    NOT NULL,
+        fbp              TEXT,
+        fbc              TEXT,
+        client_ip        TEXT,
+        user_agent       TEXT,
+        user_data        TEXT    NOT NULL,
+        custom_data      TEXT    NOT NULL,
+        dpo              TEXT,
+        relay_status     TEXT    NOT NULL,
+        relay_attempts   BIGINT  NOT NULL DEFAULT 0,
+        relay_error      TEXT,
+        relayed_at_ms    BIGINT,
+        lease_owner      TEXT,
+        lease_until_ms   BIGINT  NOT NULL DEFAULT 0
+    );
+    CREATE INDEX events_pending ON events (pixel_id, id) WHERE relay_status = 'pending';
+    CREATE INDEX events_pixel ON events (pixel_id, id);
+    CREATE TABLE pixel_stats (
+        pixel_id   TEXT PRIMARY KEY,
+        duplicates BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE dedup_keys (
+        pixel_id       TEXT   NOT NULL,
+        event_name     TEXT   NOT NULL,
+        event_id       TEXT   NOT NULL,
+        received_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (pixel_id, event_name, event_id)
+    );",
+    ),
+    (
+        2,
+        "reports: events by pixel and time, duplicates per day",
+        "CREATE INDEX events_pixel_time ON events (pixel_id, event_time);
+    CREATE TABLE duplicates_per_day (
+        pixel_id   TEXT   NOT NULL,
+        day        BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (pixel_id, day)
+    );",
+    ),
+];
+
+/// Apply the missing migrations, each in its own transaction, holding the advisory lock (waiting
+/// for it while another replica migrates). `client` is a connection of its own: closing it
+/// releases the lock whatever happens here.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_err)?;
+    let result = apply(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_err);
+    result.and(unlocked.map(|_| ()))
+}
+
+async fn apply(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version       BIGINT PRIMARY KEY,
+                name          TEXT   NOT NULL,
+                applied_at_ms BIGINT NOT NULL
+            )",
+        )
+        .await
+        .map_err(pg_err)?;
+    for &(version, name, sql) in MIGRATIONS {
+        let done = client
+            .query_opt(
+                "SELECT version FROM schema_migrations WHERE version = $1",
+                &[&version],
+            )
+            .await
+            .map_err(pg_err)?;
+        if done.is_some() {
+            continue;
+        }
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError(format!("migration {version} ({name}): {}", pg_err(e))))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+            &[&version, &name, &crate::now_ms()],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        tracing::info!(version, name, "PostgreSQL schema migrated");
+    }
+    Ok(())
+}

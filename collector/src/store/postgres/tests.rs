@@ -1,0 +1,345 @@
+//! Tests of the PostgreSQL store against a real server: the backend-neutral contract
+//! (`store/contract.rs`) and what only a shared store has (replicas deduplicating and claiming
+//! together, migrations under the advisory lock, failing fast when the server is gone).
+//!
+//! The server comes from `COLLECTOR_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5433/postgres`,
+//! a role that may create databases); each test runs in a database of its own, created and
+//! dropped here. Without the variable every test prints a line and passes without running.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::store::contract::{self, event, HOUR, T};
+
+/// The variable naming the test server.
+pub const TEST_URL_VAR: &str = "COLLECTOR_TEST_PG_URL";
+
+/// A database of its own for one test, dropped (with its connections) at the end.
+struct Fresh {
+    admin: tokio_postgres::Config,
+    config: tokio_postgres::Config,
+    name: String,
+}
+
+fn admin_exec(admin: &tokio_postgres::Config, sql: &str) -> Result<(), StoreError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError(e.to_string()))?;
+    rt.block_on(async {
+        let (client, conn) = admin.connect(NoTls).await.map_err(pg_err)?;
+        let task = tokio::spawn(conn);
+        let done = client.batch_execute(sql).await.map_err(pg_err);
+        drop(client);
+        let _ = task.await;
+        done
+    })
+}
+
+impl Fresh {
+    /// `None` (with a line saying so) when no test server is configured.
+    fn new(test: &str) -> Option<Fresh> {
+        let Ok(url) = std::env::var(TEST_URL_VAR) else {
+            println!("skipped {test}: {TEST_URL_VAR} is not set (scripts/pg.sh starts a server)");
+            return None;
+        };
+        let url = match DbUrl::parse(&url, std::env::var("PGPASSWORD").ok()) {
+            Ok(u) => u,
+            Err(e) => unreachable!("{TEST_URL_VAR}: {e}"),
+        };
+        let admin = match driver_config(&url) {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        let name = format!(
+            "collector_test_{}_{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        if let Err(e) = admin_exec(&admin, &format!("CREATE DATABASE {name}")) {
+            unreachable!("cannot create a test database on {}: {e}", url.redacted());
+        }
+        let mut config = admin.clone();
+        config.dbname(&name);
+        Some(Fresh {
+            admin,
+            config,
+            name,
+        })
+    }
+
+    fn store(&self) -> PgStore {
+        self.store_with(PgOptions {
+            pool_size: 4,
+            lease_ms: 60_000,
+            owner: owner_name(),
+        })
+    }
+
+    fn store_with(&self, options: PgOptions) -> PgStore {
+        match PgStore::open_config(self.config.clone(), &self.name, options) {
+            Ok(s) => s,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    /// Rows of `sql` (one bigint column), straight from the database.
+    fn count(&self, sql: &str) -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let Ok(rt) = rt else { unreachable!() };
+        rt.block_on(async {
+            let Ok((client, conn)) = self.config.connect(NoTls).await else {
+                unreachable!("connect")
+            };
+            tokio::spawn(conn);
+            match client.query_one(sql, &[]).await {
+                Ok(row) => row.get::<_, i64>(0),
+                Err(e) => unreachable!("{sql}: {e}"),
+            }
+        })
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        let _ = admin_exec(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn contract_test(
+    name: &str,
+    test: fn(&dyn Store) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let Some(db) = Fresh::new(name) else {
+        return Ok(());
+    };
+    test(&db.store())
+}
+
+#[test]
+fn round_trip() -> Result<(), StoreError> {
+    contract_test("round_trip", contract::round_trip)
+}
+
+#[test]
+fn dedup_window() -> Result<(), StoreError> {
+    contract_test("dedup_window", contract::dedup_window)
+}
+
+#[test]
+fn purge_deletes_old_events() -> Result<(), StoreError> {
+    contract_test(
+        "purge_deletes_old_events",
+        contract::purge_deletes_old_events,
+    )
+}
+
+#[test]
+fn relay_status_transitions() -> Result<(), StoreError> {
+    contract_test(
+        "relay_status_transitions",
+        contract::relay_status_transitions,
+    )
+}
+
+#[test]
+fn expiry_in_chunks_and_paged_pending_reads() -> Result<(), StoreError> {
+    contract_test(
+        "expiry_in_chunks_and_paged_pending_reads",
+        contract::expiry_in_chunks_and_paged_pending_reads,
+    )
+}
+
+#[test]
+fn replicas_starting_together_migrate_once() -> Result<(), StoreError> {
+    let Some(db) = Fresh::new("replicas_starting_together_migrate_once") else {
+        return Ok(());
+    };
+    let stores: Vec<PgStore> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..4).map(|_| s.spawn(|| db.store())).collect();
+        starts.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    assert_eq!(stores.len(), 4);
+    for s in &stores {
+        assert_eq!(s.schema_version()?, 2);
+    }
+    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 2);
+    let names = db.count(
+        "SELECT COUNT(*) FROM schema_migrations WHERE (version, name) IN
+            ((1, 'events and per-pixel counters'),
+             (2, 'reports: events by pixel and time, duplicates per day'))",
+    );
+    assert_eq!(names, 2, "the same versions and names as SQLite's");
+    Ok(())
+}
+
+fn stored_in_chunks(store: &PgStore, evs: &[NewEvent]) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for chunk in evs.chunks(50) {
+        let outcomes = store.insert_batch(chunk)?;
+        n += outcomes
+            .iter()
+            .filter(|o| **o == InsertOutcome::Stored)
+            .count();
+    }
+    Ok(n)
+}
+
+#[test]
+fn two_replicas_store_each_key_once() -> Result<(), StoreError> {
+    let Some(db) = Fresh::new("two_replicas_store_each_key_once") else {
+        return Ok(());
+    };
+    let (a, b) = (db.store(), db.store());
+    // Both receive every event, in opposite orders, at the same time, in batches of 50.
+    let events: Vec<NewEvent> = (0..400).map(|i| event(&format!("k{i}"), T)).collect();
+    let mut reversed = events.clone();
+    reversed.reverse();
+    let stored: Vec<usize> = std::thread::scope(|s| {
+        let ha = s.spawn(|| stored_in_chunks(&a, &events));
+        let hb = s.spawn(|| stored_in_chunks(&b, &reversed));
+        [ha, hb]
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(Ok(n)) => n,
+                other => unreachable!("{other:?}"),
+            })
+            .collect()
+    });
+    assert_eq!(stored.iter().sum::<usize>(), 400, "{stored:?}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM events"), 400);
+    let day = T.div_euclid(86_400_000);
+    assert_eq!(
+        a.duplicates("1", day, day)?,
+        400,
+        "every second copy counted"
+    );
+    // A repeat 47 h later is still a duplicate for either replica.
+    assert_eq!(
+        b.insert_batch(&[event("k7", T + 47 * HOUR)])?,
+        [InsertOutcome::Duplicate]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreError> {
+    let Some(db) = Fresh::new("a_claim_is_exclusive_until_released_marked_or_expired") else {
+        return Ok(());
+    };
+    let lease = 1000;
+    let replica = |owner: &str| {
+        db.store_with(PgOptions {
+            pool_size: 2,
+            lease_ms: lease,
+            owner: owner.into(),
+        })
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let evs: Vec<NewEvent> = (0..6).map(|i| event(&format!("e{i}"), T)).collect();
+    a.insert_batch(&evs)?;
+    let ids = |v: Vec<StoredEvent>| -> Vec<i64> { v.into_iter().map(|e| e.id).collect() };
+    let mine = ids(a.claim_pending("1", 0, 4, T)?);
+    assert_eq!(mine.len(), 4);
+    let theirs = ids(b.claim_pending("1", 0, 10, T)?);
+    assert_eq!(theirs.len(), 2, "only what a did not claim");
+    assert!(theirs.iter().all(|id| !mine.contains(id)));
+    assert_eq!(
+        ids(a.claim_pending("1", 0, 10, T + 1)?),
+        mine,
+        "its own again, not b's"
+    );
+    // a sends two, gives one back, keeps one in flight; then dies.
+    let (sent, rest) = mine.split_at(2);
+    a.mark_sent(sent, T)?;
+    a.release(rest.get(..1).unwrap_or(&[]))?;
+    assert_eq!(
+        ids(b.claim_pending("1", 0, 10, T + 2)?).len(),
+        3,
+        "its own 2 again and the released one"
+    );
+    // a record_attempt releases too: b's failed request frees its events for anyone.
+    b.record_attempt(&theirs, "HTTP 503")?;
+    let last = rest.get(1).copied().unwrap_or(0);
+    let after_attempt = ids(a.claim_pending("1", 0, 10, T + 3)?);
+    let want: Vec<i64> = std::iter::once(last)
+        .chain(theirs.iter().copied())
+        .collect();
+    assert_eq!(
+        after_attempt, want,
+        "its in-flight one and b's released two, not b's third"
+    );
+    // a's in-flight event (and everything else) is free once the leases end.
+    let later = ids(b.claim_pending("1", 0, 10, T + 4 + lease)?);
+    assert!(later.contains(&last), "{later:?} has {last}");
+    assert_eq!(later.len(), 4);
+    // One claim at a time even when many ask at once.
+    let c = replica("c");
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|s| {
+        let hs: Vec<_> = [&a, &b, &c]
+            .into_iter()
+            .map(|r| s.spawn(move || r.claim_pending("1", 0, 10, T + 10 * lease)))
+            .collect();
+        hs.into_iter()
+            .map(|h| match h.join() {
+                Ok(Ok(v)) => ids(v),
+                other => unreachable!("{other:?}"),
+            })
+            .collect()
+    });
+    let mut all: Vec<i64> = claimed.concat();
+    all.sort_unstable();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(
+        (n, all.len()),
+        (4, 4),
+        "{claimed:?}: each pending event claimed once"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_server_fails_fast() {
+    // A listener that accepts and never answers: a server that stopped without closing.
+    let Ok(silent) = std::net::TcpListener::bind("127.0.0.1:0") else {
+        unreachable!()
+    };
+    let Ok(addr) = silent.local_addr() else {
+        unreachable!()
+    };
+    let url = match DbUrl::parse(&format!("postgres://collector@{addr}/shop"), None) {
+        Ok(u) => u,
+        Err(e) => unreachable!("{e}"),
+    };
+    let t = Instant::now();
+    let opened = PgStore::open(
+        &url,
+        PgOptions {
+            pool_size: 2,
+            lease_ms: 1000,
+            owner: "x".into(),
+        },
+    );
+    let took = t.elapsed();
+    assert!(opened.is_err());
+    assert!(took < CONNECT_TIMEOUT + Duration::from_secs(2), "{took:?}");
+    // Nothing listening at all: refused at once.
+    drop(silent);
+    let t = Instant::now();
+    assert!(PgStore::open(
+        &url,
+        PgOptions {
+            pool_size: 2,
+            lease_ms: 1000,
+            owner: "x".into(),
+        }
+    )
+    .is_err());
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
