@@ -106,6 +106,32 @@ impl Db {
         rows[0][0].parse().unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Everything the database holds, as text: for SQLite the bytes of the file and its WAL, for
+    /// PostgreSQL every row of every table of the schema (to look for what must not be stored).
+    pub fn dump(&self) -> String {
+        match self {
+            Db::Sqlite(path) => {
+                let mut raw = Vec::new();
+                for suffix in ["", "-wal"] {
+                    let mut name = path.clone().into_os_string();
+                    name.push(suffix);
+                    raw.extend(std::fs::read(name).unwrap_or_default());
+                }
+                String::from_utf8_lossy(&raw).into_owned()
+            }
+            Db::Postgres(url) => {
+                let tables = psql(
+                    url,
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+                );
+                tables
+                    .lines()
+                    .map(|t| psql(url, &format!("SELECT t::text FROM \"{t}\" t")))
+                    .collect()
+            }
+        }
+    }
+
     /// The event IDs in `events`.
     pub fn stored_ids(&self) -> HashSet<String> {
         self.rows("SELECT event_id FROM events")
