@@ -8,11 +8,13 @@
 //! Every configuration is the real `collector` binary (target/release/collector), started on a
 //! free loopback port with relaying off, and driven by the same one-thread client as `loadgen`
 //! (3 of 4 beacons an image GET PageView, 1 of 4 a form POST Purchase; a 2xx only after the
-//! commit). PostgreSQL is a private server started through `scripts/pg.sh` with its default,
-//! durable settings (`fsync` and `synchronous_commit` on: each group commit waits for its WAL
-//! flush). Two replicas are two processes on one database, the client's connections split
-//! between them as a round-robin load balancer would. Printed side by side: beacons/s, p50/p99,
-//! the ratio to SQLite, and the CPU time per beacon of the collectors and of PostgreSQL.
+//! commit). PostgreSQL is a private server started through `scripts/pg.sh`, `fsync` on, once with
+//! `synchronous_commit = on` (its default: each group commit waits for its WAL flush, like
+//! SQLite's `--sync full`) and once `off` (the commit returns once the WAL is in the server's
+//! buffers, about what SQLite's default `--sync normal` risks). Two replicas are two processes
+//! on one database, the client's connections split between them as a round-robin load balancer
+//! would. Printed side by side: beacons/s, p50/p99, the ratio to SQLite, and the CPU time per
+//! beacon of the collectors and of PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -215,15 +217,13 @@ fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql {sql}");
 }
 
-fn main() {
-    let a = args();
-    let bin = collector_bin();
-    let dir = tempfile::tempdir().unwrap();
-    let pg_dir = dir.path().join("pg");
+/// Start (or restart with other settings) the private server in `dir`: its URL.
+fn pg_start(dir: &Path, settings: &[&str]) -> String {
     let out = Command::new("bash")
         .arg(PG_SH)
         .arg("start")
-        .arg(&pg_dir)
+        .arg(dir)
+        .args(settings)
         .output()
         .unwrap();
     assert!(
@@ -231,18 +231,24 @@ fn main() {
         "scripts/pg.sh start: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn main() {
+    let a = args();
+    let bin = collector_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let pg_dir = dir.path().join("pg");
+    let url = pg_start(&pg_dir, &[]);
     let server = Server(pg_dir.clone());
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let base = url.trim_end_matches("/postgres").to_owned();
-    psql(&url, "CREATE DATABASE bench1");
-    psql(&url, "CREATE DATABASE bench2");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     println!(
         "pgbench: {} keep-alive connections, {} s per run, loopback, client on 1 thread; \
-         collector processes with relaying off; PostgreSQL {} with fsync and synchronous_commit on",
+         collector processes with relaying off; PostgreSQL {} (fsync on)",
         a.connections,
         a.seconds,
         String::from_utf8_lossy(
@@ -267,49 +273,48 @@ fn main() {
             &rt,
         ));
     }
-    let one = [Replica::start(
-        &bin,
-        &format!("{base}/bench1"),
-        &[],
-        &log("pg1"),
-    )];
-    runs.push(measure(
-        "PostgreSQL, 1 replica",
-        &one,
-        Some(&pg_dir),
-        &a,
-        &rt,
-    ));
-    drop(one);
-    let two = [
-        Replica::start(&bin, &format!("{base}/bench2"), &[], &log("pg2a")),
-        Replica::start(&bin, &format!("{base}/bench2"), &[], &log("pg2b")),
-    ];
-    runs.push(measure(
-        "PostgreSQL, 2 replicas",
-        &two,
-        Some(&pg_dir),
-        &a,
-        &rt,
-    ));
-    drop(two);
+    // synchronous_commit on (PostgreSQL's default): COMMIT waits for the WAL's fsync, as SQLite's
+    // --sync full; off: it returns once the WAL is in the server's buffers, flushed within
+    // 3 × wal_writer_delay (0.6 s), about what SQLite's --sync normal risks.
+    for commit in ["on", "off"] {
+        let setting = format!("synchronous_commit={commit}");
+        let _ = Command::new("bash")
+            .arg(PG_SH)
+            .arg("stop")
+            .arg(&pg_dir)
+            .status();
+        pg_start(&pg_dir, &["-c", &setting]);
+        for n in [1, 2] {
+            let name = format!("bench_{commit}_{n}");
+            psql(&url, &format!("CREATE DATABASE {name}"));
+            let replicas: Vec<Replica> = (0..n)
+                .map(|i| {
+                    Replica::start(
+                        &bin,
+                        &format!("{base}/{name}"),
+                        &[],
+                        &log(&format!("{name}_{i}")),
+                    )
+                })
+                .collect();
+            let label = format!(
+                "PostgreSQL, {n} replica{}, {setting}",
+                if n == 1 { "" } else { "s" }
+            );
+            runs.push(measure(&label, &replicas, Some(&pg_dir), &a, &rt));
+        }
+    }
     drop(server);
 
     let sqlite = runs[0].figures.per_sec;
     println!(
-        "{:<26} {:>9} {:>10} {:>8} {:>8} {:>10} {:>16} {:>14}",
-        "store",
-        "beacons",
-        "per sec",
-        "p50 ms",
-        "p99 ms",
-        "vs SQLite",
-        "collector us/b",
-        "postgres us/b"
+        "{:<48} {:>8} {:>8} {:>7} {:>7} {:>9} {:>12} {:>11}",
+        "store", "beacons", "per sec", "p50 ms", "p99 ms", "vs SQLite", "collector", "postgres"
     );
+    println!("{:>113}", "(CPU us per beacon)");
     for r in &runs {
         println!(
-            "{:<26} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.2} {:>16.1} {:>14}",
+            "{:<48} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>9.2} {:>12.1} {:>11}",
             r.name,
             r.figures.requests,
             r.figures.per_sec,
@@ -321,8 +326,14 @@ fn main() {
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
         );
     }
+    let ratio = |i: usize, j: usize| runs[i].figures.per_sec / runs[j].figures.per_sec;
     println!(
-        "PostgreSQL with one replica / SQLite (--sync normal, the default): {:.2} (target: at least 0.5)",
-        runs[2].figures.per_sec / sqlite
+        "PostgreSQL, one replica / SQLite --sync normal (the default): {:.2} with \
+         synchronous_commit=on, {:.2} with off (target: at least 0.5); \
+         like for like: on / --sync full {:.2}, off / --sync normal {:.2}",
+        ratio(2, 0),
+        ratio(4, 0),
+        ratio(2, 1),
+        ratio(4, 0)
     );
 }
