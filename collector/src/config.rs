@@ -53,7 +53,7 @@ pub enum SyncMode {
 #[command(
     name = "collector",
     version,
-    about = "First-party collection endpoint for the drop-in Meta Pixel: stores /tr beacons durably in SQLite and relays them to Meta's Conversions API.",
+    about = "First-party collection endpoint for the drop-in Meta Pixel: stores /tr beacons durably in SQLite (or PostgreSQL, shared by several collectors) and relays them to Meta's Conversions API.",
     after_help = "Every flag can also be given as an environment variable COLLECTOR_<FLAG> (dashes become underscores, e.g. COLLECTOR_ADMIN_TOKEN); repeatable flags take a comma-separated list there."
 )]
 pub struct Config {
@@ -73,6 +73,11 @@ pub struct Config {
     /// API and the reports share them). Ignored for SQLite.
     #[arg(long, env = "COLLECTOR_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=1000))]
     pub db_pool_size: usize,
+
+    /// PEM file of the certificate authorities PostgreSQL's server certificate is checked against
+    /// (with `sslmode=prefer` or `require` in the `--db` URL). Default: Mozilla's roots.
+    #[arg(long, env = "COLLECTOR_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
 
     /// The PostgreSQL URL `--db` gave (with its password, or `PGPASSWORD` added); `None`: SQLite.
     #[arg(skip)]
@@ -139,7 +144,8 @@ pub struct Config {
 
     /// SQLite durability of an acknowledged event: `normal` (WAL written before the answer)
     /// survives kill -9 and crashes of the collector but not power loss; `full` also fsyncs the WAL
-    /// at each group commit and survives power loss, at a lower throughput.
+    /// at each group commit and survives power loss, at a lower throughput. Ignored for
+    /// PostgreSQL, whose server's own settings (`synchronous_commit`, `fsync`) decide.
     #[arg(long, env = "COLLECTOR_SYNC", value_enum, default_value_t = SyncMode::Normal)]
     pub sync: SyncMode,
 

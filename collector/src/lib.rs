@@ -1,15 +1,16 @@
 //! # collector: the first-party collection endpoint of the drop-in Meta Pixel
 //!
 //! In scope: receiving `/tr` beacons (GET query, POST form/multipart/text bodies) with core's wire
-//! decoder, hashing any plain identifier with core's normaliser, storing events durably in SQLite
-//! with deduplication, relaying them to Meta's Conversions API, serving the built pixel and an
-//! optional static site, first-party `_fbp`/`_fbc` cookies, metrics and a small admin API.
+//! decoder, hashing any plain identifier with core's normaliser, storing events durably with
+//! deduplication (in SQLite, or in PostgreSQL shared by several replicas), relaying them to
+//! Meta's Conversions API, serving the built pixel and an optional static site, first-party
+//! `_fbp`/`_fbc` cookies, metrics and a small admin API.
 //!
-//! Out of scope: decoding or normalising anything itself (that is `pixel-core`), TLS (run behind a
-//! reverse proxy), other storage engines (the [`store::Store`] trait is where PostgreSQL would go).
+//! Out of scope: decoding or normalising anything itself (that is `pixel-core`), TLS for HTTP (run
+//! behind a reverse proxy), storage engines beyond the two behind [`store::Store`].
 //!
 //! ```text
-//!   browser ──/tr──> http::beacon ──> ingest (group commit) ──> store (SQLite, WAL)
+//!   browser ──/tr──> http::beacon ──> ingest (group commit) ──> store (SQLite WAL | PostgreSQL)
 //!                                                                   │
 //!   Meta Graph API <── relay (batches of ≤1000, retry, bisect) <────┘
 //! ```

@@ -28,6 +28,14 @@
 //! in memory and start afresh). On shutdown a task finishes the request in flight, records its
 //! outcome and stops.
 //!
+//! Several replicas on one PostgreSQL store relay together: each round's read is a claim
+//! ([`Store::claim_pending`]) that hands an event to one replica for a lease of twice
+//! `--relay-timeout-ms`, renewed when a round outlasts half of it; marking an event (sent, failed,
+//! an attempt recorded) releases it, and so does a shutdown mid-round. A replica killed
+//! mid-request leaves its batch claimed until the lease ends; another then sends it, so that batch
+//! may reach Meta twice (deduplicated by event ID, as after a crash above). On SQLite (one
+//! process) the claim is the plain read of the queue. The plan's decisions are the same on both.
+//!
 //! The access token and the app secret's proof travel in the request body; the URL, which HTTP
 //! client errors print, holds neither.
 
@@ -188,7 +196,19 @@ impl PixelRelay {
         }
         let mut round = Round::new(batch.iter().map(|e| e.id).collect());
         let mut delay = Duration::ZERO;
+        let mut claimed_at = now;
+        let timeout = i64::try_from(self.state.config.relay_timeout_ms).unwrap_or(i64::MAX);
         while let Some(range) = round.next_request() {
+            if crate::now_ms() - claimed_at >= timeout {
+                // A long round (a bisection of refused events): half the lease is gone, so the
+                // claim on what is still pending is renewed before the next request.
+                let (ids, at) = (
+                    batch.iter().map(|e| e.id).collect::<Vec<_>>(),
+                    crate::now_ms(),
+                );
+                blocking(&self.state.store, move |s| s.renew(&ids, at)).await?;
+                claimed_at = at;
+            }
             let chunk = batch.get(range).unwrap_or(&[]);
             let verdict = self.send(chunk).await;
             if matches!(verdict, Verdict::Rejected { .. }) {

@@ -190,6 +190,13 @@ pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
         self.pending_after(pixel_id, after_id, limit)
     }
 
+    /// Extend this process's claim on these events (those still pending and still its own) by a
+    /// whole lease from `now_ms`: a round that outlasts half its lease renews it.
+    fn renew(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let _ = (ids, now_ms);
+        Ok(())
+    }
+
     /// Give up the claim on these events (still pending, untouched: shutdown) so that another
     /// replica may send them at once.
     fn release(&self, ids: &[i64]) -> Result<(), StoreError> {

@@ -4,7 +4,8 @@
 //! - **Driver**: `tokio-postgres` connections in a `deadpool-postgres` pool, on a small runtime of
 //!   the store's own (one worker thread runs the connections' I/O). The [`Store`] trait is
 //!   synchronous: each call is driven to completion on the calling thread (the ingest writer, a
-//!   `spawn_blocking` thread) by [`PgStore::run`], inside the store runtime's context.
+//!   `spawn_blocking` thread) by [`PgStore::run`] (`futures_executor::block_on`), inside the store
+//!   runtime's context.
 //! - **Never a hang**: connecting times out after [`CONNECT_TIMEOUT`], waiting for a pooled
 //!   connection after [`POOL_TIMEOUT`], a statement after [`STATEMENT_TIMEOUT_MS`] (server side),
 //!   a whole call after [`CALL_TIMEOUT`] (client side, for a server that stopped answering). So a
@@ -24,13 +25,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod rows;
 mod schema;
@@ -66,6 +67,9 @@ pub struct PgOptions {
     pub lease_ms: i64,
     /// This process's name in `lease_owner` (unique per start).
     pub owner: String,
+    /// PEM certificate authorities for the server's certificate (`--db-ca-file`); `None`:
+    /// Mozilla's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl PgOptions {
@@ -74,6 +78,7 @@ impl PgOptions {
             pool_size: config.db_pool_size,
             lease_ms: i64::try_from(config.relay_timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX),
             owner: owner_name(),
+            ca_file: config.db_ca_file.clone(),
         }
     }
 }
@@ -127,32 +132,6 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError(format!("PostgreSQL connection: {}", chain(&e)))
 }
 
-/// Wakes the thread that [`block_on`] parks.
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Poll `f` to completion on this thread. The I/O and timers it waits on are driven by the store
-/// runtime's worker, so this works from any thread, inside another runtime or not.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
-
 /// The driver's settings from the URL, with our timeouts where the URL sets none.
 fn driver_config(url: &DbUrl) -> Result<tokio_postgres::Config, StoreError> {
     let mut config: tokio_postgres::Config = url
@@ -176,7 +155,53 @@ fn driver_config(url: &DbUrl) -> Result<tokio_postgres::Config, StoreError> {
     config.options(&options);
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
+    // No `sslmode` and only loopback hosts (or sockets): no TLS, as there is nothing to protect
+    // and a local server's certificate is rarely one a client can check. Elsewhere the driver's
+    // default, `prefer`, holds: TLS when the server offers it, its certificate always checked.
+    let loopback = config.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Unix(_) => true,
+    });
+    if loopback && !url.config.to_ascii_lowercase().contains("sslmode=") {
+        config.ssl_mode(SslMode::Disable);
+    }
     Ok(config)
+}
+
+/// TLS with rustls: the server's certificate and name checked against `ca_file`'s authorities,
+/// or Mozilla's roots. Used whenever the `sslmode` asks for TLS (`require`, or `prefer` and
+/// the server offers it); never with `disable`.
+fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| StoreError(format!("--db-ca-file {}: {e}", path.display())))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(StoreError(format!(
+                    "--db-ca-file {}: no certificate in it",
+                    path.display()
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError(format!("TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// `$1, $2, …` with a cast: the parameter list of an `UNNEST`.
@@ -200,9 +225,10 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("PostgreSQL runtime: {e}")))?;
+        let tls = tls(options.ca_file.as_deref())?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 // An empty query before reuse: a connection left in an unknown state by a call
                 // that timed out never serves the next one.
@@ -227,7 +253,7 @@ impl PgStore {
             // The driver's connect timeout covers the TCP connection, not a server that
             // accepts and then never answers the start-up: this one covers both.
             let (mut client, connection) =
-                tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+                tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls))
                     .await
                     .map_err(|_| {
                         StoreError(format!(
@@ -262,9 +288,12 @@ impl PgStore {
             .runtime
             .as_ref()
             .ok_or_else(|| StoreError("PostgreSQL store is shut down".into()))?;
+        // Polled on this thread; the I/O and timers it waits on are driven by the store
+        // runtime's worker, whose context this enters: works from any thread, inside another
+        // runtime or not.
         let _context = rt.enter();
         match timeout {
-            Some(limit) => block_on(async {
+            Some(limit) => futures_executor::block_on(async {
                 match tokio::time::timeout(limit, f).await {
                     Ok(r) => r,
                     Err(_) => Err(StoreError(format!(
@@ -273,7 +302,7 @@ impl PgStore {
                     ))),
                 }
             }),
-            None => block_on(f),
+            None => futures_executor::block_on(f),
         }
     }
 
@@ -674,6 +703,18 @@ impl Store for PgStore {
         )?;
         events.sort_by_key(|e| e.id);
         Ok(events)
+    }
+
+    fn renew(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE events SET lease_until_ms = $2
+             WHERE id = ANY($1) AND lease_owner = $3 AND relay_status = 'pending'",
+            &[&ids, &(now_ms + self.options.lease_ms), &self.options.owner],
+        )
+        .map(|_| ())
     }
 
     fn release(&self, ids: &[i64]) -> Result<(), StoreError> {

@@ -88,16 +88,24 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 async fn apply(client: &mut Client) -> Result<(), StoreError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
+    // Created only when missing: a role with row privileges only (no CREATE on the schema) can
+    // start once the database's owner has migrated it.
+    let exists = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(pg_err)?;
+    if !exists.try_get::<_, bool>(0).map_err(pg_err)? {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version       BIGINT PRIMARY KEY,
                 name          TEXT   NOT NULL,
                 applied_at_ms BIGINT NOT NULL
             )",
-        )
-        .await
-        .map_err(pg_err)?;
+            )
+            .await
+            .map_err(pg_err)?;
+    }
     for &(version, name, sql) in MIGRATIONS {
         let done = client
             .query_opt(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::store::contract::{self, event, HOUR, T};
+use tokio_postgres::NoTls;
 
 /// The variable naming the test server.
 pub const TEST_URL_VAR: &str = "COLLECTOR_TEST_PG_URL";
@@ -73,6 +74,7 @@ impl Fresh {
             pool_size: 4,
             lease_ms: 60_000,
             owner: owner_name(),
+            ca_file: None,
         })
     }
 
@@ -238,6 +240,7 @@ fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreEr
             pool_size: 2,
             lease_ms: lease,
             owner: owner.into(),
+            ca_file: None,
         })
     };
     let (a, b) = (replica("a"), replica("b"));
@@ -278,6 +281,21 @@ fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreEr
     let later = ids(b.claim_pending("1", 0, 10, T + 4 + lease)?);
     assert!(later.contains(&last), "{later:?} has {last}");
     assert_eq!(later.len(), 4);
+    // A renewed claim outlives its first lease; one that was taken over is not taken back.
+    let d = replica("d");
+    let held = ids(d.claim_pending("1", 0, 10, T + 5 + 2 * lease)?);
+    assert_eq!(held.len(), 4);
+    d.renew(&held, T + 5 + 2 * lease + lease / 2)?;
+    assert!(
+        b.claim_pending("1", 0, 10, T + 6 + 3 * lease)?.is_empty(),
+        "renewed"
+    );
+    b.renew(&held, T + 6 + 3 * lease)?;
+    assert_eq!(
+        ids(a.claim_pending("1", 0, 10, T + 6 + 4 * lease)?).len(),
+        4,
+        "b renewed nothing"
+    );
     // One claim at a time even when many ask at once.
     let c = replica("c");
     let claimed: Vec<Vec<i64>> = std::thread::scope(|s| {
@@ -304,6 +322,15 @@ fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreEr
     Ok(())
 }
 
+fn options(owner: &str) -> PgOptions {
+    PgOptions {
+        pool_size: 2,
+        lease_ms: 1000,
+        owner: owner.into(),
+        ca_file: None,
+    }
+}
+
 #[test]
 fn an_unreachable_server_fails_fast() {
     // A listener that accepts and never answers: a server that stopped without closing.
@@ -318,28 +345,31 @@ fn an_unreachable_server_fails_fast() {
         Err(e) => unreachable!("{e}"),
     };
     let t = Instant::now();
-    let opened = PgStore::open(
-        &url,
-        PgOptions {
-            pool_size: 2,
-            lease_ms: 1000,
-            owner: "x".into(),
-        },
-    );
+    let opened = PgStore::open(&url, options("x"));
     let took = t.elapsed();
     assert!(opened.is_err());
     assert!(took < CONNECT_TIMEOUT + Duration::from_secs(2), "{took:?}");
     // Nothing listening at all: refused at once.
     drop(silent);
     let t = Instant::now();
-    assert!(PgStore::open(
-        &url,
-        PgOptions {
-            pool_size: 2,
-            lease_ms: 1000,
-            owner: "x".into(),
-        }
-    )
-    .is_err());
+    assert!(PgStore::open(&url, options("x")).is_err());
     assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn sslmode_require_never_falls_back_to_plain() {
+    let Ok(url) = std::env::var(TEST_URL_VAR) else {
+        println!("skipped sslmode_require_never_falls_back_to_plain: {TEST_URL_VAR} is not set");
+        return;
+    };
+    // The test server has no certificate a client could check (or no TLS at all).
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = match DbUrl::parse(&format!("{url}{sep}sslmode=require"), None) {
+        Ok(u) => u,
+        Err(e) => unreachable!("{e}"),
+    };
+    match PgStore::open(&url, options("x")) {
+        Err(e) => assert!(e.0.contains("TLS") || e.0.contains("certificate"), "{e}"),
+        Ok(_) => unreachable!("connected without a TLS session it could check"),
+    }
 }
