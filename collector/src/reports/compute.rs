@@ -1,7 +1,7 @@
 //! Each report: one scan of the rows it needs, figures computed here (see the module doc of
 //! [`super`] for why not in SQL).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use pixel_core::wire::parse_query;
 use serde::Deserialize;
@@ -45,10 +45,56 @@ struct Ud<'a> {
 }
 
 fn user_data<'a>(row: &Row<'a>) -> Ud<'a> {
-    if row.user_data.len() <= 2 {
+    if row.user_data.len() <= 2 || row.derived.is_some_and(|d| d.keys & AUDIENCE_KEYS == 0) {
         return Ud::default();
     }
-    serde_json::from_str(row.user_data).unwrap_or_default()
+    plain_user_data(row.user_data)
+        .unwrap_or_else(|| serde_json::from_str(row.user_data).unwrap_or_default())
+}
+
+/// The user data in the form the store writes it (`{"key":"value",...}`: no whitespace, no
+/// escapes, no repeated key) read without serde, with the answer serde would give; `None` for
+/// anything else, which serde then reads.
+fn plain_user_data(s: &str) -> Option<Ud<'_>> {
+    // (A fold, not `all`: no early exit, so it runs over whole words at a time.)
+    let plain = |t: &str| {
+        t.bytes()
+            .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'\\'))
+    };
+    let mut ud = Ud::default();
+    let mut rest = s.strip_prefix('{')?;
+    if rest == "}" {
+        return Some(ud);
+    }
+    loop {
+        let (key, r) = rest.strip_prefix('"')?.split_once('"')?;
+        let (value, r) = r.strip_prefix(":\"")?.split_once('"')?;
+        if !plain(key) || !plain(value) {
+            return None;
+        }
+        let slot = match key {
+            "em" => Some(&mut ud.em),
+            "ph" => Some(&mut ud.ph),
+            "fn" => Some(&mut ud.first_name),
+            "ln" => Some(&mut ud.ln),
+            "ge" => Some(&mut ud.ge),
+            "db" => Some(&mut ud.db),
+            "ct" => Some(&mut ud.ct),
+            "st" => Some(&mut ud.st),
+            "zp" => Some(&mut ud.zp),
+            "country" => Some(&mut ud.country),
+            "external_id" => Some(&mut ud.external_id),
+            _ => None,
+        };
+        // A repeated field: serde refuses the whole object.
+        if slot.is_some_and(|slot| slot.replace(value).is_some()) {
+            return None;
+        }
+        if r == "}" {
+            return Some(ud);
+        }
+        rest = r.strip_prefix(',')?;
+    }
 }
 
 /// `value` and `currency` of a Purchase.
@@ -82,19 +128,122 @@ fn purchase(row: &Row<'_>) -> Option<Amount> {
     Some((currency, value))
 }
 
-/// Who did it: the `fbp`; else the hashed `external_id`, then `em`; else an anonymous visitor of
-/// its own (the event's id).
-fn visitor(row: &Row<'_>, ud: &Ud<'_>) -> String {
-    if let Some(fbp) = row.fbp {
-        return format!("p:{fbp}");
+/// Who did an event without `fbp`: the hashed `external_id`, then `em`, as `x:…` / `e:…`
+/// (`None`: an anonymous visitor of its own).
+fn named_visitor(ud: &Ud<'_>) -> Option<String> {
+    match (ud.external_id, ud.em) {
+        (Some(x), _) => Some(format!("x:{x}")),
+        (None, Some(em)) => Some(format!("e:{em}")),
+        (None, None) => None,
     }
-    if let Some(x) = ud.external_id {
-        return format!("x:{x}");
+}
+
+/// Bit `i` of [`Derived::keys`] stands for `MATCH_KEYS[i]`; then these two.
+const IOS: i64 = 1 << MATCH_KEYS.len();
+/// A PageView whose URL is a (non-direct) landing: UTM parameters or `fbclid`.
+pub const LANDING: i64 = IOS << 1;
+/// The bits of the keys an audience exports (every user data key but `db` and `ge`).
+pub const AUDIENCE_KEYS: i64 = 0b00_1111_1100_0111;
+
+/// The facts the reports need from an event that never change once it is stored, derived by
+/// [`derive`] when it is stored: which keys it carries, whether its user agent is iOS, whether
+/// it is a landing (the bits of `keys`), and who it was when it has no `fbp` (`x:<external_id>`
+/// or `e:<em>`, `None` for an anonymous visitor or one with `fbp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Derived<'a> {
+    pub keys: i64,
+    pub visitor: Option<&'a str>,
+}
+
+/// What a store keeps beside an event for the reports (`report_keys`, `report_visitor`): `row`
+/// holds the event's columns as stored (its `id`, relay fields and `derived` are not read). The
+/// reports compute the same from the columns of a row without it, so either way the answers are
+/// the same.
+pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
+    let row = Row {
+        derived: None,
+        ..row.clone()
+    };
+    let ud = user_data(&row);
+    let mut keys = 0i64;
+    for (i, has) in carried(&row, &ud).into_iter().enumerate() {
+        keys |= i64::from(has) << i;
     }
-    if let Some(em) = ud.em {
-        return format!("e:{em}");
+    if is_ios(row.user_agent) {
+        keys |= IOS;
     }
-    format!("a:{}", row.id)
+    if row.event_name == "PageView" && touch(row.source_url).is_some() {
+        keys |= LANDING;
+    }
+    let who = if row.fbp.is_some() {
+        None
+    } else {
+        named_visitor(&ud)
+    };
+    (keys, who)
+}
+
+/// The reports' hash maps: keyed by visitors and days, a million lookups per report.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Visitors numbered 0, 1, 2… in order of first appearance: a visitor is the `fbp`; else the
+/// hashed `external_id`, then `em`; else an anonymous visitor of its own (one event).
+#[derive(Default)]
+struct Visitors {
+    by_fbp: FastMap<Box<str>, u32>,
+    /// `x:<external_id>` / `e:<em>`.
+    by_name: FastMap<Box<str>, u32>,
+    count: u32,
+}
+
+impl Visitors {
+    fn id(&mut self, row: &Row<'_>) -> u32 {
+        let (map, key) = if let Some(fbp) = row.fbp {
+            (&mut self.by_fbp, fbp)
+        } else if let Some(d) = row.derived {
+            match d.visitor {
+                Some(v) => (&mut self.by_name, v),
+                None => return self.fresh(),
+            }
+        } else {
+            let Some(v) = named_visitor(&user_data(row)) else {
+                return self.fresh();
+            };
+            return Self::lookup(&mut self.by_name, &mut self.count, &v);
+        };
+        Self::lookup(map, &mut self.count, key)
+    }
+
+    fn lookup(map: &mut FastMap<Box<str>, u32>, count: &mut u32, key: &str) -> u32 {
+        if let Some(id) = map.get(key) {
+            return *id;
+        }
+        let id = *count;
+        *count += 1;
+        map.insert(key.into(), id);
+        id
+    }
+
+    fn fresh(&mut self) -> u32 {
+        let id = self.count;
+        self.count += 1;
+        id
+    }
+
+    fn len(&self) -> usize {
+        self.count as usize
+    }
+}
+
+/// `slot` of `v` for visitor `id`, growing `v` as new visitors appear.
+fn per_visitor<T: Default>(v: &mut Vec<T>, id: u32) -> &mut T {
+    let i = id as usize;
+    if v.len() <= i {
+        v.resize_with(i + 1, T::default);
+    }
+    // In range: just resized.
+    #[allow(clippy::indexing_slicing)]
+    &mut v[i]
 }
 
 /// `x` rounded to `places` decimals (and never `-0`: an empty `f64` sum is `-0.0`).
@@ -158,9 +307,10 @@ fn names(list: &[&str]) -> Vec<String> {
 /// `/api/reports/funnel`.
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
     let mut events = [0u64; FUNNEL.len()];
-    let mut visitors: [HashSet<String>; FUNNEL.len()] = Default::default();
+    // Per visitor: bit `i` set when they did step `i`.
+    let mut did: Vec<u8> = Vec::new();
+    let mut visitors = Visitors::default();
     let mut all_events = 0u64;
-    let mut all_visitors = HashSet::new();
     let cols = Columns {
         user_data: true,
         ..Columns::default()
@@ -173,27 +323,20 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
         None,
         cols,
         &mut |row| {
-            // The user data only matters for a visitor without `fbp`.
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
-            let who = visitor(row, &ud);
+            let who = per_visitor(&mut did, visitors.id(row));
             all_events += 1;
             if let Some(i) = FUNNEL.iter().position(|s| *s == row.event_name) {
-                if let (Some(n), Some(set)) = (events.get_mut(i), visitors.get_mut(i)) {
+                if let Some(n) = events.get_mut(i) {
                     *n += 1;
-                    set.insert(who.clone());
+                    *who |= 1 << i;
                 }
             }
-            all_visitors.insert(who);
         },
     )?;
     let mut steps = Vec::with_capacity(FUNNEL.len());
     let mut previous: Option<u64> = None;
-    for ((name, n), set) in FUNNEL.iter().zip(events).zip(&visitors) {
-        let v = set.len() as u64;
+    for (i, (name, n)) in FUNNEL.iter().zip(events).enumerate() {
+        let v = did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
         steps.push(json!({
             "event": name,
             "events": n,
@@ -204,7 +347,7 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
     }
     Ok(json!({
         "events": all_events,
-        "visitors": all_visitors.len(),
+        "visitors": visitors.len(),
         "steps": steps,
     }))
 }
@@ -226,7 +369,12 @@ pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<
             return;
         };
         if let Some(c) = counts.get_mut(i) {
-            *c.entry(row.event_name.to_owned()).or_insert(0) += 1;
+            match c.get_mut(row.event_name) {
+                Some(n) => *n += 1,
+                None => {
+                    c.insert(row.event_name.to_owned(), 1);
+                }
+            }
         }
         if row.event_name == "Purchase" {
             if let (Some((cur, v)), Some(m)) = (purchase(row), revenue.get_mut(i)) {
@@ -289,6 +437,9 @@ pub const MATCH_KEYS: [(&str, f64); 14] = [
 ];
 
 fn carried(row: &Row<'_>, ud: &Ud<'_>) -> [bool; MATCH_KEYS.len()] {
+    if let Some(d) = row.derived {
+        return std::array::from_fn(|i| d.keys & (1 << i) != 0);
+    }
     [
         ud.em.is_some(),
         ud.ph.is_some(),
@@ -470,8 +621,9 @@ pub fn attribution(
 ) -> Result<Value, StoreError> {
     let window = window_days * SECS_PER_DAY;
     // Per visitor: landings (time, id, touch) and purchases (time, value).
-    let mut landings: HashMap<String, Vec<(i64, i64, Touch)>> = HashMap::new();
-    let mut purchases: Vec<(String, i64, Option<Amount>)> = Vec::new();
+    let mut visitors = Visitors::default();
+    let mut landings: Vec<Vec<(i64, i64, Touch)>> = Vec::new();
+    let mut purchases: Vec<(u32, i64, Option<Amount>)> = Vec::new();
     let cols = Columns {
         user_data: true,
         purchase_data: true,
@@ -488,30 +640,24 @@ pub fn attribution(
         Some(&wanted),
         cols,
         &mut |row| {
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
             if row.event_name == "PageView" {
+                if row.derived.is_some_and(|d| d.keys & LANDING == 0) {
+                    return;
+                }
                 if let Some(t) = touch(row.source_url) {
-                    landings.entry(visitor(row, &ud)).or_default().push((
-                        row.event_time,
-                        row.id,
-                        t,
-                    ));
+                    per_visitor(&mut landings, visitors.id(row)).push((row.event_time, row.id, t));
                 }
             } else if row.event_time >= from {
-                purchases.push((visitor(row, &ud), row.event_time, purchase(row)));
+                purchases.push((visitors.id(row), row.event_time, purchase(row)));
             }
         },
     )?;
-    for l in landings.values_mut() {
+    for l in landings.iter_mut() {
         l.sort_by_key(|(t, id, _)| (*t, *id));
     }
     let mut by_touch: BTreeMap<Option<Touch>, (u64, Money)> = BTreeMap::new();
     for (who, at, value) in &purchases {
-        let credited = landings.get(who).and_then(|l| {
+        let credited = landings.get(*who as usize).and_then(|l| {
             l.iter()
                 .rev()
                 .find(|(t, _, _)| *t <= *at && at - t <= window)
@@ -572,6 +718,13 @@ fn is_ios(ua: Option<&str>) -> bool {
     ua.is_some_and(|ua| ua.contains("iPhone") || ua.contains("iPad") || ua.contains("iPod"))
 }
 
+fn ios(row: &Row<'_>) -> bool {
+    match row.derived {
+        Some(d) => d.keys & IOS != 0,
+        None => is_ios(row.user_agent),
+    }
+}
+
 /// `/api/reports/aem`: per prioritised name, every event, and what Aggregated Event Measurement
 /// would count (per visitor and UTC day, only the highest-priority event), overall and for iOS.
 pub fn aem(
@@ -583,14 +736,15 @@ pub fn aem(
     let k = params.priority.len();
     let (mut all, mut ios_all) = (vec![0u64; k], vec![0u64; k]);
     // (visitor, day) → best (lowest) priority index; the second map for iOS events only.
-    let mut best: HashMap<(String, i64), usize> = HashMap::new();
-    let mut ios_best: HashMap<(String, i64), usize> = HashMap::new();
+    let mut visitors = Visitors::default();
+    let mut best: FastMap<(u32, i64), usize> = FastMap::default();
+    let mut ios_best: FastMap<(u32, i64), usize> = FastMap::default();
     let cols = Columns {
         user_data: true,
         user_agent: true,
         ..Columns::default()
     };
-    let lift = |map: &mut HashMap<(String, i64), usize>, key: (String, i64), p: usize| {
+    let lift = |map: &mut FastMap<(u32, i64), usize>, key: (u32, i64), p: usize| {
         let slot = map.entry(key).or_insert(p);
         *slot = (*slot).min(p);
     };
@@ -605,25 +759,20 @@ pub fn aem(
             let Some(p) = params.priority.iter().position(|n| n == row.event_name) else {
                 return;
             };
-            let ud = if row.fbp.is_some() {
-                Ud::default()
-            } else {
-                user_data(row)
-            };
-            let key = (visitor(row, &ud), row.event_time.div_euclid(SECS_PER_DAY));
+            let key = (visitors.id(row), row.event_time.div_euclid(SECS_PER_DAY));
             if let Some(n) = all.get_mut(p) {
                 *n += 1;
             }
-            if is_ios(row.user_agent) {
+            if ios(row) {
                 if let Some(n) = ios_all.get_mut(p) {
                     *n += 1;
                 }
-                lift(&mut ios_best, key.clone(), p);
+                lift(&mut ios_best, key, p);
             }
             lift(&mut best, key, p);
         },
     )?;
-    let tally = |map: &HashMap<(String, i64), usize>| {
+    let tally = |map: &FastMap<(u32, i64), usize>| {
         let mut out = vec![0u64; k];
         for p in map.values() {
             if let Some(n) = out.get_mut(*p) {
@@ -687,10 +836,12 @@ const AUDIENCE_COLUMNS: [(&str, &str); 9] = [
     ("external_id", "external_id"),
 ];
 
+type Ids = [Option<(i64, i64, String)>; AUDIENCE_COLUMNS.len()];
+
 #[derive(Default)]
 struct Person {
-    /// Per column: the newest hash seen and when.
-    ids: [Option<(i64, i64, String)>; AUDIENCE_COLUMNS.len()],
+    /// Per column: the newest hash seen and when (`None` until one is seen).
+    ids: Option<Box<Ids>>,
     purchases: Vec<(i64, Option<(String, f64)>)>,
     last_cart: Option<i64>,
     viewed: bool,
@@ -712,16 +863,17 @@ pub fn audience(
     } else {
         to
     };
-    let mut people: HashMap<String, Person> = HashMap::new();
+    let mut visitors = Visitors::default();
+    let mut people: Vec<Person> = Vec::new();
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
     let cols = Columns {
         user_data: true,
+        hashes: true,
         purchase_data: true,
         ..Columns::default()
     };
     scan(src, pixel, from, scan_to, None, cols, &mut |row| {
         let ud = user_data(row);
-        let person = people.entry(visitor(row, &ud)).or_default();
         let values = [
             ud.em,
             ud.ph,
@@ -733,13 +885,28 @@ pub fn audience(
             ud.country,
             ud.external_id,
         ];
-        for (slot, v) in person.ids.iter_mut().zip(values) {
-            let Some(v) = v else { continue };
-            if slot
-                .as_ref()
-                .is_none_or(|(t, id, _)| (row.event_time, row.id) > (*t, *id))
-            {
-                *slot = Some((row.event_time, row.id, v.to_owned()));
+        // Half the events are PageViews without a hash: nothing here for anyone.
+        let counts = matches!(
+            row.event_name,
+            "Purchase" | "AddToCart" | "InitiateCheckout" | "ViewContent"
+        );
+        if !counts && values.iter().all(Option::is_none) {
+            return;
+        }
+        let person = per_visitor(&mut people, visitors.id(row));
+        if values.iter().any(Option::is_some) {
+            let ids = person.ids.get_or_insert_with(Default::default);
+            for (slot, v) in ids.iter_mut().zip(values) {
+                let Some(v) = v else { continue };
+                match slot {
+                    Some((t, id, h)) if (row.event_time, row.id) > (*t, *id) => {
+                        (*t, *id) = (row.event_time, row.id);
+                        h.clear();
+                        h.push_str(v);
+                    }
+                    Some(_) => {}
+                    None => *slot = Some((row.event_time, row.id, v.to_owned())),
+                }
             }
         }
         let in_range = row.event_time < to;
@@ -768,10 +935,10 @@ pub fn audience(
             .map(|(c, _)| c.clone())
     });
     let mut rows: Vec<String> = Vec::new();
-    for person in people.values() {
-        if person.ids.iter().all(Option::is_none) {
+    for person in &people {
+        let Some(ids) = &person.ids else {
             continue;
-        }
+        };
         let value = match which {
             Audience::Purchasers => {
                 let bought: Vec<_> = person.purchases.iter().filter(|(t, _)| *t < to).collect();
@@ -806,8 +973,7 @@ pub fn audience(
                 None
             }
         };
-        let mut line: Vec<String> = person
-            .ids
+        let mut line: Vec<String> = ids
             .iter()
             .map(|id| id.as_ref().map(|(_, _, h)| h.clone()).unwrap_or_default())
             .collect();
@@ -853,6 +1019,53 @@ mod tests {
         )));
         assert!(!is_ios(Some("Mozilla/5.0 (Linux; Android 14)")));
         assert!(!is_ios(None));
+    }
+
+    /// The fast reading of stored user data gives serde's answer, or leaves it to serde.
+    #[test]
+    fn plain_user_data_reads_as_serde_does() {
+        let h = "a".repeat(64);
+        let cases = [
+            "{}".to_owned(),
+            format!(r#"{{"em":"{h}"}}"#),
+            format!(r#"{{"country":"{h}","em":"{h}","external_id":"x1","zz":"q"}}"#),
+            format!(r#"{{"em":"{h}","em":"b"}}"#),
+            format!(r#"{{"zz":"1","zz":"2","ph":"{h}"}}"#),
+            r#"{"em":"a\"b"}"#.to_owned(),
+            r#"{"em":"a\u0041"}"#.to_owned(),
+            "{\"em\":\"a\nb\"}".to_owned(),
+            format!(r#"{{ "em":"{h}"}}"#),
+            r#"{"em":1}"#.to_owned(),
+            r#"{"zz":1,"em":"x"}"#.to_owned(),
+            r#"{"em":"x",}"#.to_owned(),
+            r#"{"em":"x"}junk"#.to_owned(),
+            r#"not json"#.to_owned(),
+        ];
+        let fields = |u: &Ud<'_>| {
+            [
+                u.em,
+                u.ph,
+                u.first_name,
+                u.ln,
+                u.ge,
+                u.db,
+                u.ct,
+                u.st,
+                u.zp,
+                u.country,
+                u.external_id,
+            ]
+            .map(|v| v.map(str::to_owned))
+        };
+        for case in &cases {
+            let by_serde: Ud<'_> = serde_json::from_str(case).unwrap_or_default();
+            if let Some(fast) = plain_user_data(case) {
+                assert_eq!(fields(&fast), fields(&by_serde), "{case}");
+            }
+        }
+        // The stored form takes the fast path.
+        assert!(plain_user_data(&cases[2]).is_some_and(|u| u.external_id == Some("x1")));
+        assert!(plain_user_data(&cases[3]).is_none());
     }
 
     #[test]

@@ -7,12 +7,19 @@
 //! `SELECT ... WHERE pixel_id = ? AND event_time >= ? AND event_time < ?`) and count the
 //! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
 //! two stores that hold the same events give the same answers by construction.
+//!
+//! Speed (1,000,000 events per report, see the README): a store keeps, beside each event, what
+//! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
+//! landing or not, its visitor without `fbp`) in columns an index can cover, so a scan reads a
+//! narrow index instead of whole rows; a store without them passes `None` and the reports derive
+//! the same from the row. Visitors are numbered once per scan, so each report keeps integers.
 
 mod compute;
 mod params;
 
 pub use compute::{
-    aem, attribution, audience, funnel, match_quality, relay, timeline, Audience, MATCH_KEYS,
+    aem, attribution, audience, derive, funnel, match_quality, relay, timeline, Audience, Derived,
+    AUDIENCE_KEYS, LANDING, MATCH_KEYS,
 };
 pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};
 
@@ -31,10 +38,15 @@ pub const FUNNEL: [&str; 5] = [
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Columns {
     pub user_data: bool,
+    /// With `user_data`: the report reads the hashes themselves (the audiences), not only which
+    /// keys an event carries and who its visitor is, which [`Row::derived`] tells when present.
+    pub hashes: bool,
     /// `value` and `currency` of Purchases.
     pub purchase_data: bool,
     pub source_url: bool,
+    /// `user_agent`, and with it `has_fbc` and `has_client_ip` (what match quality reads).
     pub user_agent: bool,
+    /// `relay_status`, `relay_error` and `event_id_derived`.
     pub relay: bool,
 }
 
@@ -67,6 +79,13 @@ pub struct Row<'a> {
     pub event_id_derived: bool,
     pub relay_status: Option<RelayStatus>,
     pub relay_error: Option<&'a str>,
+    /// What [`derive`] made of the event when it was stored (columns `report_keys` and
+    /// `report_visitor`), `None` for a row stored without. With it, a store may leave out
+    /// what it makes unnecessary: `user_agent`, `has_fbc` and `has_client_ip` always,
+    /// `source_url` unless `keys` has [`LANDING`], `user_data` unless the scan wants
+    /// [`Columns::hashes`] and `keys` has one of [`AUDIENCE_KEYS`]. A store that never fills it
+    /// gets the same answers, only slower.
+    pub derived: Option<Derived<'a>>,
 }
 
 /// The read side the reports need from a store.

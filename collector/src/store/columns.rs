@@ -1,11 +1,9 @@
 //! What both stores share: the JSON text columns (`user_data`, `custom_data`, `dpo`), written and
-//! read back the same way, and the reports' scan statement, so the two backends store the same
-//! bytes and the reports read them alike.
+//! read back the same way, and what the reports derive from an event at insert, so the two
+//! backends store the same bytes and the reports read them alike.
 
 use pixel_core::wire::Dpo;
 use serde_json::{Map, Value};
-
-use crate::reports::Scan;
 
 /// The columns of a [`StoredEvent`](super::StoredEvent), in the order both stores read them.
 pub const EVENT_COLUMNS: &str = "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
@@ -59,44 +57,6 @@ pub fn user_data_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `SELECT` of one scan, with parameters written by `mark` (1 for the first) and `null` for
-/// the columns it does not need: the same statement on both stores.
-pub fn scan_sql(scan: &Scan<'_>, mark: &dyn Fn(usize) -> String, null: &str) -> String {
-    let c = &scan.columns;
-    let pick = |needed: bool, col: &str| {
-        if needed {
-            col.to_owned()
-        } else {
-            null.to_owned()
-        }
-    };
-    let names = match scan.names {
-        Some(list) if !list.is_empty() => {
-            let marks: Vec<String> = (0..list.len()).map(|i| mark(i + 4)).collect();
-            format!(" AND event_name IN ({})", marks.join(", "))
-        }
-        _ => String::new(),
-    };
-    format!(
-        "SELECT id, event_name, event_time, fbp, fbc IS NOT NULL, client_ip IS NOT NULL, {ua}, {url}, {ud},
-                {pd}, event_id_derived, {status}, {error}
-         FROM events
-         WHERE pixel_id = {p1} AND event_time >= {p2} AND event_time < {p3}{names}",
-        p1 = mark(1),
-        p2 = mark(2),
-        p3 = mark(3),
-        ua = pick(c.user_agent, "user_agent"),
-        url = pick(c.source_url, "source_url"),
-        ud = pick(c.user_data, "user_data"),
-        pd = pick(
-            c.purchase_data,
-            "CASE WHEN event_name = 'Purchase' THEN custom_data END"
-        ),
-        status = pick(c.relay, "relay_status"),
-        error = pick(c.relay, "relay_error"),
-    )
-}
-
 /// The expiry walk's answer from `(id, event_time)` rows in id order: the ids older than
 /// `cutoff_secs`, and the last id looked at.
 pub fn older_than(
@@ -111,4 +71,19 @@ pub fn older_than(
         last = Some(id);
     }
     (old, last)
+}
+
+/// `report_keys` and `report_visitor` of an event about to be stored, `user_data` its column:
+/// what [`crate::reports::derive`] makes of it.
+pub fn derive_event(e: &crate::event::NewEvent, user_data: &str) -> (i64, Option<String>) {
+    crate::reports::derive(&crate::reports::Row {
+        event_name: &e.event_name,
+        fbp: e.fbp.as_deref(),
+        has_fbc: e.fbc.is_some(),
+        has_client_ip: e.client_ip.is_some(),
+        user_agent: e.user_agent.as_deref(),
+        source_url: &e.source_url,
+        user_data,
+        ..Default::default()
+    })
 }

@@ -200,6 +200,7 @@ pub fn relay_status_transitions(s: &dyn Store) -> Result<(), StoreError> {
         columns: Columns {
             relay: true,
             user_data: true,
+            hashes: true,
             ..Columns::default()
         },
     };
@@ -210,27 +211,27 @@ pub fn relay_status_transitions(s: &dyn Store) -> Result<(), StoreError> {
             r.fbp.is_some(),
             r.has_fbc,
             r.user_data.len(),
+            r.derived.is_some(),
         ))
     })?;
     seen.sort_by_key(|r| r.0.map(|s| s.as_str()));
+    // Derived at insert; the error read for failed events only; the hashes when asked for.
+    let row = |status, error: Option<&str>| {
+        (
+            Some(status),
+            error.map(str::to_owned),
+            true,
+            false,
+            73,
+            true,
+        )
+    };
     assert_eq!(
         seen,
         [
-            (
-                Some(RelayStatus::Expired),
-                Some("older than 7 days: the Conversions API no longer accepts it".to_owned()),
-                true,
-                false,
-                73
-            ),
-            (
-                Some(RelayStatus::Failed),
-                Some("Invalid parameter".to_owned()),
-                true,
-                false,
-                73
-            ),
-            (Some(RelayStatus::Sent), None, true, false, 73),
+            row(RelayStatus::Expired, None),
+            row(RelayStatus::Failed, Some("Invalid parameter")),
+            row(RelayStatus::Sent, None),
         ]
     );
     Ok(())
@@ -273,4 +274,38 @@ pub fn expiry_in_chunks_and_paged_pending_reads(s: &dyn Store) -> Result<(), Sto
     s.release(&[after_b])?;
     assert_eq!(names(s.claim_pending("1", 0, 10, T)?), ["b", "d"]);
     Ok(())
+}
+
+/// Every report and audience of seeded traffic, as text.
+pub fn every_report(
+    src: &dyn crate::reports::ReportSource,
+    pixel: &str,
+    range: crate::reports::DayRange,
+) -> Result<Vec<String>, StoreError> {
+    use crate::reports::{self, AemParams, Audience, AudienceParams};
+    let aem = AemParams {
+        priority: ["Purchase", "InitiateCheckout", "AddToCart", "ViewContent"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let mut out = vec![
+        reports::funnel(src, pixel, range)?.to_string(),
+        reports::timeline(src, pixel, range)?.to_string(),
+        reports::match_quality(src, pixel, range)?.to_string(),
+        reports::relay(src, pixel, range)?.to_string(),
+        reports::attribution(src, pixel, range, 7)?.to_string(),
+        reports::aem(src, pixel, range, &aem)?.to_string(),
+    ];
+    for which in [
+        Audience::Purchasers,
+        Audience::CartAbandoners,
+        Audience::Viewers,
+    ] {
+        let p = AudienceParams {
+            window_days: 2,
+            currency: None,
+        };
+        out.push(reports::audience(src, pixel, range, which, &p)?);
+    }
+    Ok(out)
 }

@@ -12,7 +12,7 @@ pub mod columns;
 mod contract;
 mod dedup;
 pub mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;

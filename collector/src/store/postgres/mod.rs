@@ -11,8 +11,10 @@
 //!   a whole call after [`CALL_TIMEOUT`] (client side, for a server that stopped answering). So a
 //!   group commit against an unreachable server fails in seconds: its beacons get `503`, and
 //!   `check_writable` lets `/healthz` come back when the server does.
-//! - **Group commit**: one transaction per [`Store::insert_batch`], a handful of statements
-//!   whatever the batch size (arrays through `UNNEST`), answered after `COMMIT`.
+//! - **Group commit**: one transaction per [`Store::insert_batch`], whatever the batch size
+//!   (arrays through `UNNEST`), answered after `COMMIT`: one statement (data-modifying CTEs, one
+//!   round trip) when every key in the batch is distinct, a transaction of a few when a key
+//!   repeats within the batch.
 //! - **Deduplication shared by the replicas**: the `dedup_keys` table holds each
 //!   `(pixel_id, event_name, event_id)` with the receipt time it was last stored at; an
 //!   `INSERT … ON CONFLICT … DO UPDATE … WHERE` the old time is outside the window either claims
@@ -36,7 +38,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 mod rows;
 mod schema;
 
-use super::columns::{custom_data_json, dpo_json, older_than, scan_sql, user_data_json};
+use super::columns::{custom_data_json, derive_event, dpo_json, older_than, user_data_json};
 use super::{
     EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent, DEDUP_WINDOW_MS,
 };
@@ -230,9 +232,10 @@ impl PgStore {
             config.clone(),
             tls.clone(),
             ManagerConfig {
-                // An empty query before reuse: a connection left in an unknown state by a call
-                // that timed out never serves the next one.
-                recycling_method: RecyclingMethod::Verified,
+                // A closed connection is dropped, an open one reused as it is: a call cut off by
+                // its timeout leaves no transaction open (the driver rolls back a dropped one),
+                // and a query before every reuse would cost a round trip per group commit.
+                recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
@@ -354,6 +357,21 @@ impl PgStore {
     }
 }
 
+/// The `(pixel_id, event_name, event_id)` rows a claim returned.
+fn claimed_keys(
+    rows: &[tokio_postgres::Row],
+) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(pg_err)?,
+                r.try_get(1).map_err(pg_err)?,
+                r.try_get(2).map_err(pg_err)?,
+            ))
+        })
+        .collect()
+}
+
 /// One group commit in `tx`: claim the keys, insert what was claimed, count the repeats.
 async fn insert_events(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -409,15 +427,7 @@ async fn insert_events(
             .query(&claim, &[&pixels, &names, &ids, &times, &DEDUP_WINDOW_MS])
             .await
             .map_err(pg_err)?;
-        let mut claimed = std::collections::HashSet::with_capacity(rows.len());
-        for r in &rows {
-            let key: (String, String, String) = (
-                r.try_get(0).map_err(pg_err)?,
-                r.try_get(1).map_err(pg_err)?,
-                r.try_get(2).map_err(pg_err)?,
-            );
-            claimed.insert(key);
-        }
+        let claimed = claimed_keys(&rows)?;
         for &i in &round {
             let Some(e) = events.get(i) else { continue };
             let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
@@ -441,68 +451,198 @@ async fn insert_events(
     Ok(outcomes)
 }
 
+/// The columns of a batch of events as arrays, the parameters of an `INSERT … SELECT FROM UNNEST`.
+struct EventArrays<'a> {
+    pixels: Vec<&'a str>,
+    names: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    derived: Vec<bool>,
+    times: Vec<i64>,
+    received: Vec<i64>,
+    urls: Vec<&'a str>,
+    referrers: Vec<&'a str>,
+    fbp: Vec<Option<&'a str>>,
+    fbc: Vec<Option<&'a str>>,
+    ips: Vec<Option<&'a str>>,
+    agents: Vec<Option<&'a str>>,
+    user_data: Vec<String>,
+    custom: Vec<String>,
+    dpo: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    report_keys: Vec<i64>,
+    report_visitor: Vec<Option<String>>,
+}
+
+/// The `UNNEST` of [`EventArrays::params`] as `u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud,
+/// cd, dp, st, rk, rv, ord)`, `ord` the position in the batch.
+const UNNEST_EVENTS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[],
+    $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[])
+    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, ord)";
+
+/// The columns [`UNNEST_EVENTS`] fills, and its names for them.
+const EVENT_INSERT_COLUMNS: &str = "pixel_id, event_name, event_id, event_id_derived, event_time,
+    received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data,
+    custom_data, dpo, relay_status, report_keys, report_visitor";
+const UNNEST_VALUES: &str = "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv";
+
+impl<'a> EventArrays<'a> {
+    fn new(events: &[&'a NewEvent]) -> EventArrays<'a> {
+        let col = |f: fn(&'a NewEvent) -> &'a str| events.iter().map(|e| f(e)).collect();
+        let opt = |f: fn(&'a NewEvent) -> Option<&'a str>| events.iter().map(|e| f(e)).collect();
+        let user_data: Vec<String> = events
+            .iter()
+            .map(|e| user_data_json(&e.user_data))
+            .collect();
+        let (report_keys, report_visitor) = events
+            .iter()
+            .zip(&user_data)
+            .map(|(e, ud)| derive_event(e, ud))
+            .unzip();
+        EventArrays {
+            report_keys,
+            report_visitor,
+            pixels: col(|e| &e.pixel_id),
+            names: col(|e| &e.event_name),
+            ids: col(|e| &e.event_id),
+            derived: events.iter().map(|e| e.event_id_derived).collect(),
+            times: events.iter().map(|e| e.event_time).collect(),
+            received: events.iter().map(|e| e.received_at_ms).collect(),
+            urls: col(|e| &e.source_url),
+            referrers: col(|e| &e.referrer_url),
+            fbp: opt(|e| e.fbp.as_deref()),
+            fbc: opt(|e| e.fbc.as_deref()),
+            ips: opt(|e| e.client_ip.as_deref()),
+            agents: opt(|e| e.user_agent.as_deref()),
+            user_data: events
+                .iter()
+                .map(|e| user_data_json(&e.user_data))
+                .collect(),
+            custom: events
+                .iter()
+                .map(|e| custom_data_json(&e.custom_data))
+                .collect(),
+            dpo: events.iter().map(|e| dpo_json(&e.dpo)).collect(),
+            status: events
+                .iter()
+                .map(|e| {
+                    if e.relay {
+                        RelayStatus::Pending.as_str()
+                    } else {
+                        RelayStatus::NotRelayed.as_str()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// `$1` … `$18` of [`UNNEST_EVENTS`].
+    fn params(&self) -> Params<'_> {
+        vec![
+            &self.pixels,
+            &self.names,
+            &self.ids,
+            &self.derived,
+            &self.times,
+            &self.received,
+            &self.urls,
+            &self.referrers,
+            &self.fbp,
+            &self.fbc,
+            &self.ips,
+            &self.agents,
+            &self.user_data,
+            &self.custom,
+            &self.dpo,
+            &self.status,
+            &self.report_keys,
+            &self.report_visitor,
+        ]
+    }
+}
+
 /// The stored events, in one statement, ids in batch order.
 async fn insert_rows(
     tx: &deadpool_postgres::Transaction<'_>,
     stored: &[&NewEvent],
 ) -> Result<(), StoreError> {
-    let col = |f: fn(&NewEvent) -> &str| -> Vec<&str> { stored.iter().map(|e| f(e)).collect() };
-    let opt = |f: fn(&NewEvent) -> Option<&str>| -> Vec<Option<&str>> {
-        stored.iter().map(|e| f(e)).collect()
-    };
-    let (pixels, names, ids) = (
-        col(|e| &e.pixel_id),
-        col(|e| &e.event_name),
-        col(|e| &e.event_id),
+    let sql = format!(
+        "INSERT INTO events ({EVENT_INSERT_COLUMNS})
+         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord"
     );
-    let derived: Vec<bool> = stored.iter().map(|e| e.event_id_derived).collect();
-    let times: Vec<i64> = stored.iter().map(|e| e.event_time).collect();
-    let received: Vec<i64> = stored.iter().map(|e| e.received_at_ms).collect();
-    let (urls, referrers) = (col(|e| &e.source_url), col(|e| &e.referrer_url));
-    let (fbp, fbc) = (opt(|e| e.fbp.as_deref()), opt(|e| e.fbc.as_deref()));
-    let (ips, agents) = (
-        opt(|e| e.client_ip.as_deref()),
-        opt(|e| e.user_agent.as_deref()),
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
+    let arrays = EventArrays::new(stored);
+    tx.execute(&stmt, &arrays.params()).await.map_err(pg_err)?;
+    Ok(())
+}
+
+/// A group commit whose keys are all distinct (the usual case) in one statement, committed on
+/// its own: claim the keys, insert the events of the claimed ones (ids in batch order), count
+/// the others as duplicates per day and per pixel. One round trip to the server.
+async fn insert_distinct(
+    client: &deadpool_postgres::Object,
+    events: &[NewEvent],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    // Keys claimed in byte order ("C"), as the batch-by-rounds path sorts them in Rust: two
+    // replicas' commits lock shared keys in one order and never deadlock.
+    let sql = format!(
+        "WITH u AS (SELECT * FROM {UNNEST_EVENTS}),
+         claimed AS (
+            INSERT INTO dedup_keys AS k (pixel_id, event_name, event_id, received_at_ms)
+            SELECT p, n, e, r FROM u ORDER BY p COLLATE \"C\", n COLLATE \"C\", e COLLATE \"C\"
+            ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE
+                SET received_at_ms = EXCLUDED.received_at_ms
+                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $19
+            RETURNING pixel_id, event_name, event_id
+         ),
+         stored AS (
+            INSERT INTO events ({EVENT_INSERT_COLUMNS})
+            SELECT {UNNEST_VALUES} FROM u
+            JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
+            ORDER BY ord
+            RETURNING 1
+         ),
+         dups AS (
+            -- Receipt times are positive: / is the floor division of div_euclid.
+            SELECT p, r / 86400000 AS day, COUNT(*) AS n FROM u
+            WHERE NOT EXISTS (SELECT 1 FROM claimed c
+                WHERE c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e)
+            GROUP BY p, r / 86400000
+         ),
+         per_day AS (
+            INSERT INTO duplicates_per_day (pixel_id, day, duplicates)
+            SELECT p, day, n FROM dups ORDER BY p COLLATE \"C\", day
+            ON CONFLICT (pixel_id, day)
+                DO UPDATE SET duplicates = duplicates_per_day.duplicates + EXCLUDED.duplicates
+            RETURNING 1
+         ),
+         per_pixel AS (
+            INSERT INTO pixel_stats (pixel_id, duplicates)
+            SELECT p, SUM(n)::int8 FROM dups GROUP BY p ORDER BY p COLLATE \"C\"
+            ON CONFLICT (pixel_id)
+                DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
+            RETURNING 1
+         )
+         SELECT pixel_id, event_name, event_id FROM claimed"
     );
-    let user_data: Vec<String> = stored
-        .iter()
-        .map(|e| user_data_json(&e.user_data))
-        .collect();
-    let custom: Vec<String> = stored
-        .iter()
-        .map(|e| custom_data_json(&e.custom_data))
-        .collect();
-    let dpo: Vec<Option<String>> = stored.iter().map(|e| dpo_json(&e.dpo)).collect();
-    let status: Vec<&str> = stored
+    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let all: Vec<&NewEvent> = events.iter().collect();
+    let arrays = EventArrays::new(&all);
+    let mut params = arrays.params();
+    params.push(&DEDUP_WINDOW_MS);
+    let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
+    let claimed = claimed_keys(&rows)?;
+    Ok(events
         .iter()
         .map(|e| {
-            if e.relay {
-                RelayStatus::Pending.as_str()
+            let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
+            if claimed.contains(&key) {
+                InsertOutcome::Stored
             } else {
-                RelayStatus::NotRelayed.as_str()
+                InsertOutcome::Duplicate
             }
         })
-        .collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
-                received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
-                user_data, custom_data, dpo, relay_status)
-             SELECT p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::int8[],
-                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                $13::text[], $14::text[], $15::text[], $16::text[])
-                WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, ord)
-             ORDER BY ord",
-        )
-        .await
-        .map_err(pg_err)?;
-    let params: Params<'_> = vec![
-        &pixels, &names, &ids, &derived, &times, &received, &urls, &referrers, &fbp, &fbc, &ips,
-        &agents, &user_data, &custom, &dpo, &status,
-    ];
-    tx.execute(&stmt, &params).await.map_err(pg_err)?;
-    Ok(())
+        .collect())
 }
 
 /// Repeats per pixel (since the database was created) and per pixel and UTC day of receipt.
@@ -565,8 +705,16 @@ impl Store for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let mut keys = std::collections::HashSet::with_capacity(events.len());
+        let distinct = events
+            .iter()
+            .all(|e| keys.insert((&e.pixel_id, &e.event_name, &e.event_id)));
         self.run(Some(CALL_TIMEOUT), async {
             let mut client = self.client().await?;
+            if distinct {
+                return insert_distinct(&client, events).await;
+            }
+            // A key twice in one batch: its copies are judged one after the other, in rounds.
             let tx = client.transaction().await.map_err(pg_err)?;
             let outcomes = insert_events(&tx, events).await?;
             tx.commit().await.map_err(pg_err)?;
@@ -798,7 +946,9 @@ impl Store for PgStore {
 
 impl ReportSource for PgStore {
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
-        let sql = scan_sql(scan, &|i| format!("${i}"), "NULL::text");
+        // The SQLite store's statement, whose only `?` are its parameters: `?N` is `$N` here.
+        let (sql, at) = crate::store::sqlite::reports::scan_sql(scan);
+        let sql = sql.replace('?', "$");
         self.run(None, async {
             let mut client = self.client().await?;
             // A report over a long range may take longer than the statement timeout of writes.
@@ -819,7 +969,7 @@ impl ReportSource for PgStore {
             let mut rows = std::pin::pin!(rows);
             while let Some(r) = rows.next().await {
                 let r = r.map_err(pg_err)?;
-                rows::scan_row(&r, f);
+                rows::scan_row(&r, &at, f);
             }
             tx.commit().await.map_err(pg_err)
         })

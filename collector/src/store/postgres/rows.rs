@@ -4,8 +4,10 @@ use tokio_postgres::Row as PgRow;
 
 use super::pg_err;
 use crate::event::NewEvent;
+use crate::reports::Derived;
 pub(super) use crate::store::columns::EVENT_COLUMNS;
 use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};
+use crate::store::sqlite::reports::{Col, OPTIONAL};
 use crate::store::{RelayStatus, StoreError, StoredEvent};
 
 /// A row of [`EVENT_COLUMNS`].
@@ -42,24 +44,43 @@ pub(super) fn row_to_event(r: &PgRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
-/// Hand one row of [`scan_sql`](crate::store::columns::scan_sql) to `f`.
-pub(super) fn scan_row(r: &PgRow, f: &mut dyn FnMut(&crate::reports::Row<'_>)) {
+/// Hand one row of the reports' scan (`store/sqlite/reports.rs`'s `scan_sql`, whose optional
+/// columns are at `at`) to `f`.
+pub(super) fn scan_row(
+    r: &PgRow,
+    at: &[Option<usize>; OPTIONAL],
+    f: &mut dyn FnMut(&crate::reports::Row<'_>),
+) {
     let text = |i: usize| r.try_get::<_, Option<&str>>(i).ok().flatten();
-    let flag = |i: usize| r.try_get::<_, bool>(i).unwrap_or(false);
+    let slot = |col: Col| at.get(col as usize).copied().flatten();
+    let opt_text = |col: Col| slot(col).and_then(text);
+    let flag = |col: Col| {
+        slot(col)
+            .and_then(|i| r.try_get::<_, Option<bool>>(i).ok().flatten())
+            .unwrap_or(false)
+    };
+    let derived = match r.try_get::<_, Option<i64>>(4) {
+        Ok(Some(keys)) => Some(Derived {
+            keys,
+            visitor: text(5),
+        }),
+        _ => None,
+    };
     let row = crate::reports::Row {
         id: r.try_get(0).unwrap_or(0),
         event_name: text(1).unwrap_or(""),
         event_time: r.try_get(2).unwrap_or(0),
         fbp: text(3),
-        has_fbc: flag(4),
-        has_client_ip: flag(5),
-        user_agent: text(6),
-        source_url: text(7).unwrap_or(""),
-        user_data: text(8).unwrap_or(""),
-        purchase_data: text(9).unwrap_or(""),
-        event_id_derived: flag(10),
-        relay_status: text(11).and_then(RelayStatus::parse),
-        relay_error: text(12),
+        has_fbc: flag(Col::Fbc),
+        has_client_ip: flag(Col::ClientIp),
+        user_agent: opt_text(Col::UserAgent),
+        source_url: opt_text(Col::SourceUrl).unwrap_or(""),
+        user_data: opt_text(Col::UserData).unwrap_or(""),
+        purchase_data: opt_text(Col::PurchaseData).unwrap_or(""),
+        event_id_derived: flag(Col::EventIdDerived),
+        relay_status: opt_text(Col::RelayStatus).and_then(RelayStatus::parse),
+        relay_error: opt_text(Col::RelayError),
+        derived,
     };
     f(&row);
 }

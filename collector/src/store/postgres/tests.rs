@@ -168,15 +168,16 @@ fn replicas_starting_together_migrate_once() -> Result<(), StoreError> {
     });
     assert_eq!(stores.len(), 4);
     for s in &stores {
-        assert_eq!(s.schema_version()?, 2);
+        assert_eq!(s.schema_version()?, 3);
     }
-    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 3);
     let names = db.count(
         "SELECT COUNT(*) FROM schema_migrations WHERE (version, name) IN
             ((1, 'events and per-pixel counters'),
-             (2, 'reports: events by pixel and time, duplicates per day'))",
+             (2, 'reports: events by pixel and time, duplicates per day'),
+             (3, 'reports: derived keys and visitor, an index that covers the scans'))",
     );
-    assert_eq!(names, 2, "the same versions and names as SQLite's");
+    assert_eq!(names, 3, "the same versions and names as SQLite's");
     Ok(())
 }
 
@@ -372,4 +373,45 @@ fn sslmode_require_never_falls_back_to_plain() {
         Err(e) => assert!(e.0.contains("TLS") || e.0.contains("certificate"), "{e}"),
         Ok(_) => unreachable!("connected without a TLS session it could check"),
     }
+}
+
+#[test]
+fn every_report_agrees_with_sqlite_on_the_same_events() -> Result<(), StoreError> {
+    let Some(db) = Fresh::new("every_report_agrees_with_sqlite_on_the_same_events") else {
+        return Ok(());
+    };
+    let pg = db.store();
+    let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
+    let sqlite =
+        crate::store::SqliteStore::open(&dir.path().join("r.db"), crate::config::SyncMode::Normal)?;
+    let end_day = crate::reports::parse_date("2026-11-30").ok_or(StoreError("date".into()))?;
+    let opts = crate::seed::Options {
+        pixel: "1234567890".into(),
+        events: 4000,
+        days: 4,
+        end_day,
+        seed: 7,
+        relay: true,
+    };
+    let a = crate::seed::seed(&sqlite, &opts, &mut |_| {}).map_err(StoreError)?;
+    let b = crate::seed::seed(&pg, &opts, &mut |_| {}).map_err(StoreError)?;
+    assert_eq!((a.stored, a.duplicates), (b.stored, b.duplicates));
+    for range in [
+        crate::reports::DayRange {
+            from_day: end_day - 3,
+            to_day: end_day,
+        },
+        crate::reports::DayRange {
+            from_day: end_day - 1,
+            to_day: end_day - 1,
+        },
+    ] {
+        let (x, y) = (
+            contract::every_report(&sqlite, "1234567890", range)?,
+            contract::every_report(&pg, "1234567890", range)?,
+        );
+        assert_eq!(x, y);
+        assert!(x.first().is_some_and(|f| f.contains("Purchase")), "{x:?}");
+    }
+    Ok(())
 }

@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-mod reports;
+pub(crate) mod reports;
 mod rows;
 mod schema;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::columns::{custom_data_json, dpo_json, older_than, user_data_json};
+use super::columns::{custom_data_json, derive_event, dpo_json, older_than, user_data_json};
 use super::dedup::{self, DedupIndex};
 use super::{
     EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent, DEDUP_WINDOW_MS,
@@ -217,8 +217,9 @@ fn insert_events(
             .prepare_cached(
                 "INSERT INTO events (pixel_id, event_name, event_id, event_id_derived, event_time,
                     received_at_ms, source_url, referrer_url, fbp, fbc, client_ip, user_agent,
-                    user_data, custom_data, dpo, relay_status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    user_data, custom_data, dpo, relay_status, report_keys, report_visitor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
             )
             .map_err(err)?;
         let mut duplicate = tx
@@ -249,6 +250,8 @@ fn insert_events(
             } else {
                 RelayStatus::NotRelayed
             };
+            let user_data = user_data_json(&e.user_data);
+            let (report_keys, report_visitor) = derive_event(e, &user_data);
             insert
                 .execute(params![
                     e.pixel_id,
@@ -263,10 +266,12 @@ fn insert_events(
                     e.fbc,
                     e.client_ip,
                     e.user_agent,
-                    user_data_json(&e.user_data),
+                    user_data,
                     custom_data_json(&e.custom_data),
                     dpo_json(&e.dpo),
                     status.as_str(),
+                    report_keys,
+                    report_visitor,
                 ])
                 .map_err(err)?;
             outcomes.push(InsertOutcome::Stored);
