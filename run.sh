@@ -21,12 +21,23 @@ cargo build --release -p collector
 db=${DB:-collector.db}
 pixel=${COLLECTOR_PIXEL:-1234567890}
 bin=${CARGO_TARGET_DIR:-target}/release
-# A new database gets 30 days of synthetic traffic, so the dashboard has something to show
-# (SEED=0 to start empty).
-if [ ! -e "$db" ] && [ "${SEED:-20000}" != 0 ]; then
-  say "seeding $db with ${SEED:-20000} synthetic events (the dashboard's demo data)"
-  "$bin/seed" --db "$db" --pixel "${pixel%%=*}" --events "${SEED:-20000}" --no-relay
-fi
+# DB=postgres://USER@HOST:PORT/DB stores in PostgreSQL instead of the SQLite file (the password
+# from PGPASSWORD, not in the URL). A new SQLite file gets 30 days of synthetic traffic, so the
+# dashboard has something to show (SEED=0 to start empty); a PostgreSQL database only with SEED=N.
+case $db in
+  postgres://* | postgresql://*)
+    if [ "${SEED:-0}" != 0 ]; then
+      say "seeding the PostgreSQL database with $SEED synthetic events (the dashboard's demo data)"
+      "$bin/seed" --db "$db" --pixel "${pixel%%=*}" --events "$SEED" --no-relay
+    fi
+    ;;
+  *)
+    if [ ! -e "$db" ] && [ "${SEED:-20000}" != 0 ]; then
+      say "seeding $db with ${SEED:-20000} synthetic events (the dashboard's demo data)"
+      "$bin/seed" --db "$db" --pixel "${pixel%%=*}" --events "${SEED:-20000}" --no-relay
+    fi
+    ;;
+esac
 
 echo
 echo "Demo storefront:  http://$addr/"

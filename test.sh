@@ -25,7 +25,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "cargo clippy (wasm32, the shell and its browser tests)"
 cargo clippy -p fbevents --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-section "cargo test --workspace"
+section "cargo test --workspace (PostgreSQL variants on a private server: scripts/pg.sh)"
+pg_dir=$(mktemp -d)
+trap 'bash scripts/pg.sh stop "$pg_dir" immediate >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
+COLLECTOR_TEST_PG_URL=$(bash scripts/pg.sh start "$pg_dir" -c fsync=off -c max_connections=300)
+export COLLECTOR_TEST_PG_URL
 cargo test --workspace
 
 section "build dist/"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, and skips everything that is already there, so it is
-# cheap to run before every build: Chromium + chromedriver (Debian packages), the wasm32 target,
-# rustfmt and clippy, wasm-bindgen-cli at exactly the version Cargo.toml pins, and node_modules.
+# cheap to run before every build: Chromium + chromedriver and PostgreSQL (Debian packages), the
+# wasm32 target, rustfmt and clippy, wasm-bindgen-cli at exactly the version Cargo.toml pins, and
+# node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,16 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     chromium chromium-driver
+fi
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+# The collector's PostgreSQL tests start a private server through scripts/pg.sh (initdb, pg_ctl),
+# so the server binaries must be there; Debian's package puts them in /usr/lib/postgresql/*/bin.
+# The package's own cluster (port 5432) is not used by anything here.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing postgresql (apt)"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
 fi
 
 # --- Rust ----------------------------------------------------------------------------------------

@@ -140,15 +140,6 @@ async fn wait_health(c: &Collector, want: u16, within: Duration) -> (u16, String
     }
 }
 
-fn stored_ids(db: &Path) -> HashSet<String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 fn assert_none_lost(acked: &[String], stored: &HashSet<String>) {
     let lost: Vec<&String> = acked.iter().filter(|e| !stored.contains(*e)).collect();
     assert!(
@@ -315,7 +306,7 @@ async fn disk_full_is_503_with_retry_after_and_recovers_without_restart() {
 
     c.child.kill().unwrap();
     c.child.wait().unwrap();
-    let stored = stored_ids(&c.db);
+    let stored = c.db.stored_ids();
     assert_none_lost(&during.acked, &stored);
     assert_none_lost(&after.acked, &stored);
     println!(
@@ -339,7 +330,7 @@ async fn a_locked_database_is_503_with_retry_after_and_recovers_without_restart(
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Another process's connection takes the write lock and holds it.
-    let other = rusqlite::Connection::open(&c.db).unwrap();
+    let other = rusqlite::Connection::open(c.db.path()).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let locked_at = Instant::now();
     let (status, text, took) = wait_health(&c, 503, Duration::from_secs(15)).await;
@@ -382,7 +373,7 @@ async fn a_locked_database_is_503_with_retry_after_and_recovers_without_restart(
     assert!(after.statuses.get(&204).copied().unwrap_or(0) > 0);
     c.child.kill().unwrap();
     c.child.wait().unwrap();
-    let stored = stored_ids(&c.db);
+    let stored = c.db.stored_ids();
     assert_none_lost(&during.acked, &stored);
     assert_none_lost(&after.acked, &stored);
 }

@@ -1,5 +1,5 @@
 //! `kill -9` during a burst loses no acknowledged event: every beacon answered 2xx is in the
-//! SQLite file afterwards, with either `--sync` mode.
+//! database afterwards: SQLite with either `--sync` mode, and PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,11 +14,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{beacon, Collector, PIXEL};
+use common::{backend_tests, beacon, Backend, Collector, PIXEL};
 
-async fn burst_then_kill(sync: &str) {
+/// `sync` is SQLite's `--sync` (PostgreSQL commits are durable the server's way).
+async fn burst_then_kill(backend: Backend, sync: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Collector::start(dir.path(), &["--pixel", PIXEL, "--sync", sync]).await;
+    let db = backend.db(dir.path());
+    let mut args = vec!["--pixel", PIXEL];
+    if backend == Backend::Sqlite {
+        args.extend(["--sync", sync]);
+    }
+    let mut c = Collector::start_on(&db, dir.path(), &args).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
@@ -59,16 +65,10 @@ async fn burst_then_kill(sync: &str) {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 1000, "burst too small: {}", acked.len());
 
-    let conn = rusqlite::Connection::open(&c.db).unwrap();
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
-    let stored: HashSet<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let stored: HashSet<String> = c.db.stored_ids();
     let lost: Vec<&String> = acked.iter().filter(|e| !stored.contains(*e)).collect();
     println!(
-        "sync={sync}: {} acknowledged, {} stored, {} sent (in flight at the kill: stored-acked = {})",
+        "{backend:?} sync={sync}: {} acknowledged, {} stored, {} sent (in flight at the kill: stored-acked = {})",
         acked.len(),
         stored.len(),
         next.load(Ordering::Relaxed),
@@ -84,10 +84,14 @@ async fn burst_then_kill(sync: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_loses_no_acknowledged_event_sync_full() {
-    burst_then_kill("full").await;
+    burst_then_kill(Backend::Sqlite, "full").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_burst_loses_no_acknowledged_event_sync_normal() {
-    burst_then_kill("normal").await;
+/// SQLite with `--sync normal`, and PostgreSQL.
+async fn kill_9_during_a_burst_loses_no_acknowledged_event(backend: Backend) {
+    burst_then_kill(backend, "normal").await;
+}
+
+backend_tests! {
+    kill_9_during_a_burst_loses_no_acknowledged_event,
 }

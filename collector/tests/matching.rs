@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{beacon, send_all, Collector, PIXEL};
+use common::{backend_tests, beacon, send_all, Backend, Collector, PIXEL};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -27,12 +27,11 @@ fn vectors() -> Vec<Value> {
     doc["vectors"].as_array().unwrap().clone()
 }
 
-#[tokio::test]
-async fn meta_parameter_builder_vectors_through_ud_are_stored_as_metas_hash() {
+async fn meta_parameter_builder_vectors_through_ud_are_stored_as_metas_hash(backend: Backend) {
     let vectors = vectors();
     assert!(vectors.len() >= 329, "{}", vectors.len());
     let dir = tempfile::tempdir().unwrap();
-    let c = Collector::start(dir.path(), &["--pixel", PIXEL]).await;
+    let c = Collector::start_on(&backend.db(dir.path()), dir.path(), &["--pixel", PIXEL]).await;
     let beacons = vectors
         .iter()
         .enumerate()
@@ -73,12 +72,14 @@ async fn meta_parameter_builder_vectors_through_ud_are_stored_as_metas_hash() {
 /// Cookies and hashes as Meta's Parameter Builder writes them (five-segment `fbp`/`fbc`,
 /// `<64 hex>.<appendix>` values) go through the collector unchanged: set again from the server
 /// as they are, and relayed to the Conversions API as they are.
-#[tokio::test]
-async fn five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchanged() {
+async fn five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchanged(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let graph = common::Graph::start().await;
     let pixel = format!("{PIXEL}={}", common::TOKEN);
-    let c = Collector::start(
+    let c = Collector::start_on(
+        &backend.db(dir.path()),
         dir.path(),
         &[
             "--graph-url",
@@ -123,4 +124,9 @@ async fn five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchang
     assert_eq!(sent["fbp"], fbp);
     assert_eq!(sent["fbc"], fbc);
     assert_eq!(sent["em"], serde_json::json!([format!("{hex}.AQ")]));
+}
+
+backend_tests! {
+    meta_parameter_builder_vectors_through_ud_are_stored_as_metas_hash,
+    five_segment_cookies_and_suffixed_hashes_are_re_set_and_relayed_unchanged,
 }

@@ -1,4 +1,5 @@
-//! The relay, end to end: the real binary, a real SQLite file and the stand-in Graph API.
+//! The relay, end to end: the real binary, a real SQLite file or PostgreSQL database, and the
+//! stand-in Graph API. Every test but the backlog drain runs on both backends.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +12,10 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{beacon, send_all, Answer, Collector, Graph, ADMIN, META_400, PIXEL, TOKEN};
+use common::{
+    backend_tests, beacon, send_all, Answer, Backend, Collector, Graph, ADMIN, META_400, PIXEL,
+    TOKEN,
+};
 use pixel_core::wire::Beacon;
 use serde_json::json;
 use tempfile::TempDir;
@@ -48,21 +52,22 @@ struct Relay {
 }
 
 impl Relay {
-    /// The stand-in, answering `script` first (then 200), and a collector relaying `PIXEL` to it
+    /// The stand-in, answering `script` first (then 200), and a collector on `backend` relaying `PIXEL` to it
     /// with the [`fast`] settings and `args`. The relay sends nothing before a beacon is stored,
     /// so the stand-in can still be told more (`reject_event_name`) until beacons are sent.
-    async fn start(script: &[Answer], args: &[&str]) -> Relay {
-        Relay::start_for(&pixel_arg(), script, args).await
+    async fn start(backend: Backend, script: &[Answer], args: &[&str]) -> Relay {
+        Relay::start_for(backend, &pixel_arg(), script, args).await
     }
 
     /// [`Relay::start`] for `pixel`, a `--pixel` value (`PIXEL` alone: no access token).
-    async fn start_for(pixel: &str, script: &[Answer], args: &[&str]) -> Relay {
+    async fn start_for(backend: Backend, pixel: &str, script: &[Answer], args: &[&str]) -> Relay {
         let dir = tempfile::tempdir().unwrap();
+        let db = backend.db(dir.path());
         let graph = Graph::start().await;
         graph.script(script);
         let mut all = fast(&graph.url, pixel);
         all.extend(args);
-        let c = Collector::start(dir.path(), &all).await;
+        let c = Collector::start_on(&db, dir.path(), &all).await;
         Relay {
             c,
             graph,
@@ -97,9 +102,9 @@ fn count(ids: &[String]) -> HashMap<&str, usize> {
     m
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maps_a_purchase_to_the_exact_conversions_api_json() {
+async fn maps_a_purchase_to_the_exact_conversions_api_json(backend: Backend) {
     let Relay { c, graph, .. } = &Relay::start(
+        backend,
         &[],
         &[
             "--test-event-code",
@@ -199,10 +204,9 @@ async fn maps_a_purchase_to_the_exact_conversions_api_json() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once() {
+async fn retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once(backend: Backend) {
     let script = [Answer::Status(500, "{}".into()), Answer::RetryAfter(429, 1)];
-    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    let Relay { c, graph, .. } = &Relay::start(backend, &script, &[]).await;
     let beacons = numbered("ViewContent", "v", 5);
     // Every beacon twice: the copies are duplicates and are not relayed again.
     send_all(
@@ -244,9 +248,9 @@ async fn retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once() 
     assert_eq!(c.metric("collector_events_duplicate_total").await, 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hanging_graph_api_times_out_and_is_retried() {
+async fn a_hanging_graph_api_times_out_and_is_retried(backend: Backend) {
     let Relay { c, graph, .. } = &Relay::start(
+        backend,
         &[Answer::Hang(Duration::from_secs(3))],
         &["--relay-timeout-ms", "300"],
     )
@@ -265,9 +269,10 @@ async fn a_hanging_graph_api_times_out_and_is_retried() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_through() {
-    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &[]).await;
+async fn a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_through(
+    backend: Backend,
+) {
+    let Relay { c, graph, .. } = &Relay::start(backend, &[HOLD], &[]).await;
     graph.reject_event_name("BadEvent");
     let mut beacons = numbered("AddToCart", "a", 10);
     beacons[6] = beacon("BadEvent", "bad-6");
@@ -316,9 +321,8 @@ async fn a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_th
     assert_eq!(c.metric("collector_events_relay_failed_total").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_older_than_seven_days_expire_instead_of_being_sent() {
-    let Relay { c, graph, .. } = &Relay::start(&[], &[]).await;
+async fn events_older_than_seven_days_expire_instead_of_being_sent(backend: Backend) {
+    let Relay { c, graph, .. } = &Relay::start(backend, &[], &[]).await;
     let mut old = beacon("Purchase", "old-1");
     old.ts -= 8 * 24 * 3600 * 1000;
     send_all(c, vec![old, beacon("Purchase", "new-1")], 1).await;
@@ -333,13 +337,13 @@ async fn events_older_than_seven_days_expire_instead_of_being_sent() {
     assert_eq!(c.metric("collector_events_expired_total").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
+async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let db = backend.db(dir.path());
     // First run: the Graph API is down (connection refused), so everything stays pending.
     let dead = format!("http://127.0.0.1:{}", common::free_port());
     let pixel = pixel_arg();
-    let c = Collector::start(dir.path(), &fast(&dead, &pixel)).await;
+    let c = Collector::start_on(&db, dir.path(), &fast(&dead, &pixel)).await;
     send_all(&c, numbered("PageView", "p", 1500), 8).await;
     let pending = c
         .wait_metric("collector_relay_queue_depth", 1500, Duration::from_secs(10))
@@ -361,9 +365,9 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     );
     assert_eq!(c.terminate(), 0, "graceful exit");
 
-    // Second run on the same file: the Graph API is back.
+    // Second run on the same database: the Graph API is back.
     let graph = Graph::start().await;
-    let c = Collector::start(dir.path(), &fast(&graph.url, &pixel)).await;
+    let c = Collector::start_on(&db, dir.path(), &fast(&graph.url, &pixel)).await;
     let ids = graph.wait_accepted(1500, Duration::from_secs(20)).await;
     assert_eq!(ids.len(), 1500);
     assert_eq!(count(&ids).len(), 1500, "each event exactly once");
@@ -377,11 +381,10 @@ async fn a_restart_resumes_pending_work_in_batches_of_at_most_1000() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
+async fn sigterm_lets_the_request_in_flight_finish_and_records_it(backend: Backend) {
     // By value, to hand the collector to `terminate`; `_dir` stays bound until the end.
     let Relay { c, graph, _dir } =
-        Relay::start(&[Answer::Hang(Duration::from_millis(1500))], &[]).await;
+        Relay::start(backend, &[Answer::Hang(Duration::from_millis(1500))], &[]).await;
     send_all(&c, vec![beacon("Purchase", "inflight-1")], 1).await;
     graph.wait_arrived(1, Duration::from_secs(10)).await; // the relay now waits on the stand-in
     let db = c.db.clone();
@@ -390,23 +393,17 @@ async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
         .unwrap();
     assert_eq!(code, 0);
     assert_eq!(graph.accepted_ids(), ["inflight-1"]);
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let status: String = conn
-        .query_row(
-            "SELECT relay_status FROM events WHERE event_id = 'inflight-1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let status = &db.rows("SELECT relay_status FROM events WHERE event_id = 'inflight-1'")[0][0];
     assert_eq!(
         status, "sent",
         "the 2xx that arrived during shutdown was recorded"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_an_access_token_events_are_stored_not_relayed_and_the_log_says_so_once() {
-    let Relay { c, graph, .. } = &Relay::start_for(PIXEL, &[], &[]).await;
+async fn without_an_access_token_events_are_stored_not_relayed_and_the_log_says_so_once(
+    backend: Backend,
+) {
+    let Relay { c, graph, .. } = &Relay::start_for(backend, PIXEL, &[], &[]).await;
     send_all(c, numbered("PageView", "n", 3), 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(graph.received().is_empty());
@@ -446,11 +443,10 @@ fn statuses(events: &[serde_json::Value]) -> HashMap<String, String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed() {
+async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed(backend: Backend) {
     // Hold the relay until all ten are stored, then refuse six times as a misconfigured pixel.
     let script = held_then(Answer::Status(400, META_SUBCODE_33.into()), 6);
-    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    let Relay { c, graph, .. } = &Relay::start(backend, &script, &[]).await;
     send_all(c, numbered("AddToCart", "s", 10), 1).await;
 
     let ids = graph.wait_accepted(10, Duration::from_secs(15)).await;
@@ -480,10 +476,10 @@ async fn subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them() {
+async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them(backend: Backend) {
     let script = held_then(Answer::Status(400, META_APPSECRET.into()), 100);
-    let Relay { c, graph, .. } = &Relay::start(&script, &["--app-secret", "not-the-secret"]).await;
+    let Relay { c, graph, .. } =
+        &Relay::start(backend, &script, &["--app-secret", "not-the-secret"]).await;
     send_all(c, numbered("Lead", "l", 5), 1).await;
 
     // The hold, then three refusals (one every --retry-max-ms).
@@ -517,10 +513,11 @@ async fn a_wrong_app_secret_keeps_events_pending_instead_of_failing_them() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failing_events() {
+async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failing_events(
+    backend: Backend,
+) {
     let script = held_then(Answer::Status(400, META_UNKNOWN_REQUEST_LEVEL.into()), 12);
-    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    let Relay { c, graph, .. } = &Relay::start(backend, &script, &[]).await;
     send_all(c, numbered("AddToCart", "u", 10), 1).await;
 
     let ids = graph.wait_accepted(10, Duration::from_secs(20)).await;
@@ -537,9 +534,10 @@ async fn an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failin
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_through() {
-    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &[]).await;
+async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_through(
+    backend: Backend,
+) {
+    let Relay { c, graph, .. } = &Relay::start(backend, &[HOLD], &[]).await;
     graph.reject_event_name("BadEvent");
     // `send_all` sends from the end: the last two are stored first, so the bisection meets two
     // identically bad events before any good one.
@@ -572,12 +570,12 @@ async fn bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_th
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
+async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry(backend: Backend) {
     // Documented in the README (*Event IDs*): had Meta processed the first request (a 5xx after
     // processing, a timeout), the retry has no event_id to be recognised by either; Meta can only
     // match it on fbp/external_id and may count it twice.
-    let Relay { c, graph, .. } = &Relay::start(&[Answer::Status(500, "{}".into())], &[]).await;
+    let Relay { c, graph, .. } =
+        &Relay::start(backend, &[Answer::Status(500, "{}".into())], &[]).await;
     let mut b = beacon("Lead", "unused");
     b.eid = None;
     b.fbp = Some("fb.1.1596403881668.1116446470".into());
@@ -599,9 +597,10 @@ async fn a_derived_event_id_is_left_out_of_every_copy_including_a_retry() {
 /// Issue #9: with `--relay-batch 20`, 60 events Meta refuses identically at the head of the queue,
 /// then 40 good ones. The breaker used to re-queue its suspects at the end of the next batch of
 /// the same 20 and retry every `--retry-max-ms`: none of the 40 went through within 45 s.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_nothing() {
-    let Relay { c, graph, .. } = &Relay::start(&[HOLD], &["--relay-batch", "20"]).await;
+async fn a_run_of_identically_refused_events_longer_than_a_batch_holds_back_nothing(
+    backend: Backend,
+) {
+    let Relay { c, graph, .. } = &Relay::start(backend, &[HOLD], &["--relay-batch", "20"]).await;
     graph.reject_event_name("BadEvent");
     // `send_all` sends from the end: the 60 bad ones are stored first.
     let mut beacons = numbered("AddToCart", "good", 40);
@@ -677,14 +676,16 @@ async fn redirecting_graph() -> (
     (base, seen)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where_it_pointed() {
+async fn a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where_it_pointed(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
+    let db = backend.db(dir.path());
     let (url, seen) = redirecting_graph().await;
     let pixel = pixel_arg();
     let mut args = fast(&url, &pixel);
     args.extend(["--app-secret", APP_SECRET]);
-    let c = Collector::start(dir.path(), &args).await;
+    let c = Collector::start_on(&db, dir.path(), &args).await;
     send_all(&c, numbered("Purchase", "r", 3), 1).await;
 
     let start = std::time::Instant::now();
@@ -718,10 +719,9 @@ async fn a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where
     assert_no_secret(&log);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_after_zero_waits_the_growing_backoff_instead_of_hammering() {
+async fn retry_after_zero_waits_the_growing_backoff_instead_of_hammering(backend: Backend) {
     let script = vec![Answer::RetryAfter(503, 0); 3];
-    let Relay { c, graph, .. } = &Relay::start(&script, &[]).await;
+    let Relay { c, graph, .. } = &Relay::start(backend, &script, &[]).await;
     send_all(c, vec![beacon("Lead", "ra0")], 1).await;
     assert_eq!(
         graph.wait_accepted(1, Duration::from_secs(10)).await,
@@ -750,11 +750,11 @@ async fn retry_after_zero_waits_the_growing_backoff_instead_of_hammering() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outage_then_recovery_relays_every_event_exactly_once() {
+async fn an_outage_then_recovery_relays_every_event_exactly_once(backend: Backend) {
     // Eight answers of 503 (about 2 s of backoff), then Meta is back.
     let script = vec![Answer::Status(503, r#"{"error":{"message":"down"}}"#.into()); 8];
-    let Relay { c, graph, .. } = &Relay::start(&script, &["--app-secret", APP_SECRET]).await;
+    let Relay { c, graph, .. } =
+        &Relay::start(backend, &script, &["--app-secret", APP_SECRET]).await;
     send_all(c, numbered("PageView", "before", 20), 2).await;
     graph.wait_arrived(4, Duration::from_secs(10)).await;
     // More beacons during the outage.
@@ -981,4 +981,24 @@ async fn a_backlog_drains_while_beacons_keep_arriving() {
 #[ignore = "a benchmark (about 20 s in release): run it with --ignored --nocapture"]
 async fn a_backlog_of_300k_drains_while_beacons_keep_arriving() {
     drain_while_ingesting(300_000).await;
+}
+
+backend_tests! {
+    maps_a_purchase_to_the_exact_conversions_api_json,
+    retries_5xx_and_429_honouring_retry_after_and_relays_each_event_once,
+    a_hanging_graph_api_times_out_and_is_retried,
+    a_400_is_bisected_the_bad_event_fails_with_metas_message_the_rest_go_through,
+    events_older_than_seven_days_expire_instead_of_being_sent,
+    a_restart_resumes_pending_work_in_batches_of_at_most_1000,
+    sigterm_lets_the_request_in_flight_finish_and_records_it,
+    without_an_access_token_events_are_stored_not_relayed_and_the_log_says_so_once,
+    subcode_33_keeps_events_pending_and_they_go_once_when_it_is_fixed,
+    a_wrong_app_secret_keeps_events_pending_instead_of_failing_them,
+    an_unknown_refusal_of_every_request_opens_the_breaker_instead_of_failing_events,
+    bad_events_at_the_head_of_the_batch_still_fail_alone_and_the_rest_go_through,
+    a_derived_event_id_is_left_out_of_every_copy_including_a_retry,
+    a_run_of_identically_refused_events_longer_than_a_batch_holds_back_nothing,
+    a_redirect_is_never_followed_events_stay_pending_and_the_log_says_where_it_pointed,
+    retry_after_zero_waits_the_growing_backoff_instead_of_hammering,
+    an_outage_then_recovery_relays_every_event_exactly_once,
 }

@@ -1,8 +1,7 @@
 //! The reports and audiences against a small fixture whose every figure is computed by hand (in
-//! the comments next to each assertion), through the router, over a real SQLite file.
-//!
-//! Written for more than one backend: [`fixture`] only uses the [`Store`] trait and [`check_all`]
-//! only HTTP, so a PostgreSQL store (issue #12) runs the same test by building its app instead.
+//! the comments next to each assertion), through the router, over a real SQLite file and a real
+//! PostgreSQL database: [`fixture`] only uses the [`Store`] trait and [`check_all`] only HTTP, so
+//! every test runs unchanged on both backends (`sqlite::…`, `postgres::…`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,8 +9,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
@@ -20,8 +20,9 @@ use axum::Router;
 use collector::config::Config;
 use collector::event::NewEvent;
 use collector::reports::parse_date;
-use collector::store::{SqliteStore, Store};
+use collector::store::Store;
 use collector::{app, AppState};
+use common::{backend_tests, Backend};
 use http_body_util::BodyExt;
 use pixel_core::matching::sha256_hex;
 use serde_json::{json, Map, Value};
@@ -331,23 +332,24 @@ struct Api {
 }
 
 impl Api {
-    fn sqlite() -> Api {
+    /// The fixture in a new database of `backend`, and the app on it.
+    fn on(backend: Backend) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("reports.db");
+        let db = backend.db(dir.path()).arg();
         let config = Config::parse_from([
             "collector",
             "--db",
-            db.to_str().unwrap(),
+            &db,
             "--pixel",
             PIXEL,
             "--admin-token",
             TOKEN,
         ])
         .unwrap_or_else(|e| panic!("{e:?}"));
-        let store = SqliteStore::open(&config.db, config.sync).unwrap();
-        fixture(&store);
+        let store = collector::store::open(&config).unwrap();
+        fixture(&*store);
         Api {
-            app: app(AppState::new(config, Arc::new(store)).unwrap()),
+            app: app(AppState::new(config, store).unwrap()),
             _dir: dir,
         }
     }
@@ -591,14 +593,12 @@ async fn check_all(api: &Api) {
     );
 }
 
-#[tokio::test]
-async fn every_report_matches_the_hand_computed_fixture() {
-    check_all(&Api::sqlite()).await;
+async fn every_report_matches_the_hand_computed_fixture(backend: Backend) {
+    check_all(&Api::on(backend)).await;
 }
 
-#[tokio::test]
-async fn an_empty_range_and_a_range_of_one_event() {
-    let api = Api::sqlite();
+async fn an_empty_range_and_a_range_of_one_event(backend: Backend) {
+    let api = Api::on(backend);
     let empty =
         |name: &str| format!("/api/reports/{name}?pixel={PIXEL}&from=2026-01-01&to=2026-01-01");
     let f = api.json(&empty("funnel")).await;
@@ -654,9 +654,10 @@ async fn an_empty_range_and_a_range_of_one_event() {
     assert_eq!(other["events"], 0);
 }
 
-#[tokio::test]
-async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong() {
-    let api = Api::sqlite();
+async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong(
+    backend: Backend,
+) {
+    let api = Api::on(backend);
     let q = format!("?pixel={PIXEL}&from=2026-11-10&to=2026-11-11");
     let routes = [
         "/api/reports/funnel",
@@ -757,9 +758,8 @@ async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wr
     }
 }
 
-#[tokio::test]
-async fn report_redirects_to_the_dashboard_without_the_token() {
-    let api = Api::sqlite();
+async fn report_redirects_to_the_dashboard_without_the_token(backend: Backend) {
+    let api = Api::on(backend);
     let mut req = Request::get(format!("/report?pixel={PIXEL}&token=secret"))
         .body(Body::empty())
         .unwrap();
@@ -780,4 +780,11 @@ async fn report_redirects_to_the_dashboard_without_the_token() {
         !html.contains("http://") && !html.contains("https://"),
         "no external request"
     );
+}
+
+backend_tests! {
+    every_report_matches_the_hand_computed_fixture,
+    an_empty_range_and_a_range_of_one_event,
+    every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong,
+    report_redirects_to_the_dashboard_without_the_token,
 }

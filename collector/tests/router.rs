@@ -1,5 +1,6 @@
 //! Router tests: every endpoint and every rejection, through `tower::ServiceExt::oneshot` (no
-//! socket), against a real SQLite file in a temporary directory.
+//! socket), against a real SQLite file in a temporary directory and a real PostgreSQL database
+//! (each test runs on both: `sqlite::…`, `postgres::…`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,16 +8,17 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use collector::config::Config;
-use collector::store::SqliteStore;
 use collector::{app, AppState};
+use common::{backend_tests, Backend, Db};
 use http_body_util::BodyExt;
 use pixel_core::wire::Beacon;
 use serde_json::Value;
@@ -27,10 +29,11 @@ const TOKEN: &str = "admin-secret-for-the-router";
 
 struct Harness {
     app: Router,
+    db: Db,
     dir: tempfile::TempDir,
 }
 
-fn harness(extra: &[&str]) -> Harness {
+fn harness(backend: Backend, extra: &[&str]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let dist = dir.path().join("dist");
     let site = dir.path().join("site");
@@ -41,11 +44,12 @@ fn harness(extra: &[&str]) -> Harness {
     std::fs::write(site.join("index.html"), "<h1>store</h1>").unwrap();
     std::fs::write(site.join("shop").join("index.html"), "<h1>shop</h1>").unwrap();
     std::fs::write(dir.path().join("secret.txt"), "do not serve").unwrap();
-    let db = dir.path().join("c.db");
+    let db = backend.db(dir.path());
+    let db_arg = db.arg();
     let mut args: Vec<String> = vec!["collector".into()];
     for a in [
         "--db",
-        db.to_str().unwrap(),
+        &db_arg,
         "--dist",
         dist.to_str().unwrap(),
         "--site",
@@ -61,10 +65,11 @@ fn harness(extra: &[&str]) -> Harness {
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let config = Config::parse_from(args).unwrap_or_else(|e| panic!("{e:?}"));
-    let store = SqliteStore::open(&config.db, config.sync).unwrap();
-    let state = AppState::new(config, Arc::new(store)).unwrap();
+    let store = collector::store::open(&config).unwrap();
+    let state = AppState::new(config, store).unwrap();
     Harness {
         app: app(state),
+        db,
         dir,
     }
 }
@@ -172,9 +177,8 @@ fn metric(text: &str, line_start: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn get_tr_answers_a_gif_and_stores_the_event() {
-    let h = harness(&[]);
+async fn get_tr_answers_a_gif_and_stores_the_event(backend: Backend) {
+    let h = harness(backend, &[]);
     let mut b = beacon("Purchase", "order-1");
     b.cd = vec![
         ("value".into(), "12.5".into()),
@@ -212,9 +216,8 @@ async fn get_tr_answers_a_gif_and_stores_the_event() {
     );
 }
 
-#[tokio::test]
-async fn head_tr_answers_like_get_but_stores_nothing() {
-    let h = harness(&[]);
+async fn head_tr_answers_like_get_but_stores_nothing(backend: Backend) {
+    let h = harness(backend, &[]);
     let b = beacon("Lead", "head-1");
     let req = Request::head(format!("/tr/?{}", b.encode()))
         .header(header::HOST, "shop.example")
@@ -233,9 +236,8 @@ async fn head_tr_answers_like_get_but_stores_nothing() {
     );
 }
 
-#[tokio::test]
-async fn post_bodies_of_every_simple_type_are_accepted() {
-    let h = harness(&[]);
+async fn post_bodies_of_every_simple_type_are_accepted(backend: Backend) {
+    let h = harness(backend, &[]);
     let form = beacon("PageView", "form-1").encode();
     assert_eq!(
         h.post("/tr", "application/x-www-form-urlencoded", form)
@@ -293,9 +295,8 @@ async fn post_bodies_of_every_simple_type_are_accepted() {
     assert_eq!(events[1]["source_url"], "http://shop.example/a b");
 }
 
-#[tokio::test]
-async fn every_rejection_is_a_4xx_with_a_one_line_reason() {
-    let h = harness(&["--allowed-origin", "https://shop.example"]);
+async fn every_rejection_is_a_4xx_with_a_one_line_reason(backend: Backend) {
+    let h = harness(backend, &["--allowed-origin", "https://shop.example"]);
     let long_ev = "E".repeat(101);
     let cases: Vec<(Answer, StatusCode, &str)> = vec![
         (
@@ -432,9 +433,8 @@ async fn every_rejection_is_a_4xx_with_a_one_line_reason() {
     assert_eq!(metric(&m, "collector_events_stored_total"), 0);
 }
 
-#[tokio::test]
-async fn plain_identifiers_are_hashed_and_never_stored() {
-    let h = harness(&[]);
+async fn plain_identifiers_are_hashed_and_never_stored(backend: Backend) {
+    let h = harness(backend, &[]);
     let mut b = beacon("Lead", "lead-1");
     let prehashed = "ABCDEF0123456789".repeat(4);
     b.ud = vec![
@@ -459,18 +459,12 @@ async fn plain_identifiers_are_hashed_and_never_stored() {
         // "  John.Doe@Example.com " normalised (SPEC §6).
         pixel_core::matching::sha256_hex("john.doe@example.com")
     );
-    // The plain value is nowhere in the database file.
+    // The plain value is nowhere in the database (the SQLite file and its WAL, every PostgreSQL
+    // table).
     drop(h.events("").await);
-    let mut raw = Vec::new();
-    for name in ["c.db", "c.db-wal"] {
-        if let Ok(bytes) = std::fs::read(h.dir.path().join(name)) {
-            raw.extend(bytes);
-        }
-    }
-    assert!(!raw.is_empty());
-    assert!(!String::from_utf8_lossy(&raw)
-        .to_lowercase()
-        .contains("john.doe"));
+    let raw = h.db.dump();
+    assert!(raw.contains(em), "the dump holds the stored event");
+    assert!(!raw.to_lowercase().contains("john.doe"));
     let m = h.metrics().await;
     assert_eq!(
         metric(
@@ -488,9 +482,8 @@ async fn plain_identifiers_are_hashed_and_never_stored() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_are_acknowledged_counted_and_not_stored() {
-    let h = harness(&[]);
+async fn duplicates_are_acknowledged_counted_and_not_stored(backend: Backend) {
+    let h = harness(backend, &[]);
     let b = beacon("Purchase", "same-id");
     for _ in 0..3 {
         assert_eq!(
@@ -524,9 +517,8 @@ async fn duplicates_are_acknowledged_counted_and_not_stored() {
     );
 }
 
-#[tokio::test]
-async fn a_beacon_without_eid_gets_a_stable_derived_id() {
-    let h = harness(&[]);
+async fn a_beacon_without_eid_gets_a_stable_derived_id(backend: Backend) {
+    let h = harness(backend, &[]);
     let mut b = beacon("PageView", "x");
     b.eid = None;
     b.fbp = Some("fb.1.1.2".into());
@@ -539,9 +531,8 @@ async fn a_beacon_without_eid_gets_a_stable_derived_id() {
     assert_eq!(events[0]["event_id_derived"], true);
 }
 
-#[tokio::test]
-async fn first_party_cookies_only_for_beacons_that_carry_them_on_the_same_site() {
-    let h = harness(&[]);
+async fn first_party_cookies_only_for_beacons_that_carry_them_on_the_same_site(backend: Backend) {
+    let h = harness(backend, &[]);
     let mut b = beacon("PageView", "c-1");
     b.dl = "https://shop.example/".into();
     b.fbp = Some("fb.1.1596403881668.1116446470".into());
@@ -587,9 +578,8 @@ async fn first_party_cookies_only_for_beacons_that_carry_them_on_the_same_site()
     );
 }
 
-#[tokio::test]
-async fn cors_echoes_allowed_origins_and_answers_preflight() {
-    let open = harness(&[]);
+async fn cors_echoes_allowed_origins_and_answers_preflight(backend: Backend) {
+    let open = harness(backend, &[]);
     let req = |origin: &str| {
         Request::post("/tr")
             .header(header::ORIGIN, origin)
@@ -607,7 +597,7 @@ async fn cors_echoes_allowed_origins_and_answers_preflight() {
         .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
         .is_none());
 
-    let closed = harness(&["--allowed-origin", "https://shop.example/"]);
+    let closed = harness(backend, &["--allowed-origin", "https://shop.example/"]);
     let a = closed.call(req("https://shop.example")).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -660,8 +650,7 @@ async fn cors_echoes_allowed_origins_and_answers_preflight() {
     );
 }
 
-#[tokio::test]
-async fn client_ip_comes_from_the_socket_unless_behind_a_trusted_proxy() {
+async fn client_ip_comes_from_the_socket_unless_behind_a_trusted_proxy(backend: Backend) {
     async fn stored_ip(h: &Harness) -> Option<String> {
         let req = Request::get(format!("/tr?{}", beacon("PageView", "ip").encode()))
             .header("x-forwarded-for", "10.9.9.9, 203.0.113.5")
@@ -670,28 +659,24 @@ async fn client_ip_comes_from_the_socket_unless_behind_a_trusted_proxy() {
             .unwrap();
         assert_eq!(h.call(req).await.status, StatusCode::OK);
         // The API does not show the IP; read the database.
-        let conn = rusqlite::Connection::open(h.dir.path().join("c.db")).unwrap();
-        let (ip, ua): (Option<String>, Option<String>) = conn
-            .query_row("SELECT client_ip, user_agent FROM events", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!(ua.as_deref(), Some("TestAgent/1.0"));
-        ip
+        let rows = h.db.rows("SELECT client_ip, user_agent FROM events");
+        assert_eq!(rows[0][1], "TestAgent/1.0");
+        Some(rows[0][0].clone()).filter(|ip| !ip.is_empty())
     }
     assert_eq!(
-        stored_ip(&harness(&[])).await.as_deref(),
+        stored_ip(&harness(backend, &[])).await.as_deref(),
         Some("198.51.100.9")
     );
     assert_eq!(
-        stored_ip(&harness(&["--trust-proxy"])).await.as_deref(),
+        stored_ip(&harness(backend, &["--trust-proxy"]))
+            .await
+            .as_deref(),
         Some("203.0.113.5")
     );
 }
 
-#[tokio::test]
-async fn healthz_and_metrics() {
-    let h = harness(&[]);
+async fn healthz_and_metrics(backend: Backend) {
+    let h = harness(backend, &[]);
     let a = h.get("/healthz").await;
     assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
     h.get(&format!("/tr?{}", beacon("PageView", "m-1").encode()))
@@ -742,9 +727,8 @@ async fn healthz_and_metrics() {
     assert_eq!(h.get("/_bench/204").await.status, StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
-async fn api_events_needs_the_admin_token_and_filters() {
-    let h = harness(&[]);
+async fn api_events_needs_the_admin_token_and_filters(backend: Backend) {
+    let h = harness(backend, &[]);
     for (ev, eid) in [("PageView", "a"), ("Purchase", "b"), ("PageView", "c")] {
         h.get(&format!("/tr?{}", beacon(ev, eid).encode())).await;
     }
@@ -813,15 +797,14 @@ async fn api_events_needs_the_admin_token_and_filters() {
     }
 }
 
-#[tokio::test]
-async fn api_and_report_refuse_when_no_admin_token_is_configured() {
+async fn api_and_report_refuse_when_no_admin_token_is_configured(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("x.db");
-    let config =
-        Config::parse_from(["collector", "--db", db.to_str().unwrap(), "--pixel", PIXEL]).unwrap();
-    let store = SqliteStore::open(&config.db, config.sync).unwrap();
+    let db = backend.db(dir.path());
+    let config = Config::parse_from(["collector", "--db", &db.arg(), "--pixel", PIXEL]).unwrap();
+    let store = collector::store::open(&config).unwrap();
     let h = Harness {
-        app: app(AppState::new(config, Arc::new(store)).unwrap()),
+        app: app(AppState::new(config, store).unwrap()),
+        db,
         dir,
     };
     let req = Request::get("/api/events")
@@ -840,9 +823,8 @@ async fn api_and_report_refuse_when_no_admin_token_is_configured() {
 
 // The reports and the dashboard (which replaced /report) are tested in tests/reports.rs.
 
-#[tokio::test]
-async fn static_files_from_dist_then_site() {
-    let h = harness(&[]);
+async fn static_files_from_dist_then_site(backend: Backend) {
+    let h = harness(backend, &[]);
     let dist = h.dir.path().join("dist");
     let site = h.dir.path().join("site");
     let js_text = "/* pixel */\n".repeat(200);
@@ -986,4 +968,21 @@ async fn static_files_from_dist_then_site() {
     }
     let post = h.post("/fbevents.js", "text/plain", "x").await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+backend_tests! {
+    get_tr_answers_a_gif_and_stores_the_event,
+    head_tr_answers_like_get_but_stores_nothing,
+    post_bodies_of_every_simple_type_are_accepted,
+    every_rejection_is_a_4xx_with_a_one_line_reason,
+    plain_identifiers_are_hashed_and_never_stored,
+    duplicates_are_acknowledged_counted_and_not_stored,
+    a_beacon_without_eid_gets_a_stable_derived_id,
+    first_party_cookies_only_for_beacons_that_carry_them_on_the_same_site,
+    cors_echoes_allowed_origins_and_answers_preflight,
+    client_ip_comes_from_the_socket_unless_behind_a_trusted_proxy,
+    healthz_and_metrics,
+    api_events_needs_the_admin_token_and_filters,
+    api_and_report_refuse_when_no_admin_token_is_configured,
+    static_files_from_dist_then_site,
 }

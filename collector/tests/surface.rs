@@ -13,7 +13,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{assert_no_secret, beacon, send_all, Collector, ADMIN, PIXEL};
+use common::{assert_no_secret, backend_tests, beacon, send_all, Backend, Collector, ADMIN, PIXEL};
 
 const ACCESS_TOKEN: &str = "EAAGsecretaccesstoken0123456789abcdef";
 const APP_SECRET: &str = "appsecret-0123456789abcdef";
@@ -107,13 +107,15 @@ fn config_debug_has_no_secret() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_need_the_token_on_the_public_listener_and_none_on_metrics_listen() {
+async fn metrics_need_the_token_on_the_public_listener_and_none_on_metrics_listen(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     // A dead Graph URL: the relay fails (and logs) with the token and secret configured.
     let pixel = format!("{PIXEL}={ACCESS_TOKEN}");
     let dead = format!("http://127.0.0.1:{}", common::free_port());
-    let c = Collector::start(
+    let c = Collector::start_on(
+        &backend.db(dir.path()),
         dir.path(),
         &[
             "--pixel",
@@ -194,4 +196,8 @@ async fn metrics_need_the_token_on_the_public_listener_and_none_on_metrics_liste
         &c.log_text(),
         &[ACCESS_TOKEN.into(), APP_SECRET.into(), ADMIN.into()],
     );
+}
+
+backend_tests! {
+    metrics_need_the_token_on_the_public_listener_and_none_on_metrics_listen,
 }

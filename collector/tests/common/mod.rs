@@ -1,6 +1,7 @@
-//! Shared by the integration tests: the real `collector` binary on a temporary SQLite file, and a
-//! stand-in for Meta's Graph API that records every request and answers as scripted
-//! (200, 500, 429 with `Retry-After`, 400 with a Meta-style error, or hang).
+//! Shared by the integration tests: the real `collector` binary on a temporary SQLite file or a
+//! PostgreSQL database ([`backend`]), and a stand-in for Meta's Graph API that records every
+//! request and answers as scripted (200, 500, 429 with `Retry-After`, 400 with a Meta-style error,
+//! or hang).
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -23,6 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use pixel_core::wire::Beacon;
 use serde_json::Value;
+
+pub mod backend;
+#[allow(unused_imports)]
+pub(crate) use backend::backend_tests;
+#[allow(unused_imports)]
+pub use backend::{Backend, Db};
 
 pub const PIXEL: &str = "1234567890";
 pub const TOKEN: &str = "capi-token";
@@ -66,6 +73,9 @@ impl Received {
 struct GraphState {
     /// Requests that have arrived (answered or not).
     arrived: usize,
+    /// The event IDs of each request, as it arrived (answered or not: Meta may have processed a
+    /// request whose sender was killed before the answer).
+    arrivals: Vec<Vec<String>>,
     received: Vec<Received>,
     script: VecDeque<Answer>,
     /// Answer 400 (Meta's invalid-parameter error) to any request holding an event of this name,
@@ -115,6 +125,11 @@ impl Graph {
         }
     }
 
+    /// The event IDs of every request that arrived, in arrival order, answered or not.
+    pub fn arrivals(&self) -> Vec<Vec<String>> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -150,6 +165,12 @@ async fn handle(State(state): State<Arc<Mutex<GraphState>>>, req: Request) -> Re
     let (answer, reject) = {
         let mut s = state.lock().unwrap();
         s.arrived += 1;
+        let ids = body["data"].as_array().map_or_else(Vec::new, |d| {
+            d.iter()
+                .map(|e| e["event_id"].as_str().unwrap_or("").to_owned())
+                .collect()
+        });
+        s.arrivals.push(ids);
         let answer = s.script.pop_front().unwrap_or(Answer::Ok);
         (answer, s.reject_event_name.clone())
     };
@@ -219,7 +240,7 @@ pub fn free_port() -> u16 {
 pub struct Collector {
     pub child: Child,
     pub addr: SocketAddr,
-    pub db: PathBuf,
+    pub db: Db,
     pub log: PathBuf,
     /// The admin token, access tokens and app secret it was given: never in its log or stderr
     /// (checked when it is dropped).
@@ -230,9 +251,14 @@ impl Collector {
     /// Start `collector` on a free port with `--db <dir>/collector.db` and `args`; wait for
     /// `/healthz`.
     pub async fn start(dir: &Path, args: &[&str]) -> Collector {
+        Collector::start_on(&Db::Sqlite(dir.join("collector.db")), dir, args).await
+    }
+
+    /// [`Collector::start`] on `db`; its log and `--dist` are in `dir`.
+    pub async fn start_on(db: &Db, dir: &Path, args: &[&str]) -> Collector {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let db = dir.join("collector.db");
+        let db = db.clone();
         let log = dir.join(format!("collector-{run}.log"));
         let out = std::fs::File::create(&log).unwrap();
         // Port 0: the binary binds a free port itself and logs it (no race with other tests).
@@ -241,7 +267,7 @@ impl Collector {
                 "--listen",
                 "127.0.0.1:0",
                 "--db",
-                db.to_str().unwrap(),
+                &db.arg(),
                 "--admin-token",
                 ADMIN,
             ])
