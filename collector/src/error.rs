@@ -153,6 +153,12 @@ impl IntoResponse for AppError {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if matches!(self, AppError::BodyTooLarge) {
+            // The rest of the body is never read, so hyper closes the connection after this
+            // answer: say so, or a pooling client sends its next request on a closing socket.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }

@@ -287,21 +287,24 @@ async fn origin_pixel_and_media_type_are_checked_before_the_body(backend: Backen
             .send()
     };
     let multipart = "multipart/form-data; boundary=b";
-    for (r, status, says) in [
+    for (r, status, says, closes) in [
         (
             post("/tr/".into(), "https://evil.example", multipart).await,
             403,
             "origin not allowed",
+            true,
         ),
         (
             post("/tr/?id=999".into(), "https://shop.example", multipart).await,
             403,
             "unknown pixel",
+            false,
         ),
         (
             post("/tr/".into(), "https://shop.example", "application/json").await,
             415,
             "unsupported content type",
+            false,
         ),
         (
             post(
@@ -312,10 +315,15 @@ async fn origin_pixel_and_media_type_are_checked_before_the_body(backend: Backen
             .await,
             400,
             "malformed multipart",
+            false,
         ),
     ] {
         let r = r.unwrap();
         assert_eq!(r.status().as_u16(), status);
+        // Refused before the handler, the body is never read: the answer must say the
+        // connection closes (the handler's refusals read the body and keep it open).
+        let close = r.headers().get("connection").is_some_and(|v| v == "close");
+        assert_eq!(close, closes, "{status} {says}: Connection: close");
         let text = r.text().await.unwrap();
         assert!(text.contains(says), "{status}: {text}");
     }

@@ -85,7 +85,15 @@ impl Around for Gate {
     {
         if let Err(e) = super::cors::check(&self.0.config, req.headers()) {
             self.0.metrics.rejected(e.reason());
-            let resp = e.into_response();
+            let mut resp = e.into_response();
+            if !HttpBody::is_end_stream(req.body()) {
+                // The body stays unread, so hyper closes the connection after this answer: say
+                // so, or a pooling client sends its next request on a socket about to close.
+                resp.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
             return Box::pin(async move { Ok(resp) });
         }
         Box::pin(inner.call(req))
