@@ -154,11 +154,16 @@ impl IntoResponse for AppError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if matches!(self, AppError::BodyTooLarge) {
-            // The rest of the body is never read, so hyper closes the connection after this
-            // answer: say so, or a pooling client sends its next request on a closing socket.
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            closes_connection(&mut resp);
         }
         resp
     }
+}
+
+/// Mark an answer given with the request's body left unread: hyper closes such a connection
+/// after the answer, and without `Connection: close` a pooling client sends its next request on
+/// the closing socket.
+pub fn closes_connection(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }

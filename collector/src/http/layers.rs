@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::HttpBody;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -87,12 +87,7 @@ impl Around for Gate {
             self.0.metrics.rejected(e.reason());
             let mut resp = e.into_response();
             if !HttpBody::is_end_stream(req.body()) {
-                // The body stays unread, so hyper closes the connection after this answer: say
-                // so, or a pooling client sends its next request on a socket about to close.
-                resp.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
+                crate::error::closes_connection(&mut resp);
             }
             return Box::pin(async move { Ok(resp) });
         }
@@ -144,13 +139,16 @@ impl Around for Track {
                 let limit = Duration::from_millis(state.config.body_timeout_ms);
                 match tokio::time::timeout(limit, answer).await {
                     Ok(resp) => resp?,
-                    Err(_) => (
-                        StatusCode::REQUEST_TIMEOUT,
-                        // The rest of the body may still come: do not read it as a next request.
-                        [(header::CONNECTION, "close")],
-                        "the request was not complete within --body-timeout-ms\n",
-                    )
-                        .into_response(),
+                    Err(_) => {
+                        let mut resp = (
+                            StatusCode::REQUEST_TIMEOUT,
+                            "the request was not complete within --body-timeout-ms\n",
+                        )
+                            .into_response();
+                        // The rest of the body may still come: not to be read as a next request.
+                        crate::error::closes_connection(&mut resp);
+                        resp
+                    }
                 }
             } else {
                 answer.await?
