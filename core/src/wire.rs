@@ -161,8 +161,8 @@ impl Beacon {
         let mut b = Beacon::default();
         let (mut has_id, mut has_ev) = (false, false);
         let mut dpo: Option<Dpo> = None;
-        // Where each `cd`/`ud` key sits in its list, so a repeat is found in constant time (a
-        // scan of the list made 6,000 distinct keys quadratic).
+        // Where each `cd`/`ud` key sits in its list once it is long, so a repeat is found in
+        // constant time (a scan of the whole list made 6,000 distinct keys quadratic).
         let (mut cd_at, mut ud_at) = (KeyIndex::new(), KeyIndex::new());
         for (k, v) in pairs {
             if let Some(key) = bracket_key(&k, "cd") {
@@ -231,12 +231,29 @@ impl Beacon {
 
 type KeyIndex = std::collections::HashMap<String, usize>;
 
+/// Below this many keys [`set_pair`] finds a repeated key by a linear scan, with no map: a beacon
+/// carries a handful of `cd[...]` and `ud[...]` keys, and hashing each (SipHash) cost more than
+/// comparing it with the others. Past it the map keeps the work linear (6,000 distinct keys).
+const LINEAR_KEYS: usize = 16;
+
 /// Set `key` in `list` (a repeated key keeps its first place and takes the last value).
 fn set_pair(list: &mut Vec<(String, String)>, at: &mut KeyIndex, key: &str, value: String) {
-    match at.get(key).and_then(|&i| list.get_mut(i)) {
+    let found = if list.len() <= LINEAR_KEYS {
+        list.iter().position(|(k, _)| k == key)
+    } else {
+        if at.is_empty() {
+            for (i, (k, _)) in list.iter().enumerate() {
+                at.entry(k.clone()).or_insert(i);
+            }
+        }
+        at.get(key).copied()
+    };
+    match found.and_then(|i| list.get_mut(i)) {
         Some(slot) => slot.1 = value,
         None => {
-            at.insert(key.to_owned(), list.len());
+            if !at.is_empty() {
+                at.insert(key.to_owned(), list.len());
+            }
             list.push((key.to_owned(), value));
         }
     }

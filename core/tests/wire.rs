@@ -112,6 +112,27 @@ fn decode_accepts_form_bodies_and_unknown_parameters() {
     assert_eq!(off.dpo, Some(Dpo::default()));
 }
 
+/// A repeated `cd[...]` key keeps its first place and takes the last value, whether the list is
+/// short (a linear scan finds it) or long (a map does, built when the list outgrows the scan).
+#[test]
+fn repeated_custom_data_keys_short_and_long() {
+    for n in [3usize, 16, 17, 40] {
+        let mut q = String::from("id=1&ev=Lead");
+        for i in 0..n {
+            q.push_str(&format!("&cd[k{i}]=v{i}"));
+        }
+        q.push_str(&format!("&cd[k0]=again&cd[k{}]=late&cd[new]=x", n - 1));
+        let b = Beacon::decode(&q).unwrap();
+        assert_eq!(b.cd.len(), n + 1, "{n} keys");
+        assert_eq!(b.cd[0], ("k0".to_string(), "again".to_string()), "{n} keys");
+        assert_eq!(b.cd[n - 1].1, "late", "{n} keys");
+        assert_eq!(b.cd[n], ("new".to_string(), "x".to_string()), "{n} keys");
+        if n > 2 {
+            assert_eq!(b.cd[1], ("k1".to_string(), "v1".to_string()), "{n} keys");
+        }
+    }
+}
+
 /// Found by `fuzz/fuzz_targets/wire_decode.rs`: a country and state without LDU were kept by the
 /// decoder but dropped by the encoder, so the beacon did not survive a second trip.
 #[test]
