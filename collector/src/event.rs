@@ -158,6 +158,11 @@ impl NewEvent {
 /// The heap a JSON value holds, about (each node counted at the size of a `Value`).
 fn value_bytes(v: &Value) -> usize {
     let node = std::mem::size_of::<Value>();
+    match v {
+        Value::String(s) => return node + s.len(),
+        Value::Array(_) | Value::Object(_) => {}
+        _ => return node,
+    }
     let mut total = 0;
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {

@@ -134,7 +134,9 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         // The watchdog below times heads and idle connections (see the module comment).
         .header_read_timeout(None)
-        .max_headers(100)
+        // No `.max_headers(..)`: hyper's default is the same 100 headers, parsed into an
+        // uninitialised array on the stack; any explicit limit makes it build and fill a vector
+        // of that size for every request (about 1,000 instructions per beacon).
         .max_buf_size(MAX_HEAD);
     let http = Arc::new(http);
     loop {
