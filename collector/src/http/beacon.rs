@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pixel_core::wire::{parse_query, Beacon};
@@ -37,6 +37,42 @@ pub const GIF: [u8; 43] = [
     0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
+
+/// The beacon routes' handlers as one service: `GET`, `HEAD`, `POST` and `OPTIONS` (not a
+/// preflight; the CORS layer above answers those), else `405` with `Allow`.
+#[derive(Clone)]
+pub struct Beacons(pub AppState);
+
+impl tower::Service<Request> for Beacons {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let state = self.0.clone();
+        match *req.method() {
+            Method::GET => Box::pin(async move { Ok(get(State(state), req).await) }),
+            Method::POST => Box::pin(async move { Ok(post(State(state), req).await) }),
+            Method::HEAD => Box::pin(async { Ok(head().await) }),
+            Method::OPTIONS => Box::pin(async { Ok(cors::options().await.into_response()) }),
+            _ => Box::pin(async {
+                Ok((
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    [(header::ALLOW, "GET,HEAD,POST,OPTIONS")],
+                )
+                    .into_response())
+            }),
+        }
+    }
+}
 
 /// `GET /tr`: answer a GIF.
 pub async fn get(State(state): State<AppState>, req: Request) -> Response {
@@ -201,10 +237,13 @@ fn parse_body_limited(
     form_pairs(text.trim(), max_params)
 }
 
-/// `parse_query`, after counting the pairs without decoding any (one pass, no allocation).
+/// `parse_query`, after counting the pairs without decoding any (one pass, no allocation). A
+/// pair takes at least one byte and a separator, so a text shorter than `2 * max_params` cannot
+/// hold too many and is not counted (a beacon's query string is far below the bound).
 fn form_pairs(text: &str, max_params: usize) -> Result<Vec<(String, String)>, AppError> {
-    let count = text.split('&').filter(|p| !p.is_empty()).count();
-    if count > max_params {
+    if text.len() >= 2 * max_params
+        && text.split('&').filter(|p| !p.is_empty()).count() > max_params
+    {
         return Err(AppError::TooManyParams);
     }
     parse_query(text).map_err(AppError::Decode)

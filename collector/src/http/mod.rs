@@ -39,17 +39,15 @@ use crate::AppState;
 /// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
 /// a request with a body must be answered within `--body-timeout-ms` of its head (`408`).
 pub fn router(state: AppState) -> Router {
-    let tr = || {
-        get(beacon::get)
-            .head(beacon::head)
-            .post(beacon::post)
-            .options(cors::options)
-            .layer(cors::layer(&state.config))
-            .layer(layers::Layered(layers::Gate(state.clone())))
-    };
+    use tower::Layer;
+    // The beacon routes are one service (the gate, CORS, then a match on the method), not a
+    // `MethodRouter` with layers: axum clones a route's whole boxed stack for every request, and
+    // each layer on a `MethodRouter` nests one more boxed route per method inside it.
+    let tr = layers::Layered(layers::Gate(state.clone()))
+        .layer(cors::layer(&state.config).layer(beacon::Beacons(state.clone())));
     Router::new()
-        .route("/tr", tr())
-        .route("/tr/", tr())
+        .route_service("/tr", tr.clone())
+        .route_service("/tr/", tr)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_admin))
         .route("/api/events", get(api::list))
