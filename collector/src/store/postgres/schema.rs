@@ -81,6 +81,14 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_report ON events (pixel_id, event_time)
         INCLUDE (event_name, fbp, report_keys, report_visitor, event_id_derived, relay_status);",
     ),
+    (
+        4,
+        "ingest: one index fewer, report keys unique after the time",
+        // As on SQLite, `events_pixel` served no query: lookups by pixel go through
+        // `events_report`. Its key columns here were only the pixel and time already (the rest
+        // is `INCLUDE`d), so it stays.
+        "DROP INDEX events_pixel;",
+    ),
 ];
 
 /// Apply the missing migrations, each in its own transaction, holding the advisory lock (waiting
