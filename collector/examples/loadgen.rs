@@ -14,6 +14,9 @@
 //!    custom data and hashed user data), each answered only after its group commit: beacons/s
 //!    acknowledged and p50/p99, and their ratio to the bare route;
 //! 3. the relay: that many stored events sent to a stand-in Graph API on loopback, events/s.
+//!
+//! `--only beacons` runs the beacons alone (warm-up, then the timed run) and stops: for a profiler
+//! (`perf record … loadgen --only beacons`), so that the other phases do not blur its figures.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -45,6 +48,7 @@ struct Args {
     relay_events: usize,
     sync: String,
     serve: String,
+    only_beacons: bool,
 }
 
 fn args() -> Args {
@@ -54,6 +58,7 @@ fn args() -> Args {
         relay_events: 100_000,
         sync: "normal".into(),
         serve: "collector".into(),
+        only_beacons: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -67,6 +72,7 @@ fn args() -> Args {
             "--relay-events" => a.relay_events = v.parse().expect("--relay-events N"),
             "--sync" => a.sync = v.to_owned(),
             "--serve" if v == "axum" || v == "collector" => a.serve = v.to_owned(),
+            "--only" if v == "beacons" => a.only_beacons = true,
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -150,6 +156,15 @@ fn main() {
         "collector loadgen: {} keep-alive connections, {} s per run, loopback, server on 2 threads + writer, client on 1 thread, --sync {}, --serve {}",
         a.connections, a.seconds, a.sync, a.serve
     );
+    if a.only_beacons {
+        client_rt.block_on(drive(&[addr], Load::Beacons, a.connections, 1)); // warm-up
+        let b = client_rt.block_on(drive(&[addr], Load::Beacons, a.connections, a.seconds));
+        println!(
+            "/tr beacons, durable: {} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} CPU us/req",
+            b.requests, b.per_sec, b.p50_ms, b.p99_ms, b.cpu_us
+        );
+        return;
+    }
     client_rt.block_on(drive(&[addr], Load::Bare, a.connections, 1)); // warm-up
     let bare = client_rt.block_on(drive(&[addr], Load::Bare, a.connections, a.seconds));
     client_rt.block_on(drive(&[addr], Load::Beacons, a.connections, 1)); // warm-up

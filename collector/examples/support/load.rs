@@ -205,16 +205,21 @@ pub fn cpu_ticks() -> u64 {
     f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
 }
 
-/// The numeric fields of `/proc/<pid>/stat` after the command name: the parent pid is `[0]`
-/// (field 4 of stat(5)), then user and system CPU ticks `[10]`, `[11]` (fields 14, 15) and those
-/// of waited-for children `[12]`, `[13]`; the state letter (field 3) does not parse, so it is
-/// skipped. Empty when the process is gone.
+/// The numeric fields of `/proc/<pid>/stat` after the command name and the state letter (field
+/// 3), by position: the parent pid is `[0]` (field 4 of stat(5)), then user and system CPU ticks
+/// `[10]`, `[11]` (fields 14, 15) and those of waited-for children `[12]`, `[13]`. A negative
+/// field (the terminal's process group, -1 without a terminal) reads as 0 and keeps its place.
+/// Empty when the process is gone.
 pub fn stat_numbers(pid: &str) -> Vec<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     after
         .split_whitespace()
-        .filter_map(|x| x.parse().ok())
+        .skip(1)
+        .map(|x| {
+            x.parse::<i64>()
+                .map_or(0, |v| u64::try_from(v).unwrap_or(0))
+        })
         .collect()
 }
 
