@@ -1,10 +1,12 @@
 //! The embedded default store: one SQLite file in WAL mode, schema versions in `schema_migrations`.
 //!
-//! Two connections: the writer (ingest group commits and relay status updates, serialised by a
-//! mutex) and a reader (API, report, relay queue), which WAL lets run beside the writer.
+//! A writer connection (ingest group commits and relay status updates, serialised by a mutex)
+//! and [`READERS`] reader connections (API, reports, relay queue), which WAL lets run beside the
+//! writer and beside each other.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 pub(crate) mod reports;
 mod rows;
@@ -32,10 +34,17 @@ const PURGE_CHUNK: i64 = 5000;
 /// Events marked sent per transaction, for the same reason.
 const MARK_CHUNK: usize = 250;
 
+/// Reader connections: a report over a long range keeps one busy on a core for a good part of a
+/// second, and the dashboard asks for several at once, so they run side by side (two cores here)
+/// with one left for the relay and the API.
+pub const READERS: usize = 3;
+
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: Mutex<Writer>,
-    reader: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a caller waits for when all are busy (in turn).
+    next_reader: AtomicUsize,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -75,21 +84,27 @@ impl SqliteStore {
             .map_err(err)?;
         migrate(&writer)?;
         let checkpointer = start_checkpointer(path, sync_sql)?;
-        let reader = Connection::open(path).map_err(err)?;
-        // The reports scan whole ranges: reading the file through a memory map (up to 1 GiB)
-        // spares a copy and a system call per page.
-        reader
-            .execute_batch(
-                "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -32768;
-                 PRAGMA mmap_size = 1073741824;",
-            )
-            .map_err(err)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path).map_err(err)?;
+                // The reports scan whole ranges: reading the file through a memory map (up to
+                // 1 GiB, shared by the readers) spares a copy and a system call per page.
+                reader
+                    .execute_batch(
+                        "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;
+                         PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;",
+                    )
+                    .map_err(err)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let store = SqliteStore {
             writer: Mutex::new(Writer {
                 conn: writer,
                 dedup: DedupIndex::default(),
             }),
-            reader: Mutex::new(reader),
+            readers,
+            next_reader: AtomicUsize::new(0),
             _checkpointer: checkpointer,
         };
         store.load_dedup(crate::now_ms())?;
@@ -130,10 +145,22 @@ impl SqliteStore {
             .map_err(|_| StoreError("writer connection poisoned".into()))
     }
 
+    /// A free reader connection, or when all are busy the next in turn once it is free.
     fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.reader
+        let poisoned = || StoreError("reader connection poisoned".into());
+        for r in &self.readers {
+            match r.try_lock() {
+                Ok(conn) => return Ok(conn),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+            }
+        }
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers
+            .get(turn)
+            .ok_or_else(|| StoreError("no reader connection".into()))?
             .lock()
-            .map_err(|_| StoreError("reader connection poisoned".into()))
+            .map_err(|_| poisoned())
     }
 
     /// The largest id whose row was received before `before_ms`, by binary search over the id
