@@ -2,7 +2,8 @@
 //!
 //! A writer connection (ingest group commits and relay status updates, serialised by a mutex)
 //! and [`READERS`] reader connections (API, reports, relay queue), which WAL lets run beside the
-//! writer and beside each other.
+//! writer and beside each other: [`REPORT_READERS`] of them for the reports, one kept free of
+//! them for everything else.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,9 +36,13 @@ const PURGE_CHUNK: i64 = 5000;
 const MARK_CHUNK: usize = 250;
 
 /// Reader connections: a report over a long range keeps one busy on a core for a good part of a
-/// second, and the dashboard asks for several at once, so they run side by side (two cores here)
-/// with one left for the relay and the API.
+/// second, and the dashboard asks for six at once, so [`REPORT_READERS`] run side by side (the
+/// machine's two cores: more would only share them, and each report would arrive later), and one
+/// more is left for the relay's and the API's short reads, which never wait behind a report.
 pub const READERS: usize = 3;
+/// The readers the reports may take (the first ones).
+pub const REPORT_READERS: usize = 2;
+const _: () = assert!(REPORT_READERS >= 1 && READERS > REPORT_READERS);
 
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -145,19 +150,36 @@ impl SqliteStore {
             .map_err(|_| StoreError("writer connection poisoned".into()))
     }
 
-    /// A free reader connection, or when all are busy the next in turn once it is free.
+    /// A reader connection for a short read: a free one, the one reports never take first; when
+    /// all are busy, that one once it is free.
     fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let n = self.readers.len();
+        self.free_reader((0..n).rev(), n.saturating_sub(1))
+    }
+
+    /// A reader connection for a report: a free one of the first [`REPORT_READERS`], else the
+    /// next of them in turn once it is free.
+    fn report_reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let n = REPORT_READERS.min(self.readers.len()).max(1);
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        self.free_reader(0..n, turn)
+    }
+
+    fn free_reader(
+        &self,
+        candidates: impl Iterator<Item = usize>,
+        wait_for: usize,
+    ) -> Result<MutexGuard<'_, Connection>, StoreError> {
         let poisoned = || StoreError("reader connection poisoned".into());
-        for r in &self.readers {
+        for r in candidates.filter_map(|i| self.readers.get(i)) {
             match r.try_lock() {
                 Ok(conn) => return Ok(conn),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
             }
         }
-        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         self.readers
-            .get(turn)
+            .get(wait_for)
             .ok_or_else(|| StoreError("no reader connection".into()))?
             .lock()
             .map_err(|_| poisoned())
