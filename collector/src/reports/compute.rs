@@ -1036,17 +1036,23 @@ pub fn audience(
     })?;
     let mut rows: Vec<String> = Vec::with_capacity(chosen.len());
     for (ids, value) in chosen {
-        let mut line = String::with_capacity(AUDIENCE_COLUMNS.len() * 65 + 12);
-        for (i, slot) in ids.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            let hash = slot.as_ref().and_then(|(_, id, hash)| match hash {
-                Some(h) => Some(h.as_str()),
-                None => read.get(id).and_then(|v| v.get(i)?.as_deref()),
-            });
-            line.push_str(hash.unwrap_or(""));
+        let hashes: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                slot.as_ref()
+                    .and_then(|(_, id, hash)| match hash {
+                        Some(h) => Some(h.as_str()),
+                        None => read.get(id).and_then(|v| v.get(i)?.as_deref()),
+                    })
+                    .unwrap_or("")
+            })
+            .collect();
+        // Its events gone since the scan (the retention purge): no identifier left to export.
+        if hashes.iter().all(|h| h.is_empty()) {
+            continue;
         }
+        let mut line = hashes.join(",");
         if let Some(v) = value {
             line.push(',');
             line.push_str(&v.to_string());
