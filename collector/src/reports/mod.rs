@@ -6,7 +6,9 @@
 //! stream the rows of one pixel in a time range ([`ReportSource::scan`], one plain
 //! `SELECT ... WHERE pixel_id = ? AND event_time >= ? AND event_time < ?`) and count the
 //! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
-//! two stores that hold the same events give the same answers by construction.
+//! two stores that hold the same events give the same answers by construction. (The audiences then
+//! read the hashes of the few events they export by id, [`ReportSource::user_data`], whose default
+//! is one more scan.)
 //!
 //! Speed (1,000,000 events per report, see the README): a store keeps, beside each event, what
 //! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
