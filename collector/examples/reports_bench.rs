@@ -30,6 +30,8 @@ struct Args {
     small: u64,
     large: u64,
     runs: usize,
+    /// `--only a,b`: time only these reports (names as printed).
+    only: Option<Vec<String>>,
 }
 
 fn args() -> Args {
@@ -38,6 +40,7 @@ fn args() -> Args {
         small: 100_000,
         large: 1_000_000,
         runs: 5,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +50,7 @@ fn args() -> Args {
             "--small" => a.small = v.parse().unwrap(),
             "--large" => a.large = v.parse().unwrap(),
             "--runs" => a.runs = v.parse().unwrap(),
+            "--only" => a.only = Some(v.split(',').map(str::to_owned).collect()),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -114,8 +118,8 @@ fn database(dir: &Path, events: u64, range: DayRange) -> PathBuf {
 
 type Job = (&'static str, fn(&SqliteStore, DayRange));
 
-fn jobs() -> Vec<Job> {
-    vec![
+fn jobs(only: &Option<Vec<String>>) -> Vec<Job> {
+    let all: Vec<Job> = vec![
         ("funnel", |s, r| {
             reports::funnel(s, PIXEL, r).unwrap();
         }),
@@ -150,7 +154,10 @@ fn jobs() -> Vec<Job> {
         ("viewers.csv", |s, r| {
             audience(s, r, Audience::Viewers);
         }),
-    ]
+    ];
+    all.into_iter()
+        .filter(|(name, _)| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name)))
+        .collect()
 }
 
 fn audience(s: &SqliteStore, r: DayRange, which: Audience) {
@@ -175,8 +182,9 @@ fn ms(d: Duration) -> String {
 }
 
 /// (cold, warm median, warm CPU time median) for each job.
-fn measure(path: &Path, range: DayRange, runs: usize) -> Vec<(Duration, Duration, Duration)> {
-    jobs()
+fn measure(path: &Path, range: DayRange, a: &Args) -> Vec<(Duration, Duration, Duration)> {
+    let runs = a.runs;
+    jobs(&a.only)
         .into_iter()
         .map(|(_, job)| {
             let store = SqliteStore::open(path, SyncMode::Normal).unwrap();
@@ -208,8 +216,8 @@ fn main() {
     };
     let small = database(&a.dir, a.small, range);
     let large = database(&a.dir, a.large, range);
-    let s = measure(&small, range, a.runs);
-    let l = measure(&large, range, a.runs);
+    let s = measure(&small, range, &a);
+    let l = measure(&large, range, &a);
     println!(
         "\nreports over {DAYS} days ({} to {END}); cold = first call on a fresh store, warm = median of {}",
         reports::format_day(range.from_day),
@@ -226,7 +234,7 @@ fn main() {
         "(cpu)",
         "ratio"
     );
-    for (((name, _), (sc, sw, scpu)), (lc, lw, lcpu)) in jobs().iter().zip(&s).zip(&l) {
+    for (((name, _), (sc, sw, scpu)), (lc, lw, lcpu)) in jobs(&a.only).iter().zip(&s).zip(&l) {
         println!(
             "{:<20} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>5.1}x",
             name,

@@ -48,8 +48,12 @@ fn user_data<'a>(row: &Row<'a>) -> Ud<'a> {
     if row.user_data.len() <= 2 || row.derived.is_some_and(|d| d.keys & AUDIENCE_KEYS == 0) {
         return Ud::default();
     }
-    plain_user_data(row.user_data)
-        .unwrap_or_else(|| serde_json::from_str(row.user_data).unwrap_or_default())
+    parse_user_data(row.user_data)
+}
+
+/// A stored `user_data` column (anything that is not an object of strings reads as empty).
+fn parse_user_data(s: &str) -> Ud<'_> {
+    plain_user_data(s).unwrap_or_else(|| serde_json::from_str(s).unwrap_or_default())
 }
 
 /// The user data in the form the store writes it (`{"key":"value",...}`: no whitespace, no
@@ -836,11 +840,38 @@ const AUDIENCE_COLUMNS: [(&str, &str); 9] = [
     ("external_id", "external_id"),
 ];
 
-type Ids = [Option<(i64, i64, String)>; AUDIENCE_COLUMNS.len()];
+/// Per column: the newest event carrying its key (`event_time`, `id`) and, when the scan read
+/// that event's user data (a row stored without derived keys), its hash; the other hashes are
+/// read at the end, of the people exported only.
+type Ids = [Option<(i64, i64, Option<String>)>; AUDIENCE_COLUMNS.len()];
+
+/// The bit of [`Derived::keys`] that stands for each of [`AUDIENCE_COLUMNS`].
+fn audience_bits() -> [i64; AUDIENCE_COLUMNS.len()] {
+    AUDIENCE_COLUMNS.map(|(_, key)| {
+        MATCH_KEYS
+            .iter()
+            .position(|(k, _)| *k == key)
+            .map_or(0, |i| 1 << i)
+    })
+}
+
+/// The hashes of `ud` in the order of [`AUDIENCE_COLUMNS`].
+fn audience_values<'a>(ud: &Ud<'a>) -> [Option<&'a str>; AUDIENCE_COLUMNS.len()] {
+    [
+        ud.em,
+        ud.ph,
+        ud.first_name,
+        ud.ln,
+        ud.ct,
+        ud.st,
+        ud.zp,
+        ud.country,
+        ud.external_id,
+    ]
+}
 
 #[derive(Default)]
 struct Person {
-    /// Per column: the newest hash seen and when (`None` until one is seen).
     ids: Option<Box<Ids>>,
     purchases: Vec<(i64, Option<(String, f64)>)>,
     last_cart: Option<i64>,
@@ -849,6 +880,10 @@ struct Person {
 }
 
 /// `/api/audiences/{name}.csv`: one row per person with at least one hashed identifier.
+///
+/// One scan of the events that decide who is in (the names below) and of those that carry a
+/// hashed identifier, reading of the latter only which keys they carry ([`Row::derived`]); then
+/// the hashes of the newest event per person and key, for the people exported only.
 pub fn audience(
     src: &dyn ReportSource,
     pixel: &str,
@@ -863,78 +898,80 @@ pub fn audience(
     } else {
         to
     };
+    let deciding = names(match which {
+        Audience::Purchasers => &["Purchase"],
+        Audience::CartAbandoners => &["AddToCart", "InitiateCheckout", "Purchase"],
+        Audience::Viewers => &["ViewContent", "AddToCart"],
+    });
+    let bits = audience_bits();
     let mut visitors = Visitors::default();
     let mut people: Vec<Person> = Vec::new();
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
     let cols = Columns {
         user_data: true,
-        hashes: true,
-        purchase_data: true,
+        purchase_data: which == Audience::Purchasers,
+        keyed_rows: true,
         ..Columns::default()
     };
-    scan(src, pixel, from, scan_to, None, cols, &mut |row| {
-        let ud = user_data(row);
-        let values = [
-            ud.em,
-            ud.ph,
-            ud.first_name,
-            ud.ln,
-            ud.ct,
-            ud.st,
-            ud.zp,
-            ud.country,
-            ud.external_id,
-        ];
-        // Half the events are PageViews without a hash: nothing here for anyone.
-        let counts = matches!(
-            row.event_name,
-            "Purchase" | "AddToCart" | "InitiateCheckout" | "ViewContent"
-        );
-        if !counts && values.iter().all(Option::is_none) {
-            return;
-        }
-        let person = per_visitor(&mut people, visitors.id(row));
-        if values.iter().any(Option::is_some) {
-            let ids = person.ids.get_or_insert_with(Default::default);
-            for (slot, v) in ids.iter_mut().zip(values) {
-                let Some(v) = v else { continue };
-                match slot {
-                    Some((t, id, h)) if (row.event_time, row.id) > (*t, *id) => {
-                        (*t, *id) = (row.event_time, row.id);
-                        h.clear();
-                        h.push_str(v);
-                    }
-                    Some(_) => {}
-                    None => *slot = Some((row.event_time, row.id, v.to_owned())),
+    scan(
+        src,
+        pixel,
+        from,
+        scan_to,
+        Some(&deciding),
+        cols,
+        &mut |row| {
+            let (carries, hashes) = match row.derived {
+                Some(d) => (bits.map(|b| d.keys & b != 0), Default::default()),
+                None => {
+                    let v = audience_values(&user_data(row));
+                    (v.map(|h| h.is_some()), v)
                 }
+            };
+            let keyed = carries.iter().any(|c| *c);
+            if !keyed && !deciding.iter().any(|n| n == row.event_name) {
+                return;
             }
-        }
-        let in_range = row.event_time < to;
-        match row.event_name {
-            "Purchase" => {
-                let p = purchase(row);
-                if in_range {
-                    if let Some((c, _)) = &p {
-                        *currencies.entry(c.clone()).or_insert(0) += 1;
+            let person = per_visitor(&mut people, visitors.id(row));
+            if keyed {
+                let ids = person.ids.get_or_insert_with(Default::default);
+                for ((slot, carried), hash) in ids.iter_mut().zip(carries).zip(hashes) {
+                    let newer = slot
+                        .as_ref()
+                        .is_none_or(|(t, id, _)| (row.event_time, row.id) > (*t, *id));
+                    if carried && newer {
+                        *slot = Some((row.event_time, row.id, hash.map(str::to_owned)));
                     }
                 }
-                person.purchases.push((row.event_time, p));
             }
-            "AddToCart" | "InitiateCheckout" if in_range => {
-                person.last_cart = person.last_cart.max(Some(row.event_time));
-                person.carted |= row.event_name == "AddToCart";
+            let in_range = row.event_time < to;
+            match row.event_name {
+                "Purchase" => {
+                    let p = purchase(row);
+                    if in_range {
+                        if let Some((c, _)) = &p {
+                            *currencies.entry(c.clone()).or_insert(0) += 1;
+                        }
+                    }
+                    person.purchases.push((row.event_time, p));
+                }
+                "AddToCart" | "InitiateCheckout" if in_range => {
+                    person.last_cart = person.last_cart.max(Some(row.event_time));
+                    person.carted |= row.event_name == "AddToCart";
+                }
+                "ViewContent" if in_range => person.viewed = true,
+                _ => {}
             }
-            "ViewContent" if in_range => person.viewed = true,
-            _ => {}
-        }
-    })?;
+        },
+    )?;
     let currency = params.currency.clone().or_else(|| {
         currencies
             .iter()
             .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
             .map(|(c, _)| c.clone())
     });
-    let mut rows: Vec<String> = Vec::new();
+    // Who is exported, with their value.
+    let mut chosen: Vec<(&Ids, Option<f64>)> = Vec::new();
     for person in &people {
         let Some(ids) = &person.ids else {
             continue;
@@ -973,16 +1010,56 @@ pub fn audience(
                 None
             }
         };
-        let mut line: Vec<String> = ids
-            .iter()
-            .map(|id| id.as_ref().map(|(_, _, h)| h.clone()).unwrap_or_default())
-            .collect();
-        if let Some(v) = value {
-            line.push(v.to_string());
-        }
-        rows.push(line.join(","));
+        chosen.push((ids, value));
     }
-    rows.sort();
+    // Their hashes not read yet: one read per event, however many keys it gives.
+    let mut unread: Vec<i64> = chosen
+        .iter()
+        .flat_map(|(ids, _)| ids.iter().flatten())
+        .filter(|(_, _, hash)| hash.is_none())
+        .map(|(_, id, _)| *id)
+        .collect();
+    unread.sort_unstable();
+    unread.dedup();
+    let mut read: FastMap<i64, [Option<String>; AUDIENCE_COLUMNS.len()]> = FastMap::default();
+    read.reserve(unread.len());
+    let range_scan = Scan {
+        pixel_id: pixel,
+        from_secs: from,
+        to_secs: scan_to,
+        names: None,
+        columns: Columns::default(),
+    };
+    src.user_data(&range_scan, &unread, &mut |id, ud| {
+        let values = audience_values(&parse_user_data(ud));
+        read.insert(id, values.map(|h| h.map(str::to_owned)));
+    })?;
+    let mut rows: Vec<String> = Vec::with_capacity(chosen.len());
+    for (ids, value) in chosen {
+        let hashes: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                slot.as_ref()
+                    .and_then(|(_, id, hash)| match hash {
+                        Some(h) => Some(h.as_str()),
+                        None => read.get(id).and_then(|v| v.get(i)?.as_deref()),
+                    })
+                    .unwrap_or("")
+            })
+            .collect();
+        // Its events gone since the scan (the retention purge): no identifier left to export.
+        if hashes.iter().all(|h| h.is_empty()) {
+            continue;
+        }
+        let mut line = hashes.join(",");
+        if let Some(v) = value {
+            line.push(',');
+            line.push_str(&v.to_string());
+        }
+        rows.push(line);
+    }
+    rows.sort_unstable();
     let mut header: Vec<&str> = AUDIENCE_COLUMNS.iter().map(|(c, _)| *c).collect();
     if which == Audience::Purchasers {
         header.push("value");
@@ -1066,6 +1143,15 @@ mod tests {
         // The stored form takes the fast path.
         assert!(plain_user_data(&cases[2]).is_some_and(|u| u.external_id == Some("x1")));
         assert!(plain_user_data(&cases[3]).is_none());
+    }
+
+    #[test]
+    fn audience_columns_are_the_audience_keys() {
+        assert_eq!(audience_bits().iter().fold(0, |a, b| a | b), AUDIENCE_KEYS);
+        assert_eq!(
+            audience_bits().iter().map(|b| b.count_ones()).sum::<u32>(),
+            9
+        );
     }
 
     #[test]

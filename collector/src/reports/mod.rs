@@ -6,7 +6,9 @@
 //! stream the rows of one pixel in a time range ([`ReportSource::scan`], one plain
 //! `SELECT ... WHERE pixel_id = ? AND event_time >= ? AND event_time < ?`) and count the
 //! duplicates it dropped per day; every figure is computed here, in one pass over those rows, so
-//! two stores that hold the same events give the same answers by construction.
+//! two stores that hold the same events give the same answers by construction. (The audiences then
+//! read the hashes of the few events they export by id, [`ReportSource::user_data`], whose default
+//! is one more scan.)
 //!
 //! Speed (1,000,000 events per report, see the README): a store keeps, beside each event, what
 //! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
@@ -48,6 +50,10 @@ pub struct Columns {
     pub user_agent: bool,
     /// `relay_status`, `relay_error` and `event_id_derived`.
     pub relay: bool,
+    /// Not a column but a wider filter: with [`Scan::names`], also every row that carries one of
+    /// [`AUDIENCE_KEYS`] (by [`Row::derived`]; every row stored without it), whatever its name.
+    /// What the audiences scan: the events that decide who is in, and those that name them.
+    pub keyed_rows: bool,
 }
 
 /// What to scan: one pixel, `event_time` in `[from_secs, to_secs)`, optionally only some names.
@@ -96,4 +102,31 @@ pub trait ReportSource {
     /// Duplicates acknowledged but not stored for `pixel_id`, received on UTC days
     /// `from_day..=to_day` (days since the Unix epoch).
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
+
+    /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that
+    /// `scan` matches; `scan` says which pixel and time range they are in (its names and columns
+    /// are not read). The audiences read the hashes only of the few events they export, once they
+    /// know which. This default scans the range again, so every store answers the same; a store
+    /// that can read a row by its id does that instead.
+    fn user_data(
+        &self,
+        scan: &Scan<'_>,
+        ids: &[i64],
+        f: &mut dyn FnMut(i64, &str),
+    ) -> Result<(), StoreError> {
+        let all = Scan {
+            names: None,
+            columns: Columns {
+                user_data: true,
+                hashes: true,
+                ..Columns::default()
+            },
+            ..scan.clone()
+        };
+        self.scan(&all, &mut |row| {
+            if ids.binary_search(&row.id).is_ok() {
+                f(row.id, row.user_data);
+            }
+        })
+    }
 }

@@ -975,6 +975,37 @@ impl ReportSource for PgStore {
         })
     }
 
+    fn user_data(
+        &self,
+        scan: &Scan<'_>,
+        ids: &[i64],
+        f: &mut dyn FnMut(i64, &str),
+    ) -> Result<(), StoreError> {
+        self.run(None, async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, user_data FROM events
+                     WHERE id = ANY($1) AND pixel_id = $2 AND event_time >= $3 AND event_time < $4",
+                )
+                .await
+                .map_err(pg_err)?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[&ids, &scan.pixel_id, &scan.from_secs, &scan.to_secs],
+                )
+                .await
+                .map_err(pg_err)?;
+            for r in &rows {
+                let id: i64 = r.try_get(0).map_err(pg_err)?;
+                let ud: &str = r.try_get(1).map_err(pg_err)?;
+                f(id, ud);
+            }
+            Ok(())
+        })
+    }
+
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError> {
         self.run(Some(CALL_TIMEOUT), async {
             let client = self.client().await?;

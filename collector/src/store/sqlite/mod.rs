@@ -1,10 +1,13 @@
 //! The embedded default store: one SQLite file in WAL mode, schema versions in `schema_migrations`.
 //!
-//! Two connections: the writer (ingest group commits and relay status updates, serialised by a
-//! mutex) and a reader (API, report, relay queue), which WAL lets run beside the writer.
+//! A writer connection (ingest group commits and relay status updates, serialised by a mutex)
+//! and [`READERS`] reader connections (API, reports, relay queue), which WAL lets run beside the
+//! writer and beside each other: [`REPORT_READERS`] of them for the reports, one kept free of
+//! them for everything else.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 pub(crate) mod reports;
 mod rows;
@@ -32,10 +35,21 @@ const PURGE_CHUNK: i64 = 5000;
 /// Events marked sent per transaction, for the same reason.
 const MARK_CHUNK: usize = 250;
 
+/// Reader connections: a report over a long range keeps one busy on a core for a good part of a
+/// second, and the dashboard asks for six at once, so [`REPORT_READERS`] run side by side (the
+/// machine's two cores: more would only share them, and each report would arrive later), and one
+/// more is left for the relay's and the API's short reads, which never wait behind a report.
+pub const READERS: usize = 3;
+/// The readers the reports may take (the first ones).
+pub const REPORT_READERS: usize = 2;
+const _: () = assert!(REPORT_READERS >= 1 && READERS > REPORT_READERS);
+
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: Mutex<Writer>,
-    reader: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a caller waits for when all are busy (in turn).
+    next_reader: AtomicUsize,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -75,21 +89,27 @@ impl SqliteStore {
             .map_err(err)?;
         migrate(&writer)?;
         let checkpointer = start_checkpointer(path, sync_sql)?;
-        let reader = Connection::open(path).map_err(err)?;
-        // The reports scan whole ranges: reading the file through a memory map (up to 1 GiB)
-        // spares a copy and a system call per page.
-        reader
-            .execute_batch(
-                "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -32768;
-                 PRAGMA mmap_size = 1073741824;",
-            )
-            .map_err(err)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path).map_err(err)?;
+                // The reports scan whole ranges: reading the file through a memory map (up to
+                // 1 GiB, shared by the readers) spares a copy and a system call per page.
+                reader
+                    .execute_batch(
+                        "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;
+                         PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;",
+                    )
+                    .map_err(err)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let store = SqliteStore {
             writer: Mutex::new(Writer {
                 conn: writer,
                 dedup: DedupIndex::default(),
             }),
-            reader: Mutex::new(reader),
+            readers,
+            next_reader: AtomicUsize::new(0),
             _checkpointer: checkpointer,
         };
         store.load_dedup(crate::now_ms())?;
@@ -130,10 +150,39 @@ impl SqliteStore {
             .map_err(|_| StoreError("writer connection poisoned".into()))
     }
 
+    /// A reader connection for a short read: a free one, the one reports never take first; when
+    /// all are busy, that one once it is free.
     fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.reader
+        let n = self.readers.len();
+        self.free_reader((0..n).rev(), n.saturating_sub(1))
+    }
+
+    /// A reader connection for a report: a free one of the first [`REPORT_READERS`], else the
+    /// next of them in turn once it is free.
+    fn report_reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let n = REPORT_READERS.min(self.readers.len()).max(1);
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        self.free_reader(0..n, turn)
+    }
+
+    fn free_reader(
+        &self,
+        candidates: impl Iterator<Item = usize>,
+        wait_for: usize,
+    ) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let poisoned = || StoreError("reader connection poisoned".into());
+        for r in candidates.filter_map(|i| self.readers.get(i)) {
+            match r.try_lock() {
+                Ok(conn) => return Ok(conn),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+            }
+        }
+        self.readers
+            .get(wait_for)
+            .ok_or_else(|| StoreError("no reader connection".into()))?
             .lock()
-            .map_err(|_| StoreError("reader connection poisoned".into()))
+            .map_err(|_| poisoned())
     }
 
     /// The largest id whose row was received before `before_ms`, by binary search over the id
