@@ -4,6 +4,8 @@
 //! Parameter order on the wire: `id, ev, dl, rl, if, ts, cd[...], sw, sh, ud[...], v, r, a, ec,
 //! fbp, fbc, it, dpo, dpoco, dpost, eid, tm, rqm`. Optional parameters appear only when set.
 
+use std::borrow::Cow;
+
 /// Meta's default collection endpoint.
 pub const META_ENDPOINT: &str = "https://www.facebook.com/tr/";
 
@@ -150,13 +152,17 @@ impl Beacon {
     /// Decode a query string or `application/x-www-form-urlencoded` body (`+` is a space).
     /// Unknown parameters are ignored; a repeated parameter keeps its last value.
     pub fn decode(query: &str) -> Result<Beacon, DecodeError> {
-        Beacon::from_pairs(parse_query(query)?)
+        Beacon::from_pairs(query_pairs(query)?)
     }
 
-    /// Build a beacon from already-decoded `(name, value)` pairs (e.g. a multipart body).
-    pub fn from_pairs<I>(pairs: I) -> Result<Beacon, DecodeError>
+    /// Build a beacon from already-decoded `(name, value)` pairs: owned (e.g. a multipart body)
+    /// or borrowed where nothing needed decoding ([`query_pairs`]). A value is copied only
+    /// when the beacon keeps it as text; a number is read in place.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Beacon, DecodeError>
     where
-        I: IntoIterator<Item = (String, String)>,
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str> + Into<String>,
+        V: AsRef<str> + Into<String>,
     {
         let mut b = Beacon::default();
         let (mut has_id, mut has_ev) = (false, false);
@@ -165,48 +171,50 @@ impl Beacon {
         // constant time (a scan of the whole list made 6,000 distinct keys quadratic).
         let (mut cd_at, mut ud_at) = (KeyIndex::new(), KeyIndex::new());
         for (k, v) in pairs {
-            if let Some(key) = bracket_key(&k, "cd") {
-                set_pair(&mut b.cd, &mut cd_at, key, v);
+            let name = k.as_ref();
+            if bracket_key(name, "cd").is_some() {
+                set_pair(&mut b.cd, &mut cd_at, inner_key(k.into()), v.into());
                 continue;
             }
-            if let Some(key) = bracket_key(&k, "ud") {
-                set_pair(&mut b.ud, &mut ud_at, key, v);
+            if bracket_key(name, "ud").is_some() {
+                set_pair(&mut b.ud, &mut ud_at, inner_key(k.into()), v.into());
                 continue;
             }
-            match k.as_str() {
+            let text = v.as_ref();
+            match name {
                 "id" => {
-                    has_id = !v.is_empty();
-                    b.id = v;
+                    has_id = !text.is_empty();
+                    b.id = v.into();
                 }
                 "ev" => {
-                    has_ev = !v.is_empty();
-                    b.ev = v;
+                    has_ev = !text.is_empty();
+                    b.ev = v.into();
                 }
-                "dl" => b.dl = v,
-                "rl" => b.rl = v,
-                "if" => b.in_iframe = v == "true",
-                "ts" => b.ts = num(&v)?,
-                "sw" => b.sw = Some(num(&v)?),
-                "sh" => b.sh = Some(num(&v)?),
-                "v" => b.v = v,
-                "r" => b.r = v,
-                "a" => b.a = Some(v),
-                "ec" => b.ec = num(&v)?,
-                "fbp" => b.fbp = Some(v),
-                "fbc" => b.fbc = Some(v),
-                "it" => b.it = Some(num(&v)?),
+                "dl" => b.dl = v.into(),
+                "rl" => b.rl = v.into(),
+                "if" => b.in_iframe = text == "true",
+                "ts" => b.ts = num(text)?,
+                "sw" => b.sw = Some(num(text)?),
+                "sh" => b.sh = Some(num(text)?),
+                "v" => b.v = v.into(),
+                "r" => b.r = v.into(),
+                "a" => b.a = Some(v.into()),
+                "ec" => b.ec = num(text)?,
+                "fbp" => b.fbp = Some(v.into()),
+                "fbc" => b.fbc = Some(v.into()),
+                "it" => b.it = Some(num(text)?),
                 "dpo" => {
-                    dpo.get_or_insert_with(Dpo::default).options = if v.is_empty() {
+                    dpo.get_or_insert_with(Dpo::default).options = if text.is_empty() {
                         Vec::new()
                     } else {
-                        v.split(',').map(str::to_owned).collect()
+                        text.split(',').map(str::to_owned).collect()
                     }
                 }
-                "dpoco" => dpo.get_or_insert_with(Dpo::default).country = signed(&v)?,
-                "dpost" => dpo.get_or_insert_with(Dpo::default).state = signed(&v)?,
-                "eid" => b.eid = Some(v),
-                "tm" => b.tm = Some(num(&v)?),
-                "rqm" => b.rqm = Some(v),
+                "dpoco" => dpo.get_or_insert_with(Dpo::default).country = signed(text)?,
+                "dpost" => dpo.get_or_insert_with(Dpo::default).state = signed(text)?,
+                "eid" => b.eid = Some(v.into()),
+                "tm" => b.tm = Some(num(text)?),
+                "rqm" => b.rqm = Some(v.into()),
                 _ => {}
             }
         }
@@ -237,26 +245,33 @@ type KeyIndex = std::collections::HashMap<String, usize>;
 const LINEAR_KEYS: usize = 16;
 
 /// Set `key` in `list` (a repeated key keeps its first place and takes the last value).
-fn set_pair(list: &mut Vec<(String, String)>, at: &mut KeyIndex, key: &str, value: String) {
+fn set_pair(list: &mut Vec<(String, String)>, at: &mut KeyIndex, key: String, value: String) {
     let found = if list.len() <= LINEAR_KEYS {
-        list.iter().position(|(k, _)| k == key)
+        list.iter().position(|(k, _)| *k == key)
     } else {
         if at.is_empty() {
             for (i, (k, _)) in list.iter().enumerate() {
                 at.entry(k.clone()).or_insert(i);
             }
         }
-        at.get(key).copied()
+        at.get(&key).copied()
     };
     match found.and_then(|i| list.get_mut(i)) {
         Some(slot) => slot.1 = value,
         None => {
             if !at.is_empty() {
-                at.insert(key.to_owned(), list.len());
+                at.insert(key.clone(), list.len());
             }
-            list.push((key.to_owned(), value));
+            list.push((key, value));
         }
     }
+}
+
+/// `cd[value]` → `value`, in the name's own buffer: `name` is one that [`bracket_key`] accepted.
+fn inner_key(mut name: String) -> String {
+    name.pop();
+    name.drain(..3);
+    name
 }
 
 fn bracket_key<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
@@ -273,47 +288,111 @@ fn signed(s: &str) -> Result<i64, DecodeError> {
     num(s)
 }
 
+/// A decoded `(name, value)` pair of a query string, borrowed from it where neither needed
+/// decoding (no `%XX`, no `+`).
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// Split a query string into decoded `(name, value)` pairs. `+` decodes to a space.
 pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, DecodeError> {
-    let query = query.strip_prefix('?').unwrap_or(query);
-    let mut out = Vec::new();
-    for part in query.split('&') {
-        if part.is_empty() {
-            continue;
+    Ok(query_pairs(query)?
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// [`parse_query`] without copying what needs no decoding: a beacon's names (`id`, `ev`, `dl`…)
+/// and most of its values are taken as they stand in the text.
+pub fn query_pairs(query: &str) -> Result<Vec<Pair<'_>>, DecodeError> {
+    let mut rest = query.strip_prefix('?').unwrap_or(query);
+    // One pass over the text finds each pair's end, its first `=`, and whether the name or the
+    // value holds anything to decode; only those are decoded (a second pass over them alone).
+    let mut out = Vec::with_capacity(32);
+    loop {
+        let (mut end, mut eq) = (rest.len(), None);
+        let (mut name_escaped, mut value_escaped) = (false, false);
+        for (i, b) in rest.bytes().enumerate() {
+            match b {
+                b'&' => {
+                    end = i;
+                    break;
+                }
+                b'=' if eq.is_none() => eq = Some(i),
+                b'%' | b'+' if eq.is_none() => name_escaped = true,
+                b'%' | b'+' => value_escaped = true,
+                _ => {}
+            }
         }
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((percent_decode(k)?, percent_decode(v)?));
+        let (part, tail) = rest.split_at_checked(end).unwrap_or((rest, ""));
+        if !part.is_empty() {
+            let (k, v) = match eq.and_then(|at| part.split_at_checked(at)) {
+                Some((k, v)) => (k, v.get(1..).unwrap_or("")),
+                None => (part, ""),
+            };
+            out.push((
+                if name_escaped {
+                    decode_component(k)?
+                } else {
+                    Cow::Borrowed(k)
+                },
+                if value_escaped {
+                    decode_component(v)?
+                } else {
+                    Cow::Borrowed(v)
+                },
+            ));
+        }
+        // `tail` is empty, or the `&` and what follows it.
+        match tail.get(1..) {
+            Some(next) => rest = next,
+            None => break,
+        }
     }
     Ok(out)
 }
 
 /// Decode `%XX` escapes and `+`. Invalid UTF-8 after decoding is an error.
 pub fn percent_decode(s: &str) -> Result<String, DecodeError> {
+    decode_component(s).map(Cow::into_owned)
+}
+
+/// [`percent_decode`], borrowing `s` when it holds nothing to decode. The runs between escapes
+/// are copied whole, and only a decoded text is checked for UTF-8 (`s` itself is a `str`).
+pub fn decode_component(s: &str) -> Result<Cow<'_, str>, DecodeError> {
+    let special = |b: &u8| *b == b'%' || *b == b'+';
     let bytes = s.as_bytes();
+    let Some(first) = bytes.iter().position(special) else {
+        return Ok(Cow::Borrowed(s));
+    };
+    let (plain, mut rest) = bytes.split_at_checked(first).unwrap_or((bytes, &[]));
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|c| hex_val(*c));
-                let lo = bytes.get(i + 2).and_then(|c| hex_val(*c));
-                match (hi, lo) {
-                    (Some(h), Some(l)) => out.push(h << 4 | l),
-                    _ => return Err(DecodeError::BadPercentEncoding),
-                }
-                i += 3;
-            }
-            b'+' => {
+    out.extend_from_slice(plain);
+    loop {
+        match rest {
+            [] => break,
+            [b'+', tail @ ..] => {
                 out.push(b' ');
-                i += 1;
+                rest = tail;
             }
+            [b'%', hi, lo, tail @ ..] => match (hex_val(*hi), hex_val(*lo)) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    rest = tail;
+                }
+                _ => return Err(DecodeError::BadPercentEncoding),
+            },
+            [b'%', ..] => return Err(DecodeError::BadPercentEncoding),
             _ => {
-                out.push(b);
-                i += 1;
+                // A run up to the next escape (at least this byte, which is none).
+                let run = rest.iter().position(special).unwrap_or(rest.len());
+                let (text, tail) = rest.split_at_checked(run).unwrap_or((rest, &[]));
+                out.extend_from_slice(text);
+                rest = tail;
             }
         }
     }
-    String::from_utf8(out).map_err(|_| DecodeError::BadPercentEncoding)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| DecodeError::BadPercentEncoding)
 }
 
 fn hex_val(c: u8) -> Option<u8> {

@@ -6,8 +6,11 @@
     clippy::indexing_slicing
 )]
 
+use std::borrow::Cow;
+
 use pixel_core::wire::{
-    encode_uri_component, parse_query, percent_decode, Beacon, DecodeError, Dpo,
+    decode_component, encode_uri_component, parse_query, percent_decode, query_pairs, Beacon,
+    DecodeError, Dpo,
 };
 use proptest::prelude::*;
 
@@ -193,5 +196,70 @@ proptest! {
     #[test]
     fn decoding_arbitrary_text_never_panics(s in "\\PC{0,200}") {
         let _ = Beacon::decode(&s);
+    }
+}
+
+/// The pair splitter as first written (split on `&`, then on the first `=`, decode both), which
+/// `query_pairs`' one-pass scanner must agree with on any text.
+fn reference_pairs(query: &str) -> Result<Vec<(String, String)>, DecodeError> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        out.push((percent_decode(k)?, percent_decode(v)?));
+    }
+    Ok(out)
+}
+
+#[test]
+fn query_pairs_borrow_what_needs_no_decoding() {
+    let pairs = query_pairs("?id=1&dl=https%3A%2F%2Fa.b&cd%5Bx%5D=a+b&=v&k=&&k2=a=b").unwrap();
+    let got: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("id", "1"),
+            ("dl", "https://a.b"),
+            ("cd[x]", "a b"),
+            ("", "v"),
+            ("k", ""),
+            ("k2", "a=b")
+        ]
+    );
+    let borrowed: Vec<bool> = pairs
+        .iter()
+        .map(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
+        .collect();
+    assert_eq!(borrowed, [true, false, false, true, true, true]);
+    assert!(matches!(
+        decode_component("plain"),
+        Ok(Cow::Borrowed("plain"))
+    ));
+    assert_eq!(decode_component("%C3%A9t%C3%A9+x").unwrap(), "été x");
+    assert_eq!(
+        decode_component("%C3"),
+        Err(DecodeError::BadPercentEncoding)
+    );
+    assert_eq!(
+        decode_component("a%2"),
+        Err(DecodeError::BadPercentEncoding)
+    );
+    assert_eq!(query_pairs("a=%zz"), Err(DecodeError::BadPercentEncoding));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Any text, built from the characters that matter to the splitter and decoder.
+    #[test]
+    fn query_pairs_agree_with_the_reference(q in "[?&=%+a-c0-9fF\\[\\]é]{0,40}") {
+        let ours = query_pairs(&q).map(|ps| {
+            ps.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect::<Vec<_>>()
+        });
+        prop_assert_eq!(ours, reference_pairs(&q));
+        prop_assert_eq!(parse_query(&q), reference_pairs(&q));
     }
 }

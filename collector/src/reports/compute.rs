@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pixel_core::wire::parse_query;
+use pixel_core::wire::query_pairs;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -598,7 +598,7 @@ struct Touch {
 fn touch(url: &str) -> Option<Touch> {
     let query = url.split_once('?')?.1;
     let query = query.split_once('#').map_or(query, |(q, _)| q);
-    let pairs = parse_query(query).ok()?;
+    let pairs = query_pairs(query).ok()?;
     let get = |k: &str| {
         pairs
             .iter()
