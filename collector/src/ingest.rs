@@ -1,7 +1,7 @@
 //! Group commit: handlers hand events to one writer thread over a channel; the writer takes
-//! everything queued (up to [`MAX_BATCH`]; after a commit of several, it waits [`LINGER`] for
-//! more first), stores it in one transaction — one disk sync — and only then answers each
-//! handler. A handler acknowledges its beacon after that answer, so an
+//! everything queued (up to [`MAX_BATCH`]; after a commit of several, it may wait the store's
+//! [`Store::commit_linger`] for more first), stores it in one transaction — one disk sync — and
+//! only then answers each handler. A handler acknowledges its beacon after that answer, so an
 //! acknowledged event is on disk.
 //!
 //! ```text
@@ -40,9 +40,11 @@ pub const QUEUE_BYTES: usize = 64 << 20;
 /// The longest a handler waits for room in the queue plus its commit.
 pub const SUBMIT_DEADLINE: Duration = Duration::from_secs(5);
 /// How long the writer waits for more beacons before a commit, when the previous commit held more
-/// than one (PostgreSQL's `commit_delay` and `commit_siblings`, for the same reason). Under
-/// `loadgen`'s 64 connections a commit held 6 beacons on average without it and 22 with it (counted
-/// in this loop); a lone beacon on a quiet collector never waits.
+/// than one (PostgreSQL's `commit_delay` and `commit_siblings`, for the same reason), for stores
+/// whose commit waits on an fsync or a round trip ([`Store::commit_linger`]; SQLite with
+/// `--sync normal` does not wait). Under `loadgen`'s 64 connections a commit held 6 beacons on
+/// average without it and 22 with it (counted in this loop); a lone beacon on a quiet collector
+/// never waits.
 pub const LINGER: Duration = Duration::from_micros(100);
 /// While commits fail and no beacon arrives, how often the writer tries a probe commit.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
@@ -405,6 +407,7 @@ fn writer(
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut permits = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 0usize;
+    let linger = store.commit_linger();
     while let Some(first) = next_job(&*store, &mut rx, health) {
         let mut next = Some(first);
         let mut lingered = false;
@@ -421,11 +424,11 @@ fn writer(
             }
             // The previous commit carried several beacons: others are on their way, and a
             // commit costs about as much for one event as for twenty.
-            if lingered || last_batch < 2 || events.len() >= MAX_BATCH {
+            if lingered || linger.is_zero() || last_batch < 2 || events.len() >= MAX_BATCH {
                 break;
             }
             lingered = true;
-            std::thread::sleep(LINGER);
+            std::thread::sleep(linger);
             next = rx.try_recv().ok();
         }
         last_batch = events.len();

@@ -115,6 +115,14 @@ pub trait Store: crate::reports::ReportSource + Send + Sync + 'static {
     /// [`DEDUP_WINDOW_MS`] of each event's `received_at_ms`. Only returns after the commit.
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError>;
 
+    /// How long the group-commit writer waits for more events before a commit, when the
+    /// previous commit held several: worth it where a commit waits on something other than
+    /// this process's CPU (an fsync, a round trip to a database server), since one such wait
+    /// then covers more events. [`crate::ingest::LINGER`] unless a store says otherwise.
+    fn commit_linger(&self) -> std::time::Duration {
+        crate::ingest::LINGER
+    }
+
     /// Newest first.
     fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
 

@@ -52,6 +52,8 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: std::sync::mpsc::Sender<()>,
+    /// See [`Store::commit_linger`].
+    linger: std::time::Duration,
 }
 
 /// The write connection and the deduplication index it keeps in step with the events table.
@@ -111,6 +113,14 @@ impl SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
             _checkpointer: checkpointer,
+            // With `normal`, a commit is a write into the WAL, CPU on this machine: waiting
+            // for more events leaves a core idle that handlers could use (in `loadgen`, 1.55
+            // of 2 CPUs busy with the wait, against 1.7 without). With `full` it waits for an
+            // fsync, and one fsync should cover as many events as it can.
+            linger: match sync {
+                SyncMode::Normal => std::time::Duration::ZERO,
+                SyncMode::Full => crate::ingest::LINGER,
+            },
         };
         store.load_dedup(crate::now_ms())?;
         Ok(store)
@@ -259,7 +269,7 @@ fn insert_events(
     events: &[NewEvent],
     claims: &mut Vec<dedup::Claim>,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
-    let tx = conn.transaction().map_err(err)?;
+    let tx = GroupCommit::begin(conn)?;
     let mut outcomes = Vec::with_capacity(events.len());
     {
         let mut insert = tx
@@ -326,11 +336,53 @@ fn insert_events(
             outcomes.push(InsertOutcome::Stored);
         }
     }
-    tx.commit().map_err(err)?;
+    tx.commit()?;
     Ok(outcomes)
 }
 
+/// A group commit's transaction, with `BEGIN` and `COMMIT` as cached statements: rusqlite's
+/// `Transaction` parses both again each time (a tenth of the writer's instructions per beacon
+/// with small batches). Dropped without [`GroupCommit::commit`], or after a `COMMIT` that
+/// failed, it rolls back, as `Transaction` does.
+struct GroupCommit<'c>(&'c Connection);
+
+impl<'c> GroupCommit<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self, StoreError> {
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        Ok(GroupCommit(conn))
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for GroupCommit<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.0
+    }
+}
+
+impl Drop for GroupCommit<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 impl Store for SqliteStore {
+    fn commit_linger(&self) -> std::time::Duration {
+        self.linger
+    }
+
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut guard = self.writer()?;
         let Writer { conn, dedup } = &mut *guard;

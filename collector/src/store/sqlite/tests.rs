@@ -17,6 +17,16 @@ fn on_fresh(test: fn(&dyn Store) -> Result<(), StoreError>) -> Result<(), StoreE
     test(&open(&dir))
 }
 
+/// The group commit waits for more events only where a commit waits for an fsync.
+#[test]
+fn commit_linger_follows_the_sync_mode() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    assert_eq!(open(&dir).commit_linger(), std::time::Duration::ZERO);
+    let full = SqliteStore::open(&dir.path().join("full.db"), SyncMode::Full)?;
+    assert_eq!(full.commit_linger(), crate::ingest::LINGER);
+    Ok(())
+}
+
 #[test]
 fn round_trip() -> Result<(), StoreError> {
     on_fresh(contract::round_trip)
@@ -82,6 +92,8 @@ fn a_failed_batch_frees_its_keys() -> Result<(), StoreError> {
     let now = crate::now_ms();
     s.writer()?.conn.execute_batch("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.event_id = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END;").map_err(err)?;
     assert!(s.insert_batch(&[event("a", now), event("b", now)]).is_err());
+    // The whole batch was rolled back ("a" too), and no transaction is left open.
+    assert!(s.writer()?.conn.is_autocommit());
     s.writer()?
         .conn
         .execute_batch("DROP TRIGGER no_b;")
@@ -90,6 +102,12 @@ fn a_failed_batch_frees_its_keys() -> Result<(), StoreError> {
         s.insert_batch(&[event("a", now), event("b", now)])?,
         [InsertOutcome::Stored, InsertOutcome::Stored]
     );
+    let rows: i64 = s
+        .writer()?
+        .conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .map_err(err)?;
+    assert_eq!(rows, 2);
     Ok(())
 }
 
