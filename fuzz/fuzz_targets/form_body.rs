@@ -1,6 +1,6 @@
 //! The collector's `application/x-www-form-urlencoded` and `text/plain` `/tr` bodies: its entry
 //! point `collector::http::beacon::parse_body` for both types, and the query decoder beneath it
-//! (`pixel_core::wire::parse_query`), then the beacon steps.
+//! (`pixel_core::wire::query_pairs`, through `parse_query`), then the beacon steps.
 //!
 //! Checks: no input panics; the decoded pairs, percent-encoded again, decode to the same pairs;
 //! the beacon round-trips and its stored form holds only hashed user data.

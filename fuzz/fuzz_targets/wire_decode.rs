@@ -1,8 +1,9 @@
 //! `pixel_core::wire::Beacon::decode`, the collector's reader of every `/tr` query string.
 //!
-//! Checks: no input panics; a beacon that decodes encodes to a query that decodes to the same
-//! beacon (so what the collector reads is what the pixel would have sent); debug mode's
-//! description never panics either.
+//! Checks: no input panics; the pairs beneath it (`wire::query_pairs`, one pass, borrowing) are
+//! those of the plain split-and-decode it replaced (`pixel_fuzz::reference_pairs`); a beacon that
+//! decodes encodes to a query that decodes to the same beacon (so what the collector reads is what
+//! the pixel would have sent); debug mode's description never panics either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
+    let pairs = pixel_core::wire::query_pairs(query).ok().map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(pairs, pixel_fuzz::reference_pairs(query), "pairs of {query:?}");
     let Ok(beacon) = Beacon::decode(query) else {
         return;
     };

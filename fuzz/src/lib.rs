@@ -19,6 +19,35 @@ pub fn encode_pairs(pairs: &[(String, String)]) -> String {
     q
 }
 
+/// The query decoder as first written — split on `&`, then on the first `=`, and decode a byte
+/// at a time — which `pixel_core::wire::query_pairs`' one-pass scanner must agree with.
+pub fn reference_pairs(query: &str) -> Option<Vec<(String, String)>> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        out.push((reference_decode(k)?, reference_decode(v)?));
+    }
+    Some(out)
+}
+
+fn reference_decode(s: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hi = char::from(bytes.next()?).to_digit(16)?;
+                let lo = char::from(bytes.next()?).to_digit(16)?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+            }
+            b'+' => out.push(b' '),
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `beacon`, encoded for the wire, decodes to itself.
 pub fn assert_round_trips(beacon: &Beacon) {
     let wire = beacon.encode();
