@@ -13,12 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
-    let pairs = pixel_core::wire::query_pairs(query).ok().map(|pairs| {
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect::<Vec<_>>()
-    });
+    // `parse_query` is `query_pairs` with the pairs made owned.
+    let pairs = pixel_core::wire::parse_query(query).ok();
     assert_eq!(pairs, pixel_fuzz::reference_pairs(query), "pairs of {query:?}");
     let Ok(beacon) = Beacon::decode(query) else {
         return;

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use pixel_core::wire::{query_pairs as decode_pairs, Beacon, Pair};
+use pixel_core::wire::{query_pairs, Beacon, Pair};
 
 use super::multipart::{self, MultipartError};
 use super::{cookies, cors};
@@ -80,7 +80,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let result = async {
         cors::check(&state.config, &parts.headers)?;
-        let pairs = query_pairs(&parts)?;
+        let pairs = uri_pairs(&parts)?;
         accept(&state, &parts, pairs).await
     }
     .await;
@@ -140,7 +140,7 @@ pub async fn post(State(state): State<AppState>, req: Request) -> Response {
 /// media type. Returns the query's pairs.
 fn before_body<'a>(state: &AppState, parts: &'a Parts) -> Result<Vec<Pair<'a>>, AppError> {
     cors::check(&state.config, &parts.headers)?;
-    let pairs = query_pairs(parts)?;
+    let pairs = uri_pairs(parts)?;
     if let Some((_, id)) = pairs.iter().rfind(|(k, _)| k == "id") {
         if !id.is_empty() && state.config.pixel(id).is_none() {
             return Err(AppError::UnknownPixel);
@@ -163,7 +163,8 @@ fn before_body<'a>(state: &AppState, parts: &'a Parts) -> Result<Vec<Pair<'a>>, 
     Ok(pairs)
 }
 
-fn query_pairs(parts: &Parts) -> Result<Vec<Pair<'_>>, AppError> {
+/// The request URI's query string as pairs, refused when too long or with too many.
+fn uri_pairs(parts: &Parts) -> Result<Vec<Pair<'_>>, AppError> {
     let query = parts.uri.query().unwrap_or("");
     if query.len() > MAX_QUERY {
         return Err(AppError::QueryTooLarge);
@@ -256,7 +257,7 @@ fn form_pairs(text: &str, max_params: usize) -> Result<Vec<Pair<'_>>, AppError> 
     {
         return Err(AppError::TooManyParams);
     }
-    decode_pairs(text).map_err(AppError::Decode)
+    query_pairs(text).map_err(AppError::Decode)
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AppError> {
