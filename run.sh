@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 addr=${ADDR:-127.0.0.1:8080}
 
-bash scripts/setup.sh
+bash scripts/setup.sh run
 bash scripts/build.sh
 
 # The collector serves the store and the pixel from one origin, stores every beacon in a SQLite

@@ -14,7 +14,7 @@ section() {
 trap 'printf "\n==== FAILED: %s\n" "$section" >&2' ERR
 
 section "setup"
-bash scripts/setup.sh
+bash scripts/setup.sh test
 
 section "cargo fmt --all --check"
 cargo fmt --all --check

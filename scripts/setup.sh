@@ -1,17 +1,77 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need, and skips everything that is already there, so it is
-# cheap to run before every build: Chromium + chromedriver and PostgreSQL (Debian packages), the
-# wasm32 target, rustfmt and clippy, wasm-bindgen-cli at exactly the version Cargo.toml pins, and
-# node_modules.
+# Installs what is missing, and skips everything that is already there, so it is cheap to run
+# before every build. Two sets:
+#
+#   scripts/setup.sh run    what ./run.sh needs: the wasm32 target, nightly's rust-src for the size
+#                           build, node_modules (binaryen, webpack, terser). Nothing else.
+#   scripts/setup.sh test   that, plus what only ./test.sh needs: rustfmt and clippy, Chromium and
+#                           chromedriver and PostgreSQL (Debian packages), cargo-fuzz, and
+#                           wasm-bindgen-cli at exactly the version Cargo.toml pins.
+#
+# (WordPress, PHP and MariaDB come from scripts/setup-wordpress.sh, in test.sh's WordPress section.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=${1:-test}
+case $mode in
+  run | test) ;;
+  *) printf '[setup] usage: scripts/setup.sh run|test\n' >&2; exit 2 ;;
+esac
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
+# --- Rust ----------------------------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup first (https://rustup.rs)"
+command -v rustup >/dev/null 2>&1 || die "rustup not found: the wasm32 target is installed with rustup"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The size build (scripts/build.sh) uses nightly with build-std, which needs nightly's rust-src.
+# Best effort: without it the build falls back to stable.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  say "installing the nightly toolchain (minimal) for the size-optimised wasm build"
+  rustup toolchain install nightly --profile minimal || say "warning: no nightly toolchain; the wasm builds on stable"
+fi
+if rustup run nightly rustc --version >/dev/null 2>&1 &&
+  ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+  say "adding rust-src to nightly (build-std)"
+  rustup component add rust-src --toolchain nightly || say "warning: no rust-src; the wasm builds on stable"
+fi
+
+# --- Node ----------------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "node not found: Node.js 20 or newer is needed"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
+
+# npm writes node_modules/.package-lock.json on every install: older than package-lock.json means
+# the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+  touch node_modules/.package-lock.json
+fi
+
+if [ "$mode" = run ]; then
+  say "ok (what running needs)"
+  exit 0
+fi
+
+# --- Only for the tests ---------------------------------------------------------------------------
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^${component}"; then
+    say "adding the ${component} component"
+    rustup component add "$component"
+  fi
+done
+
 as_root=()
 if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install chromium and chromium-driver by hand"
+  command -v sudo >/dev/null 2>&1 ||
+    die "not root and no sudo: install chromium, chromium-driver and postgresql by hand"
   as_root=(sudo)
 fi
 
@@ -33,33 +93,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
 fi
 
-# --- Rust ----------------------------------------------------------------------------------------
-command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup first (https://rustup.rs)"
-command -v rustup >/dev/null 2>&1 || die "rustup not found: the wasm32 target is installed with rustup"
-
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  say "adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-for component in rustfmt clippy; do
-  if ! rustup component list --installed | grep -q "^${component}"; then
-    say "adding the ${component} component"
-    rustup component add "$component"
-  fi
-done
-
-# The size build (scripts/build.sh) uses nightly with build-std, which needs nightly's rust-src.
-# Best effort: without it the build falls back to stable.
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  say "installing the nightly toolchain (minimal) for the size-optimised wasm build"
-  rustup toolchain install nightly --profile minimal || say "warning: no nightly toolchain; the wasm builds on stable"
-fi
-if rustup run nightly rustc --version >/dev/null 2>&1 &&
-  ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  say "adding rust-src to nightly (build-std)"
-  rustup component add rust-src --toolchain nightly || say "warning: no rust-src; the wasm builds on stable"
-fi
-
 # cargo-fuzz: the fuzz targets in fuzz/ (scripts/fuzz.sh, and test.sh's smoke run) build with it on
 # nightly.
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -78,17 +111,4 @@ if [ "$have" != "$want" ] || [ "$have_runner" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
-# --- Node ----------------------------------------------------------------------------------------
-command -v node >/dev/null 2>&1 || die "node not found: Node.js 20 or newer is needed"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
-
-# npm writes node_modules/.package-lock.json on every install: older than package-lock.json means
-# the lock file changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund
-  touch node_modules/.package-lock.json
-fi
-
-say "ok"
+say "ok (what the tests need)"
