@@ -33,7 +33,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use collector::config::Config;
 use collector::event::{NewEvent, RequestContext};
-use collector::store::{SqliteStore, Store};
+use collector::ports::{EventLog, RelayQueue};
+use collector::store::sqlite::SqliteStore;
 use collector::{app, AppState};
 use pixel_core::wire::Beacon;
 
@@ -228,7 +229,7 @@ fn main() {
         ],
     );
     let relay_store = Arc::new(SqliteStore::open(&relay_db, cfg.sync).unwrap());
-    let now = collector::now_ms();
+    let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock);
     let preload = Instant::now();
     let mut batch = Vec::with_capacity(2048);
     for n in 0..a.relay_events as u64 {

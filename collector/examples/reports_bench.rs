@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use collector::config::SyncMode;
-use collector::reports::{self, Audience, AudienceParams, DayRange, ReportSource, Scan};
-use collector::store::SqliteStore;
+use collector::ports::{ReportSource, Scan};
+use collector::reports::{self, Audience, AudienceParams, DayRange};
+use collector::store::sqlite::SqliteStore;
 
 const PIXEL: &str = "1234567890";
 /// Fixed, so reruns reuse the same databases.

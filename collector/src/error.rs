@@ -121,8 +121,8 @@ impl std::fmt::Display for AppError {
     }
 }
 
-impl From<crate::store::StoreError> for AppError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::ports::StoreError> for AppError {
+    fn from(e: crate::ports::StoreError) -> Self {
         AppError::Internal(format!("store: {e}"))
     }
 }

@@ -20,7 +20,7 @@ pub const MAX_USER_AGENT: usize = 512;
 pub const MAX_PARAMS: usize = 500;
 
 /// A beacon ready to be stored; read back, it is the `event` of a
-/// [`StoredEvent`](crate::store::StoredEvent).
+/// [`StoredEvent`](crate::ports::StoredEvent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     pub pixel_id: String,

@@ -1,6 +1,6 @@
 //! Group commit: handlers hand events to one writer thread over a channel; the writer takes
 //! everything queued (up to [`MAX_BATCH`]; after a commit of several, it may wait the store's
-//! [`Store::commit_linger`] for more first), stores it in one transaction — one disk sync — and
+//! [`EventLog::commit_linger`] for more first), stores it in one transaction — one disk sync — and
 //! only then answers each handler. A handler acknowledges its beacon after that answer, so an
 //! acknowledged event is on disk.
 //!
@@ -28,7 +28,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::event::NewEvent;
-use crate::store::{InsertOutcome, Store, StoreError};
+use crate::ports::{EventLog, InsertOutcome, StoreError};
 
 /// Largest group commit.
 pub const MAX_BATCH: usize = 2048;
@@ -39,13 +39,6 @@ pub const QUEUE_CAPACITY: usize = 16 * 1024;
 pub const QUEUE_BYTES: usize = 64 << 20;
 /// The longest a handler waits for room in the queue plus its commit.
 pub const SUBMIT_DEADLINE: Duration = Duration::from_secs(5);
-/// How long the writer waits for more beacons before a commit, when the previous commit held more
-/// than one (PostgreSQL's `commit_delay` and `commit_siblings`, for the same reason), for stores
-/// whose commit waits on an fsync or a round trip ([`Store::commit_linger`]; SQLite with
-/// `--sync normal` does not wait). Under `loadgen`'s 64 connections a commit held 6 beacons on
-/// average without it and 22 with it (counted in this loop); a lone beacon on a quiet collector
-/// never waits.
-pub const LINGER: Duration = Duration::from_micros(100);
 /// While commits fail and no beacon arrives, how often the writer tries a probe commit.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// At most one log line per this interval about a failure that goes on.
@@ -310,7 +303,7 @@ impl Ingest {
     /// Start the writer thread. `commits` is bumped after each commit that stored something,
     /// to wake the relay.
     pub fn start(
-        store: Arc<dyn Store>,
+        log: Arc<dyn EventLog>,
         commits: watch::Sender<u64>,
     ) -> std::io::Result<(Ingest, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -318,7 +311,7 @@ impl Ingest {
         let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("collector-writer".into())
-            .spawn(move || writer(store, rx, commits, &writer_health))?;
+            .spawn(move || writer(log, rx, commits, &writer_health))?;
         let bytes = Arc::new(Semaphore::new(QUEUE_BYTES));
         Ok((Ingest { tx, bytes, health }, handle))
     }
@@ -375,7 +368,7 @@ impl Ingest {
 
 /// The next job; while commits fail, a probe commit every [`PROBE_EVERY`] until one arrives.
 /// `None` once every handle is dropped.
-fn next_job(store: &dyn Store, rx: &mut mpsc::Receiver<Job>, health: &Health) -> Option<Job> {
+fn next_job(log: &dyn EventLog, rx: &mut mpsc::Receiver<Job>, health: &Health) -> Option<Job> {
     let mut last_probe = Instant::now();
     loop {
         if !health.is_failing() {
@@ -387,7 +380,7 @@ fn next_job(store: &dyn Store, rx: &mut mpsc::Receiver<Job>, health: &Health) ->
             Err(TryRecvError::Empty) => {}
         }
         if last_probe.elapsed() >= PROBE_EVERY {
-            match store.check_writable() {
+            match log.check_writable() {
                 Ok(()) => health.succeeded(),
                 Err(e) => health.failed(&e, 0),
             }
@@ -398,7 +391,7 @@ fn next_job(store: &dyn Store, rx: &mut mpsc::Receiver<Job>, health: &Health) ->
 }
 
 fn writer(
-    store: Arc<dyn Store>,
+    log: Arc<dyn EventLog>,
     mut rx: mpsc::Receiver<Job>,
     commits: watch::Sender<u64>,
     health: &Health,
@@ -407,8 +400,8 @@ fn writer(
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut permits = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 0usize;
-    let linger = store.commit_linger();
-    while let Some(first) = next_job(&*store, &mut rx, health) {
+    let linger = log.commit_linger();
+    while let Some(first) = next_job(&*log, &mut rx, health) {
         let mut next = Some(first);
         let mut lingered = false;
         loop {
@@ -432,7 +425,7 @@ fn writer(
             next = rx.try_recv().ok();
         }
         last_batch = events.len();
-        match store.insert_batch(&events) {
+        match log.insert_batch(&events) {
             Ok(outcomes) => {
                 health.succeeded();
                 let stored = outcomes.contains(&InsertOutcome::Stored);
@@ -465,89 +458,9 @@ fn writer(
 mod tests {
     use super::*;
     use crate::event::RequestContext;
-    use crate::store::{EventQuery, StoredEvent};
+    use crate::ports::EventQuery;
+    use crate::store::memory::MemoryStore;
     use pixel_core::wire::Beacon;
-    use std::sync::atomic::AtomicUsize;
-
-    /// A store whose commits wait until the gate opens, or fail, or panic.
-    #[derive(Default)]
-    struct Fake {
-        open: AtomicBool,
-        fail: AtomicBool,
-        panic: AtomicBool,
-        stored: AtomicUsize,
-    }
-
-    impl Store for Fake {
-        fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
-            if self.panic.load(Ordering::SeqCst) {
-                panic!("the store fell over");
-            }
-            while !self.open.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StoreError("database or disk is full".into()));
-            }
-            self.stored.fetch_add(events.len(), Ordering::SeqCst);
-            Ok(vec![InsertOutcome::Stored; events.len()])
-        }
-        fn check_writable(&self) -> Result<(), StoreError> {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StoreError("database or disk is full".into()));
-            }
-            Ok(())
-        }
-        fn list(&self, _: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn pending(&self, _: &str, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn mark_sent(&self, _: &[i64], _: i64) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn mark_failed(&self, _: i64, _: &str, _: i64) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn record_attempt(&self, _: &[i64], _: &str) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn purge(&self, _: Option<i64>, _: i64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        fn pending_after(&self, _: &str, _: i64, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn pending_older_than(
-            &self,
-            _: &str,
-            _: i64,
-            _: i64,
-            _: usize,
-        ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
-            Ok((Vec::new(), None))
-        }
-        fn expire_ids(&self, _: &[i64]) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        fn pending_count(&self) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-    }
-
-    impl crate::reports::ReportSource for Fake {
-        fn scan(
-            &self,
-            _: &crate::reports::Scan<'_>,
-            _: &mut dyn FnMut(&crate::reports::Row<'_>),
-        ) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn duplicates(&self, _: &str, _: i64, _: i64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-    }
 
     fn event(eid: &str, pad: usize) -> NewEvent {
         let beacon = Beacon {
@@ -562,14 +475,15 @@ mod tests {
             .0
     }
 
-    fn start(store: &Arc<Fake>) -> Ingest {
+    fn start(store: &Arc<MemoryStore>) -> Ingest {
         let (commits, _) = watch::channel(0);
         Ingest::start(store.clone(), commits).unwrap().0
     }
 
     #[tokio::test]
     async fn the_queue_is_bounded_in_bytes_and_refuses_at_once_when_full() {
-        let store = Arc::new(Fake::default());
+        let store = Arc::new(MemoryStore::new());
+        store.faults().hold(true);
         let ingest = start(&store);
         // 1 MB events while the writer is stuck: 64 fit in the byte budget, the next is refused
         // at once (not after the deadline), long before the event-count bound.
@@ -592,7 +506,7 @@ mod tests {
         let n = refused_after.expect("never refused");
         assert!((60..=64).contains(&n), "refused after {n} events of 1 MB");
         // Once the writer moves, the waiting events are stored and there is room again.
-        store.open.store(true, Ordering::SeqCst);
+        store.faults().hold(false);
         for t in waiting {
             assert_eq!(t.await.unwrap(), Ok(InsertOutcome::Stored));
         }
@@ -600,16 +514,19 @@ mod tests {
             ingest.submit(event("small", 10)).await,
             Ok(InsertOutcome::Stored)
         );
-        assert_eq!(store.stored.load(Ordering::SeqCst), n + 1);
+        let stored = store.list(&EventQuery {
+            limit: 1000,
+            ..EventQuery::default()
+        });
+        assert_eq!(stored.unwrap().len(), n + 1);
     }
 
     #[tokio::test]
     async fn health_follows_the_commits_and_a_probe_brings_it_back() {
-        let store = Arc::new(Fake::default());
-        store.open.store(true, Ordering::SeqCst);
+        let store = Arc::new(MemoryStore::new());
         let ingest = start(&store);
         assert_eq!(ingest.health(), Ok(()));
-        store.fail.store(true, Ordering::SeqCst);
+        store.faults().fail(true);
         assert_eq!(
             ingest.submit(event("a", 1)).await,
             Err(IngestError::Unavailable(Unavailable::DiskFull))
@@ -620,7 +537,7 @@ mod tests {
             "{reason}"
         );
         // No beacon arrives; the writer's probe sees the store write again.
-        store.fail.store(false, Ordering::SeqCst);
+        store.faults().fail(false);
         let start = Instant::now();
         while ingest.health().is_err() {
             assert!(
@@ -637,8 +554,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_writer_is_unhealthy_and_refuses_without_waiting() {
-        let store = Arc::new(Fake::default());
-        store.panic.store(true, Ordering::SeqCst);
+        let store = Arc::new(MemoryStore::new());
+        store.faults().panic(true);
         let ingest = start(&store);
         assert_eq!(ingest.submit(event("a", 1)).await, Err(IngestError::Closed));
         let start = Instant::now();

@@ -7,13 +7,18 @@
 //! `_fbp`/`_fbc` cookies, metrics and a small admin API.
 //!
 //! Out of scope: decoding or normalising anything itself (that is `pixel-core`), TLS for HTTP (run
-//! behind a reverse proxy), storage engines beyond the two behind [`store::Store`].
+//! behind a reverse proxy), storage engines beyond the two behind [`ports`].
 //!
 //! ```text
-//!   browser ──/tr──> http::beacon ──> ingest (group commit) ──> store (SQLite WAL | PostgreSQL)
-//!                                                                   │
-//!   Meta Graph API <── relay (batches of ≤1000, retry, bisect) <────┘
+//!   browser ──/tr──> http::beacon ──> ingest (group commit) ──EventLog──> store (SQLite | PostgreSQL)
+//!                                                                          │
+//!   Meta Graph API <── relay (batches of ≤1000, retry, bisect) <─RelayQueue─┤
+//!   dashboard <── http::reports <── reports (one pass per report) <─ReportSource┘
 //! ```
+//!
+//! The storage ports ([`ports`]) are a leaf: each consumer gets only the one it uses from
+//! [`Shared`], and the stores ([`store`]) implement all three. The collector's README draws the
+//! whole module map ("Architecture").
 //!
 //! `main` only parses flags and binds; [`app`] builds the router so tests can call it with
 //! `tower::ServiceExt::oneshot`, and [`server::run`] adds the background tasks.
@@ -24,6 +29,7 @@ pub mod event;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod ports;
 pub mod relay;
 pub mod reports;
 pub mod seed;
@@ -38,12 +44,20 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::ports::{Clock, EventLog, RelayQueue, ReportSource, SystemClock};
 use crate::store::Store;
 
-/// Everything the handlers and background tasks share.
+/// Everything the handlers and background tasks share: each takes the one port it uses.
 pub struct Shared {
     pub config: Config,
-    pub store: Arc<dyn Store>,
+    /// Written by the ingest writer; listed by the admin API, trimmed by retention.
+    pub log: Arc<dyn EventLog>,
+    /// The relay's pending events.
+    pub queue: Arc<dyn RelayQueue>,
+    /// What the reports and audiences read.
+    pub reports: Arc<dyn ReportSource>,
+    /// The time of receipt of beacons, the relay's leases and expiry, retention.
+    pub clock: Arc<dyn Clock>,
     pub ingest: Ingest,
     pub metrics: Metrics,
     pub statics: http::static_files::StaticFiles,
@@ -63,14 +77,26 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Build the state and start the ingest writer thread.
+    /// Build the state on the machine's clock and start the ingest writer thread.
     pub fn new(config: Config, store: Arc<dyn Store>) -> std::io::Result<AppState> {
+        AppState::with_clock(config, store, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::new`] on another clock (tests move a [`ports::ManualClock`] by hand).
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<AppState> {
         let (commit_tx, commits) = watch::channel(0u64);
         let (ingest, _writer) = Ingest::start(store.clone(), commit_tx)?;
         let statics = http::static_files::StaticFiles::new(&config);
         Ok(AppState(Arc::new(Shared {
             config,
-            store,
+            log: store.clone(),
+            queue: store.clone(),
+            reports: store,
+            clock,
             ingest,
             metrics: Metrics::default(),
             statics,
@@ -82,12 +108,4 @@ impl AppState {
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     http::router(state)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

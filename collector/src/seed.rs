@@ -18,7 +18,8 @@ use pixel_core::matching::{hash_field, Field};
 use serde_json::{json, Map, Value};
 
 use crate::event::NewEvent;
-use crate::store::{InsertOutcome, Store};
+use crate::ports::{Clock, InsertOutcome, SystemClock};
+use crate::store::Store;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -168,7 +169,7 @@ struct Gen {
 fn hash(field: Field, raw: &str) -> Option<(String, String)> {
     // The seed's values are plain ASCII and its dates are not hashed: the year does not matter.
     let cx = pixel_core::matching::Context {
-        this_year: pixel_core::matching::year_of(u64::try_from(crate::now_ms()).unwrap_or(0)),
+        this_year: pixel_core::matching::year_of(u64::try_from(SystemClock.now_ms()).unwrap_or(0)),
         lower: &pixel_core::matching::std_lower,
     };
     hash_field(field, raw, &cx)
@@ -376,7 +377,7 @@ fn obj(v: Value) -> Map<String, Value> {
 /// Give the relayed events of the last batch their journey: most sent, some failed with Meta's
 /// message; in the newest batch a share is still pending.
 fn settle(store: &dyn Store, pixel: &str, rng: &mut Rng, newest: bool) -> Result<(), String> {
-    let now = crate::now_ms();
+    let now = SystemClock.now_ms();
     let pending = store.pending(pixel, BATCH * 2).map_err(|e| e.to_string())?;
     let mut sent = Vec::with_capacity(pending.len());
     for e in &pending {

@@ -391,8 +391,8 @@ async fn shutdown_signal() {
 /// a scrape (or many) never runs a `COUNT(*)` over the backlog itself.
 async fn pending_loop(state: AppState) {
     loop {
-        let store = state.store.clone();
-        if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || store.pending_count()).await {
+        let queue = state.queue.clone();
+        if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || queue.pending_count()).await {
             state.metrics.relay_pending.store(n, Ordering::Relaxed);
         }
         tokio::time::sleep(PENDING_GAUGE_EVERY).await;
@@ -404,11 +404,11 @@ async fn pending_loop(state: AppState) {
 async fn purge_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_secs(state.config.purge_interval_secs);
     loop {
-        let now = crate::now_ms();
+        let now = state.clock.now_ms();
         let days = i64::from(state.config.retention_days);
         let before = (days > 0).then(|| now - days * 86_400_000);
-        let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.purge(before, now)).await {
+        let log = state.log.clone();
+        match tokio::task::spawn_blocking(move || log.purge(before, now)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, days, "retention purge"),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),

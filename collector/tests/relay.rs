@@ -850,13 +850,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// `pending` stored events written straight into a new database, then ingest latency measured
 /// with the relay off (idle) and while it drains them to the stand-in (drain). Prints both.
 async fn drain_while_ingesting(pending: usize) {
-    use collector::store::Store;
+    use collector::ports::{EventLog, RelayQueue};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("collector.db");
     {
         let store =
-            collector::store::SqliteStore::open(&db, collector::config::SyncMode::Normal).unwrap();
-        let now = collector::now_ms();
+            collector::store::sqlite::SqliteStore::open(&db, collector::config::SyncMode::Normal)
+                .unwrap();
+        let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock);
         let template = beacon("PageView", "x");
         let mut batch = Vec::with_capacity(2048);
         for i in 0..pending {

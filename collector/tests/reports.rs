@@ -296,13 +296,13 @@ pub fn fixture(store: &dyn Store) {
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| **o == collector::store::InsertOutcome::Duplicate)
+            .filter(|o| **o == collector::ports::InsertOutcome::Duplicate)
             .count(),
         1
     );
     let id_of = |eid: &str| {
         store
-            .list(&collector::store::EventQuery {
+            .list(&collector::ports::EventQuery {
                 pixel_id: Some(PIXEL.into()),
                 limit: 100,
                 ..Default::default()

@@ -160,7 +160,10 @@ fn beacon(ev: &str, eid: &str) -> Beacon {
         ev: ev.into(),
         dl: "http://shop.example/product?id=1".into(),
         rl: "http://shop.example/".into(),
-        ts: u64::try_from(collector::now_ms()).unwrap(),
+        ts: u64::try_from(collector::ports::Clock::now_ms(
+            &collector::ports::SystemClock,
+        ))
+        .unwrap(),
         v: "2.9.134".into(),
         r: "stable".into(),
         eid: Some(eid.into()),

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let end_day = match &args.end {
         Some(d) => parse_date(d).ok_or("--end must be a date as YYYY-MM-DD")?,
-        None => collector::now_ms() / 86_400_000,
+        None => collector::ports::Clock::now_ms(&collector::ports::SystemClock) / 86_400_000,
     };
     // The collector's own parsing of --db: the same URL rules, the password never shown.
     let config = match Config::parse_from([

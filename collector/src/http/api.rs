@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::auth::Admin;
 use crate::error::AppError;
 use crate::event::MAX_EVENT_NAME;
-use crate::store::{EventQuery, StoredEvent};
+use crate::ports::{EventQuery, StoredEvent};
 use crate::AppState;
 
 /// Default and largest `limit`.
@@ -106,8 +106,8 @@ pub async fn list(_: Admin, State(state): State<AppState>, uri: Uri) -> Response
 
 async fn list_inner(state: &AppState, uri: &Uri) -> Result<Response, AppError> {
     let query = event_query(uri)?;
-    let store = state.store.clone();
-    let events = tokio::task::spawn_blocking(move || store.list(&query))
+    let log = state.log.clone();
+    let events = tokio::task::spawn_blocking(move || log.list(&query))
         .await
         .map_err(|e| AppError::Internal(format!("list task: {e}")))??;
     let api: Vec<ApiEvent<'_>> = events.iter().map(ApiEvent::from).collect();

@@ -24,7 +24,7 @@ use crate::error::AppError;
 use crate::event::{NewEvent, RequestContext, MAX_PARAMS};
 use crate::ingest::IngestError;
 use crate::metrics::Metrics;
-use crate::store::InsertOutcome;
+use crate::ports::InsertOutcome;
 use crate::AppState;
 
 /// Longest accepted query string.
@@ -287,7 +287,7 @@ async fn accept(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .filter(|s| !s.is_empty()),
-        received_at_ms: crate::now_ms(),
+        received_at_ms: state.clock.now_ms(),
     };
     let host = request_host(&parts.headers, parts);
     let set_cookies = cookies::first_party(&cookies::CookieRequest {

@@ -51,7 +51,7 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, crate::ports::StoreError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)
         .await
@@ -86,10 +86,10 @@ async fn report_inner(state: &AppState, name: &str, uri: &Uri) -> Result<Respons
         0
     };
     let aem = if name == "aem" { Some(p.aem()?) } else { None };
-    let store = state.store.clone();
+    let source = state.reports.clone();
     let name = name.to_owned();
     let value = blocking(move || {
-        let src = store.as_ref();
+        let src = source.as_ref();
         let (pixel, range) = (p.pixel.as_str(), p.range);
         match (name.as_str(), aem) {
             ("funnel", _) => reports::funnel(src, pixel, range),
@@ -123,9 +123,9 @@ async fn audience_inner(state: &AppState, file: &str, uri: &Uri) -> Result<Respo
     let which = Audience::parse(file).ok_or(AppError::NotFound)?;
     let p = ReportParams::parse(uri.query())?;
     let params = p.audience()?;
-    let store = state.store.clone();
+    let source = state.reports.clone();
     let csv =
-        blocking(move || reports::audience(store.as_ref(), &p.pixel, p.range, which, &params))
+        blocking(move || reports::audience(source.as_ref(), &p.pixel, p.range, which, &params))
             .await?;
     let mut resp = with_type(csv, "text/csv; charset=utf-8");
     let disposition = format!("attachment; filename=\"{file}\"");

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::event::NewEvent;
-use crate::store::StoredEvent;
+use crate::ports::StoredEvent;
 
 /// One stored event as a Conversions API server event.
 ///

@@ -29,7 +29,7 @@
 //! outcome and stops.
 //!
 //! Several replicas on one PostgreSQL store relay together: each round's read is a claim
-//! ([`Store::claim_pending`]) that hands an event to one replica for a lease of twice
+//! ([`RelayQueue::claim_pending`]) that hands an event to one replica for a lease of twice
 //! `--relay-timeout-ms`, renewed when a round outlasts half of it; marking an event (sent, failed,
 //! an attempt recorded) releases it, and so does a shutdown mid-round. A replica killed
 //! mid-request leaves its batch claimed until the lease ends; another then sends it, so that batch
@@ -50,7 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::ports::{Clock, RelayQueue, StoreError, StoredEvent};
 use crate::AppState;
 use capi::Verdict;
 use plan::{Action, Cause, Plan, Round, Settings};
@@ -104,6 +104,8 @@ pub fn spawn(
         tracing::info!(pixel = %pixel.id, graph = %config.graph_url, version = %config.graph_version, "relaying to the Conversions API");
         let worker = PixelRelay {
             state: state.clone(),
+            queue: state.queue.clone(),
+            clock: state.clock.clone(),
             client: client.clone(),
             pixel_id: pixel.id.clone(),
             url,
@@ -114,13 +116,24 @@ pub fn spawn(
         relayed.push(pixel.id.clone());
     }
     if !relayed.is_empty() {
-        tasks.push(tokio::spawn(expiry_loop(state.clone(), relayed, shutdown)));
+        tasks.push(tokio::spawn(expiry_loop(
+            Expiry {
+                queue: state.queue.clone(),
+                clock: state.clock.clone(),
+                state: state.clone(),
+            },
+            relayed,
+            shutdown,
+        )));
     }
     Ok(tasks)
 }
 
 struct PixelRelay {
+    /// Config, metrics and the commit signal (the storage it reads through `queue` only).
     state: AppState,
+    queue: Arc<dyn RelayQueue>,
+    clock: Arc<dyn Clock>,
     client: reqwest::Client,
     pixel_id: String,
     /// `{graph-url}/{version}/{pixel}/events`: no secret in it.
@@ -129,13 +142,13 @@ struct PixelRelay {
     plan: Plan,
 }
 
-async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, StoreError>
+async fn blocking<T, F>(queue: &Arc<dyn RelayQueue>, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&dyn RelayQueue) -> Result<T, StoreError> + Send + 'static,
 {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
+    let queue = queue.clone();
+    tokio::task::spawn_blocking(move || f(queue.as_ref()))
         .await
         .map_err(|e| StoreError(format!("store task: {e}")))?
 }
@@ -176,7 +189,7 @@ impl PixelRelay {
         &mut self,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<Duration>, StoreError> {
-        let now = crate::now_ms();
+        let now = self.clock.now_ms();
         let batch = self.read(now).await?;
         if batch.is_empty() {
             return Ok(None);
@@ -187,7 +200,7 @@ impl PixelRelay {
             .partition(|e| plan::too_old(e.event.event_time, now));
         if !old.is_empty() {
             let ids: Vec<i64> = old.iter().map(|e| e.id).collect();
-            let n = blocking(&self.state.store, move |s| s.expire_ids(&ids)).await?;
+            let n = blocking(&self.queue, move |s| s.expire_ids(&ids)).await?;
             self.expired(n);
         }
         let mut batch = batch;
@@ -199,14 +212,14 @@ impl PixelRelay {
         let mut claimed_at = now;
         let timeout = i64::try_from(self.state.config.relay_timeout_ms).unwrap_or(i64::MAX);
         while let Some(range) = round.next_request() {
-            if crate::now_ms() - claimed_at >= timeout {
+            if self.clock.now_ms() - claimed_at >= timeout {
                 // A long round (a bisection of refused events): half the lease is gone, so the
                 // claim on what is still pending is renewed before the next request.
                 let (ids, at) = (
                     batch.iter().map(|e| e.id).collect::<Vec<_>>(),
-                    crate::now_ms(),
+                    self.clock.now_ms(),
                 );
-                blocking(&self.state.store, move |s| s.renew(&ids, at)).await?;
+                blocking(&self.queue, move |s| s.renew(&ids, at)).await?;
                 claimed_at = at;
             }
             let chunk = batch.get(range).unwrap_or(&[]);
@@ -214,7 +227,12 @@ impl PixelRelay {
             if matches!(verdict, Verdict::Rejected { .. }) {
                 self.state.metrics.relay_failure("bad_request");
             }
-            let actions = round.answer(&mut self.plan, verdict, crate::now_ms(), fastrand::f64());
+            let actions = round.answer(
+                &mut self.plan,
+                verdict,
+                self.clock.now_ms(),
+                fastrand::f64(),
+            );
             for action in actions {
                 if let Some(d) = self.carry_out(action, &batch).await? {
                     delay = d;
@@ -224,7 +242,7 @@ impl PixelRelay {
                 // The rest stays pending, untouched, and free for another replica at once; the
                 // loop sees the shutdown and stops.
                 let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
-                blocking(&self.state.store, move |s| s.release(&ids)).await?;
+                blocking(&self.queue, move |s| s.release(&ids)).await?;
                 return Ok(Some(Duration::ZERO));
             }
         }
@@ -233,9 +251,9 @@ impl PixelRelay {
 
     /// Up to `--relay-batch` pending events, oldest first, leaving out those the breaker holds;
     /// when nothing but held events is pending, those. Each is claimed for this process
-    /// ([`Store::claim_pending`]): on a shared store, another replica does not send it meanwhile.
+    /// ([`RelayQueue::claim_pending`]): on a shared store, another replica does not send it meanwhile.
     async fn read(&mut self, now: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let store = &self.state.store;
+        let store = &self.queue;
         let limit = usize::try_from(self.state.config.relay_batch).unwrap_or(1000);
         let pixel = self.pixel_id.clone();
         if self.plan.held_count() == 0 {
@@ -285,11 +303,11 @@ impl PixelRelay {
         action: Action,
         batch: &[StoredEvent],
     ) -> Result<Option<Duration>, StoreError> {
-        let store = &self.state.store;
+        let store = &self.queue;
         let metrics = &self.state.metrics;
         match action {
             Action::MarkSent(ids) => {
-                let (n, now) = (ids.len() as u64, crate::now_ms());
+                let (n, now) = (ids.len() as u64, self.clock.now_ms());
                 blocking(store, move |s| s.mark_sent(&ids, now)).await?;
                 Metrics::add(&metrics.relayed, n);
             }
@@ -297,7 +315,7 @@ impl PixelRelay {
                 if let Some(one) = batch.iter().find(|e| e.id == id) {
                     tracing::warn!(pixel = %self.pixel_id, event_id = %one.event.event_id, event = %one.event.event_name, %message, "the Conversions API refused an event; marked failed");
                 }
-                let now = crate::now_ms();
+                let now = self.clock.now_ms();
                 blocking(store, move |s| s.mark_failed(id, &message, now)).await?;
                 Metrics::inc(&metrics.relay_failed_events);
             }
@@ -411,13 +429,13 @@ fn network_verdict(e: reqwest::Error) -> Verdict {
 /// Mark pending events older than 7 days `expired`, every [`EXPIRE_EVERY`] (the first at start).
 /// Each step reads [`EXPIRE_CHUNK`] pending ids on the read connection and writes only the few
 /// found, so the ingest writer never waits for a scan of the backlog.
-async fn expiry_loop(state: AppState, pixels: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+async fn expiry_loop(state: Expiry, pixels: Vec<String>, mut shutdown: watch::Receiver<bool>) {
     loop {
         for pixel in &pixels {
             match expire_pixel(&state, pixel, &shutdown).await {
                 Ok(0) => {}
                 Ok(n) => {
-                    Metrics::add(&state.metrics.expired, n);
+                    Metrics::add(&state.state.metrics.expired, n);
                     tracing::warn!(pixel = %pixel, expired = n, "events older than 7 days marked expired, not sent");
                 }
                 Err(e) => {
@@ -432,21 +450,28 @@ async fn expiry_loop(state: AppState, pixels: Vec<String>, mut shutdown: watch::
     }
 }
 
+/// What the expiry task needs: the queue, the clock, and the metrics (in `state`).
+struct Expiry {
+    queue: Arc<dyn RelayQueue>,
+    clock: Arc<dyn Clock>,
+    state: AppState,
+}
+
 async fn expire_pixel(
-    state: &AppState,
+    state: &Expiry,
     pixel: &str,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<u64, StoreError> {
-    let cutoff = crate::now_ms() / 1000 - MAX_EVENT_AGE_SECS;
+    let cutoff = state.clock.now_ms() / 1000 - MAX_EVENT_AGE_SECS;
     let (mut after, mut expired) = (0, 0);
     while !*shutdown.borrow() {
         let p = pixel.to_owned();
-        let (old, last) = blocking(&state.store, move |s| {
+        let (old, last) = blocking(&state.queue, move |s| {
             s.pending_older_than(&p, cutoff, after, EXPIRE_CHUNK)
         })
         .await?;
         if !old.is_empty() {
-            expired += blocking(&state.store, move |s| s.expire_ids(&old)).await?;
+            expired += blocking(&state.queue, move |s| s.expire_ids(&old)).await?;
         }
         match last {
             Some(last) => after = last,

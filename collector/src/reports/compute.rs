@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::params::{format_day, AemParams, AudienceParams, DayRange};
-use super::{Columns, ReportSource, Row, Scan, FUNNEL};
-use crate::store::{RelayStatus, StoreError};
+use super::FUNNEL;
+use crate::ports::{Columns, RelayStatus, ReportSource, Row, Scan, StoreError};
 
 const SECS_PER_DAY: i64 = 86_400;
 /// A range of at most this many days is reported per hour by the timeline.
@@ -148,16 +148,6 @@ const IOS: i64 = 1 << MATCH_KEYS.len();
 pub const LANDING: i64 = IOS << 1;
 /// The bits of the keys an audience exports (every user data key but `db` and `ge`).
 pub const AUDIENCE_KEYS: i64 = 0b00_1111_1100_0111;
-
-/// The facts the reports need from an event that never change once it is stored, derived by
-/// [`derive`] when it is stored: which keys it carries, whether its user agent is iOS, whether
-/// it is a landing (the bits of `keys`), and who it was when it has no `fbp` (`x:<external_id>`
-/// or `e:<em>`, `None` for an anonymous visitor or one with `fbp`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Derived<'a> {
-    pub keys: i64,
-    pub visitor: Option<&'a str>,
-}
 
 /// What a store keeps beside an event for the reports (`report_keys`, `report_visitor`): `row`
 /// holds the event's columns as stored (its `id`, relay fields and `derived` are not read). The

@@ -1,22 +1,86 @@
-//! What both stores share: the JSON text columns (`user_data`, `custom_data`, `dpo`), written and
-//! read back the same way, and what the reports derive from an event at insert, so the two
-//! backends store the same bytes and the reports read them alike.
+//! What both SQL stores share about the events table, written once: the columns an insert
+//! writes and a read returns, the JSON text columns (`user_data`, `custom_data`, `dpo`) written
+//! and read back the same way, and what the reports derive from an event at insert, so the two
+//! backends store the same bytes and the reports read them alike. (The tables themselves are
+//! created by each store's migrations, in its own dialect; a migration never changes once
+//! released.)
+
+use std::sync::LazyLock;
 
 use pixel_core::wire::Dpo;
 use serde_json::{Map, Value};
 
-/// The columns of a [`StoredEvent`](super::StoredEvent), in the order both stores read them.
-pub const EVENT_COLUMNS: &str = "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
-     source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, dpo, relay_status, \
-     relay_attempts, relay_error";
+use crate::event::NewEvent;
+use crate::ports::RelayStatus;
 
-pub fn user_data_json(ud: &[(String, String)]) -> String {
+/// The columns an insert writes, in the order of [`Encoded::of`]'s callers' parameters.
+pub const INSERTED: [&str; 18] = [
+    "pixel_id",
+    "event_name",
+    "event_id",
+    "event_id_derived",
+    "event_time",
+    "received_at_ms",
+    "source_url",
+    "referrer_url",
+    "fbp",
+    "fbc",
+    "client_ip",
+    "user_agent",
+    "user_data",
+    "custom_data",
+    "dpo",
+    "relay_status",
+    "report_keys",
+    "report_visitor",
+];
+
+/// [`INSERTED`] as an SQL column list.
+pub static INSERT_COLUMNS: LazyLock<String> = LazyLock::new(|| INSERTED.join(", "));
+
+/// The columns of a [`StoredEvent`](crate::ports::StoredEvent), in the order both stores read
+/// them: the id, the inserted columns up to `relay_status`, then the relay's progress.
+pub static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    let stored = INSERTED.iter().take_while(|c| **c != "report_keys");
+    let mut cols = vec!["id"];
+    cols.extend(stored);
+    cols.extend(["relay_attempts", "relay_error"]);
+    cols.join(", ")
+});
+
+/// The stored form of an event's columns that are not copied as they are: its JSON texts, the
+/// status it starts in, and what the reports derive from it.
+pub struct Encoded {
+    pub user_data: String,
+    pub custom_data: String,
+    pub dpo: Option<String>,
+    pub status: &'static str,
+    pub report_keys: i64,
+    pub report_visitor: Option<String>,
+}
+
+impl Encoded {
+    pub fn of(e: &NewEvent) -> Encoded {
+        let user_data = user_data_json(&e.user_data);
+        let (report_keys, report_visitor) = derive_event(e, &user_data);
+        Encoded {
+            custom_data: custom_data_json(&e.custom_data),
+            dpo: dpo_json(&e.dpo),
+            status: RelayStatus::initial(e.relay).as_str(),
+            user_data,
+            report_keys,
+            report_visitor,
+        }
+    }
+}
+
+fn user_data_json(ud: &[(String, String)]) -> String {
     let map: std::collections::BTreeMap<&str, &str> =
         ud.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
 }
 
-pub fn dpo_json(dpo: &Option<Dpo>) -> Option<String> {
+fn dpo_json(dpo: &Option<Dpo>) -> Option<String> {
     dpo.as_ref().map(|d| {
         serde_json::json!({"options": d.options, "country": d.country, "state": d.state})
             .to_string()
@@ -45,7 +109,7 @@ pub fn parse_object(text: &str) -> Map<String, Value> {
     }
 }
 
-pub fn custom_data_json(cd: &Map<String, Value>) -> String {
+fn custom_data_json(cd: &Map<String, Value>) -> String {
     serde_json::to_string(cd).unwrap_or_else(|_| "{}".to_owned())
 }
 
@@ -57,26 +121,10 @@ pub fn user_data_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The expiry walk's answer from `(id, event_time)` rows in id order: the ids older than
-/// `cutoff_secs`, and the last id looked at.
-pub fn older_than(
-    rows: impl IntoIterator<Item = (i64, i64)>,
-    cutoff_secs: i64,
-) -> (Vec<i64>, Option<i64>) {
-    let (mut old, mut last) = (Vec::new(), None);
-    for (id, event_time) in rows {
-        if event_time < cutoff_secs {
-            old.push(id);
-        }
-        last = Some(id);
-    }
-    (old, last)
-}
-
 /// `report_keys` and `report_visitor` of an event about to be stored, `user_data` its column:
 /// what [`crate::reports::derive`] makes of it.
-pub fn derive_event(e: &crate::event::NewEvent, user_data: &str) -> (i64, Option<String>) {
-    crate::reports::derive(&crate::reports::Row {
+fn derive_event(e: &NewEvent, user_data: &str) -> (i64, Option<String>) {
+    crate::reports::derive(&crate::ports::Row {
         event_name: &e.event_name,
         fbp: e.fbp.as_deref(),
         has_fbc: e.fbc.is_some(),
@@ -86,4 +134,20 @@ pub fn derive_event(e: &crate::event::NewEvent, user_data: &str) -> (i64, Option
         user_data,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_columns_are_the_id_the_stored_ones_and_the_relay_progress() {
+        assert_eq!(
+            *EVENT_COLUMNS,
+            "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
+             source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, \
+             dpo, relay_status, relay_attempts, relay_error"
+        );
+        assert!(INSERT_COLUMNS.ends_with("relay_status, report_keys, report_visitor"));
+    }
 }

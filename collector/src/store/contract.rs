@@ -1,13 +1,41 @@
 //! What every [`Store`] must do, as test bodies over `&dyn Store`: the SQLite tests
-//! (`sqlite/tests.rs`) and the PostgreSQL tests (`postgres/tests.rs`) run each of them on a fresh
-//! store of their own, so the two backends are held to one table of expectations.
+//! (`sqlite/tests.rs`), the PostgreSQL tests (`postgres/tests.rs`) and the in-memory twin's
+//! (`memory/tests.rs`) run each of them on a fresh store of their own, so the three backends are
+//! held to one table of expectations.
 
 use pixel_core::wire::Dpo;
 use serde_json::{json, Value};
 
-use super::{EventQuery, InsertOutcome, RelayStatus, Store, StoreError, StoredEvent};
+use super::Store;
 use crate::event::NewEvent;
-use crate::reports::{Columns, Scan};
+use crate::ports::{
+    Columns, EventQuery, InsertOutcome, RelayStatus, ReportSource, Scan, StoreError, StoredEvent,
+};
+
+/// The contract as `#[test]` functions: each runs one contract test through `$run`, a
+/// `fn(&str, fn(&dyn Store) -> Result<(), StoreError>) -> Result<(), StoreError>` that hands it a
+/// fresh store of the backend under test (the name is the test's, for a backend that may skip).
+macro_rules! contract_tests {
+    ($run:path) => {
+        $crate::store::contract::contract_tests!(
+            $run;
+            round_trip,
+            dedup_window,
+            purge_deletes_old_events,
+            relay_status_transitions,
+            expiry_in_chunks_and_paged_pending_reads
+        );
+    };
+    ($run:path; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() -> Result<(), $crate::ports::StoreError> {
+                $run(stringify!($name), $crate::store::contract::$name)
+            }
+        )*
+    };
+}
+pub(crate) use contract_tests;
 
 pub const HOUR: i64 = 3600 * 1000;
 /// 2023-11-14T22:13:20Z.
@@ -278,7 +306,7 @@ pub fn expiry_in_chunks_and_paged_pending_reads(s: &dyn Store) -> Result<(), Sto
 
 /// Every report and audience of seeded traffic, as text.
 pub fn every_report(
-    src: &dyn crate::reports::ReportSource,
+    src: &dyn ReportSource,
     pixel: &str,
     range: crate::reports::DayRange,
 ) -> Result<Vec<String>, StoreError> {

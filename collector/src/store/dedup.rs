@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest, Sha256};
 
-use super::DEDUP_WINDOW_MS;
+use crate::ports::DEDUP_WINDOW_MS;
 
 /// The keys are already uniformly distributed hashes: use them as they are.
 #[derive(Default)]

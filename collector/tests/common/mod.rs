@@ -453,7 +453,10 @@ pub fn beacon(ev: &str, eid: &str) -> Beacon {
         ev: ev.into(),
         dl: "http://shop.example/product/1".into(),
         rl: "http://shop.example/".into(),
-        ts: u64::try_from(collector::now_ms()).unwrap(),
+        ts: u64::try_from(collector::ports::Clock::now_ms(
+            &collector::ports::SystemClock,
+        ))
+        .unwrap(),
         sw: Some(1920),
         sh: Some(1080),
         v: "2.9.134".into(),

@@ -2,15 +2,13 @@
 
 use tokio_postgres::Row as PgRow;
 
-use super::pg_err;
+use super::connection::pg_err;
 use crate::event::NewEvent;
-use crate::reports::Derived;
-pub(super) use crate::store::columns::EVENT_COLUMNS;
+use crate::ports::{Derived, RelayStatus, Row, StoreError, StoredEvent};
 use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};
-use crate::store::sqlite::reports::{Col, OPTIONAL};
-use crate::store::{RelayStatus, StoreError, StoredEvent};
+use crate::store::scan_sql::{Col, OPTIONAL};
 
-/// A row of [`EVENT_COLUMNS`].
+/// A row of `columns::EVENT_COLUMNS`.
 pub(super) fn row_to_event(r: &PgRow) -> Result<StoredEvent, StoreError> {
     let status: String = r.try_get(16).map_err(pg_err)?;
     let relay_status = RelayStatus::parse(&status).unwrap_or(RelayStatus::Pending);
@@ -44,13 +42,9 @@ pub(super) fn row_to_event(r: &PgRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
-/// Hand one row of the reports' scan (`store/sqlite/reports.rs`'s `scan_sql`, whose optional
+/// Hand one row of the reports' scan (`store/scan_sql.rs`, whose optional
 /// columns are at `at`) to `f`.
-pub(super) fn scan_row(
-    r: &PgRow,
-    at: &[Option<usize>; OPTIONAL],
-    f: &mut dyn FnMut(&crate::reports::Row<'_>),
-) {
+pub(super) fn scan_row(r: &PgRow, at: &[Option<usize>; OPTIONAL], f: &mut dyn FnMut(&Row<'_>)) {
     let text = |i: usize| r.try_get::<_, Option<&str>>(i).ok().flatten();
     let slot = |col: Col| at.get(col as usize).copied().flatten();
     let opt_text = |col: Col| slot(col).and_then(text);
@@ -66,7 +60,7 @@ pub(super) fn scan_row(
         }),
         _ => None,
     };
-    let row = crate::reports::Row {
+    let row = Row {
         id: r.try_get(0).unwrap_or(0),
         event_name: text(1).unwrap_or(""),
         event_time: r.try_get(2).unwrap_or(0),

@@ -4,8 +4,8 @@
 
 use tokio_postgres::Client;
 
-use super::pg_err;
-use crate::store::StoreError;
+use super::connection::pg_err;
+use crate::ports::{Clock, StoreError};
 
 /// The key of the session advisory lock taken while migrating (any constant will do; this one is
 /// "pixelcol" in ASCII).
@@ -143,7 +143,7 @@ async fn apply(client: &mut Client) -> Result<(), StoreError> {
             .map_err(|e| StoreError(format!("migration {version} ({name}): {}", pg_err(e))))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
-            &[&version, &name, &crate::now_ms()],
+            &[&version, &name, &crate::ports::SystemClock.now_ms()],
         )
         .await
         .map_err(pg_err)?;

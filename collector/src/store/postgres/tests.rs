@@ -8,8 +8,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::connection::{driver_config, pg_err};
 use super::*;
+use crate::config::DbUrl;
+use crate::event::NewEvent;
+use crate::ports::{EventLog, InsertOutcome, RelayQueue, ReportSource, StoreError, StoredEvent};
 use crate::store::contract::{self, event, HOUR, T};
+use crate::store::Store;
 use tokio_postgres::NoTls;
 
 /// The variable naming the test server.
@@ -123,39 +128,7 @@ fn contract_test(
     test(&db.store())
 }
 
-#[test]
-fn round_trip() -> Result<(), StoreError> {
-    contract_test("round_trip", contract::round_trip)
-}
-
-#[test]
-fn dedup_window() -> Result<(), StoreError> {
-    contract_test("dedup_window", contract::dedup_window)
-}
-
-#[test]
-fn purge_deletes_old_events() -> Result<(), StoreError> {
-    contract_test(
-        "purge_deletes_old_events",
-        contract::purge_deletes_old_events,
-    )
-}
-
-#[test]
-fn relay_status_transitions() -> Result<(), StoreError> {
-    contract_test(
-        "relay_status_transitions",
-        contract::relay_status_transitions,
-    )
-}
-
-#[test]
-fn expiry_in_chunks_and_paged_pending_reads() -> Result<(), StoreError> {
-    contract_test(
-        "expiry_in_chunks_and_paged_pending_reads",
-        contract::expiry_in_chunks_and_paged_pending_reads,
-    )
-}
+contract::contract_tests!(contract_test);
 
 #[test]
 fn replicas_starting_together_migrate_once() -> Result<(), StoreError> {
@@ -383,8 +356,10 @@ fn every_report_agrees_with_sqlite_on_the_same_events() -> Result<(), StoreError
     };
     let pg = db.store();
     let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
-    let sqlite =
-        crate::store::SqliteStore::open(&dir.path().join("r.db"), crate::config::SyncMode::Normal)?;
+    let sqlite = crate::store::sqlite::SqliteStore::open(
+        &dir.path().join("r.db"),
+        crate::config::SyncMode::Normal,
+    )?;
     let end_day = crate::reports::parse_date("2026-11-30").ok_or(StoreError("date".into()))?;
     let opts = crate::seed::Options {
         pixel: "1234567890".into(),

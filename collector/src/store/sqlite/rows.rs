@@ -1,11 +1,11 @@
-//! Between rows and values: the column list, JSON columns and [`StoredEvent`].
+//! Between SQLite rows and values: a row of the column list (`columns::EVENT_COLUMNS`) as a
+//! [`StoredEvent`].
 
 use rusqlite::Row;
 
 use crate::event::NewEvent;
-pub(super) use crate::store::columns::EVENT_COLUMNS;
+use crate::ports::{RelayStatus, StoredEvent};
 use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};
-use crate::store::{RelayStatus, StoredEvent};
 
 pub(super) fn row_to_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let user_data = user_data_pairs(&r.get::<_, String>(13)?);

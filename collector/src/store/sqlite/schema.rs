@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::err;
-use crate::store::StoreError;
+use super::connection::err;
+use crate::ports::{Clock, StoreError};
 
 /// Ordered schema migrations: `(version, name, SQL)`. Append only.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -160,7 +160,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             .map_err(|e| StoreError(format!("migration {version} ({name}): {e}")))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
-            params![version, name, crate::now_ms()],
+            params![version, name, crate::ports::SystemClock.now_ms()],
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;

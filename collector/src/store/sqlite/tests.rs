@@ -1,8 +1,12 @@
 //! Tests of the SQLite store on a temporary file: the backend-neutral contract
 //! (`store/contract.rs`) and what only SQLite has (the in-memory index, the file).
 
-use super::*;
+use super::connection::err;
+use super::SqliteStore;
+use crate::config::SyncMode;
+use crate::ports::{Clock, EventLog, InsertOutcome, RelayQueue, StoreError, COMMIT_LINGER};
 use crate::store::contract::{self, event, HOUR};
+use crate::store::Store;
 
 fn open(dir: &tempfile::TempDir) -> SqliteStore {
     match SqliteStore::open(&dir.path().join("t.db"), SyncMode::Normal) {
@@ -12,10 +16,12 @@ fn open(dir: &tempfile::TempDir) -> SqliteStore {
 }
 
 /// Run a contract test on a fresh store in a temporary directory.
-fn on_fresh(test: fn(&dyn Store) -> Result<(), StoreError>) -> Result<(), StoreError> {
+fn on_fresh(_: &str, test: fn(&dyn Store) -> Result<(), StoreError>) -> Result<(), StoreError> {
     let dir = tempfile::tempdir().map_err(err)?;
     test(&open(&dir))
 }
+
+contract::contract_tests!(on_fresh);
 
 /// The group commit waits for more events only where a commit waits for an fsync.
 #[test]
@@ -23,33 +29,8 @@ fn commit_linger_follows_the_sync_mode() -> Result<(), StoreError> {
     let dir = tempfile::tempdir().map_err(err)?;
     assert_eq!(open(&dir).commit_linger(), std::time::Duration::ZERO);
     let full = SqliteStore::open(&dir.path().join("full.db"), SyncMode::Full)?;
-    assert_eq!(full.commit_linger(), crate::ingest::LINGER);
+    assert_eq!(full.commit_linger(), COMMIT_LINGER);
     Ok(())
-}
-
-#[test]
-fn round_trip() -> Result<(), StoreError> {
-    on_fresh(contract::round_trip)
-}
-
-#[test]
-fn dedup_window() -> Result<(), StoreError> {
-    on_fresh(contract::dedup_window)
-}
-
-#[test]
-fn purge_deletes_old_events() -> Result<(), StoreError> {
-    on_fresh(contract::purge_deletes_old_events)
-}
-
-#[test]
-fn relay_status_transitions() -> Result<(), StoreError> {
-    on_fresh(contract::relay_status_transitions)
-}
-
-#[test]
-fn expiry_in_chunks_and_paged_pending_reads() -> Result<(), StoreError> {
-    on_fresh(contract::expiry_in_chunks_and_paged_pending_reads)
 }
 
 #[test]
@@ -69,7 +50,7 @@ fn migrations_once_and_reopen() -> Result<(), StoreError> {
 #[test]
 fn dedup_survives_a_restart() -> Result<(), StoreError> {
     let dir = tempfile::tempdir().map_err(err)?;
-    let now = crate::now_ms();
+    let now = crate::ports::SystemClock.now_ms();
     {
         let s = open(&dir);
         s.insert_batch(&[event("kept", now - HOUR), event("stale", now - 49 * HOUR)])?;
@@ -89,7 +70,7 @@ fn dedup_survives_a_restart() -> Result<(), StoreError> {
 fn a_failed_batch_frees_its_keys() -> Result<(), StoreError> {
     let dir = tempfile::tempdir().map_err(err)?;
     let s = open(&dir);
-    let now = crate::now_ms();
+    let now = crate::ports::SystemClock.now_ms();
     s.writer()?.conn.execute_batch("CREATE TRIGGER no_b BEFORE INSERT ON events WHEN NEW.event_id = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END;").map_err(err)?;
     assert!(s.insert_batch(&[event("a", now), event("b", now)]).is_err());
     // The whole batch was rolled back ("a" too), and no transaction is left open.

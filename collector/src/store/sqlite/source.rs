@@ -1,6 +1,5 @@
-//! The read side of the reports ([`ReportSource`]): one plain `SELECT` over a pixel and a time
-//! range, and the duplicates per day. Nothing here is SQLite's own dialect, so a PostgreSQL store
-//! can run the same statements.
+//! The SQLite store's [`ReportSource`]: the dialect-neutral scan of [`crate::store::scan_sql`]
+//! on a report reader, and the audiences' hashes read by id.
 //!
 //! Speed: the `events_report` index of migration 3 holds every column a report reads on every row
 //! (`pixel_id, event_time, event_name, fbp, report_keys, report_visitor, event_id_derived,
@@ -11,105 +10,9 @@
 
 use rusqlite::types::ValueRef;
 
-use super::{err, SqliteStore};
-use crate::reports::{Derived, ReportSource, Row, Scan, AUDIENCE_KEYS, LANDING};
-use crate::store::{RelayStatus, StoreError};
-
-/// The optional columns of a scan's `SELECT`, in this order after the six it always reads (`id,
-/// event_name, event_time, fbp, report_keys, report_visitor`).
-#[derive(Clone, Copy)]
-pub(crate) enum Col {
-    Fbc,
-    ClientIp,
-    UserAgent,
-    SourceUrl,
-    UserData,
-    PurchaseData,
-    EventIdDerived,
-    RelayStatus,
-    RelayError,
-}
-pub(crate) const OPTIONAL: usize = 9;
-
-/// The `SELECT` of one scan and where each optional column is in it: only the columns the scan
-/// needs, and of those only what [`Row::derived`] does not make unnecessary.
-pub(crate) fn scan_sql(scan: &Scan<'_>) -> (String, [Option<usize>; OPTIONAL]) {
-    let c = &scan.columns;
-    // Rows stored before migration 3 have no derived keys and need every column.
-    let underived = |col: &str| format!("CASE WHEN report_keys IS NULL THEN {col} END");
-    let unless_bits = |bits: i64, col: &str| {
-        format!("CASE WHEN report_keys IS NULL OR (report_keys & {bits}) <> 0 THEN {col} END")
-    };
-    let wanted: [(Col, bool, String); OPTIONAL] = [
-        (Col::Fbc, c.user_agent, underived("fbc IS NOT NULL")),
-        (
-            Col::ClientIp,
-            c.user_agent,
-            underived("client_ip IS NOT NULL"),
-        ),
-        (Col::UserAgent, c.user_agent, underived("user_agent")),
-        (
-            Col::SourceUrl,
-            c.source_url,
-            unless_bits(LANDING, "source_url"),
-        ),
-        (
-            Col::UserData,
-            c.user_data,
-            if c.hashes {
-                unless_bits(AUDIENCE_KEYS, "user_data")
-            } else {
-                underived("user_data")
-            },
-        ),
-        (
-            Col::PurchaseData,
-            c.purchase_data,
-            "CASE WHEN event_name = 'Purchase' THEN custom_data END".to_owned(),
-        ),
-        (Col::EventIdDerived, c.relay, "event_id_derived".to_owned()),
-        (Col::RelayStatus, c.relay, "relay_status".to_owned()),
-        (
-            Col::RelayError,
-            c.relay,
-            "CASE WHEN relay_status = 'failed' THEN relay_error END".to_owned(),
-        ),
-    ];
-    let mut select =
-        String::from("SELECT id, event_name, event_time, fbp, report_keys, report_visitor");
-    let mut at = [None; OPTIONAL];
-    let mut next = 6;
-    for (col, needed, expr) in wanted {
-        if needed {
-            select.push_str(", ");
-            select.push_str(&expr);
-            if let Some(slot) = at.get_mut(col as usize) {
-                *slot = Some(next);
-            }
-            next += 1;
-        }
-    }
-    let names = match scan.names {
-        Some(list) if !list.is_empty() => {
-            let marks: Vec<String> = (0..list.len()).map(|i| format!("?{}", i + 4)).collect();
-            let names = format!("event_name IN ({})", marks.join(", "));
-            if c.keyed_rows {
-                format!(
-                    " AND ({names} OR report_keys IS NULL OR (report_keys & {AUDIENCE_KEYS}) <> 0)"
-                )
-            } else {
-                format!(" AND {names}")
-            }
-        }
-        _ => String::new(),
-    };
-    let sql = format!(
-        "{select}
-         FROM events
-         WHERE pixel_id = ?1 AND event_time >= ?2 AND event_time < ?3{names}"
-    );
-    (sql, at)
-}
+use super::connection::{err, SqliteStore};
+use crate::ports::{Derived, RelayStatus, ReportSource, Row, Scan, StoreError};
+use crate::store::scan_sql::{scan_sql, Col};
 
 fn text(v: ValueRef<'_>) -> Option<&str> {
     match v {
@@ -229,6 +132,7 @@ impl ReportSource for SqliteStore {
 mod tests {
     use super::*;
     use crate::config::SyncMode;
+    use crate::ports::RelayQueue;
     use crate::reports::{self, DayRange};
 
     const PIXEL: &str = "1234567890";
@@ -259,7 +163,6 @@ mod tests {
     /// the one mutexed reader of old, each would wait for ever).
     #[test]
     fn reports_run_beside_each_other_and_beside_short_reads() -> Result<(), StoreError> {
-        use crate::store::Store;
         let dir = tempfile::tempdir().map_err(err)?;
         let store = std::sync::Arc::new(SqliteStore::open(
             &dir.path().join("r.db"),
@@ -276,7 +179,7 @@ mod tests {
                     from_day: 20_000,
                     to_day: 20_001,
                 };
-                let answer = if held < super::super::REPORT_READERS {
+                let answer = if held < super::super::connection::REPORT_READERS {
                     reports::funnel(&*s, PIXEL, range).map(|v| v["events"].clone())
                 } else {
                     s.pending_count().map(serde_json::Value::from)
@@ -289,8 +192,8 @@ mod tests {
             drop(guards);
             answer?
         };
-        assert_eq!(answers(super::super::REPORT_READERS - 1)?, 0);
-        assert_eq!(answers(super::super::REPORT_READERS)?, 0);
+        assert_eq!(answers(super::super::connection::REPORT_READERS - 1)?, 0);
+        assert_eq!(answers(super::super::connection::REPORT_READERS)?, 0);
         Ok(())
     }
 

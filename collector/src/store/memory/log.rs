@@ -1,0 +1,82 @@
+//! The twin's [`EventLog`].
+
+use super::state::{MemoryStore, Record};
+use crate::event::NewEvent;
+use crate::ports::{EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent};
+use crate::store::columns::Encoded;
+use crate::store::dedup;
+
+impl EventLog for MemoryStore {
+    /// No wait for more events: a commit here costs nothing to share.
+    fn commit_linger(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
+    fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.faults.before_write()?;
+        let mut state = self.state()?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for e in events {
+            let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
+            if state.dedup.claim(key, e.received_at_ms).is_none() {
+                let day = e.received_at_ms.div_euclid(86_400_000);
+                *state
+                    .duplicates
+                    .entry((e.pixel_id.clone(), day))
+                    .or_insert(0) += 1;
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let record = Record {
+                stored: StoredEvent {
+                    id,
+                    event: e.clone(),
+                    relay_status: RelayStatus::initial(e.relay),
+                    relay_attempts: 0,
+                    relay_error: None,
+                },
+                columns: Encoded::of(e),
+                lease: None,
+            };
+            state.events.insert(id, record);
+            outcomes.push(InsertOutcome::Stored);
+        }
+        Ok(outcomes)
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.faults.check()
+    }
+
+    fn list(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .events
+            .values()
+            .rev()
+            .map(|r| &r.stored)
+            .filter(|s| q.pixel_id.as_ref().is_none_or(|p| *p == s.event.pixel_id))
+            .filter(|s| {
+                q.event_name
+                    .as_ref()
+                    .is_none_or(|n| *n == s.event.event_name)
+            })
+            .take(q.limit)
+            .cloned()
+            .collect())
+    }
+
+    fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let before = state.events.len();
+        if let Some(cutoff) = received_before_ms {
+            state
+                .events
+                .retain(|_, r| r.stored.event.received_at_ms >= cutoff);
+        }
+        state.dedup.forget_before(now_ms);
+        Ok(u64::try_from(before - state.events.len()).unwrap_or(0))
+    }
+}

@@ -1,0 +1,99 @@
+//! The twin's [`ReportSource`]: every row of the range, with what was derived at insert, so the
+//! reports read it as they read an SQL store's scan.
+
+use super::state::{MemoryStore, Record};
+use crate::ports::{Derived, RelayStatus, ReportSource, Row, Scan, StoreError};
+use crate::reports::AUDIENCE_KEYS;
+
+fn row(r: &Record) -> Row<'_> {
+    let e = &r.stored.event;
+    let c = &r.columns;
+    Row {
+        id: r.stored.id,
+        event_name: &e.event_name,
+        event_time: e.event_time,
+        fbp: e.fbp.as_deref(),
+        has_fbc: e.fbc.is_some(),
+        has_client_ip: e.client_ip.is_some(),
+        user_agent: e.user_agent.as_deref(),
+        source_url: &e.source_url,
+        user_data: &c.user_data,
+        purchase_data: if e.event_name == "Purchase" {
+            &c.custom_data
+        } else {
+            ""
+        },
+        event_id_derived: e.event_id_derived,
+        relay_status: Some(r.stored.relay_status),
+        relay_error: match r.stored.relay_status {
+            RelayStatus::Failed => r.stored.relay_error.as_deref(),
+            _ => None,
+        },
+        derived: Some(Derived {
+            keys: c.report_keys,
+            visitor: c.report_visitor.as_deref(),
+        }),
+    }
+}
+
+impl MemoryStore {
+    fn each_in(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Record)) -> Result<(), StoreError> {
+        let state = self.state()?;
+        for r in state.events.values() {
+            let e = &r.stored.event;
+            if e.pixel_id == scan.pixel_id
+                && e.event_time >= scan.from_secs
+                && e.event_time < scan.to_secs
+            {
+                f(r);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReportSource for MemoryStore {
+    fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
+        let names = scan.names.filter(|n| !n.is_empty());
+        self.each_in(scan, &mut |r| {
+            let wanted = names.is_none_or(|names| {
+                names.contains(&r.stored.event.event_name)
+                    || (scan.columns.keyed_rows && r.columns.report_keys & AUDIENCE_KEYS != 0)
+            });
+            if wanted {
+                f(&row(r));
+            }
+        })
+    }
+
+    fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .duplicates
+            .iter()
+            .filter(|((p, day), _)| p == pixel_id && (from_day..=to_day).contains(day))
+            .map(|(_, n)| n)
+            .sum())
+    }
+
+    fn user_data(
+        &self,
+        scan: &Scan<'_>,
+        ids: &[i64],
+        f: &mut dyn FnMut(i64, &str),
+    ) -> Result<(), StoreError> {
+        let state = self.state()?;
+        for id in ids {
+            if let Some(r) = state.events.get(id) {
+                let e = &r.stored.event;
+                if e.pixel_id == scan.pixel_id
+                    && e.event_time >= scan.from_secs
+                    && e.event_time < scan.to_secs
+                {
+                    f(*id, &r.columns.user_data);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! The PostgreSQL store's group commit: one transaction per batch, whatever its size (arrays
+//! through `UNNEST`). One statement (data-modifying CTEs, one round trip) when every key in the
+//! batch is distinct; a transaction of a few when a key repeats within the batch. The
+//! `dedup_keys` table holds each `(pixel_id, event_name, event_id)` with the receipt time it was
+//! last stored at, shared by the replicas.
+
+use deadpool_postgres::GenericClient;
+
+use super::connection::{pg_err, Params};
+use crate::event::NewEvent;
+use crate::ports::{InsertOutcome, StoreError, DEDUP_WINDOW_MS};
+use crate::store::columns::{Encoded, INSERT_COLUMNS};
+
+/// The `(pixel_id, event_name, event_id)` rows a claim returned.
+fn claimed_keys(
+    rows: &[tokio_postgres::Row],
+) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(pg_err)?,
+                r.try_get(1).map_err(pg_err)?,
+                r.try_get(2).map_err(pg_err)?,
+            ))
+        })
+        .collect()
+}
+
+/// One group commit in `tx`: claim the keys, insert what was claimed, count the repeats.
+pub(super) async fn insert_events(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[NewEvent],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut outcomes = vec![InsertOutcome::Duplicate; events.len()];
+    // The n-th copy of a key within the batch goes in round n, so that each upsert names a key
+    // once (PostgreSQL refuses to update one row twice in a statement) and the copies are judged
+    // in order, as the SQLite index judges them.
+    let mut copies: std::collections::HashMap<(&str, &str, &str), usize> =
+        std::collections::HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let n = copies
+            .entry((&e.pixel_id, &e.event_name, &e.event_id))
+            .or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        if let Some(round) = rounds.get_mut(*n) {
+            round.push(i);
+        }
+        *n += 1;
+    }
+    let claim = tx
+        .prepare_cached(
+            "INSERT INTO dedup_keys AS d (pixel_id, event_name, event_id, received_at_ms)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
+             ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE
+                SET received_at_ms = EXCLUDED.received_at_ms
+                WHERE EXCLUDED.received_at_ms - d.received_at_ms >= $5
+             RETURNING pixel_id, event_name, event_id",
+        )
+        .await
+        .map_err(pg_err)?;
+    for mut round in rounds {
+        // Keys in one order in every transaction: two replicas' batches never deadlock.
+        round.sort_by_key(|&i| {
+            events.get(i).map(|e| {
+                (
+                    e.pixel_id.as_str(),
+                    e.event_name.as_str(),
+                    e.event_id.as_str(),
+                )
+            })
+        });
+        let picked: Vec<&NewEvent> = round.iter().filter_map(|&i| events.get(i)).collect();
+        let pixels: Vec<&str> = picked.iter().map(|e| e.pixel_id.as_str()).collect();
+        let names: Vec<&str> = picked.iter().map(|e| e.event_name.as_str()).collect();
+        let ids: Vec<&str> = picked.iter().map(|e| e.event_id.as_str()).collect();
+        let times: Vec<i64> = picked.iter().map(|e| e.received_at_ms).collect();
+        let rows = tx
+            .query(&claim, &[&pixels, &names, &ids, &times, &DEDUP_WINDOW_MS])
+            .await
+            .map_err(pg_err)?;
+        let claimed = claimed_keys(&rows)?;
+        for &i in &round {
+            let Some(e) = events.get(i) else { continue };
+            let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
+            if claimed.contains(&key) {
+                if let Some(o) = outcomes.get_mut(i) {
+                    *o = InsertOutcome::Stored;
+                }
+            }
+        }
+    }
+    let stored: Vec<&NewEvent> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == InsertOutcome::Stored)
+        .map(|(e, _)| e)
+        .collect();
+    if !stored.is_empty() {
+        insert_rows(tx, &stored).await?;
+    }
+    count_duplicates(tx, events, &outcomes).await?;
+    Ok(outcomes)
+}
+
+/// The columns of a batch of events as arrays, the parameters of an `INSERT … SELECT FROM UNNEST`.
+struct EventArrays<'a> {
+    pixels: Vec<&'a str>,
+    names: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    derived: Vec<bool>,
+    times: Vec<i64>,
+    received: Vec<i64>,
+    urls: Vec<&'a str>,
+    referrers: Vec<&'a str>,
+    fbp: Vec<Option<&'a str>>,
+    fbc: Vec<Option<&'a str>>,
+    ips: Vec<Option<&'a str>>,
+    agents: Vec<Option<&'a str>>,
+    user_data: Vec<String>,
+    custom: Vec<String>,
+    dpo: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    report_keys: Vec<i64>,
+    report_visitor: Vec<Option<String>>,
+}
+
+/// The `UNNEST` of [`EventArrays::params`] as `u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud,
+/// cd, dp, st, rk, rv, ord)`, `ord` the position in the batch.
+const UNNEST_EVENTS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[],
+    $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[])
+    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, ord)";
+
+/// [`UNNEST_EVENTS`]'s names for the columns of [`INSERT_COLUMNS`], in its order.
+const UNNEST_VALUES: &str = "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv";
+
+impl<'a> EventArrays<'a> {
+    fn new(events: &[&'a NewEvent]) -> EventArrays<'a> {
+        let col = |f: fn(&'a NewEvent) -> &'a str| events.iter().map(|e| f(e)).collect();
+        let opt = |f: fn(&'a NewEvent) -> Option<&'a str>| events.iter().map(|e| f(e)).collect();
+        let n = events.len();
+        let (mut user_data, mut custom, mut dpo, mut status, mut report_keys, mut report_visitor) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for e in events {
+            let c = Encoded::of(e);
+            user_data.push(c.user_data);
+            custom.push(c.custom_data);
+            dpo.push(c.dpo);
+            status.push(c.status);
+            report_keys.push(c.report_keys);
+            report_visitor.push(c.report_visitor);
+        }
+        EventArrays {
+            pixels: col(|e| &e.pixel_id),
+            names: col(|e| &e.event_name),
+            ids: col(|e| &e.event_id),
+            derived: events.iter().map(|e| e.event_id_derived).collect(),
+            times: events.iter().map(|e| e.event_time).collect(),
+            received: events.iter().map(|e| e.received_at_ms).collect(),
+            urls: col(|e| &e.source_url),
+            referrers: col(|e| &e.referrer_url),
+            fbp: opt(|e| e.fbp.as_deref()),
+            fbc: opt(|e| e.fbc.as_deref()),
+            ips: opt(|e| e.client_ip.as_deref()),
+            agents: opt(|e| e.user_agent.as_deref()),
+            user_data,
+            custom,
+            dpo,
+            status,
+            report_keys,
+            report_visitor,
+        }
+    }
+
+    /// `$1` … `$18` of [`UNNEST_EVENTS`].
+    fn params(&self) -> Params<'_> {
+        vec![
+            &self.pixels,
+            &self.names,
+            &self.ids,
+            &self.derived,
+            &self.times,
+            &self.received,
+            &self.urls,
+            &self.referrers,
+            &self.fbp,
+            &self.fbc,
+            &self.ips,
+            &self.agents,
+            &self.user_data,
+            &self.custom,
+            &self.dpo,
+            &self.status,
+            &self.report_keys,
+            &self.report_visitor,
+        ]
+    }
+}
+
+/// The stored events, in one statement, ids in batch order.
+async fn insert_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stored: &[&NewEvent],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO events ({columns})
+         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord",
+        columns = *INSERT_COLUMNS
+    );
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
+    let arrays = EventArrays::new(stored);
+    tx.execute(&stmt, &arrays.params()).await.map_err(pg_err)?;
+    Ok(())
+}
+
+/// A group commit whose keys are all distinct (the usual case) in one statement, committed on
+/// its own: claim the keys, insert the events of the claimed ones (ids in batch order), count
+/// the others as duplicates per day and per pixel. One round trip to the server.
+pub(super) async fn insert_distinct(
+    client: &deadpool_postgres::Object,
+    events: &[NewEvent],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    // Keys claimed in byte order ("C"), as the batch-by-rounds path sorts them in Rust: two
+    // replicas' commits lock shared keys in one order and never deadlock.
+    let sql = format!(
+        "WITH u AS (SELECT * FROM {UNNEST_EVENTS}),
+         claimed AS (
+            INSERT INTO dedup_keys AS k (pixel_id, event_name, event_id, received_at_ms)
+            SELECT p, n, e, r FROM u ORDER BY p COLLATE \"C\", n COLLATE \"C\", e COLLATE \"C\"
+            ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE
+                SET received_at_ms = EXCLUDED.received_at_ms
+                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $19
+            RETURNING pixel_id, event_name, event_id
+         ),
+         stored AS (
+            INSERT INTO events ({columns})
+            SELECT {UNNEST_VALUES} FROM u
+            JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
+            ORDER BY ord
+            RETURNING 1
+         ),
+         dups AS (
+            -- Receipt times are positive: / is the floor division of div_euclid.
+            SELECT p, r / 86400000 AS day, COUNT(*) AS n FROM u
+            WHERE NOT EXISTS (SELECT 1 FROM claimed c
+                WHERE c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e)
+            GROUP BY p, r / 86400000
+         ),
+         per_day AS (
+            INSERT INTO duplicates_per_day (pixel_id, day, duplicates)
+            SELECT p, day, n FROM dups ORDER BY p COLLATE \"C\", day
+            ON CONFLICT (pixel_id, day)
+                DO UPDATE SET duplicates = duplicates_per_day.duplicates + EXCLUDED.duplicates
+            RETURNING 1
+         ),
+         per_pixel AS (
+            INSERT INTO pixel_stats (pixel_id, duplicates)
+            SELECT p, SUM(n)::int8 FROM dups GROUP BY p ORDER BY p COLLATE \"C\"
+            ON CONFLICT (pixel_id)
+                DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
+            RETURNING 1
+         )
+         SELECT pixel_id, event_name, event_id FROM claimed",
+        columns = *INSERT_COLUMNS
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let all: Vec<&NewEvent> = events.iter().collect();
+    let arrays = EventArrays::new(&all);
+    let mut params = arrays.params();
+    params.push(&DEDUP_WINDOW_MS);
+    let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
+    let claimed = claimed_keys(&rows)?;
+    Ok(events
+        .iter()
+        .map(|e| {
+            let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
+            if claimed.contains(&key) {
+                InsertOutcome::Stored
+            } else {
+                InsertOutcome::Duplicate
+            }
+        })
+        .collect())
+}
+
+/// Repeats per pixel (since the database was created) and per pixel and UTC day of receipt.
+async fn count_duplicates(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[NewEvent],
+    outcomes: &[InsertOutcome],
+) -> Result<(), StoreError> {
+    let mut per_day: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
+    let mut per_pixel: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (e, o) in events.iter().zip(outcomes) {
+        if *o == InsertOutcome::Duplicate {
+            *per_day
+                .entry((&e.pixel_id, e.received_at_ms.div_euclid(86_400_000)))
+                .or_insert(0) += 1;
+            *per_pixel.entry(&e.pixel_id).or_insert(0) += 1;
+        }
+    }
+    if per_day.is_empty() {
+        return Ok(());
+    }
+    let pixels: Vec<&str> = per_day.keys().map(|(p, _)| *p).collect();
+    let days: Vec<i64> = per_day.keys().map(|(_, d)| *d).collect();
+    let counts: Vec<i64> = per_day.values().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO duplicates_per_day (pixel_id, day, duplicates)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])
+             ON CONFLICT (pixel_id, day)
+                DO UPDATE SET duplicates = duplicates_per_day.duplicates + EXCLUDED.duplicates",
+        )
+        .await
+        .map_err(pg_err)?;
+    tx.execute(&stmt, &[&pixels, &days, &counts])
+        .await
+        .map_err(pg_err)?;
+    let pixels: Vec<&str> = per_pixel.keys().copied().collect();
+    let counts: Vec<i64> = per_pixel.values().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO pixel_stats (pixel_id, duplicates)
+             SELECT * FROM UNNEST($1::text[], $2::int8[])
+             ON CONFLICT (pixel_id)
+                DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates",
+        )
+        .await
+        .map_err(pg_err)?;
+    tx.execute(&stmt, &[&pixels, &counts])
+        .await
+        .map_err(pg_err)?;
+    Ok(())
+}

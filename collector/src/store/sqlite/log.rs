@@ -1,0 +1,206 @@
+//! The SQLite store's [`EventLog`]: group commits deduplicated by the in-memory index, the admin
+//! API's list, and retention.
+
+use std::sync::LazyLock;
+
+use rusqlite::{params, Connection};
+
+use super::connection::{err, SqliteStore, Writer};
+use super::rows::row_to_event;
+use crate::event::NewEvent;
+use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
+use crate::store::columns::{Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS};
+use crate::store::dedup::{self, DedupIndex};
+
+/// Rows deleted per purge transaction, so ingest never waits long on the write lock.
+const PURGE_CHUNK: i64 = 5000;
+
+/// The group commit's insert: [`INSERTED`]'s columns, one numbered parameter each.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let marks: Vec<String> = (1..=INSERTED.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO events ({}) VALUES ({})",
+        *INSERT_COLUMNS,
+        marks.join(", ")
+    )
+});
+
+/// One group commit: claim each key in the dedup index, insert the new events, count repeats.
+fn insert_events(
+    conn: &mut Connection,
+    dedup: &mut DedupIndex,
+    events: &[NewEvent],
+    claims: &mut Vec<dedup::Claim>,
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let tx = GroupCommit::begin(conn)?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx.prepare_cached(&INSERT).map_err(err)?;
+        let mut duplicate = tx
+            .prepare_cached(
+                "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
+                 ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
+            )
+            .map_err(err)?;
+        let mut duplicate_day = tx
+            .prepare_cached(
+                "INSERT INTO duplicates_per_day (pixel_id, day, duplicates) VALUES (?1, ?2, 1)
+                 ON CONFLICT (pixel_id, day) DO UPDATE SET duplicates = duplicates + 1",
+            )
+            .map_err(err)?;
+        for e in events {
+            let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
+            let Some(claim) = dedup.claim(key, e.received_at_ms) else {
+                duplicate.execute([&e.pixel_id]).map_err(err)?;
+                duplicate_day
+                    .execute(params![e.pixel_id, e.received_at_ms.div_euclid(86_400_000)])
+                    .map_err(err)?;
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            };
+            claims.push(claim);
+            let c = Encoded::of(e);
+            insert
+                .execute(params![
+                    e.pixel_id,
+                    e.event_name,
+                    e.event_id,
+                    e.event_id_derived,
+                    e.event_time,
+                    e.received_at_ms,
+                    e.source_url,
+                    e.referrer_url,
+                    e.fbp,
+                    e.fbc,
+                    e.client_ip,
+                    e.user_agent,
+                    c.user_data,
+                    c.custom_data,
+                    c.dpo,
+                    c.status,
+                    c.report_keys,
+                    c.report_visitor,
+                ])
+                .map_err(err)?;
+            outcomes.push(InsertOutcome::Stored);
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// A group commit's transaction, with `BEGIN` and `COMMIT` as cached statements: rusqlite's
+/// `Transaction` parses both again each time (a tenth of the writer's instructions per beacon
+/// with small batches). Dropped without [`GroupCommit::commit`], or after a `COMMIT` that
+/// failed, it rolls back, as `Transaction` does.
+struct GroupCommit<'c>(&'c Connection);
+
+impl<'c> GroupCommit<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self, StoreError> {
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        Ok(GroupCommit(conn))
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for GroupCommit<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.0
+    }
+}
+
+impl Drop for GroupCommit<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl EventLog for SqliteStore {
+    fn commit_linger(&self) -> std::time::Duration {
+        self.linger
+    }
+
+    fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut guard = self.writer()?;
+        let Writer { conn, dedup } = &mut *guard;
+        let mut claims = Vec::with_capacity(events.len());
+        let result = insert_events(conn, dedup, events, &mut claims);
+        if result.is_err() {
+            // Nothing was stored: the keys claimed for this batch are free again.
+            dedup.undo(claims);
+        }
+        result
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // Rewrites one row with its own values: a page in the WAL and a sync, no change.
+        tx.execute(
+            "UPDATE schema_migrations SET applied_at_ms = applied_at_ms
+             WHERE version = (SELECT MAX(version) FROM schema_migrations)",
+            [],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn list(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {cols} FROM events
+             WHERE (?1 IS NULL OR pixel_id = ?1) AND (?2 IS NULL OR event_name = ?2)
+             ORDER BY id DESC LIMIT ?3",
+            cols = *EVENT_COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![q.pixel_id, q.event_name, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        if let Some(before) = received_before_ms {
+            // No index on the receipt time (one less B-tree per insert): ids grow with receipt,
+            // so a binary search over the id finds where the old rows end.
+            if let Some(last) = self.last_id_received_before(before)? {
+                loop {
+                    let w = self.writer()?;
+                    let n = w
+                        .conn
+                        .execute(
+                            "DELETE FROM events WHERE id IN
+                                (SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3)",
+                            params![last, before, PURGE_CHUNK],
+                        )
+                        .map_err(err)?;
+                    drop(w);
+                    deleted += u64::try_from(n).unwrap_or(0);
+                    if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {
+                        break;
+                    }
+                }
+            }
+        }
+        self.writer()?.dedup.forget_before(now_ms);
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,162 @@
+//! The SQLite store's [`RelayQueue`]: one process relays from a SQLite file, so a claim is the
+//! plain read of the pending events (the trait's default), and marks are short transactions on
+//! the writer.
+
+use rusqlite::params;
+
+use super::connection::{err, SqliteStore};
+use super::rows::row_to_event;
+use crate::ports::{older_than, RelayQueue, StoreError, StoredEvent, EXPIRED_MESSAGE};
+use crate::store::columns::EVENT_COLUMNS;
+
+/// Events marked sent per transaction, so a group commit never waits for a whole batch.
+const MARK_CHUNK: usize = 250;
+
+impl RelayQueue for SqliteStore {
+    fn pending(&self, pixel_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {cols} FROM events INDEXED BY events_pending
+             WHERE pixel_id = ?1 AND relay_status = 'pending' ORDER BY id LIMIT ?2",
+            cols = *EVENT_COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![pixel_id, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn pending_after(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {cols} FROM events INDEXED BY events_pending
+             WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
+            cols = *EVENT_COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![pixel_id, after_id, limit], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn pending_count(&self) -> Result<u64, StoreError> {
+        let conn = self.reader()?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE relay_status = 'pending'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(err)
+    }
+
+    fn mark_sent(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        // In transactions of MARK_CHUNK, the writer lock released between them, so a group commit
+        // of beacons never waits for a whole batch of 1,000 updates. A crash between two leaves
+        // the rest pending: sent once more, as after a crash before the mark.
+        for ids in ids.chunks(MARK_CHUNK) {
+            let mut w = self.writer()?;
+            let tx = w.conn.transaction().map_err(err)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE events SET relay_status = 'sent', relayed_at_ms = ?2, relay_error = NULL,
+                            relay_attempts = relay_attempts + 1
+                         WHERE id = ?1 AND relay_status = 'pending'",
+                    )
+                    .map_err(err)?;
+                for id in ids {
+                    stmt.execute(params![id, now_ms]).map_err(err)?;
+                }
+            }
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
+        let w = self.writer()?;
+        w.conn
+            .execute(
+                "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
+                relay_attempts = relay_attempts + 1
+             WHERE id = ?1 AND relay_status = 'pending'",
+                params![id, message, now_ms],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET relay_attempts = relay_attempts + 1, relay_error = ?2
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute(params![id, error]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn pending_older_than(
+        &self,
+        pixel_id: &str,
+        cutoff_secs: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, event_time FROM events INDEXED BY events_pending
+                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![pixel_id, after_id, limit])
+            .map_err(err)?;
+        let mut pairs = Vec::new();
+        while let Some(r) = rows.next().map_err(err)? {
+            pairs.push((r.get(0).map_err(err)?, r.get(1).map_err(err)?));
+        }
+        Ok(older_than(pairs, cutoff_secs))
+    }
+
+    fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET relay_status = 'expired', relay_error = ?2
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .map_err(err)?;
+            for id in ids {
+                n += stmt.execute(params![id, EXPIRED_MESSAGE]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
