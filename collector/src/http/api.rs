@@ -15,7 +15,7 @@ use super::auth::Admin;
 use crate::error::AppError;
 use crate::event::MAX_EVENT_NAME;
 use crate::ports::{EventQuery, StoredEvent};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Default and largest `limit`.
 pub const DEFAULT_LIMIT: usize = 100;

@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::error::AppError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Proof that the request carried the admin token.
 #[derive(Clone, Copy, Debug)]

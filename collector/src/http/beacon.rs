@@ -25,7 +25,7 @@ use crate::event::{NewEvent, RequestContext, MAX_PARAMS};
 use crate::ingest::IngestError;
 use crate::metrics::Metrics;
 use crate::ports::InsertOutcome;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Longest accepted query string.
 pub const MAX_QUERY: usize = 32 * 1024;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
+use crate::state::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let (status, body) = match state.ingest.health() {

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::metrics::STATIC_ROUTE;
-use crate::AppState;
+use crate::state::AppState;
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 

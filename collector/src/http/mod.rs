@@ -34,7 +34,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::metrics::Gauges;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
 /// a request with a body must be answered within `--body-timeout-ms` of its head (`408`).

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Admin;
 use crate::error::AppError;
 use crate::reports::{self, Audience, ReportParams};
-use crate::AppState;
+use crate::state::AppState;
 
 /// The dashboard page; its script is `dist/dashboard.js` (webpack, from `www/dashboard/`).
 const DASHBOARD_HTML: &str = include_str!("../../../www/dashboard/index.html");

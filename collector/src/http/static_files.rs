@@ -22,6 +22,7 @@
 //! - only `GET` and `HEAD`, and a one-line `404`/`405` like every other route.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -33,7 +34,6 @@ use tower_http::services::ServeDir;
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::AppState;
 
 struct Root {
     dir: PathBuf,
@@ -43,9 +43,10 @@ struct Root {
     any_origin: bool,
 }
 
-/// The file roots, in the order they are tried.
+/// The file roots, in the order they are tried (cheap to clone: the fallback route's state).
+#[derive(Clone)]
 pub struct StaticFiles {
-    roots: Vec<Root>,
+    roots: Arc<Vec<Root>>,
 }
 
 impl StaticFiles {
@@ -63,7 +64,9 @@ impl StaticFiles {
         if let Some(site) = &config.site {
             roots.push(root(site, "no-cache", false));
         }
-        StaticFiles { roots }
+        StaticFiles {
+            roots: Arc::new(roots),
+        }
     }
 }
 
@@ -119,15 +122,15 @@ fn place(root: &Path, rel: &Path) -> Place {
 }
 
 /// [`place`] in every root, in order, in one trip to the blocking pool.
-async fn places(state: &AppState, rel: PathBuf) -> Vec<Place> {
-    let roots: Vec<PathBuf> = state.statics.roots.iter().map(|r| r.dir.clone()).collect();
+async fn places(files: &StaticFiles, rel: PathBuf) -> Vec<Place> {
+    let roots: Vec<PathBuf> = files.roots.iter().map(|r| r.dir.clone()).collect();
     tokio::task::spawn_blocking(move || roots.iter().map(|r| place(r, &rel)).collect())
         .await
         .unwrap_or_default()
 }
 
 /// The fallback route.
-pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
+pub async fn serve(State(files): State<StaticFiles>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return AppError::MethodNotAllowed.into_response();
     }
@@ -135,8 +138,8 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         return AppError::NotFound.into_response();
     };
     let (parts, _) = req.into_parts();
-    let places = places(&state, rel).await;
-    for (root, place) in state.statics.roots.iter().zip(places) {
+    let places = places(&files, rel).await;
+    for (root, place) in files.roots.iter().zip(places) {
         match place {
             Place::Missing => continue,
             Place::Outside => return AppError::NotFound.into_response(),

@@ -51,7 +51,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::ports::{Clock, RelayQueue, StoreError, StoredEvent};
-use crate::AppState;
+use crate::state::AppState;
 use capi::Verdict;
 use plan::{Action, Cause, Plan, Round, Settings};
 

@@ -11,6 +11,7 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::ToSql;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::error::{pg_err, pool_err};
 use super::rows::row_to_event;
 use super::schema;
 use crate::config::{Config, DbUrl};
@@ -70,33 +71,6 @@ impl Drop for PgStore {
             rt.shutdown_background();
         }
     }
-}
-
-/// A driver error with its causes (tokio-postgres' own `Display` is often just "db error"). Its
-/// messages hold no part of the connection settings.
-pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    if let Some(db) = e.as_db_error() {
-        return StoreError(format!("PostgreSQL: {}", db.message()));
-    }
-    StoreError(chain(&e))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError(format!("PostgreSQL connection: {}", chain(&e)))
 }
 
 /// The driver's settings from the URL, with our timeouts where the URL sets none.

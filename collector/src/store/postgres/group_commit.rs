@@ -6,7 +6,8 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::connection::{pg_err, Params};
+use super::connection::Params;
+use super::error::pg_err;
 use crate::event::NewEvent;
 use crate::ports::{InsertOutcome, StoreError, DEDUP_WINDOW_MS};
 use crate::store::columns::{Encoded, INSERT_COLUMNS};

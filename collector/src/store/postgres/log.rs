@@ -3,7 +3,8 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::connection::{limit_param, pg_err, PgStore, CALL_TIMEOUT};
+use super::connection::{limit_param, PgStore, CALL_TIMEOUT};
+use super::error::pg_err;
 use super::group_commit::{insert_distinct, insert_events};
 use crate::event::NewEvent;
 use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent, DEDUP_WINDOW_MS};

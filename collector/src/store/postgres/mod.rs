@@ -26,6 +26,7 @@
 //!   when the lease runs out.
 
 mod connection;
+mod error;
 mod group_commit;
 mod log;
 mod queue;

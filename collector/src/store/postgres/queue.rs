@@ -3,7 +3,8 @@
 //! this process's `lease_owner` and a `lease_until_ms`; marking releases them, and a replica
 //! killed mid-request frees its batch when the lease runs out.
 
-use super::connection::{limit_param, pg_err, PgStore, CALL_TIMEOUT};
+use super::connection::{limit_param, PgStore, CALL_TIMEOUT};
+use super::error::pg_err;
 use crate::ports::{older_than, RelayQueue, StoreError, StoredEvent, EXPIRED_MESSAGE};
 use crate::store::columns::EVENT_COLUMNS;
 

@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row as PgRow;
 
-use super::connection::pg_err;
+use super::error::pg_err;
 use crate::event::NewEvent;
 use crate::ports::{Derived, RelayStatus, Row, StoreError, StoredEvent};
 use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};

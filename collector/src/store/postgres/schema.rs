@@ -4,7 +4,7 @@
 
 use tokio_postgres::Client;
 
-use super::connection::pg_err;
+use super::error::pg_err;
 use crate::ports::{Clock, StoreError};
 
 /// The key of the session advisory lock taken while migrating (any constant will do; this one is

@@ -3,7 +3,8 @@
 
 use futures_util::StreamExt;
 
-use super::connection::{pg_err, Params, PgStore, CALL_TIMEOUT};
+use super::connection::{Params, PgStore, CALL_TIMEOUT};
+use super::error::pg_err;
 use super::rows;
 use crate::ports::{ReportSource, Row, Scan, StoreError};
 use crate::store::scan_sql::scan_sql;

@@ -8,7 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::connection::{driver_config, pg_err};
+use super::connection::driver_config;
+use super::error::pg_err;
 use super::*;
 use crate::config::DbUrl;
 use crate::event::NewEvent;

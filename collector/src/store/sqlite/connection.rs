@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::error::err;
 use super::schema::{migrate, start_checkpointer};
 use crate::config::SyncMode;
 use crate::ports::{
@@ -47,10 +48,6 @@ pub struct SqliteStore {
 pub(super) struct Writer {
     pub(super) conn: Connection,
     pub(super) dedup: DedupIndex,
-}
-
-pub(super) fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
 }
 
 impl SqliteStore {

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use rusqlite::{params, Connection};
 
-use super::connection::{err, SqliteStore, Writer};
+use super::connection::{SqliteStore, Writer};
+use super::error::err;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};

@@ -4,7 +4,8 @@
 
 use rusqlite::params;
 
-use super::connection::{err, SqliteStore};
+use super::connection::SqliteStore;
+use super::error::err;
 use super::rows::row_to_event;
 use crate::ports::{older_than, RelayQueue, StoreError, StoredEvent, EXPIRED_MESSAGE};
 use crate::store::columns::EVENT_COLUMNS;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::connection::err;
+use super::error::err;
 use crate::ports::{Clock, StoreError};
 
 /// Ordered schema migrations: `(version, name, SQL)`. Append only.

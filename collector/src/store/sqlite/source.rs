@@ -10,7 +10,8 @@
 
 use rusqlite::types::ValueRef;
 
-use super::connection::{err, SqliteStore};
+use super::connection::SqliteStore;
+use super::error::err;
 use crate::ports::{Derived, RelayStatus, ReportSource, Row, Scan, StoreError};
 use crate::store::scan_sql::{scan_sql, Col};
 

@@ -1,7 +1,7 @@
 //! Tests of the SQLite store on a temporary file: the backend-neutral contract
 //! (`store/contract.rs`) and what only SQLite has (the in-memory index, the file).
 
-use super::connection::err;
+use super::error::err;
 use super::SqliteStore;
 use crate::config::SyncMode;
 use crate::ports::{Clock, EventLog, InsertOutcome, RelayQueue, StoreError, COMMIT_LINGER};
