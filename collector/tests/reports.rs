@@ -1,7 +1,8 @@
 //! The reports and audiences against a small fixture whose every figure is computed by hand (in
-//! the comments next to each assertion), through the router, over a real SQLite file and a real
-//! PostgreSQL database: [`fixture`] only uses the [`Store`] trait and [`check_all`] only HTTP, so
-//! every test runs unchanged on both backends (`sqlite::…`, `postgres::…`).
+//! the comments next to each assertion), through the router, over a real SQLite file, a real
+//! PostgreSQL database and the in-memory twin of the store: [`fixture`] only uses the [`Store`]
+//! trait and [`check_all`] only HTTP, so every test runs unchanged on the three (`sqlite::…`,
+//! `postgres::…`, `twin::…`; the twin's run needs no file and no socket).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -331,11 +332,28 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
+/// Where a test's events are stored: a backend's database, or the in-memory twin.
+#[derive(Clone, Copy)]
+enum Source {
+    Db(Backend),
+    Twin,
+}
+
+impl From<Backend> for Source {
+    fn from(b: Backend) -> Source {
+        Source::Db(b)
+    }
+}
+
 impl Api {
-    /// The fixture in a new database of `backend`, and the app on it.
-    fn on(backend: Backend) -> Api {
+    /// The fixture in a new database of `backend` (or the twin), and the app on it.
+    fn on(source: impl Into<Source>) -> Api {
+        let source: Source = source.into();
         let dir = tempfile::tempdir().unwrap();
-        let db = backend.db(dir.path()).arg();
+        let db = match source {
+            Source::Db(backend) => backend.db(dir.path()).arg(),
+            Source::Twin => dir.path().join("unused.db").to_str().unwrap().to_owned(),
+        };
         let config = Config::parse_from([
             "collector",
             "--db",
@@ -346,7 +364,10 @@ impl Api {
             TOKEN,
         ])
         .unwrap_or_else(|e| panic!("{e:?}"));
-        let store = collector::store::open(&config).unwrap();
+        let store: std::sync::Arc<dyn Store> = match source {
+            Source::Db(_) => collector::store::open(&config).unwrap(),
+            Source::Twin => std::sync::Arc::new(collector::store::memory::MemoryStore::new()),
+        };
         fixture(&*store);
         Api {
             app: app(AppState::new(config, store).unwrap()),
@@ -593,11 +614,11 @@ async fn check_all(api: &Api) {
     );
 }
 
-async fn every_report_matches_the_hand_computed_fixture(backend: Backend) {
+async fn every_report_matches_the_hand_computed_fixture(backend: impl Into<Source>) {
     check_all(&Api::on(backend)).await;
 }
 
-async fn an_empty_range_and_a_range_of_one_event(backend: Backend) {
+async fn an_empty_range_and_a_range_of_one_event(backend: impl Into<Source>) {
     let api = Api::on(backend);
     let empty =
         |name: &str| format!("/api/reports/{name}?pixel={PIXEL}&from=2026-01-01&to=2026-01-01");
@@ -655,7 +676,7 @@ async fn an_empty_range_and_a_range_of_one_event(backend: Backend) {
 }
 
 async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong(
-    backend: Backend,
+    backend: impl Into<Source>,
 ) {
     let api = Api::on(backend);
     let q = format!("?pixel={PIXEL}&from=2026-11-10&to=2026-11-11");
@@ -758,7 +779,7 @@ async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wr
     }
 }
 
-async fn report_redirects_to_the_dashboard_without_the_token(backend: Backend) {
+async fn report_redirects_to_the_dashboard_without_the_token(backend: impl Into<Source>) {
     let api = Api::on(backend);
     let mut req = Request::get(format!("/report?pixel={PIXEL}&token=secret"))
         .body(Body::empty())
@@ -787,4 +808,25 @@ backend_tests! {
     an_empty_range_and_a_range_of_one_event,
     every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong,
     report_redirects_to_the_dashboard_without_the_token,
+}
+
+/// The same on the in-memory twin: the reports' logic without a file or a socket.
+mod twin {
+    use super::Source::Twin;
+
+    #[tokio::test]
+    async fn every_report_matches_the_hand_computed_fixture() {
+        super::every_report_matches_the_hand_computed_fixture(Twin).await
+    }
+
+    #[tokio::test]
+    async fn an_empty_range_and_a_range_of_one_event() {
+        super::an_empty_range_and_a_range_of_one_event(Twin).await
+    }
+
+    #[tokio::test]
+    async fn every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong() {
+        super::every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong(Twin)
+            .await
+    }
 }
