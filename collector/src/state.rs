@@ -1,13 +1,11 @@
 //! What the handlers and background tasks share: the configuration, the storage ports (each
-//! consumer takes the one it uses), the clock, the ingest queue, the metrics and the static files.
+//! consumer takes the one it uses), the clock, the ingest queue and the metrics.
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::http::static_files::StaticFiles;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::ports::{Clock, EventLog, RelayQueue, ReportSource, SystemClock};
@@ -26,7 +24,6 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub ingest: Ingest,
     pub metrics: Metrics,
-    pub statics: StaticFiles,
     /// Bumped after each group commit that stored an event (wakes the relay).
     pub commits: watch::Receiver<u64>,
 }
@@ -56,7 +53,6 @@ impl AppState {
     ) -> std::io::Result<AppState> {
         let (commit_tx, commits) = watch::channel(0u64);
         let (ingest, _writer) = Ingest::start(store.clone(), commit_tx)?;
-        let statics = StaticFiles::new(&config);
         Ok(AppState(Arc::new(Shared {
             config,
             log: store.clone(),
@@ -65,15 +61,7 @@ impl AppState {
             clock,
             ingest,
             metrics: Metrics::default(),
-            statics,
             commits,
         })))
-    }
-}
-
-/// The fallback route's state: only the static files.
-impl FromRef<AppState> for StaticFiles {
-    fn from_ref(state: &AppState) -> StaticFiles {
-        state.statics.clone()
     }
 }

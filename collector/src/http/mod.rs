@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     // The beacon routes are one service (the gate, CORS, then a match on the method), not a
     // `MethodRouter` with layers: axum clones a route's whole boxed stack for every request, and
     // each layer on a `MethodRouter` nests one more boxed route per method inside it.
+    let files = static_files::StaticFiles::new(&state.config);
     let tr = layers::Layered(layers::Gate(state.clone()))
         .layer(cors::layer(&state.config).layer(beacon::Beacons(state.clone())));
     Router::new()
@@ -58,7 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard", get(reports::dashboard))
         .route("/_bench/204", get(bench_204))
         .route_layer(layers::Layered(layers::LabelRoute))
-        .fallback(static_files::serve)
+        .fallback(move |req| static_files::serve(files, req))
         .layer(layers::Layered(layers::Track(state.clone())))
         .with_state(state)
 }

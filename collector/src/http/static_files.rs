@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pixel_core::wire::percent_decode;
@@ -43,7 +43,7 @@ struct Root {
     any_origin: bool,
 }
 
-/// The file roots, in the order they are tried (cheap to clone: the fallback route's state).
+/// The file roots, in the order they are tried (cheap to clone: the fallback route holds it).
 #[derive(Clone)]
 pub struct StaticFiles {
     roots: Arc<Vec<Root>>,
@@ -130,7 +130,7 @@ async fn places(files: &StaticFiles, rel: PathBuf) -> Vec<Place> {
 }
 
 /// The fallback route.
-pub async fn serve(State(files): State<StaticFiles>, req: Request) -> Response {
+pub async fn serve(files: StaticFiles, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return AppError::MethodNotAllowed.into_response();
     }
