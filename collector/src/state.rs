@@ -23,7 +23,8 @@ pub struct Shared {
     /// The time of receipt of beacons, the relay's leases and expiry, retention.
     pub clock: Arc<dyn Clock>,
     pub ingest: Ingest,
-    pub metrics: Metrics,
+    /// Behind an `Arc`: the relay holds them too, without the rest of the state.
+    pub metrics: Arc<Metrics>,
     /// Bumped after each group commit that stored an event (wakes the relay).
     pub commits: watch::Receiver<u64>,
 }
@@ -60,7 +61,7 @@ impl AppState {
             reports: store,
             clock,
             ingest,
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             commits,
         })))
     }

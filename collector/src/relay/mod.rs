@@ -18,7 +18,10 @@
 //! ```
 //!
 //! Every decision (bisection, breaker, holds, delays) is made by [`plan`], which sees only event
-//! ids and verdicts; this module reads and writes the store, speaks HTTP and logs.
+//! ids and verdicts; this module claims and marks events in the queue, hands request bodies to the
+//! Graph transport ([`graph`]: HTTP in the collector) and logs. It is built from what it uses, a
+//! [`Context`] (queue, clock, transport, counters, commit signal, settings), so that its tests run
+//! on the in-memory store, a scripted Graph API and tokio's paused time (`relay/tests/`).
 //!
 //! An event is marked sent only after a 2xx for a request carrying it. A crash between Meta's
 //! 2xx and the mark, or a timeout after Meta processed the request, can send it twice; Meta
@@ -40,29 +43,82 @@
 //! client errors print, holds neither.
 
 pub mod capi;
+mod expiry;
+pub mod graph;
 pub mod plan;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ports::{Clock, RelayQueue, StoreError, StoredEvent};
 use crate::state::AppState;
 use capi::Verdict;
-use plan::{Action, Cause, Plan, Round, Settings};
+use graph::{Graph, HttpGraph};
+use plan::{Action, Cause, Plan, Round};
 
+pub use expiry::EXPIRE_EVERY;
 pub use plan::{MAX_EVENT_AGE_SECS, MAX_RETRY_AFTER};
 
-/// How often pending events are checked for expiry.
-pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);
-/// Pending events looked at per expiry step (one short read, then a write of the few found).
-const EXPIRE_CHUNK: usize = 5000;
+/// What the relay runs on, and nothing else: the queue it claims and marks, the clock, the
+/// Conversions API, the counters, the signal of new commits, and its settings. [`spawn`] builds
+/// the collector's from [`AppState`]; the relay's tests build one on the in-memory store with a
+/// scripted Graph API and a clock that follows tokio's paused time.
+#[derive(Clone)]
+pub struct Context {
+    pub queue: Arc<dyn RelayQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub graph: Arc<dyn Graph>,
+    pub metrics: Arc<Metrics>,
+    /// Bumped after each group commit that stored an event: ends the idle wait.
+    pub commits: watch::Receiver<u64>,
+    pub settings: Settings,
+}
 
-/// Start one relay task per pixel that has an access token, and the expiry task.
+/// The relay's flags.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `--relay-batch`: events per request (at most 1000).
+    pub batch: usize,
+    /// `--relay-interval-ms`: the idle wait when nothing is pending (a commit ends it early).
+    pub interval: Duration,
+    /// `--relay-timeout-ms`: a round that has held its claim this long (half the lease) renews it.
+    pub timeout: Duration,
+    /// `--retry-base-ms` and `--retry-max-ms`.
+    pub retry: plan::Settings,
+    /// `--test-event-code`.
+    pub test_event_code: Option<String>,
+}
+
+impl Settings {
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            batch: usize::try_from(config.relay_batch).unwrap_or(1000),
+            interval: Duration::from_millis(config.relay_interval_ms),
+            timeout: Duration::from_millis(config.relay_timeout_ms),
+            retry: plan::Settings {
+                retry_base_ms: config.retry_base_ms,
+                retry_max_ms: config.retry_max_ms,
+            },
+            test_event_code: config.test_event_code.clone(),
+        }
+    }
+}
+
+/// A pixel the relay sends for: its id, and how its requests prove who sends them.
+#[derive(Clone, Debug)]
+pub struct Pixel {
+    pub id: String,
+    pub auth: capi::Auth,
+}
+
+/// Start one relay task per pixel that has an access token, and the expiry task, on the
+/// collector's store, clock and metrics, talking HTTP to `--graph-url`.
 pub fn spawn(
     state: &AppState,
     shutdown: watch::Receiver<bool>,
@@ -80,65 +136,59 @@ pub fn spawn(
             "no access token configured for these pixels: their events are stored and shown but not relayed"
         );
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(config.relay_timeout_ms))
-        .connect_timeout(Duration::from_millis(config.relay_timeout_ms.min(10_000)))
-        // A redirect is a misconfiguration: following a 302 turns the POST into a GET, and the
-        // 200 at its end would mark events sent that were never posted.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("collector/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let settings = Settings {
-        retry_base_ms: config.retry_base_ms,
-        retry_max_ms: config.retry_max_ms,
+    let graph = HttpGraph::new(config, state.clock.clone())?;
+    let pixels: Vec<Pixel> = config
+        .pixels
+        .iter()
+        .filter_map(|p| {
+            let token = p.token.as_deref()?;
+            tracing::info!(pixel = %p.id, graph = %config.graph_url, version = %config.graph_version, "relaying to the Conversions API");
+            Some(Pixel {
+                id: p.id.clone(),
+                auth: capi::Auth::new(token, config.app_secret.as_deref()),
+            })
+        })
+        .collect();
+    let ctx = Context {
+        queue: state.queue.clone(),
+        clock: state.clock.clone(),
+        graph: Arc::new(graph),
+        metrics: state.metrics.clone(),
+        commits: state.commits.clone(),
+        settings: Settings::of(config),
     };
-    let mut tasks = Vec::new();
-    let mut relayed = Vec::new();
-    for pixel in &config.pixels {
-        let Some(token) = &pixel.token else { continue };
-        let url = format!(
-            "{}/{}/{}/events",
-            config.graph_url, config.graph_version, pixel.id
-        );
-        tracing::info!(pixel = %pixel.id, graph = %config.graph_url, version = %config.graph_version, "relaying to the Conversions API");
-        let worker = PixelRelay {
-            state: state.clone(),
-            queue: state.queue.clone(),
-            clock: state.clock.clone(),
-            client: client.clone(),
-            pixel_id: pixel.id.clone(),
-            url,
-            auth: capi::Auth::new(token, config.app_secret.as_deref()),
-            plan: Plan::new(settings),
-        };
-        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
-        relayed.push(pixel.id.clone());
-    }
-    if !relayed.is_empty() {
-        tasks.push(tokio::spawn(expiry_loop(
-            Expiry {
-                queue: state.queue.clone(),
-                clock: state.clock.clone(),
-                state: state.clone(),
-            },
-            relayed,
-            shutdown,
-        )));
-    }
-    Ok(tasks)
+    Ok(start(&ctx, pixels, shutdown))
 }
 
+/// Start one relay task per pixel in `pixels` on `ctx`, and (when there is one) the expiry task;
+/// they stop when `shutdown` turns true.
+pub fn start(
+    ctx: &Context,
+    pixels: Vec<Pixel>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let relayed: Vec<String> = pixels.iter().map(|p| p.id.clone()).collect();
+    let mut tasks: Vec<JoinHandle<()>> = pixels
+        .into_iter()
+        .map(|pixel| {
+            let worker = PixelRelay {
+                ctx: ctx.clone(),
+                plan: Plan::new(ctx.settings.retry),
+                pixel,
+            };
+            tokio::spawn(worker.run(shutdown.clone()))
+        })
+        .collect();
+    if !relayed.is_empty() {
+        tasks.push(tokio::spawn(expiry::run(ctx.clone(), relayed, shutdown)));
+    }
+    tasks
+}
+
+/// The relay of one pixel: its context, and what its plan remembers across rounds.
 struct PixelRelay {
-    /// Config, metrics and the commit signal (the storage it reads through `queue` only).
-    state: AppState,
-    queue: Arc<dyn RelayQueue>,
-    clock: Arc<dyn Clock>,
-    client: reqwest::Client,
-    pixel_id: String,
-    /// `{graph-url}/{version}/{pixel}/events`: no secret in it.
-    url: String,
-    auth: capi::Auth,
+    ctx: Context,
+    pixel: Pixel,
     plan: Plan,
 }
 
@@ -155,8 +205,7 @@ where
 
 impl PixelRelay {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let state = self.state.clone();
-        let mut commits = state.commits.clone();
+        let mut commits = self.ctx.commits.clone();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -166,12 +215,12 @@ impl PixelRelay {
             let (delay, wake_on_commit) = match self.round(&shutdown).await {
                 Ok(Some(d)) if d.is_zero() => continue,
                 Ok(Some(d)) => {
-                    tracing::debug!(pixel = %self.pixel_id, delay_ms = d.as_millis() as u64, "relay retry scheduled");
+                    tracing::debug!(pixel = %self.pixel.id, delay_ms = d.as_millis() as u64, "relay retry scheduled");
                     (d, false)
                 }
-                Ok(None) => (Duration::from_millis(state.config.relay_interval_ms), true),
+                Ok(None) => (self.ctx.settings.interval, true),
                 Err(e) => {
-                    tracing::error!(pixel = %self.pixel_id, error = %e, "relay could not read or update the store");
+                    tracing::error!(pixel = %self.pixel.id, error = %e, "relay could not read or update the store");
                     (self.plan.store_failed(fastrand::f64()), false)
                 }
             };
@@ -181,7 +230,7 @@ impl PixelRelay {
                 Ok(()) = commits.changed(), if wake_on_commit => {}
             }
         }
-        tracing::info!(pixel = %self.pixel_id, "relay stopped");
+        tracing::info!(pixel = %self.pixel.id, "relay stopped");
     }
 
     /// One batch: `None` when nothing is pending, else the wait before the next round.
@@ -189,7 +238,7 @@ impl PixelRelay {
         &mut self,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<Duration>, StoreError> {
-        let now = self.clock.now_ms();
+        let now = self.ctx.clock.now_ms();
         let batch = self.read(now).await?;
         if batch.is_empty() {
             return Ok(None);
@@ -200,8 +249,8 @@ impl PixelRelay {
             .partition(|e| plan::too_old(e.event.event_time, now));
         if !old.is_empty() {
             let ids: Vec<i64> = old.iter().map(|e| e.id).collect();
-            let n = blocking(&self.queue, move |s| s.expire_ids(&ids)).await?;
-            self.expired(n);
+            let n = blocking(&self.ctx.queue, move |s| s.expire_ids(&ids)).await?;
+            expiry::expired(&self.ctx.metrics, &self.pixel.id, n);
         }
         let mut batch = batch;
         if self.plan.held_count() > 0 {
@@ -210,27 +259,27 @@ impl PixelRelay {
         let mut round = Round::new(batch.iter().map(|e| e.id).collect());
         let mut delay = Duration::ZERO;
         let mut claimed_at = now;
-        let timeout = i64::try_from(self.state.config.relay_timeout_ms).unwrap_or(i64::MAX);
+        let timeout = i64::try_from(self.ctx.settings.timeout.as_millis()).unwrap_or(i64::MAX);
         while let Some(range) = round.next_request() {
-            if self.clock.now_ms() - claimed_at >= timeout {
+            if self.ctx.clock.now_ms() - claimed_at >= timeout {
                 // A long round (a bisection of refused events): half the lease is gone, so the
                 // claim on what is still pending is renewed before the next request.
                 let (ids, at) = (
                     batch.iter().map(|e| e.id).collect::<Vec<_>>(),
-                    self.clock.now_ms(),
+                    self.ctx.clock.now_ms(),
                 );
-                blocking(&self.queue, move |s| s.renew(&ids, at)).await?;
+                blocking(&self.ctx.queue, move |s| s.renew(&ids, at)).await?;
                 claimed_at = at;
             }
             let chunk = batch.get(range).unwrap_or(&[]);
             let verdict = self.send(chunk).await;
             if matches!(verdict, Verdict::Rejected { .. }) {
-                self.state.metrics.relay_failure("bad_request");
+                self.ctx.metrics.relay_failure("bad_request");
             }
             let actions = round.answer(
                 &mut self.plan,
                 verdict,
-                self.clock.now_ms(),
+                self.ctx.clock.now_ms(),
                 fastrand::f64(),
             );
             for action in actions {
@@ -242,7 +291,7 @@ impl PixelRelay {
                 // The rest stays pending, untouched, and free for another replica at once; the
                 // loop sees the shutdown and stops.
                 let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
-                blocking(&self.queue, move |s| s.release(&ids)).await?;
+                blocking(&self.ctx.queue, move |s| s.release(&ids)).await?;
                 return Ok(Some(Duration::ZERO));
             }
         }
@@ -253,9 +302,9 @@ impl PixelRelay {
     /// when nothing but held events is pending, those. Each is claimed for this process
     /// ([`RelayQueue::claim_pending`]): on a shared store, another replica does not send it meanwhile.
     async fn read(&mut self, now: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let store = &self.queue;
-        let limit = usize::try_from(self.state.config.relay_batch).unwrap_or(1000);
-        let pixel = self.pixel_id.clone();
+        let store = &self.ctx.queue;
+        let limit = self.ctx.settings.batch;
+        let pixel = self.pixel.id.clone();
         if self.plan.held_count() == 0 {
             return blocking(store, move |s| s.claim_pending(&pixel, 0, limit, now)).await;
         }
@@ -303,19 +352,19 @@ impl PixelRelay {
         action: Action,
         batch: &[StoredEvent],
     ) -> Result<Option<Duration>, StoreError> {
-        let store = &self.queue;
-        let metrics = &self.state.metrics;
+        let store = &self.ctx.queue;
+        let metrics = &self.ctx.metrics;
         match action {
             Action::MarkSent(ids) => {
-                let (n, now) = (ids.len() as u64, self.clock.now_ms());
+                let (n, now) = (ids.len() as u64, self.ctx.clock.now_ms());
                 blocking(store, move |s| s.mark_sent(&ids, now)).await?;
                 Metrics::add(&metrics.relayed, n);
             }
             Action::MarkFailed { id, message } => {
                 if let Some(one) = batch.iter().find(|e| e.id == id) {
-                    tracing::warn!(pixel = %self.pixel_id, event_id = %one.event.event_id, event = %one.event.event_name, %message, "the Conversions API refused an event; marked failed");
+                    tracing::warn!(pixel = %self.pixel.id, event_id = %one.event.event_id, event = %one.event.event_name, %message, "the Conversions API refused an event; marked failed");
                 }
-                let now = self.clock.now_ms();
+                let now = self.ctx.clock.now_ms();
                 blocking(store, move |s| s.mark_failed(id, &message, now)).await?;
                 Metrics::inc(&metrics.relay_failed_events);
             }
@@ -324,19 +373,19 @@ impl PixelRelay {
                 match cause {
                     Cause::Transient { kind } => {
                         metrics.relay_failure(kind);
-                        tracing::warn!(pixel = %self.pixel_id, kind, detail = %error, events, "relay request failed; will retry");
+                        tracing::warn!(pixel = %self.pixel.id, kind, detail = %error, events, "relay request failed; will retry");
                     }
                     Cause::Misconfigured => {
                         metrics.relay_failure("misconfigured");
-                        tracing::error!(pixel = %self.pixel_id, detail = %error, events, "the Conversions API refused the request itself: check the access token, --app-secret and that the token can reach this pixel; events stay pending, will retry");
+                        tracing::error!(pixel = %self.pixel.id, detail = %error, events, "the Conversions API refused the request itself: check the access token, --app-secret and that the token can reach this pixel; events stay pending, will retry");
                     }
                     Cause::Redirected => {
                         metrics.relay_failure("redirect");
-                        tracing::error!(pixel = %self.pixel_id, detail = %error, events, "the Graph URL answered with a redirect, which the relay never follows: fix --graph-url; events stay pending, will retry");
+                        tracing::error!(pixel = %self.pixel.id, detail = %error, events, "the Graph URL answered with a redirect, which the relay never follows: fix --graph-url; events stay pending, will retry");
                     }
                     Cause::Breaker { held } => {
                         metrics.relay_failure("request_rejected");
-                        tracing::error!(pixel = %self.pixel_id, detail = %error, held, "the Conversions API refused single events exactly as it refused their whole batch, and accepted no request: taken as a refusal of the request (configuration?), not of the events; nothing marked failed, these events are held back while the others go, will retry");
+                        tracing::error!(pixel = %self.pixel.id, detail = %error, held, "the Conversions API refused single events exactly as it refused their whole batch, and accepted no request: taken as a refusal of the request (configuration?), not of the events; nothing marked failed, these events are held back while the others go, will retry");
                     }
                 }
                 blocking(store, move |s| s.record_attempt(&ids, &error)).await?;
@@ -346,155 +395,13 @@ impl PixelRelay {
         Ok(None)
     }
 
-    fn expired(&self, n: u64) {
-        if n > 0 {
-            Metrics::add(&self.state.metrics.expired, n);
-            tracing::warn!(pixel = %self.pixel_id, expired = n, "events older than 7 days marked expired, not sent");
-        }
-    }
-
     async fn send(&self, events: &[StoredEvent]) -> Verdict {
+        let settings = &self.ctx.settings;
         let body = capi::request_body(
             events,
-            self.state.config.test_event_code.as_deref(),
-            &self.auth,
+            settings.test_event_code.as_deref(),
+            &self.pixel.auth,
         );
-        let sent = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => return network_verdict(e),
-        };
-        let status = resp.status().as_u16();
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        if (300..400).contains(&status) {
-            return capi::redirected(status, header(reqwest::header::LOCATION).as_deref());
-        }
-        let retry_after = header(reqwest::header::RETRY_AFTER)
-            .and_then(|v| capi::parse_retry_after(&v, SystemTime::now()));
-        match read_capped(resp, capi::MAX_RESPONSE_BYTES).await {
-            Ok(body) => capi::classify(status, retry_after, &body),
-            Err(e) => network_verdict(e),
-        }
-    }
-}
-
-/// At most `cap` bytes of the body; the rest is not read (the connection is dropped).
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = cap.saturating_sub(body.len());
-        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-        if body.len() >= cap {
-            break;
-        }
-    }
-    Ok(body)
-}
-
-fn network_verdict(e: reqwest::Error) -> Verdict {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "network"
-    };
-    // The URL holds no secret, but the messages are for a log: keep them short.
-    let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Verdict::Retry {
-        kind,
-        after: None,
-        detail,
-    }
-}
-
-/// Mark pending events older than 7 days `expired`, every [`EXPIRE_EVERY`] (the first at start).
-/// Each step reads [`EXPIRE_CHUNK`] pending ids on the read connection and writes only the few
-/// found, so the ingest writer never waits for a scan of the backlog.
-async fn expiry_loop(state: Expiry, pixels: Vec<String>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        for pixel in &pixels {
-            match expire_pixel(&state, pixel, &shutdown).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    Metrics::add(&state.state.metrics.expired, n);
-                    tracing::warn!(pixel = %pixel, expired = n, "events older than 7 days marked expired, not sent");
-                }
-                Err(e) => {
-                    tracing::error!(pixel = %pixel, error = %e, "expiry failed; will try again")
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EXPIRE_EVERY) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// What the expiry task needs: the queue, the clock, and the metrics (in `state`).
-struct Expiry {
-    queue: Arc<dyn RelayQueue>,
-    clock: Arc<dyn Clock>,
-    state: AppState,
-}
-
-async fn expire_pixel(
-    state: &Expiry,
-    pixel: &str,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<u64, StoreError> {
-    let cutoff = state.clock.now_ms() / 1000 - MAX_EVENT_AGE_SECS;
-    let (mut after, mut expired) = (0, 0);
-    while !*shutdown.borrow() {
-        let p = pixel.to_owned();
-        let (old, last) = blocking(&state.queue, move |s| {
-            s.pending_older_than(&p, cutoff, after, EXPIRE_CHUNK)
-        })
-        .await?;
-        if !old.is_empty() {
-            expired += blocking(&state.queue, move |s| s.expire_ids(&old)).await?;
-        }
-        match last {
-            Some(last) => after = last,
-            None => break,
-        }
-    }
-    Ok(expired)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_response_body_is_read_up_to_the_cap() {
-        for (size, want) in [
-            (10, 10),
-            (capi::MAX_RESPONSE_BYTES, capi::MAX_RESPONSE_BYTES),
-            (8 << 20, capi::MAX_RESPONSE_BYTES),
-        ] {
-            let resp = reqwest::Response::from(axum::http::Response::new(vec![b'x'; size]));
-            let body = read_capped(resp, capi::MAX_RESPONSE_BYTES).await;
-            assert_eq!(body.map(|b| b.len()).ok(), Some(want));
-        }
+        self.ctx.graph.send(&self.pixel.id, body).await
     }
 }
