@@ -46,6 +46,8 @@ pub mod capi;
 mod expiry;
 pub mod graph;
 pub mod plan;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::Arc;
