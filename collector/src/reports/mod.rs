@@ -11,19 +11,64 @@
 //! is one more scan.)
 //!
 //! Speed (1,000,000 events per report, see the README): a store keeps, beside each event, what
-//! [`derive`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
+//! [`derive()`] makes of it when it is stored ([`Row::derived`]: which keys it carries, iOS or not,
 //! landing or not, its visitor without `fbp`) in columns an index can cover, so a scan reads a
 //! narrow index instead of whole rows; a store without them passes `None` and the reports derive
 //! the same from the row. Visitors are numbered once per scan, so each report keeps integers.
+//!
+//! One file per report, each one scan of the rows it needs and its figures computed from them:
+//! - `funnel.rs`: [`funnel()`], events and visitors per step of [`FUNNEL`];
+//! - `timeline.rs`: [`timeline()`], events and revenue per day or hour;
+//! - `match_quality.rs`: [`match_quality()`], the share of events carrying each key, and the score;
+//! - `relay.rs`: [`relay()`], received, duplicates, each relay status and Meta's messages;
+//! - `attribution.rs`: [`attribution()`], Purchases credited to the last non-direct landing;
+//! - `aem.rs`: [`aem()`], what Aggregated Event Measurement would count, overall and for iOS;
+//! - `audience.rs`: [`audience()`] and [`Audience`], the customer-list CSVs.
+//!
+//! What several reports share, each in a sibling file the reports import directly:
+//! - `derive.rs`: the write-time [`derive()`] and its [`Derived`], the bits it sets
+//!   ([`MATCH_KEYS`], [`LANDING`], [`AUDIENCE_KEYS`]) and the rules behind them (the keys an
+//!   event carries, iOS, a landing's campaign), read from [`Row::derived`] or else the row;
+//! - `user_data.rs`: the stored `user_data` column parsed, and the visitor it names;
+//! - `visitors.rs`: visitors numbered per scan, and per-visitor slots;
+//! - `money.rs`: a Purchase's currency and value, and sums per currency;
+//! - `figures.rs`: rounding and ratios;
+//! - `scan.rs`: one pixel's events in a time range, through [`ReportSource::scan`];
+//! - `params.rs`: the query parameters and UTC days.
+//!
+//! `derive.rs` and `user_data.rs` import nothing of the reports (only [`Row`] from the ports, and
+//! `derive.rs` from `user_data.rs`), because the store calls [`derive()`] on its write path.
+//!
+//! [`ReportSource::scan`]: crate::ports::ReportSource::scan
+//! [`ReportSource::user_data`]: crate::ports::ReportSource::user_data
+//! [`Row`]: crate::ports::Row
+//! [`Row::derived`]: crate::ports::Row::derived
+//! [`Derived`]: crate::ports::Derived
 
-mod compute;
+mod aem;
+mod attribution;
+mod audience;
+mod derive;
+mod figures;
+mod funnel;
+mod match_quality;
+mod money;
 mod params;
+mod relay;
+mod scan;
+mod timeline;
+mod user_data;
+mod visitors;
 
-pub use compute::{
-    aem, attribution, audience, derive, funnel, match_quality, relay, timeline, Audience,
-    AUDIENCE_KEYS, LANDING, MATCH_KEYS,
-};
+pub use aem::aem;
+pub use attribution::attribution;
+pub use audience::{audience, Audience};
+pub use derive::{derive, AUDIENCE_KEYS, LANDING, MATCH_KEYS};
+pub use funnel::funnel;
+pub use match_quality::match_quality;
 pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};
+pub use relay::relay;
+pub use timeline::timeline;
 
 /// The funnel steps, in order.
 pub const FUNNEL: [&str; 5] = [

@@ -23,7 +23,8 @@ pub const DEFAULT_AEM_PRIORITY: [&str; 5] = [
     "PageView",
 ];
 
-const SECS_PER_DAY: i64 = 86_400;
+/// Seconds per UTC day (Unix time has no leap seconds).
+pub(super) const SECS_PER_DAY: i64 = 86_400;
 
 /// UTC days `from_day..=to_day`, as days since 1970-01-01.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
