@@ -8,14 +8,20 @@
 //!   reports, audiences ─────> ReportSource  scan, duplicates, user_data
 //! ```
 //!
+//! Beside them, what every store derives from an event when it stores it and the reports read back
+//! ([`derivation`]: which match keys it carries, iOS or not, landing or not, its visitor without
+//! `fbp`; [`user_data`]: the stored user-data column read without a copy).
+//!
 //! This module is a leaf of the collector: it imports the event it stores ([`crate::event`]) and
 //! nothing from `ingest`, `reports`, `relay`, `http` or `store`.
 
 mod clock;
+pub mod derivation;
 mod event_log;
 mod relay_queue;
 mod report_source;
 mod types;
+pub mod user_data;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_log::EventLog;

@@ -38,7 +38,7 @@ pub struct Columns {
     /// `relay_status`, `relay_error` and `event_id_derived`.
     pub relay: bool,
     /// Not a column but a wider filter: with [`Scan::names`], also every row that carries one of
-    /// [`AUDIENCE_KEYS`] (by [`Row::derived`]; every row stored without it), whatever its name.
+    /// [`AUDIENCE_KEYS`](super::derivation::AUDIENCE_KEYS) (by [`Row::derived`]; every row stored without it), whatever its name.
     /// What the audiences scan: the events that decide who is in, and those that name them.
     pub keyed_rows: bool,
 }
@@ -72,11 +72,11 @@ pub struct Row<'a> {
     pub event_id_derived: bool,
     pub relay_status: Option<RelayStatus>,
     pub relay_error: Option<&'a str>,
-    /// What [`derive`] made of the event when it was stored (columns `report_keys` and
+    /// What [`derive`](super::derivation::derive) made of the event when it was stored (columns `report_keys` and
     /// `report_visitor`), `None` for a row stored without. With it, a store may leave out
     /// what it makes unnecessary: `user_agent`, `has_fbc` and `has_client_ip` always,
-    /// `source_url` unless `keys` has [`LANDING`], `user_data` unless the scan wants
-    /// [`Columns::hashes`] and `keys` has one of [`AUDIENCE_KEYS`]. A store that never fills it
+    /// `source_url` unless `keys` has [`LANDING`](super::derivation::LANDING), `user_data` unless the scan wants
+    /// [`Columns::hashes`] and `keys` has one of [`AUDIENCE_KEYS`](super::derivation::AUDIENCE_KEYS). A store that never fills it
     /// gets the same answers, only slower.
     pub derived: Option<Derived<'a>>,
 }

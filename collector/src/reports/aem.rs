@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::derive::ios;
 use super::params::{AemParams, DayRange, SECS_PER_DAY};
 use super::scan::scan;
 use super::visitors::{FastMap, Visitors};
+use crate::ports::derivation::ios;
 use crate::ports::{Columns, ReportSource, StoreError};
 
 /// `/api/reports/aem`: per prioritised name, every event, and what Aggregated Event Measurement

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::derive::{touch, Touch, LANDING};
 use super::money::{purchase, Amount, Money};
 use super::params::{DayRange, SECS_PER_DAY};
 use super::scan::{names, scan};
 use super::visitors::{per_visitor, Visitors};
+use crate::ports::derivation::{touch, Touch, LANDING};
 use crate::ports::{Columns, ReportSource, StoreError};
 
 /// `/api/reports/attribution`: each Purchase in the range credited to its visitor's most recent

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use super::derive::{user_data, MATCH_KEYS};
 use super::figures::round;
 use super::money::purchase;
 use super::params::{AudienceParams, DayRange, SECS_PER_DAY};
 use super::scan::{names, scan};
-use super::user_data::{parse_user_data, Ud};
 use super::visitors::{per_visitor, FastMap, Visitors};
+use crate::ports::derivation::{user_data, MATCH_KEYS};
+use crate::ports::user_data::{parse_user_data, Ud};
 use crate::ports::{Columns, ReportSource, Scan, StoreError};
 
 /// Which audience `/api/audiences/{name}.csv` exports.
@@ -284,7 +284,7 @@ pub fn audience(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::derive::AUDIENCE_KEYS;
+    use crate::ports::derivation::AUDIENCE_KEYS;
 
     #[test]
     fn audience_columns_are_the_audience_keys() {

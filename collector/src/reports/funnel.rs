@@ -6,8 +6,16 @@ use super::figures::ratio;
 use super::params::DayRange;
 use super::scan::scan_range;
 use super::visitors::{per_visitor, Visitors};
-use super::FUNNEL;
 use crate::ports::{Columns, ReportSource, StoreError};
+
+/// The funnel steps, in order.
+pub const FUNNEL: [&str; 5] = [
+    "PageView",
+    "ViewContent",
+    "AddToCart",
+    "InitiateCheckout",
+    "Purchase",
+];
 
 /// `/api/reports/funnel`.
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {

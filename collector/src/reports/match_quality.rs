@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::derive::{carried, user_data, MATCH_KEYS};
 use super::figures::round;
 use super::params::DayRange;
 use super::scan::scan_range;
+use crate::ports::derivation::{carried, user_data, MATCH_KEYS};
 use crate::ports::{Columns, ReportSource, StoreError};
 
 /// `/api/reports/match-quality`: per event name, the share of events carrying each key, the

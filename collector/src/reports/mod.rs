@@ -48,7 +48,6 @@
 mod aem;
 mod attribution;
 mod audience;
-mod derive;
 mod figures;
 mod funnel;
 mod match_quality;
@@ -57,24 +56,13 @@ mod params;
 mod relay;
 mod scan;
 mod timeline;
-mod user_data;
 mod visitors;
 
 pub use aem::aem;
 pub use attribution::attribution;
 pub use audience::{audience, Audience};
-pub use derive::{derive, AUDIENCE_KEYS, LANDING, MATCH_KEYS};
-pub use funnel::funnel;
+pub use funnel::{funnel, FUNNEL};
 pub use match_quality::match_quality;
 pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};
 pub use relay::relay;
 pub use timeline::timeline;
-
-/// The funnel steps, in order.
-pub const FUNNEL: [&str; 5] = [
-    "PageView",
-    "ViewContent",
-    "AddToCart",
-    "InitiateCheckout",
-    "Purchase",
-];

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::derive::user_data;
-use super::user_data::named_visitor;
+use crate::ports::derivation::user_data;
+use crate::ports::user_data::named_visitor;
 use crate::ports::Row;
 
 /// The reports' hash maps: keyed by visitors and days, a million lookups per report.

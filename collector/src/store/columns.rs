@@ -122,9 +122,9 @@ pub fn user_data_pairs(text: &str) -> Vec<(String, String)> {
 }
 
 /// `report_keys` and `report_visitor` of an event about to be stored, `user_data` its column:
-/// what [`crate::reports::derive`] makes of it.
+/// what [`crate::ports::derivation::derive`] makes of it.
 fn derive_event(e: &NewEvent, user_data: &str) -> (i64, Option<String>) {
-    crate::reports::derive(&crate::ports::Row {
+    crate::ports::derivation::derive(&crate::ports::Row {
         event_name: &e.event_name,
         fbp: e.fbp.as_deref(),
         has_fbc: e.fbc.is_some(),

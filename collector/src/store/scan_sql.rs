@@ -2,8 +2,8 @@
 //! PostgreSQL's own dialect (`CASE`, `&`, `IN`, numbered parameters `?N`, which the PostgreSQL
 //! store rewrites to `$N`).
 
+use crate::ports::derivation::{AUDIENCE_KEYS, LANDING};
 use crate::ports::Scan;
-use crate::reports::{AUDIENCE_KEYS, LANDING};
 
 /// The optional columns of a scan's `SELECT`, in this order after the six it always reads (`id,
 /// event_name, event_time, fbp, report_keys, report_visitor`).

@@ -2,8 +2,8 @@
 //! reports read it as they read an SQL store's scan.
 
 use super::state::{MemoryStore, Record};
+use crate::ports::derivation::AUDIENCE_KEYS;
 use crate::ports::{Derived, RelayStatus, ReportSource, Row, Scan, StoreError};
-use crate::reports::AUDIENCE_KEYS;
 
 fn row(r: &Record) -> Row<'_> {
     let e = &r.stored.event;

@@ -72,7 +72,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         3,
         "reports: derived keys and visitor, an index that covers the scans",
-        // As on SQLite: what `reports::derive` makes of an event at insert, and an index that
+        // As on SQLite: what `ports::derivation::derive` makes of an event at insert, and an index that
         // holds every column a report reads on every row (PostgreSQL: the range columns as keys,
         // the others `INCLUDE`d), replacing `events_pixel_time`. Rows stored before keep NULL.
         "ALTER TABLE events ADD COLUMN report_keys BIGINT;

@@ -57,7 +57,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         3,
         "reports: derived keys and visitor, an index that covers the scans",
-        // What `reports::derive` makes of an event at insert (bits of the keys it carries, iOS,
+        // What `ports::derivation::derive` makes of an event at insert (bits of the keys it carries, iOS,
         // landing; its visitor when it has no fbp), and an index holding every column a report
         // reads on every row, so that a report walks the index instead of the table. It starts
         // with the columns of `events_pixel_time`, which it replaces. Rows stored before this

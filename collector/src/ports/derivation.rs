@@ -1,16 +1,17 @@
 //! What the reports need from an event that never changes once it is stored, and the rules that
-//! decide it: which of [`MATCH_KEYS`] it carries, whether its user agent is iOS ([`ios`]),
-//! whether it is a landing ([`LANDING`], by [`touch`]), and who it is without `fbp`.
+//! decide it: which of [`MATCH_KEYS`] it carries, whether its user agent is iOS (`ios`),
+//! whether it is a landing ([`LANDING`], by `touch`), and who it is without `fbp`.
 //!
 //! [`derive()`] computes it when an event is stored (the write path keeps it in `report_keys` and
-//! `report_visitor`); the row-level readers here ([`user_data`], [`carried`], [`ios`]) take it
+//! `report_visitor`); the row-level readers here (`user_data`, `carried`, `ios`) take it
 //! from [`Row::derived`] when the store kept it and compute the same from the row when it did not.
-//! A leaf: it reads [`Row`] and `user_data.rs`, nothing of the reports, so the store can call it.
+//! It reads [`Row`] and [`super::user_data`], nothing of the reports, so the stores call it on the
+//! write path and the reports on the read path: one owner of each rule.
 
 use pixel_core::wire::query_pairs;
 
+use super::report_source::Row;
 use super::user_data::{named_visitor, parse_user_data, Ud};
-use crate::ports::Row;
 
 /// The keys match quality looks at, with their weights (they add up to 10: an event carrying all
 /// of them scores 10). The reasoning is in the README ("Match quality score").
