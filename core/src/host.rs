@@ -1,19 +1,6 @@
 //! The port between the core and the world: time, randomness, the page, cookies, transports and
-//! the console. The WebAssembly shell implements [`Host`] with browser APIs; [`MemoryHost`] is the
-//! in-memory twin that drives the tests.
-
-/// What the core needs to know about the page at the moment of a call.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Page {
-    /// `location.href`
-    pub href: String,
-    /// `document.referrer`
-    pub referrer: String,
-    /// True when the page runs inside a frame.
-    pub in_iframe: bool,
-    /// `screen.width`, `screen.height`
-    pub screen: Option<(u32, u32)>,
-}
+//! the console. The WebAssembly shell implements [`Host`] with browser APIs;
+//! [`crate::memory_host::MemoryHost`] is the in-memory twin that drives the tests.
 
 /// How a beacon travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +20,19 @@ impl Transport {
             Transport::Post => "SB",
         }
     }
+}
+
+/// What the core needs to know about the page at the moment of a call.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Page {
+    /// `location.href`
+    pub href: String,
+    /// `document.referrer`
+    pub referrer: String,
+    /// True when the page runs inside a frame.
+    pub in_iframe: bool,
+    /// `screen.width`, `screen.height`
+    pub screen: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,5 +75,3 @@ pub trait Host {
     /// and its URL has no `fbclid` (src/host.js asks the app; it never makes an event wait).
     fn in_app_click_id(&mut self) -> Option<String>;
 }
-
-pub use crate::memory_host::{MemoryHost, Sent, StoredCookie};

@@ -1,6 +1,7 @@
 //! [`MemoryHost`]: the [`Host`] of the tests, in memory.
 
 use crate::host::{CookieWrite, Host, Level, Page, Transport};
+use crate::wire::Beacon;
 
 /// One request the [`MemoryHost`] was asked to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,10 +61,10 @@ impl MemoryHost {
     }
 
     /// The decoded beacons sent so far (GET and POST alike).
-    pub fn beacons(&self) -> Vec<crate::wire::Beacon> {
+    pub fn beacons(&self) -> Vec<Beacon> {
         self.sent
             .iter()
-            .filter_map(|s| crate::wire::Beacon::decode(&s.query).ok())
+            .filter_map(|s| Beacon::decode(&s.query).ok())
             .collect()
     }
 

@@ -6,7 +6,8 @@
     clippy::indexing_slicing
 )]
 
-use pixel_core::host::{Level, MemoryHost, Transport};
+use pixel_core::host::{Level, Transport};
+use pixel_core::memory_host::MemoryHost;
 use pixel_core::tracker::{Options, Tracker};
 use pixel_core::wire::Beacon;
 
@@ -596,7 +597,7 @@ fn set_user_data_replaces_hashes() {
 fn returning_visitor_keeps_the_browser_id_and_gets_the_click_id_on_the_right_domain() {
     let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=NEW-click_1");
     // Written by an earlier visit (ours or Meta's pixel) on example.com.
-    h.jar.push(pixel_core::host::StoredCookie {
+    h.jar.push(pixel_core::memory_host::StoredCookie {
         name: "_fbp".into(),
         value: "fb.1.1600000000000.123456".into(),
         domain: "example.com".into(),
@@ -705,7 +706,7 @@ fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are
             ("_fbp", "fb.1.1600000000000.1234567890.AQ"),
             ("_fbc", "fb.1.1600000000000.IwAR2F4-dbP0.Ab-_9xYz"),
         ] {
-            h.jar.push(pixel_core::host::StoredCookie {
+            h.jar.push(pixel_core::memory_host::StoredCookie {
                 name: name.into(),
                 value: value.into(),
                 domain: "example.com".into(),
@@ -735,7 +736,7 @@ fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are
     }
     // A different click ID still replaces the cookie.
     let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=OTHER");
-    h.jar.push(pixel_core::host::StoredCookie {
+    h.jar.push(pixel_core::memory_host::StoredCookie {
         name: "_fbc".into(),
         value: "fb.1.1600000000000.IwAR2F4-dbP0.AQ".into(),
         domain: "example.com".into(),

@@ -3,13 +3,14 @@
 //! ID or a generated one, limited mode) and sent to the endpoint and any bridge.
 
 use super::console::warn_msg;
-use super::Tracker;
+use super::state::Tracker;
 use crate::consent::{CallContext, Consent};
+use crate::event;
 use crate::host::{Host, Level, Transport};
 use crate::json::Value;
 use crate::url;
+use crate::version::VERSION;
 use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
-use crate::{event, VERSION};
 
 /// A custom-data value longer than this is dropped (with a warning) rather than sent.
 pub const MAX_PARAM_CHARS: usize = 16 * 1024;
@@ -93,10 +94,17 @@ impl Tracker {
             }
         }
         let limited = self.limited(host);
-        let (fbp, fbc) = if limited || self.cookies_off {
-            (None, None)
+        // Cookies only when a pixel this call reaches has first-party cookies on.
+        let cookies = !limited
+            && !self.cookies_off
+            && self
+                .pixels
+                .iter()
+                .any(|p| p.cookies && t.target.is_none_or(|id| id == p.id));
+        let (fbp, fbc) = if cookies {
+            self.identity.cookies(&ctx.page.href, ctx.now, host)
         } else {
-            self.identity(t.target, ctx, host)
+            (None, None)
         };
         // Which pixels get the event, and the `ec` each one sends (first pass: the only one that
         // changes pixel state).
