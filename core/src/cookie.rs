@@ -6,11 +6,8 @@
 
 use crate::ascii::{find_byte, split_byte};
 use crate::host::{CookieWrite, Host};
-use crate::url::is_ip;
+use crate::url::{http_host, is_ip};
 use crate::wire::{parse_u64, push_u64};
-
-/// Kept here too for the code that knew them as cookie helpers; they live in [`crate::url`].
-pub use crate::url::{http_host, query_param};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";

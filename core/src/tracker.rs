@@ -15,6 +15,3 @@ mod state;
 
 pub use pipeline::{MAX_PAGE_VIEW_URLS, MAX_PARAM_CHARS};
 pub use state::{Options, Tracker};
-
-/// Kept here for the code that knew it as part of the tracker; it lives in [`crate::pixel_id`].
-pub use crate::pixel_id::valid_pixel_id;
