@@ -5,9 +5,9 @@
 //! the `identity` module, which the tracker calls; these are the rules it uses.
 
 use crate::ascii::{find_byte, split_byte};
+use crate::decimal::{parse_u64, push_u64};
 use crate::host::{CookieWrite, Host};
 use crate::url::{http_host, is_ip};
-use crate::wire::{parse_u64, push_u64};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";

@@ -6,9 +6,9 @@
 //! the rest of the page, and uses the cookie rules of [`crate::cookie`].
 
 use crate::cookie::{self, CookieDomain};
+use crate::decimal::push_u64;
 use crate::host::{CookieWrite, Host};
 use crate::url;
-use crate::wire::push_u64;
 
 /// The page's identity cookies: where they live, found by the first call that needs them.
 #[derive(Clone, Debug, Default)]

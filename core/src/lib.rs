@@ -18,6 +18,7 @@
 mod ascii;
 pub mod consent;
 pub mod cookie;
+pub mod decimal;
 pub mod event;
 pub mod event_id;
 pub mod host;
@@ -25,6 +26,7 @@ mod identity;
 pub mod json;
 pub mod matching;
 pub mod memory_host;
+pub mod percent;
 pub mod pixel_id;
 pub mod sha256;
 pub mod tracker;

@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pixel_core::wire::percent_decode;
+use pixel_core::percent::percent_decode;
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 

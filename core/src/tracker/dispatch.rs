@@ -6,13 +6,14 @@ use super::console::warn_msg;
 use super::pipeline::{event_id_of, Track};
 use super::state::{PixelState, Tracker};
 use crate::consent::{CallContext, Consent, Held, MAX_HELD};
+use crate::decimal::parse_i64;
 use crate::event_id;
 use crate::host::{Host, Level};
 use crate::json::{self, nth, Members, Value};
 use crate::matching::{self, Field, Left};
 use crate::pixel_id::valid_pixel_id;
 use crate::url;
-use crate::wire::{parse_i64, Dpo};
+use crate::wire::Dpo;
 use std::borrow::Cow;
 
 fn flag(v: Option<&Value>) -> Option<bool> {
