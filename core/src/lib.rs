@@ -13,12 +13,15 @@
 //! rules (matching, cookies, URLs, pixel IDs) from here.
 //!
 //! The imports run one way: no circles, and no module imports one above it (this file only
-//! declares and re-exports); `tests/module_graph.rs` checks it.
+//! declares and re-exports); `tests/module_graph.rs` checks it. Delivery policy (GET or POST,
+//! which beacons may wait in storage, the outbox's key and age limit) is decided here too
+//! ([`delivery`]) and handed to the shell with each beacon.
 
 mod ascii;
 pub mod consent;
 pub mod cookie;
 pub mod decimal;
+pub mod delivery;
 pub mod event;
 pub mod event_id;
 pub mod host;

@@ -6,7 +6,8 @@
 //!
 //! One noun per file: `beacon` (the [`Beacon`] and its [`Dpo`]), `encode`, `decode`. The files
 //! are private and this is their one public face (`wire::Beacon`, `wire::query_pairs`, ...). The
-//! percent codec and integer text they build on are modules of their own (`percent`, `decimal`).
+//! percent codec and integer text they build on are modules of their own (`percent`, `decimal`);
+//! where a beacon goes and how is `delivery`.
 
 mod beacon;
 mod decode;
@@ -14,9 +15,3 @@ mod encode;
 
 pub use beacon::{Beacon, Dpo};
 pub use decode::{parse_query, query_pairs, DecodeError, Pair};
-
-/// Meta's default collection endpoint.
-pub const META_ENDPOINT: &str = "https://www.facebook.com/tr/";
-
-/// A URL (endpoint + `?` + query) at or over this many characters goes as a POST body.
-pub const MAX_GET_URL: usize = 2048;

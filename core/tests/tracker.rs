@@ -6,7 +6,8 @@
     clippy::indexing_slicing
 )]
 
-use pixel_core::host::{Level, Transport};
+use pixel_core::delivery::{Keep, Transport};
+use pixel_core::host::Level;
 use pixel_core::memory_host::MemoryHost;
 use pixel_core::tracker::{Options, Tracker};
 use pixel_core::wire::Beacon;
@@ -398,6 +399,58 @@ fn data_processing_options_variants() {
         call(&mut t, &mut h, r#"["track","Lead"]"#);
         assert!(h.sent[0].query.contains(want), "{dpo}: {}", h.sent[0].query);
     }
+}
+
+/// Delivery policy is the core's: the shell is told with each beacon whether a copy the endpoint
+/// did not acknowledge may wait in storage, and never reads LDU back out of the wire text.
+#[test]
+fn the_shell_is_told_to_keep_ldu_beacons_out_of_storage() {
+    let cases = [
+        (r#"["consent","limited"]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",["LDU"],1,1000]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",["LDU"]]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",[]]"#, Keep::Storage),
+        (r#"["consent","grant"]"#, Keep::Storage),
+    ];
+    for (setting, keep) in cases {
+        let (mut t, mut h) = setup("https://a.example.com/");
+        call(&mut t, &mut h, setting);
+        call(&mut t, &mut h, r#"["init","1"]"#);
+        call(
+            &mut t,
+            &mut h,
+            r#"["set","openbridge","1","https://b.example/tr"]"#,
+        );
+        call(&mut t, &mut h, r#"["track","Lead"]"#);
+        assert_eq!(h.sent.len(), 2, "{setting}: endpoint and bridge");
+        for s in &h.sent {
+            assert_eq!(s.keep, keep, "{setting} → {}", s.query);
+            let ldu = s.query.contains("&dpo=LDU&");
+            assert_eq!(
+                ldu,
+                keep == Keep::Memory,
+                "{setting}: the flag agrees with the wire"
+            );
+        }
+    }
+    // Global Privacy Control honoured: limited mode, so LDU, so memory only.
+    let (mut t, mut h) = setup("https://a.example.com/");
+    h.gpc = true;
+    call(&mut t, &mut h, r#"["set","honorGPC",true]"#);
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","Lead"]"#);
+    assert_eq!(h.sent[0].keep, Keep::Memory);
+    // And a long beacon that goes as a POST keeps its class.
+    let big = "x".repeat(3000);
+    call(
+        &mut t,
+        &mut h,
+        &format!(r#"["track","Lead",{{"note":"{big}"}}]"#),
+    );
+    assert_eq!(
+        (h.sent[1].transport, h.sent[1].keep),
+        (Transport::Post, Keep::Memory)
+    );
 }
 
 #[test]

@@ -5,12 +5,13 @@
 use super::console::warn_msg;
 use super::state::Tracker;
 use crate::consent::{CallContext, Consent};
+use crate::delivery::{Delivery, Keep, Transport, MAX_GET_URL, META_ENDPOINT};
 use crate::event;
-use crate::host::{Host, Level, Transport};
+use crate::host::{Host, Level};
 use crate::json::Value;
 use crate::url;
 use crate::version::VERSION;
-use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
+use crate::wire::{Beacon, Dpo};
 
 /// A custom-data value longer than this is dropped (with a warning) rather than sent.
 pub const MAX_PARAM_CHARS: usize = 16 * 1024;
@@ -145,6 +146,8 @@ impl Tracker {
         } else {
             self.dpo.clone()
         };
+        // LDU (the tracker's options are `["LDU"]` or none) keeps a beacon out of storage.
+        let keep = Keep::for_beacon(dpo.as_ref().is_some_and(|d| !d.options.is_empty()));
         // One beacon per call, borrowing every string; only the per-pixel fields change.
         let mut b = Beacon {
             ev: t.name,
@@ -179,15 +182,15 @@ impl Tracker {
             b.ec = ec;
             b.fbp = fbp.as_deref().filter(|_| p.cookies);
             b.fbc = fbc.as_deref().filter(|_| p.cookies);
-            send(self.debug, endpoint, &mut b, host);
+            send(self.debug, endpoint, &mut b, keep, host);
             if let Some(url) = &p.bridge {
-                send(self.debug, url, &mut b, host);
+                send(self.debug, url, &mut b, keep, host);
             }
         }
     }
 }
 
-fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, host: &mut dyn Host) {
+fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, keep: Keep, host: &mut dyn Host) {
     beacon.rqm = Some(Transport::Get.rqm());
     let mut query = beacon.encode();
     let mut transport = Transport::Get;
@@ -201,7 +204,7 @@ fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, host: &mut dyn H
         text.push_str(&beacon.describe());
         host.console(Level::Info, &text);
     }
-    host.send(endpoint, &query, transport);
+    host.send(endpoint, &query, Delivery { transport, keep });
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.
