@@ -22,7 +22,8 @@
 use core::cell::Cell;
 use pixel_core::consent::Consent;
 use pixel_core::cookie::set_cookie_text;
-use pixel_core::host::{CookieWrite, Host, Level, Page, Transport};
+use pixel_core::delivery::{Delivery, Keep, Transport, OUTBOX_KEY, OUTBOX_MAX_AGE_DAYS};
+use pixel_core::host::{CookieWrite, Host, Level, Page};
 use pixel_core::tracker::{Options, Tracker};
 
 #[link(wasm_import_module = "/src/host.js")]
@@ -44,7 +45,20 @@ extern "C" {
     /// `document.cookie = <the string>`: core's `cookie::set_cookie_text`, the collector's
     /// `Set-Cookie` text too.
     fn fbq_set_cookie(text: *const u8, text_len: usize);
-    fn fbq_send(url: *const u8, url_len: usize, body: *const u8, body_len: usize, post: u32);
+    /// A beacon, with what core's delivery policy decided: `post` (non-zero: a POST), `keep`
+    /// (where a first-party beacon that fails waits: 1 the page's memory only, 2 localStorage),
+    /// and the outbox's key prefix (the string at `key`) and age limit in days.
+    fn fbq_send(
+        url: *const u8,
+        url_len: usize,
+        body: *const u8,
+        body_len: usize,
+        post: u32,
+        keep: u32,
+        key: *const u8,
+        key_len: usize,
+        max_age_days: u32,
+    );
     fn fbq_log(level: u32, ptr: *const u8, len: usize);
     /// The string at `ptr` lowercased by `String.prototype.toLowerCase`, put into the input
     /// buffer; returns its length in bytes.
@@ -184,8 +198,12 @@ impl Host for BrowserHost {
         unsafe { fbq_set_cookie(text.as_ptr(), text.len()) }
     }
 
-    fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {
-        let post = (transport == Transport::Post).into();
+    fn send(&mut self, endpoint: &str, query: &str, delivery: Delivery) {
+        let post = u32::from(delivery.transport == Transport::Post);
+        let keep = match delivery.keep {
+            Keep::Memory => 1,
+            Keep::Storage => 2,
+        };
         unsafe {
             fbq_send(
                 endpoint.as_ptr(),
@@ -193,6 +211,10 @@ impl Host for BrowserHost {
                 query.as_ptr(),
                 query.len(),
                 post,
+                keep,
+                OUTBOX_KEY.as_ptr(),
+                OUTBOX_KEY.len(),
+                OUTBOX_MAX_AGE_DAYS,
             )
         }
     }

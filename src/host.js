@@ -136,12 +136,16 @@ export function fbq_set_cookie(ptr, len) {
 // application/x-www-form-urlencoded body (CORS-simple, survives unload); if the browser refuses
 // it (size quota), a fetch POST with a text/plain body, also CORS-simple. An endpoint on the
 // page's own origin, whose answers can be read, goes through the outbox below instead.
-export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post) {
+// The engine decides how (core's delivery policy; nothing here reads the wire text): `post`,
+// `keep` (see `st` below), and the outbox's key prefix and age limit.
+export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post, keep, keyPtr, keyLen, maxDays) {
   var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
   try {
     var url = str(urlPtr, urlLen);
     var body = str(bodyPtr, bodyLen);
-    if (new URL(url, location).origin === location.origin) return outbox(url, body, post);
+    KEY = str(keyPtr, keyLen);
+    DAYS = maxDays;
+    if (new URL(url, location).origin === location.origin) return outbox(url, body, post, keep);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
       if (navigator.sendBeacon(url, new URLSearchParams(body))) return;
@@ -196,10 +200,12 @@ export function script(file) {
 // request is the browser's to deliver, as for any endpoint).
 //
 // Consent: `st` is 0 while nothing may be stored or sent (before this page sent its first
-// beacon, and while consent is revoked, which the loader reports through `held`); 1 when the
-// last beacon carried LDU (limited mode, or the store's dataProcessingOptions): entries stay in
-// the page's memory, never in storage; 2: in localStorage, one key per entry.
-var KEY = '_fbq_ob.';
+// beacon, and while consent is revoked, which the loader reports through `held`); otherwise
+// where the engine said the last beacon may wait: 1 (it carried LDU: limited mode, or the
+// store's dataProcessingOptions) in the page's memory, never in storage; 2 in localStorage, one
+// key per entry, each starting with KEY. DAYS: the age past which an entry is dropped. Both come
+// from the engine with each beacon (core's delivery module owns them).
+var KEY, DAYS;
 var st = 0;
 var sent = 0;
 var work; // a promise of the outbox module's handler, from the first hand-over on
@@ -210,8 +216,8 @@ export function held(revoked) {
   if (revoked) st = 0;
 }
 
-function outbox(u, b, p) {
-  st = /&dpo=LDU/.test(b) ? 1 : 2; // dpo is never the first parameter, and LDU its only value
+function outbox(u, b, p, keep) {
+  st = keep;
   var t = Date.now();
   // The key only has to be unique among this store's tabs (it is no identifier and never sent).
   var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t };
@@ -219,7 +225,7 @@ function outbox(u, b, p) {
   ship(e);
   // The page's first beacon looks for entries an earlier page or another tab left.
   try {
-    if (!sent++ && st > 1 && /(^|,)_fbq_ob\./.test(Object.keys(localStorage))) more();
+    if (!sent++ && st > 1 && Object.keys(localStorage).some(function (k) { return !k.indexOf(KEY); })) more();
   } catch (x) {}
 }
 
@@ -247,7 +253,7 @@ function more(e, r) {
     if (e && st > 1 && !(r && r.ok)) localStorage.setItem(e.k, JSON.stringify(e));
   } catch (x) {}
   work = work || script('fbevents.outbox.js').then(function (make) {
-    return make(ship, function () { return st; }, say);
+    return make(ship, function () { return st; }, say, KEY, DAYS);
   }, function (x) {
     work = 0;
     if (!tries++) say('outbox: ' + x + ' did not load');

@@ -9,7 +9,8 @@
 //   on `online` and on `visibilitychange: hidden` (keepalive requests, which outlive the page).
 // - Any other 4xx is final: the entry is dropped with a warning.
 // - At most MAX entries and CHARS characters; the oldest are dropped first, with a warning. An
-//   entry older than 7 days (the collector's relay window) is dropped.
+//   entry older than DAYS days is dropped (7, the collector's relay window: core's
+//   delivery::OUTBOX_MAX_AGE_DAYS, handed over by src/host.js with the key prefix KEY).
 // - Consent (consent()): 0 sends and stores nothing (revoked); 1 keeps entries in this page's
 //   memory only (limited mode / LDU); 2 keeps them in localStorage, one key per entry.
 // - Tabs: sending claims an entry for LEASE ms in storage (its `c`), so another tab
@@ -20,11 +21,9 @@
 // (backoff), r: not before (Retry-After), c: claimed (by whichever tab) until}.
 var MAX = 100;
 var CHARS = 200000;
-var TTL = 7 * 864e5;
-var KEY = '_fbq_ob.'; // as in src/host.js
 var LEASE = 10000;
 
-document.currentScript.e = function (ship, consent, say) {
+document.currentScript.e = function (ship, consent, say, KEY, DAYS) {
   var mem = {}; // entries kept in memory (consent limited)
   var timer;
   var first = 1;
@@ -86,7 +85,7 @@ document.currentScript.e = function (ship, consent, say) {
     for (var j = list.length; j--;) {
       var e = list[j];
       chars += e.u.length + e.b.length + 99;
-      if (e.t < t - TTL) drop(e);
+      if (e.t < t - DAYS * 864e5) drop(e);
       else if (chars > CHARS || list.length - j > MAX) over += drop(e) || 1;
       else if ((now && e.k !== skip || !(e.w > t)) && !(e.r > t) && !(e.c > t)) {
         e.c = t + LEASE;

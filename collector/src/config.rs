@@ -419,7 +419,7 @@ fn parse_pixel(s: &str) -> Result<PixelConfig, String> {
         None => (s.trim(), None),
     };
     // `^[1-9][0-9]{0,25}$`, the pixel ID rule of SPEC §2, the same function as the pixel's.
-    if !pixel_core::tracker::valid_pixel_id(id) {
+    if !pixel_core::pixel_id::valid_pixel_id(id) {
         // A long "id" is likely a token given where the id goes: not echoed.
         let shown = if id.chars().count() <= 26 {
             format!("'{id}'")

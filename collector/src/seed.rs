@@ -50,7 +50,7 @@ pub fn seed(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, String> {
-    if !pixel_core::tracker::valid_pixel_id(&opts.pixel) {
+    if !pixel_core::pixel_id::valid_pixel_id(&opts.pixel) {
         return Err("the pixel must be a numeric pixel id".into());
     }
     if opts.days < 1 {

@@ -1,16 +1,13 @@
 //! First-party identity cookies (SPEC §5): `_fbp` (browser id) and `_fbc` (click id), their
 //! values, and the choice of the broadest domain the browser accepts.
+//!
+//! Which of them a tracked event sends and writes back (read, created or refreshed) is decided by
+//! the `identity` module, which the tracker calls; these are the rules it uses.
 
+use crate::ascii::{find_byte, split_byte};
+use crate::decimal::{parse_u64, push_u64};
 use crate::host::{CookieWrite, Host};
-use crate::url::is_ip;
-use crate::wire::{parse_u64, push_u64};
-use crate::{find_byte, split_byte};
-
-// The `_fbp`/`_fbc` a tracked event sends: `Tracker::identity`.
-mod identity;
-
-/// Kept here too for the code that knew them as cookie helpers; they live in [`crate::url`].
-pub use crate::url::{http_host, query_param};
+use crate::url::{http_host, is_ip};
 
 pub const FBP: &str = "_fbp";
 pub const FBC: &str = "_fbc";
@@ -160,7 +157,7 @@ pub fn is_cookie_safe(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::MemoryHost;
+    use crate::memory_host::MemoryHost;
 
     #[test]
     fn values_round_trip() {

@@ -65,7 +65,7 @@ pub fn is_numeric(v: &Value) -> bool {
         Value::Str(s) => {
             let t = s.trim();
             let t = t.strip_prefix("-").unwrap_or(t);
-            let (int, frac) = crate::split_byte(t, b'.').unwrap_or((t, ""));
+            let (int, frac) = crate::ascii::split_byte(t, b'.').unwrap_or((t, ""));
             !(int.is_empty() && frac.is_empty())
                 && int.bytes().all(|b| b.is_ascii_digit())
                 && frac.bytes().all(|b| b.is_ascii_digit())

@@ -15,7 +15,7 @@ pub fn generate(host: &mut dyn Host) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        crate::push_hex(&mut s, *byte);
+        crate::ascii::push_hex(&mut s, *byte);
     }
     s
 }
@@ -23,7 +23,7 @@ pub fn generate(host: &mut dyn Host) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::MemoryHost;
+    use crate::memory_host::MemoryHost;
 
     #[test]
     fn uuid_v4_shape_and_uniqueness() {

@@ -1,6 +1,8 @@
 //! The port between the core and the world: time, randomness, the page, cookies, transports and
-//! the console. The WebAssembly shell implements [`Host`] with browser APIs; [`MemoryHost`] is the
-//! in-memory twin that drives the tests.
+//! the console. The WebAssembly shell implements [`Host`] with browser APIs;
+//! [`crate::memory_host::MemoryHost`] is the in-memory twin that drives the tests.
+
+use crate::delivery::Delivery;
 
 /// What the core needs to know about the page at the moment of a call.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -13,26 +15,6 @@ pub struct Page {
     pub in_iframe: bool,
     /// `screen.width`, `screen.height`
     pub screen: Option<(u32, u32)>,
-}
-
-/// How a beacon travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// A GET of `endpoint?query` that survives the page unloading (`fetch` with `keepalive`).
-    Get,
-    /// A CORS-simple POST of the query as an `application/x-www-form-urlencoded` body
-    /// (`navigator.sendBeacon`), for URLs too long for a GET.
-    Post,
-}
-
-impl Transport {
-    /// The `rqm` value announcing this transport on the wire.
-    pub fn rqm(self) -> &'static str {
-        match self {
-            Transport::Get => "FGET",
-            Transport::Post => "SB",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +47,8 @@ pub trait Host {
     fn cookie(&mut self, name: &str) -> Option<String>;
     /// Write a cookie (`path=/`, `SameSite=Lax`).
     fn set_cookie(&mut self, c: &CookieWrite<'_>);
-    fn send(&mut self, endpoint: &str, query: &str, transport: Transport);
+    /// Send a beacon's wire text `query` to `endpoint`, as `delivery` says.
+    fn send(&mut self, endpoint: &str, query: &str, delivery: Delivery);
     fn console(&mut self, level: Level, msg: &str);
     /// `s` lowercased as JavaScript's `toLowerCase` does it (the advanced-matching rules of
     /// SPEC §6 follow Meta's JavaScript): the browser's own, so its Unicode tables stay out of
@@ -75,5 +58,3 @@ pub trait Host {
     /// and its URL has no `fbclid` (src/host.js asks the app; it never makes an event wait).
     fn in_app_click_id(&mut self) -> Option<String>;
 }
-
-pub use crate::memory_host::{MemoryHost, Sent, StoredCookie};

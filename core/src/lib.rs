@@ -11,49 +11,30 @@
 //! it through that port as it goes, so it is not sans-IO in the strict sense. No wasm-bindgen,
 //! web-sys or js-sys here: everything runs under plain `cargo test`. The collector uses the same
 //! rules (matching, cookies, URLs, pixel IDs) from here.
+//!
+//! The imports run one way: no circles, and no module imports one above it (this file only
+//! declares and re-exports); `tests/module_graph.rs` checks it. Delivery policy (GET or POST,
+//! which beacons may wait in storage, the outbox's key and age limit) is decided here too
+//! ([`delivery`]) and handed to the shell with each beacon.
 
+mod ascii;
 pub mod consent;
 pub mod cookie;
+pub mod decimal;
+pub mod delivery;
 pub mod event;
 pub mod event_id;
 pub mod host;
+mod identity;
 pub mod json;
 pub mod matching;
 pub mod memory_host;
+pub mod percent;
 pub mod pixel_id;
 pub mod sha256;
 pub mod tracker;
 pub mod url;
+mod version;
 pub mod wire;
 
-/// The byte index of the first of `set` (ASCII bytes) in `s`. Byte loops instead of `str::find`
-/// with `char` patterns: std's searchers cost about a kilobyte of wasm for what this does.
-// Not `set.contains(&b)`: on bytes that calls std's memchr, 200 bytes of gzip in the pixel.
-#[allow(clippy::manual_contains)]
-pub(crate) fn find_byte(s: &str, set: &[u8]) -> Option<usize> {
-    s.bytes().position(|b| set.iter().any(|&s| s == b))
-}
-
-/// `s` split around its first `sep` (an ASCII byte).
-pub(crate) fn split_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = find_byte(s, &[sep])?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
-}
-
-/// Two lowercase hex digits of `b`.
-pub(crate) fn push_hex(out: &mut String, b: u8) {
-    let digit = |n: u8| {
-        char::from(
-            b"0123456789abcdef"
-                .get(usize::from(n & 0xf))
-                .copied()
-                .unwrap_or(b'0'),
-        )
-    };
-    out.push(digit(b >> 4));
-    out.push(digit(b));
-}
-
-/// The library version, sent as `v` and shown as `fbq.version`: Meta's pixel version whose
-/// behaviour we mirror, tagged as ours.
-pub const VERSION: &str = "2.9.134-wasm.0.1.0";
+pub use version::VERSION;

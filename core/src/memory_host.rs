@@ -1,13 +1,17 @@
 //! [`MemoryHost`]: the [`Host`] of the tests, in memory.
 
-use crate::host::{CookieWrite, Host, Level, Page, Transport};
+use crate::delivery::{Delivery, Keep, Transport};
+use crate::host::{CookieWrite, Host, Level, Page};
+use crate::wire::Beacon;
 
-/// One request the [`MemoryHost`] was asked to send.
+/// One request the [`MemoryHost`] was asked to send, with what it was told about its delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sent {
     pub endpoint: String,
     pub query: String,
     pub transport: Transport,
+    /// Where the shell may keep it while unacknowledged.
+    pub keep: Keep,
 }
 
 /// A cookie as the [`MemoryHost`] jar holds it.
@@ -60,10 +64,10 @@ impl MemoryHost {
     }
 
     /// The decoded beacons sent so far (GET and POST alike).
-    pub fn beacons(&self) -> Vec<crate::wire::Beacon> {
+    pub fn beacons(&self) -> Vec<Beacon> {
         self.sent
             .iter()
-            .filter_map(|s| crate::wire::Beacon::decode(&s.query).ok())
+            .filter_map(|s| Beacon::decode(&s.query).ok())
             .collect()
     }
 
@@ -150,11 +154,12 @@ impl Host for MemoryHost {
         }
     }
 
-    fn send(&mut self, endpoint: &str, query: &str, transport: Transport) {
+    fn send(&mut self, endpoint: &str, query: &str, delivery: Delivery) {
         self.sent.push(Sent {
             endpoint: endpoint.to_owned(),
             query: query.to_owned(),
-            transport,
+            transport: delivery.transport,
+            keep: delivery.keep,
         });
     }
 

@@ -103,7 +103,7 @@ pub fn hex(data: &[u8]) -> String {
     let digest = digest(data);
     let mut i = 0;
     while i < 32 {
-        crate::push_hex(&mut out, digest[i]);
+        crate::ascii::push_hex(&mut out, digest[i]);
         i += 1;
     }
     out

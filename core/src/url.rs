@@ -3,7 +3,7 @@
 //! (`http_host`), consent (`strip_query`) and the tracker (`query_param`, `is_endpoint`), and by
 //! the collector.
 
-use crate::find_byte;
+use crate::ascii::find_byte;
 
 /// The host name of an http(s) URL, lowercased, without port; `None` for other schemes.
 pub fn http_host(url: &str) -> Option<(String, bool)> {
@@ -55,7 +55,7 @@ pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 
 /// `https://shop.test/p?email=x#y` → `https://shop.test/p`
 pub fn strip_query(url: &str) -> &str {
-    let end = crate::find_byte(url, b"?#").unwrap_or(url.len());
+    let end = find_byte(url, b"?#").unwrap_or(url.len());
     url.get(..end).unwrap_or(url)
 }
 

@@ -7,8 +7,8 @@
     clippy::indexing_slicing
 )]
 
-use pixel_core::host::MemoryHost;
 use pixel_core::json;
+use pixel_core::memory_host::MemoryHost;
 use pixel_core::tracker::{Options, Tracker};
 use pixel_core::wire::Beacon;
 use proptest::prelude::*;

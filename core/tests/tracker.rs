@@ -6,7 +6,9 @@
     clippy::indexing_slicing
 )]
 
-use pixel_core::host::{Level, MemoryHost, Transport};
+use pixel_core::delivery::{Keep, Transport};
+use pixel_core::host::Level;
+use pixel_core::memory_host::MemoryHost;
 use pixel_core::tracker::{Options, Tracker};
 use pixel_core::wire::Beacon;
 
@@ -399,6 +401,58 @@ fn data_processing_options_variants() {
     }
 }
 
+/// Delivery policy is the core's: the shell is told with each beacon whether a copy the endpoint
+/// did not acknowledge may wait in storage, and never reads LDU back out of the wire text.
+#[test]
+fn the_shell_is_told_to_keep_ldu_beacons_out_of_storage() {
+    let cases = [
+        (r#"["consent","limited"]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",["LDU"],1,1000]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",["LDU"]]"#, Keep::Memory),
+        (r#"["dataProcessingOptions",[]]"#, Keep::Storage),
+        (r#"["consent","grant"]"#, Keep::Storage),
+    ];
+    for (setting, keep) in cases {
+        let (mut t, mut h) = setup("https://a.example.com/");
+        call(&mut t, &mut h, setting);
+        call(&mut t, &mut h, r#"["init","1"]"#);
+        call(
+            &mut t,
+            &mut h,
+            r#"["set","openbridge","1","https://b.example/tr"]"#,
+        );
+        call(&mut t, &mut h, r#"["track","Lead"]"#);
+        assert_eq!(h.sent.len(), 2, "{setting}: endpoint and bridge");
+        for s in &h.sent {
+            assert_eq!(s.keep, keep, "{setting} → {}", s.query);
+            let ldu = s.query.contains("&dpo=LDU&");
+            assert_eq!(
+                ldu,
+                keep == Keep::Memory,
+                "{setting}: the flag agrees with the wire"
+            );
+        }
+    }
+    // Global Privacy Control honoured: limited mode, so LDU, so memory only.
+    let (mut t, mut h) = setup("https://a.example.com/");
+    h.gpc = true;
+    call(&mut t, &mut h, r#"["set","honorGPC",true]"#);
+    call(&mut t, &mut h, r#"["init","1"]"#);
+    call(&mut t, &mut h, r#"["track","Lead"]"#);
+    assert_eq!(h.sent[0].keep, Keep::Memory);
+    // And a long beacon that goes as a POST keeps its class.
+    let big = "x".repeat(3000);
+    call(
+        &mut t,
+        &mut h,
+        &format!(r#"["track","Lead",{{"note":"{big}"}}]"#),
+    );
+    assert_eq!(
+        (h.sent[1].transport, h.sent[1].keep),
+        (Transport::Post, Keep::Memory)
+    );
+}
+
 #[test]
 fn cookies_domain_format_and_fbclid_replacement() {
     let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=IwAR1");
@@ -596,7 +650,7 @@ fn set_user_data_replaces_hashes() {
 fn returning_visitor_keeps_the_browser_id_and_gets_the_click_id_on_the_right_domain() {
     let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=NEW-click_1");
     // Written by an earlier visit (ours or Meta's pixel) on example.com.
-    h.jar.push(pixel_core::host::StoredCookie {
+    h.jar.push(pixel_core::memory_host::StoredCookie {
         name: "_fbp".into(),
         value: "fb.1.1600000000000.123456".into(),
         domain: "example.com".into(),
@@ -705,7 +759,7 @@ fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are
             ("_fbp", "fb.1.1600000000000.1234567890.AQ"),
             ("_fbc", "fb.1.1600000000000.IwAR2F4-dbP0.Ab-_9xYz"),
         ] {
-            h.jar.push(pixel_core::host::StoredCookie {
+            h.jar.push(pixel_core::memory_host::StoredCookie {
                 name: name.into(),
                 value: value.into(),
                 domain: "example.com".into(),
@@ -735,7 +789,7 @@ fn five_segment_cookies_of_metas_parameter_builder_are_kept_and_sent_as_they_are
     }
     // A different click ID still replaces the cookie.
     let (mut t, mut h) = setup("https://shop.example.com/p?fbclid=OTHER");
-    h.jar.push(pixel_core::host::StoredCookie {
+    h.jar.push(pixel_core::memory_host::StoredCookie {
         name: "_fbc".into(),
         value: "fb.1.1600000000000.IwAR2F4-dbP0.AQ".into(),
         domain: "example.com".into(),

@@ -3,7 +3,8 @@
 
 use collector::event::{NewEvent, RequestContext};
 use pixel_core::matching::{is_sha256_hex, Field};
-use pixel_core::wire::{encode_uri_component, Beacon};
+use pixel_core::percent::encode_uri_component;
+use pixel_core::wire::Beacon;
 
 /// `pairs` as a urlencoded query, each name and value percent-encoded as the pixel does.
 pub fn encode_pairs(pairs: &[(String, String)]) -> String {

@@ -43,7 +43,7 @@ const CUTS = [
     after('core/src/matching/date.rs', 'pub(crate) fn normalize_date(trimmed: &str, this_year: u32) -> Result<String, DropReason> {', 'return Err(DropReason::Empty);'),
   ]],
   ['`_fbp`/`_fbc` cookies (domain probe, fbclid)', [
-    after('core/src/cookie/identity.rs', '    ) -> (Option<String>, Option<String>) {', 'return (None, None);'),
+    after('core/src/identity.rs', '    ) -> (Option<String>, Option<String>) {', 'return (None, None);'),
   ]],
   ['console messages (their text)', [
     after('core/src/tracker/console.rs', 'fn warn_msg(parts: &[&str]) -> String {', 'return String::new();'),

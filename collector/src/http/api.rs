@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use pixel_core::tracker::valid_pixel_id;
+use pixel_core::pixel_id::valid_pixel_id;
 use pixel_core::wire::parse_query;
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -425,7 +425,7 @@ fn is_https(parts: &Parts, page_url: &str, trust_proxy: bool) -> bool {
         }
     }
     parts.uri.scheme_str() == Some("https")
-        || pixel_core::cookie::http_host(page_url).is_some_and(|(_, https)| https)
+        || pixel_core::url::http_host(page_url).is_some_and(|(_, https)| https)
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@ use std::net::IpAddr;
 
 use axum::http::HeaderValue;
 use pixel_core::cookie::{
-    http_host, parse_value, set_cookie_text, split_appendix, FBC, FBP, MAX_AGE_SECS, MAX_VALUE_LEN,
+    parse_value, set_cookie_text, split_appendix, FBC, FBP, MAX_AGE_SECS, MAX_VALUE_LEN,
 };
 use pixel_core::host::CookieWrite;
+use pixel_core::url::http_host;
 /// The pixel writes `fb.<labels of the cookie domain - 1>....`: one digit in practice.
 const MAX_SUBDOMAIN_INDEX: u32 = 9;
 

@@ -4,7 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use pixel_core::tracker::valid_pixel_id;
+use pixel_core::pixel_id::valid_pixel_id;
 use pixel_core::wire::parse_query;
 
 pub async fn page(uri: Uri) -> Response {

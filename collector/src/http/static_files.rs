@@ -28,7 +28,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pixel_core::wire::percent_decode;
+use pixel_core::percent::percent_decode;
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 

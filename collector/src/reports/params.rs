@@ -1,7 +1,7 @@
 //! The query parameters of the reports: `pixel`, `from`, `to` (`YYYY-MM-DD`, UTC days, `to`
 //! inclusive) and each report's own. Every refusal says what is wrong.
 
-use pixel_core::tracker::valid_pixel_id;
+use pixel_core::pixel_id::valid_pixel_id;
 use pixel_core::wire::parse_query;
 
 use crate::error::AppError;

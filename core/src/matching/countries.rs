@@ -1,9 +1,9 @@
 //! The `country` field: every ISO 3166-1 alpha-2 code (249 of them) with its English short name and
 //! the common alternates people type (`USA`, `UK`, `Great Britain`, `South Korea`, `Russia`, ...).
 
-use super::std_lower as to_lower;
+use super::lower::std_lower as to_lower;
+use super::reason::DropReason;
 use super::table::{code_bits, fold_key, fold_names, CodeBits, Names};
-use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one country a line, sorted by code. Names are matched folded
 /// (case, spaces, punctuation and Latin-1 accents ignored, `&` read as `and`), so they are written

@@ -1,7 +1,7 @@
 //! The `db` field: a date of birth, read from its runs of digits as SPEC §6 says, checked against
 //! the real calendar and written as `YYYYMMDD`.
 
-use super::DropReason;
+use super::reason::DropReason;
 
 /// Earliest year of birth accepted.
 pub const MIN_YEAR: u32 = 1800;

@@ -1,7 +1,7 @@
 //! The `em` field: an e-mail address, lowercased, kept only when it is written the way Meta's code
 //! accepts it (SPEC §6).
 
-use super::DropReason;
+use super::reason::DropReason;
 
 /// `em` (of the trimmed, lowercased address): dropped unless [`looks_like_email`].
 pub(crate) fn normalize_email(lower: String) -> Result<String, DropReason> {
@@ -16,7 +16,7 @@ pub(crate) fn normalize_email(lower: String) -> Result<String, DropReason> {
 /// letters, digits and ``!#$%&'*+/=?^_`{|}~-`` (so no leading, trailing or double `.`); the domain
 /// two or more dot-separated labels of ASCII letters, digits and `-` that neither start nor end
 /// with `-`. No white space, no other characters.
-// Not `set.contains(&b)`: on bytes that calls std's memchr (see `crate::find_byte`).
+// Not `set.contains(&b)`: on bytes that calls std's memchr (see `crate::ascii::find_byte`).
 #[allow(clippy::manual_contains)]
 pub fn looks_like_email(s: &str) -> bool {
     // One pass over the bytes. `prev` is the byte before; `@` or `.` there means a run or label

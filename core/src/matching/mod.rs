@@ -36,7 +36,9 @@
 mod countries;
 mod date;
 mod email;
+mod lower;
 mod phone;
+mod reason;
 mod regions;
 pub(crate) mod table;
 mod text;
@@ -44,6 +46,8 @@ mod text;
 pub use countries::{country_code, is_country_code};
 pub use date::{days_in_month, is_leap_year, year_of, MIN_YEAR};
 pub use email::looks_like_email;
+pub use lower::std_lower;
+pub use reason::DropReason;
 pub use regions::region_code;
 
 /// A canonical advanced-matching field. Its wire key is what goes into `ud[<key>]`.
@@ -116,48 +120,6 @@ country
 external_id";
 static KEYS: [u8; table::fold_names::<0>(KEY_SOURCE, 0).1] = table::fold_names(KEY_SOURCE, 0).0;
 
-/// Why a value was dropped instead of hashed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
-    /// Empty or white space only.
-    Empty,
-    /// Nothing usable left after normalisation (a name of punctuation only, a zip of `-1234`).
-    Invalid,
-    /// `em` is not written as `local@domain` the way SPEC §6 says.
-    NotAnEmail,
-    /// `ph` has no digits besides leading zeros.
-    NoDigits,
-    /// `db` is in none of the accepted layouts.
-    NotADate,
-    /// `db` names a day that does not exist (`1990-02-30`, month 13).
-    ImpossibleDate,
-    /// `db` year before [`MIN_YEAR`] or after the next year.
-    YearOutOfRange,
-    /// `ge` is none of `f`, `m` and the words Meta maps to them.
-    UnknownGender,
-    /// `st` is no region name and has fewer than two letters.
-    NotARegion,
-    /// `country` is neither an ISO 3166-1 alpha-2 code nor a known English country name.
-    UnknownCountry,
-}
-
-impl DropReason {
-    pub fn message(self) -> &'static str {
-        match self {
-            DropReason::Empty => "empty value",
-            DropReason::Invalid => "invalid value",
-            DropReason::NotAnEmail => "not an email",
-            DropReason::NoDigits => "no digits",
-            DropReason::NotADate => "not a date",
-            DropReason::ImpossibleDate => "impossible date",
-            DropReason::YearOutOfRange => "year not 1800 to next year",
-            DropReason::UnknownGender => "unknown gender",
-            DropReason::NotARegion => "unknown region",
-            DropReason::UnknownCountry => "unknown country",
-        }
-    }
-}
-
 /// What normalising needs from outside the core.
 pub struct Context<'a> {
     /// This year (UTC, see [`year_of`]): the next one is the latest year of birth accepted.
@@ -165,12 +127,6 @@ pub struct Context<'a> {
     /// Unicode lowercasing as JavaScript's `toLowerCase` does it, which is what Meta's code uses:
     /// the browser's own in the pixel (its tables are not in the wasm), [`std_lower`] elsewhere.
     pub lower: &'a dyn Fn(&str) -> String,
-}
-
-/// `str::to_lowercase`: the same mapping as JavaScript's `toLowerCase` (final sigma included), for
-/// the collector and the tests.
-pub fn std_lower(s: &str) -> String {
-    s.to_lowercase()
 }
 
 /// Normalise `raw` for `field` (SPEC §6). A value that already is a hash ([`is_hashed`]) is
@@ -212,7 +168,7 @@ pub fn normalize(field: Field, raw: &str, cx: &Context<'_>) -> Result<String, Dr
         // `zp`: the part before the first `-`, trimmed; inner spaces stay (`SW1A 1AA` →
         // `sw1a 1aa`). At least two characters.
         Field::Zp => {
-            let zip = lower.get(..crate::find_byte(&lower, b"-").unwrap_or(lower.len()));
+            let zip = lower.get(..crate::ascii::find_byte(&lower, b"-").unwrap_or(lower.len()));
             let zip = zip.unwrap_or_default().trim();
             if zip.chars().nth(1).is_none() {
                 return Err(DropReason::Invalid);

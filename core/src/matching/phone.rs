@@ -1,7 +1,7 @@
 //! The `ph` field: the digits of a phone number, country code first, no leading zeros.
 
+use super::reason::DropReason;
 use super::text::digit_value;
-use super::DropReason;
 
 /// `ph`: keep the digits (ASCII, or of the scripts `text::digit_value` knows: a number typed on
 /// an Arabic, Persian or Devanagari keyboard keeps its digits, where Meta's pixel would lose them

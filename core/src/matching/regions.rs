@@ -1,9 +1,9 @@
 //! The `st` field: US states, the District of Columbia, US territories and Canadian provinces and
 //! territories, by English (and, for Canada, French) name, to their two-letter postal codes.
 
-use super::std_lower as to_lower;
+use super::lower::std_lower as to_lower;
+use super::reason::DropReason;
 use super::table::{code_bits, fold_key, fold_names, CodeBits, Names};
-use super::DropReason;
 
 /// `"<code> <Name>|<Other name>..."`, one region a line, sorted by code. Names are matched folded
 /// (case, spaces, punctuation and Latin-1 accents ignored), so `New York`, `new-york` and

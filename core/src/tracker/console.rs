@@ -1,7 +1,7 @@
 //! What the tracker says on the browser console: every message starts with `[fbq] `; the debug
 //! ones only with `set('debug', true)` or `?fbq_debug=1`.
 
-use super::Tracker;
+use super::state::Tracker;
 use crate::host::{Host, Level};
 
 pub(super) fn warn_msg(parts: &[&str]) -> String {

@@ -4,12 +4,14 @@
 
 use super::console::warn_msg;
 use super::pipeline::{event_id_of, Track};
-use super::{valid_pixel_id, PixelState, Tracker};
+use super::state::{PixelState, Tracker};
 use crate::consent::{CallContext, Consent, Held, MAX_HELD};
+use crate::decimal::parse_i64;
 use crate::event_id;
 use crate::host::{Host, Level};
 use crate::json::{self, nth, Members, Value};
 use crate::matching::{self, Field, Left};
+use crate::pixel_id::valid_pixel_id;
 use crate::url;
 use crate::wire::Dpo;
 use std::borrow::Cow;
@@ -218,11 +220,8 @@ impl Tracker {
             return self.warn(host, &["dataProcessingOptions needs an array; ignored."]);
         };
         let ldu = items.iter().any(|(_, v)| v.as_str() == Some("LDU"));
-        let number = |v: Option<&Value>| {
-            v.and_then(Value::as_text)
-                .and_then(crate::wire::parse_i64)
-                .unwrap_or(0)
-        };
+        let number =
+            |v: Option<&Value>| v.and_then(Value::as_text).and_then(parse_i64).unwrap_or(0);
         self.dpo = Some(Dpo {
             options: if ldu { vec!["LDU"] } else { Vec::new() },
             country: number(country),
@@ -298,13 +297,5 @@ impl Tracker {
         if let Some(p) = self.pending.iter_mut().find(|p| p.id == id) {
             f(p);
         }
-    }
-}
-
-/// For the WebAssembly shell (issue #10): the outbox in `src/host.js` neither sends nor stores
-/// while consent is revoked, and learns it from here after each call.
-impl Tracker {
-    pub fn consent(&self) -> Consent {
-        self.consent
     }
 }

@@ -3,13 +3,15 @@
 //! ID or a generated one, limited mode) and sent to the endpoint and any bridge.
 
 use super::console::warn_msg;
-use super::Tracker;
+use super::state::Tracker;
 use crate::consent::{CallContext, Consent};
-use crate::host::{Host, Level, Transport};
+use crate::delivery::{Delivery, Keep, Transport, MAX_GET_URL, META_ENDPOINT};
+use crate::event;
+use crate::host::{Host, Level};
 use crate::json::Value;
 use crate::url;
-use crate::wire::{Beacon, Dpo, MAX_GET_URL, META_ENDPOINT};
-use crate::{event, VERSION};
+use crate::version::VERSION;
+use crate::wire::{Beacon, Dpo};
 
 /// A custom-data value longer than this is dropped (with a warning) rather than sent.
 pub const MAX_PARAM_CHARS: usize = 16 * 1024;
@@ -93,10 +95,17 @@ impl Tracker {
             }
         }
         let limited = self.limited(host);
-        let (fbp, fbc) = if limited || self.cookies_off {
-            (None, None)
+        // Cookies only when a pixel this call reaches has first-party cookies on.
+        let cookies = !limited
+            && !self.cookies_off
+            && self
+                .pixels
+                .iter()
+                .any(|p| p.cookies && t.target.is_none_or(|id| id == p.id));
+        let (fbp, fbc) = if cookies {
+            self.identity.cookies(&ctx.page.href, ctx.now, host)
         } else {
-            self.identity(t.target, ctx, host)
+            (None, None)
         };
         // Which pixels get the event, and the `ec` each one sends (first pass: the only one that
         // changes pixel state).
@@ -137,6 +146,8 @@ impl Tracker {
         } else {
             self.dpo.clone()
         };
+        // LDU (the tracker's options are `["LDU"]` or none) keeps a beacon out of storage.
+        let keep = Keep::for_beacon(dpo.as_ref().is_some_and(|d| !d.options.is_empty()));
         // One beacon per call, borrowing every string; only the per-pixel fields change.
         let mut b = Beacon {
             ev: t.name,
@@ -171,15 +182,15 @@ impl Tracker {
             b.ec = ec;
             b.fbp = fbp.as_deref().filter(|_| p.cookies);
             b.fbc = fbc.as_deref().filter(|_| p.cookies);
-            send(self.debug, endpoint, &mut b, host);
+            send(self.debug, endpoint, &mut b, keep, host);
             if let Some(url) = &p.bridge {
-                send(self.debug, url, &mut b, host);
+                send(self.debug, url, &mut b, keep, host);
             }
         }
     }
 }
 
-fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, host: &mut dyn Host) {
+fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, keep: Keep, host: &mut dyn Host) {
     beacon.rqm = Some(Transport::Get.rqm());
     let mut query = beacon.encode();
     let mut transport = Transport::Get;
@@ -193,7 +204,7 @@ fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, host: &mut dyn H
         text.push_str(&beacon.describe());
         host.console(Level::Info, &text);
     }
-    host.send(endpoint, &query, transport);
+    host.send(endpoint, &query, Delivery { transport, keep });
 }
 
 /// The page's event ID from the 4th argument: `{eventID: 'x'}` or `{event_id: 'x'}`.

@@ -1,43 +1,41 @@
 //! The identity cookies of a tracked event (SPEC §5): the `_fbp`/`_fbc` a call sends, read,
 //! created or refreshed, and written back with a rolling 90-day expiry.
 //!
-//! A method of the [`Tracker`] because the decision reads which pixels have first-party cookies
-//! on and keeps the domain [`cookie::choose_domain`] found for the rest of the page.
+//! Its own noun, which the tracker calls (whether any pixel a call reaches has first-party cookies
+//! on is the tracker's to say): [`Identity`] keeps the domain [`cookie::choose_domain`] found for
+//! the rest of the page, and uses the cookie rules of [`crate::cookie`].
 
-use crate::consent::CallContext;
 use crate::cookie::{self, CookieDomain};
+use crate::decimal::push_u64;
 use crate::host::{CookieWrite, Host};
-use crate::tracker::Tracker;
 use crate::url;
 
-impl Tracker {
-    /// `fbp`/`fbc` for this call: read, created or refreshed (90-day rolling expiry).
-    pub(crate) fn identity(
+/// The page's identity cookies: where they live, found by the first call that needs them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Identity {
+    domain: Option<CookieDomain>,
+}
+
+impl Identity {
+    /// `fbp`/`fbc` for a call made at `now` on the page `href`: read, created or refreshed
+    /// (90-day rolling expiry). `(None, None)` on a page that is not http(s).
+    pub(crate) fn cookies(
         &mut self,
-        target: Option<&str>,
-        ctx: &CallContext,
+        href: &str,
+        now: u64,
         host: &mut dyn Host,
     ) -> (Option<String>, Option<String>) {
-        // Only when a pixel this call reaches has first-party cookies on.
-        if !self
-            .pixels
-            .iter()
-            .any(|p| p.cookies && target.is_none_or(|id| id == p.id))
-        {
-            return (None, None);
-        }
-        let href = &ctx.page.href;
         let existing = host
             .cookie(cookie::FBP)
             .filter(|v| cookie::parse_value(v).is_some());
         let mut random = [0u8; 4];
         host.random(&mut random);
         let digits = u64::from(u32::from_le_bytes(random) >> 1);
-        let domain = match &self.cookie_domain {
+        let domain = match &self.domain {
             Some(d) => d.clone(),
             None => {
                 let mut token = String::new();
-                crate::wire::push_u64(&mut token, digits);
+                push_u64(&mut token, digits);
                 match cookie::choose_domain(host, href, &token) {
                     Some(d) => d,
                     None => return (None, None),
@@ -45,7 +43,7 @@ impl Tracker {
             }
         };
         // A returning visitor keeps the browser ID (and the subdomain index) it already has.
-        let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, ctx.now, digits));
+        let fbp = existing.unwrap_or_else(|| fresh(domain.subdomain_index, now, digits));
         write(host, cookie::FBP, &fbp, &domain);
         // Without `fbclid` in the URL, the click ID an in-app browser gave (Facebook, Instagram).
         let from_url = url::query_param(href, "fbclid");
@@ -70,22 +68,20 @@ impl Tracker {
         let valid = old_tail.is_some();
         // A new click id replaces the cookie; the same one or none keeps a well-formed old one.
         let fbc = match clid {
-            Some(clid) if !same => {
-                Some(cookie::format_value(domain.subdomain_index, ctx.now, clid))
-            }
+            Some(clid) if !same => Some(cookie::format_value(domain.subdomain_index, now, clid)),
             _ => old.filter(|_| valid),
         };
         if let Some(fbc) = &fbc {
             write(host, cookie::FBC, fbc, &domain);
         }
-        self.cookie_domain = Some(domain);
+        self.domain = Some(domain);
         (Some(fbp), fbc)
     }
 }
 
 fn fresh(index: usize, now: u64, digits: u64) -> String {
     let mut tail = String::new();
-    crate::wire::push_u64(&mut tail, digits);
+    push_u64(&mut tail, digits);
     cookie::format_value(index, now, &tail)
 }
 
