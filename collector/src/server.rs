@@ -37,8 +37,10 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
+use crate::http::router;
 use crate::metrics::ConnStats;
-use crate::{app, relay, AppState};
+use crate::relay;
+use crate::state::AppState;
 
 /// Connection limits (the `--*-timeout-ms` and `--max-connections` flags).
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +95,7 @@ pub async fn run(
     });
     serve(
         listener,
-        app(state.clone()),
+        router(state.clone()),
         limits,
         state.metrics.connections.clone(),
         stop_rx.clone(),

@@ -566,9 +566,8 @@ fn the_shell_keeps_the_one_way_rule() {
     assert!(found.is_empty(), "src/:\n{}", found.join("\n"));
 }
 
-/// Issue #20: the collector's storage is being untangled; the lead enables this when it is.
+/// The collector too (issue #20): the storage ports are a leaf, every consumer takes its port.
 #[test]
-#[ignore = "enable when the collector's storage split (issue #20) has landed"]
 fn the_collector_keeps_the_one_way_rule() {
     let found = violations(&crate_dir("../collector/src"));
     assert!(found.is_empty(), "collector/src:\n{}", found.join("\n"));

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{blocking, Context, MAX_EVENT_AGE_SECS};
+use super::context::{blocking, Context};
+use super::plan::MAX_EVENT_AGE_SECS;
 use crate::metrics::Metrics;
 use crate::ports::StoreError;
 
