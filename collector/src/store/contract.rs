@@ -337,3 +337,36 @@ pub fn every_report(
     }
     Ok(out)
 }
+
+/// Seed `events` of the `seed` command's traffic (relayed, 4 days ending 2026-11-30) into a fresh
+/// SQLite file and into `other`, and assert that both stored the same and that every report and
+/// audience agrees, over the whole range and over one day.
+pub fn same_reports_as_sqlite(other: &dyn Store, events: u64) -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
+    let sqlite = super::sqlite::SqliteStore::open(
+        &dir.path().join("r.db"),
+        crate::config::SyncMode::Normal,
+    )?;
+    let end_day = crate::reports::parse_date("2026-11-30").ok_or(StoreError("date".into()))?;
+    let opts = crate::seed::Options {
+        pixel: "1234567890".into(),
+        events,
+        days: 4,
+        end_day,
+        seed: 7,
+        relay: true,
+    };
+    let a = crate::seed::seed(&sqlite, &opts, &mut |_| {}).map_err(StoreError)?;
+    let b = crate::seed::seed(other, &opts, &mut |_| {}).map_err(StoreError)?;
+    assert_eq!((a.stored, a.duplicates), (b.stored, b.duplicates));
+    for (from_day, to_day) in [(end_day - 3, end_day), (end_day - 1, end_day - 1)] {
+        let range = crate::reports::DayRange { from_day, to_day };
+        let (x, y) = (
+            every_report(&sqlite, "1234567890", range)?,
+            every_report(other, "1234567890", range)?,
+        );
+        assert_eq!(x, y, "{range:?}");
+        assert!(x.first().is_some_and(|f| f.contains("Purchase")), "{x:?}");
+    }
+    Ok(())
+}

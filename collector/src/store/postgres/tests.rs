@@ -355,40 +355,5 @@ fn every_report_agrees_with_sqlite_on_the_same_events() -> Result<(), StoreError
     let Some(db) = Fresh::new("every_report_agrees_with_sqlite_on_the_same_events") else {
         return Ok(());
     };
-    let pg = db.store();
-    let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
-    let sqlite = crate::store::sqlite::SqliteStore::open(
-        &dir.path().join("r.db"),
-        crate::config::SyncMode::Normal,
-    )?;
-    let end_day = crate::reports::parse_date("2026-11-30").ok_or(StoreError("date".into()))?;
-    let opts = crate::seed::Options {
-        pixel: "1234567890".into(),
-        events: 4000,
-        days: 4,
-        end_day,
-        seed: 7,
-        relay: true,
-    };
-    let a = crate::seed::seed(&sqlite, &opts, &mut |_| {}).map_err(StoreError)?;
-    let b = crate::seed::seed(&pg, &opts, &mut |_| {}).map_err(StoreError)?;
-    assert_eq!((a.stored, a.duplicates), (b.stored, b.duplicates));
-    for range in [
-        crate::reports::DayRange {
-            from_day: end_day - 3,
-            to_day: end_day,
-        },
-        crate::reports::DayRange {
-            from_day: end_day - 1,
-            to_day: end_day - 1,
-        },
-    ] {
-        let (x, y) = (
-            contract::every_report(&sqlite, "1234567890", range)?,
-            contract::every_report(&pg, "1234567890", range)?,
-        );
-        assert_eq!(x, y);
-        assert!(x.first().is_some_and(|f| f.contains("Purchase")), "{x:?}");
-    }
-    Ok(())
+    contract::same_reports_as_sqlite(&db.store(), 4000)
 }
