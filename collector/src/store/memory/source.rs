@@ -36,26 +36,17 @@ fn row(r: &Record) -> Row<'_> {
     }
 }
 
-impl MemoryStore {
-    fn each_in(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Record)) -> Result<(), StoreError> {
-        let state = self.state()?;
-        for r in state.events.values() {
-            let e = &r.stored.event;
-            if e.pixel_id == scan.pixel_id
-                && e.event_time >= scan.from_secs
-                && e.event_time < scan.to_secs
-            {
-                f(r);
-            }
-        }
-        Ok(())
-    }
+/// Whether `r` is in `scan`'s pixel and time range (its names and columns are not read).
+fn in_range(scan: &Scan<'_>, r: &Record) -> bool {
+    let e = &r.stored.event;
+    e.pixel_id == scan.pixel_id && e.event_time >= scan.from_secs && e.event_time < scan.to_secs
 }
 
 impl ReportSource for MemoryStore {
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         let names = scan.names.filter(|n| !n.is_empty());
-        self.each_in(scan, &mut |r| {
+        let state = self.state()?;
+        for r in state.events.values().filter(|r| in_range(scan, r)) {
             let wanted = names.is_none_or(|names| {
                 names.contains(&r.stored.event.event_name)
                     || (scan.columns.keyed_rows && r.columns.report_keys & AUDIENCE_KEYS != 0)
@@ -63,7 +54,8 @@ impl ReportSource for MemoryStore {
             if wanted {
                 f(&row(r));
             }
-        })
+        }
+        Ok(())
     }
 
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError> {
@@ -84,14 +76,8 @@ impl ReportSource for MemoryStore {
     ) -> Result<(), StoreError> {
         let state = self.state()?;
         for id in ids {
-            if let Some(r) = state.events.get(id) {
-                let e = &r.stored.event;
-                if e.pixel_id == scan.pixel_id
-                    && e.event_time >= scan.from_secs
-                    && e.event_time < scan.to_secs
-                {
-                    f(*id, &r.columns.user_data);
-                }
+            if let Some(r) = state.events.get(id).filter(|r| in_range(scan, r)) {
+                f(*id, &r.columns.user_data);
             }
         }
         Ok(())
