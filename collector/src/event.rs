@@ -19,9 +19,9 @@ pub const MAX_USER_AGENT: usize = 512;
 /// beacon is decoded.
 pub const MAX_PARAMS: usize = 500;
 
-/// A beacon ready to be stored; read back, it is the `event` of a
+/// A beacon (or a server event) ready to be stored; read back, it is the `event` of a
 /// [`StoredEvent`](crate::ports::StoredEvent).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewEvent {
     pub pixel_id: String,
     pub event_name: String,
@@ -45,6 +45,81 @@ pub struct NewEvent {
     pub dpo: Option<Dpo>,
     /// Relay to the Conversions API (the pixel has an access token).
     pub relay: bool,
+    /// Which copies the event is made of: a browser's beacon, the store's server, or both.
+    pub origin: Origin,
+    /// Not relayed before this time (Unix ms): an event of the held set waiting for its other
+    /// copy. `None`: relayed as soon as the relay gets to it.
+    pub hold_until_ms: Option<i64>,
+    /// What only a server copy carries (`None` for a beacon).
+    pub server: Option<Box<ServerFields>>,
+}
+
+/// Which copies an event is made of, as bits: [`Origin::BROWSER`] (a beacon, unverified),
+/// [`Origin::SERVER`] (sent with the pixel's credentials: verified) and [`Origin::LATE`] (a copy
+/// arrived after the event had left for the Conversions API, and was not sent: Meta keeps the
+/// first copy of an event ID it gets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Origin(pub u8);
+
+impl Origin {
+    pub const BROWSER: Origin = Origin(1);
+    pub const SERVER: Origin = Origin(2);
+    pub const LATE: Origin = Origin(4);
+
+    pub fn has(self, other: Origin) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn with(self, other: Origin) -> Origin {
+        Origin(self.0 | other.0)
+    }
+
+    /// A server copy is part of it: it came with the pixel's credentials.
+    pub fn verified(self) -> bool {
+        self.has(Origin::SERVER)
+    }
+
+    /// `browser`, `server` or `both`.
+    pub fn as_str(self) -> &'static str {
+        match (self.has(Origin::BROWSER), self.has(Origin::SERVER)) {
+            (true, true) => "both",
+            (false, true) => "server",
+            _ => "browser",
+        }
+    }
+
+    /// The stored integer back; unknown bits are dropped, no copy at all reads as a browser's.
+    pub fn from_bits(bits: i64) -> Origin {
+        let bits = u8::try_from(bits & 7).unwrap_or(1);
+        if bits & 3 == 0 {
+            Origin(bits | 1)
+        } else {
+            Origin(bits)
+        }
+    }
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin::BROWSER
+    }
+}
+
+/// What a server copy carries beyond a beacon's fields, kept to be relayed as it came.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerFields {
+    /// Meta's `action_source` (`website`, `physical_store`, `system_generated`, ...).
+    pub action_source: String,
+    /// The request's `test_event_code`: the event is relayed with it.
+    pub test_event_code: Option<String>,
+    /// `user_data` fields other than the hashed match keys and `fbp`, `fbc`, `client_ip_address`,
+    /// `client_user_agent` (Meta's own IDs: `subscription_id`, `lead_id`, `fb_login_id`,
+    /// `anon_id`, `madid`, `ctwa_clid`, `page_id`, `page_scoped_user_id`, `ig_account_id`,
+    /// `ig_sid`), as they came.
+    pub user_data: Map<String, Value>,
+    /// Top-level event fields the collector does not model (`opt_out`, `app_data`,
+    /// `original_event_data`, `messaging_channel`, ...), as they came.
+    pub event: Map<String, Value>,
 }
 
 /// A `ud[...]` entry left out of the stored event.
@@ -122,6 +197,9 @@ impl NewEvent {
             user_data,
             dpo: beacon.dpo,
             relay,
+            origin: Origin::BROWSER,
+            hold_until_ms: None,
+            server: None,
         };
         Ok((event, dropped))
     }
@@ -151,7 +229,17 @@ impl NewEvent {
             .iter()
             .map(|(k, v)| k.len() + 48 + value_bytes(v))
             .sum();
-        std::mem::size_of::<NewEvent>() + strings + user_data + custom_data
+        let server = self.server.as_ref().map_or(0, |s| {
+            std::mem::size_of::<ServerFields>()
+                + s.action_source.len()
+                + s.test_event_code.as_ref().map_or(0, String::len)
+                + s.user_data
+                    .iter()
+                    .chain(&s.event)
+                    .map(|(k, v)| k.len() + 48 + value_bytes(v))
+                    .sum::<usize>()
+        });
+        std::mem::size_of::<NewEvent>() + strings + user_data + custom_data + server
     }
 }
 

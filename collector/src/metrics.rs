@@ -49,6 +49,8 @@ pub struct Metrics {
     pub received: AtomicU64,
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
+    pub merged: AtomicU64,
+    pub server_received: AtomicU64,
     pub relayed: AtomicU64,
     pub relay_failed_events: AtomicU64,
     pub expired: AtomicU64,
@@ -150,6 +152,16 @@ impl Metrics {
                 "collector_events_duplicate_total",
                 "Repeats of (pixel, event, event id) within 48 h, acknowledged and not stored.",
                 load(&self.duplicates),
+            ),
+            (
+                "collector_events_merged_total",
+                "Copies merged into the other copy of their event (a server copy of a beacon, or the reverse).",
+                load(&self.merged),
+            ),
+            (
+                "collector_server_requests_total",
+                "Requests received on the server-events endpoint (POST /{version}/{pixel}/events).",
+                load(&self.server_received),
             ),
             (
                 "collector_events_relayed_total",

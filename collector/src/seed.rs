@@ -259,6 +259,7 @@ impl Gen {
             custom_data: cd,
             dpo: None,
             relay: self.relay,
+            ..NewEvent::default()
         }
     }
 

@@ -407,6 +407,7 @@ async fn drain_while_ingesting(pending: usize) {
                 custom_data: serde_json::Map::new(),
                 dpo: None,
                 relay: true,
+                ..Default::default()
             });
             if batch.len() == 2048 || i + 1 == pending {
                 store.insert_batch(&batch).unwrap();

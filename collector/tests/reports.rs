@@ -85,6 +85,7 @@ fn ev(
         custom_data: cd,
         dpo: None,
         relay: true,
+        ..Default::default()
     }
 }
 

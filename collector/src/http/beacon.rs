@@ -322,6 +322,12 @@ async fn accept(
                 tracing::debug!("duplicate {key}");
             }
         }
+        Ok(InsertOutcome::Merged) => {
+            Metrics::inc(&state.metrics.merged);
+            if let Some(key) = key {
+                tracing::debug!("merged into its server copy: {key}");
+            }
+        }
         Err(IngestError::Closed) => return Err(AppError::ShuttingDown),
         Err(IngestError::Unavailable(why)) => return Err(AppError::Unavailable(why)),
     }

@@ -26,7 +26,11 @@ pub const EXPIRED_MESSAGE: &str = "older than 7 days: the Conversions API no lon
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertOutcome {
     Stored,
+    /// A repeat of a copy the store holds: dropped.
     Duplicate,
+    /// The other copy of a stored event (a server copy of a beacon, or the reverse): merged into
+    /// it ([`crate::ports::merge`]).
+    Merged,
 }
 
 /// Where an event is in its journey to the Conversions API.

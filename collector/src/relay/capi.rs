@@ -326,6 +326,7 @@ mod tests {
                 state: 1000,
             }),
             relay: true,
+            ..NewEvent::default()
         }
     }
 

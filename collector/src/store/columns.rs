@@ -10,11 +10,11 @@ use std::sync::LazyLock;
 use pixel_core::wire::Dpo;
 use serde_json::{Map, Value};
 
-use crate::event::NewEvent;
+use crate::event::{NewEvent, ServerFields};
 use crate::ports::RelayStatus;
 
 /// The columns an insert writes, in the order of [`Encoded::of`]'s callers' parameters.
-pub const INSERTED: [&str; 18] = [
+pub const INSERTED: [&str; 21] = [
     "pixel_id",
     "event_name",
     "event_id",
@@ -33,15 +33,20 @@ pub const INSERTED: [&str; 18] = [
     "relay_status",
     "report_keys",
     "report_visitor",
+    "origin",
+    "hold_until_ms",
+    "server_fields",
 ];
 
 /// [`INSERTED`] as an SQL column list.
 pub static INSERT_COLUMNS: LazyLock<String> = LazyLock::new(|| INSERTED.join(", "));
 
 /// The columns of a [`StoredEvent`](crate::ports::StoredEvent), in the order both stores read
-/// them: the id, the inserted columns up to `relay_status`, then the relay's progress.
+/// them: the id, the inserted columns but the reports' derivation, then the relay's progress.
 pub static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    let stored = INSERTED.iter().take_while(|c| **c != "report_keys");
+    let stored = INSERTED
+        .iter()
+        .filter(|c| !c.starts_with("report_"));
     let mut cols = vec!["id"];
     cols.extend(stored);
     cols.extend(["relay_attempts", "relay_error"]);
@@ -57,6 +62,8 @@ pub struct Encoded {
     pub status: &'static str,
     pub report_keys: i64,
     pub report_visitor: Option<String>,
+    pub origin: i64,
+    pub server_fields: Option<String>,
 }
 
 impl Encoded {
@@ -70,8 +77,43 @@ impl Encoded {
             user_data,
             report_keys,
             report_visitor,
+            origin: i64::from(e.origin.0),
+            server_fields: server_fields_json(e.server.as_deref()),
         }
     }
+}
+
+fn server_fields_json(s: Option<&ServerFields>) -> Option<String> {
+    let s = s?;
+    let mut m = Map::new();
+    m.insert("action_source".into(), Value::from(s.action_source.as_str()));
+    if let Some(code) = &s.test_event_code {
+        m.insert("test_event_code".into(), Value::from(code.as_str()));
+    }
+    if !s.user_data.is_empty() {
+        m.insert("user_data".into(), Value::Object(s.user_data.clone()));
+    }
+    if !s.event.is_empty() {
+        m.insert("event".into(), Value::Object(s.event.clone()));
+    }
+    Some(Value::Object(m).to_string())
+}
+
+/// The `server_fields` column read back.
+pub fn parse_server_fields(text: Option<String>) -> Option<Box<ServerFields>> {
+    let mut m = parse_object(&text?);
+    let mut object = |k: &str| match m.remove(k) {
+        Some(Value::Object(o)) => o,
+        _ => Map::new(),
+    };
+    let (user_data, event) = (object("user_data"), object("event"));
+    let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(Box::new(ServerFields {
+        action_source: text("action_source").unwrap_or_else(|| "website".to_owned()),
+        test_event_code: text("test_event_code"),
+        user_data,
+        event,
+    }))
 }
 
 fn user_data_json(ud: &[(String, String)]) -> String {
@@ -146,8 +188,9 @@ mod tests {
             *EVENT_COLUMNS,
             "id, pixel_id, event_name, event_id, event_id_derived, event_time, received_at_ms, \
              source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, \
-             dpo, relay_status, relay_attempts, relay_error"
+             dpo, relay_status, origin, hold_until_ms, server_fields, relay_attempts, relay_error"
         );
-        assert!(INSERT_COLUMNS.ends_with("relay_status, report_keys, report_visitor"));
+        assert!(INSERT_COLUMNS
+            .ends_with("relay_status, report_keys, report_visitor, origin, hold_until_ms, server_fields"));
     }
 }

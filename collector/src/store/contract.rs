@@ -64,6 +64,7 @@ pub fn event(eid: &str, received_at_ms: i64) -> NewEvent {
             state: 1000,
         }),
         relay: true,
+        ..NewEvent::default()
     }
 }
 

@@ -126,17 +126,23 @@ struct EventArrays<'a> {
     status: Vec<&'static str>,
     report_keys: Vec<i64>,
     report_visitor: Vec<Option<String>>,
+    origin: Vec<i64>,
+    hold: Vec<Option<i64>>,
+    server: Vec<Option<String>>,
 }
 
 /// The `UNNEST` of [`EventArrays::params`] as `u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud,
-/// cd, dp, st, rk, rv, ord)`, `ord` the position in the batch.
+/// cd, dp, st, rk, rv, og, hu, sf, ord)`, `ord` the position in the batch.
 const UNNEST_EVENTS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[],
     $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-    $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[])
-    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, ord)";
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::text[], $19::int8[],
+    $20::int8[], $21::text[])
+    WITH ORDINALITY AS u(p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, og, hu,
+        sf, ord)";
 
 /// [`UNNEST_EVENTS`]'s names for the columns of [`INSERT_COLUMNS`], in its order.
-const UNNEST_VALUES: &str = "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv";
+const UNNEST_VALUES: &str =
+    "p, n, e, d, t, r, su, ru, fp, fc, ip, ua, ud, cd, dp, st, rk, rv, og, hu, sf";
 
 impl<'a> EventArrays<'a> {
     fn new(events: &[&'a NewEvent]) -> EventArrays<'a> {
@@ -151,6 +157,7 @@ impl<'a> EventArrays<'a> {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let (mut origin, mut server) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for e in events {
             let c = Encoded::of(e);
             user_data.push(c.user_data);
@@ -159,6 +166,8 @@ impl<'a> EventArrays<'a> {
             status.push(c.status);
             report_keys.push(c.report_keys);
             report_visitor.push(c.report_visitor);
+            origin.push(c.origin);
+            server.push(c.server_fields);
         }
         EventArrays {
             pixels: col(|e| &e.pixel_id),
@@ -179,10 +188,13 @@ impl<'a> EventArrays<'a> {
             status,
             report_keys,
             report_visitor,
+            origin,
+            hold: events.iter().map(|e| e.hold_until_ms).collect(),
+            server,
         }
     }
 
-    /// `$1` … `$18` of [`UNNEST_EVENTS`].
+    /// `$1` … `$21` of [`UNNEST_EVENTS`].
     fn params(&self) -> Params<'_> {
         vec![
             &self.pixels,
@@ -203,6 +215,9 @@ impl<'a> EventArrays<'a> {
             &self.status,
             &self.report_keys,
             &self.report_visitor,
+            &self.origin,
+            &self.hold,
+            &self.server,
         ]
     }
 }
@@ -239,7 +254,7 @@ pub(super) async fn insert_distinct(
             SELECT p, n, e, r FROM u ORDER BY p COLLATE \"C\", n COLLATE \"C\", e COLLATE \"C\"
             ON CONFLICT (pixel_id, event_name, event_id) DO UPDATE
                 SET received_at_ms = EXCLUDED.received_at_ms
-                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $19
+                WHERE EXCLUDED.received_at_ms - k.received_at_ms >= $22
             RETURNING pixel_id, event_name, event_id
          ),
          stored AS (

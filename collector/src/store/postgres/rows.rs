@@ -3,9 +3,9 @@
 use tokio_postgres::Row as PgRow;
 
 use super::error::pg_err;
-use crate::event::NewEvent;
+use crate::event::{NewEvent, Origin};
 use crate::ports::{Derived, RelayStatus, Row, StoreError, StoredEvent};
-use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};
+use crate::store::columns::{parse_dpo, parse_object, parse_server_fields, user_data_pairs};
 use crate::store::scan_sql::{Col, OPTIONAL};
 
 /// A row of `columns::EVENT_COLUMNS`.
@@ -35,10 +35,13 @@ pub(super) fn row_to_event(r: &PgRow) -> Result<StoredEvent, StoreError> {
             dpo: parse_dpo(maybe(15)?),
             // Not a column: an event to relay is stored `pending` and never becomes `not_relayed`.
             relay: relay_status != RelayStatus::NotRelayed,
+            origin: Origin::from_bits(int(17)?),
+            hold_until_ms: r.try_get(18).map_err(pg_err)?,
+            server: parse_server_fields(maybe(19)?),
         },
         relay_status,
-        relay_attempts: int(17)?,
-        relay_error: maybe(18)?,
+        relay_attempts: int(20)?,
+        relay_error: maybe(21)?,
     })
 }
 

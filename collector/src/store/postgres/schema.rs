@@ -89,6 +89,17 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         // is `INCLUDE`d), so it stays.
         "DROP INDEX events_pixel;",
     ),
+    (
+        5,
+        "server events: origin, hold, server fields",
+        // As on SQLite, plus an index to find the stored copy of an event by its key when its
+        // other copy arrives (SQLite finds it through the deduplication index in memory; here the
+        // copies may arrive at different replicas).
+        "ALTER TABLE events ADD COLUMN origin BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE events ADD COLUMN hold_until_ms BIGINT;
+    ALTER TABLE events ADD COLUMN server_fields TEXT;
+    CREATE INDEX events_key ON events (pixel_id, event_id);",
+    ),
 ];
 
 /// Apply the missing migrations, each in its own transaction, holding the advisory lock (waiting

@@ -81,6 +81,9 @@ fn insert_events(
                     c.status,
                     c.report_keys,
                     c.report_visitor,
+                    c.origin,
+                    e.hold_until_ms,
+                    c.server_fields,
                 ])
                 .map_err(err)?;
             outcomes.push(InsertOutcome::Stored);

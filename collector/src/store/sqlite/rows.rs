@@ -3,9 +3,9 @@
 
 use rusqlite::Row;
 
-use crate::event::NewEvent;
+use crate::event::{NewEvent, Origin};
 use crate::ports::{RelayStatus, StoredEvent};
-use crate::store::columns::{parse_dpo, parse_object, user_data_pairs};
+use crate::store::columns::{parse_dpo, parse_object, parse_server_fields, user_data_pairs};
 
 pub(super) fn row_to_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let user_data = user_data_pairs(&r.get::<_, String>(13)?);
@@ -31,9 +31,12 @@ pub(super) fn row_to_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             dpo: parse_dpo(r.get(15)?),
             // Not a column: an event to relay is stored `pending` and never becomes `not_relayed`.
             relay: relay_status != RelayStatus::NotRelayed,
+            origin: Origin::from_bits(r.get(17)?),
+            hold_until_ms: r.get(18)?,
+            server: parse_server_fields(r.get(19)?),
         },
         relay_status,
-        relay_attempts: r.get(17)?,
-        relay_error: r.get(18)?,
+        relay_attempts: r.get(20)?,
+        relay_error: r.get(21)?,
     })
 }

@@ -84,6 +84,17 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_report ON events (pixel_id, event_time, id, event_name, fbp, report_keys,
         report_visitor, event_id_derived, relay_status);",
     ),
+    (
+        5,
+        "server events: origin, hold, server fields",
+        // Which copies an event is made of (1 browser, 2 server, 4 a copy came after the relay),
+        // the time before which the relay leaves it (an event of the held set waiting for its
+        // other copy), and what only a server copy carries, as JSON. Rows stored before are
+        // browser copies, not held.
+        "ALTER TABLE events ADD COLUMN origin INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE events ADD COLUMN hold_until_ms INTEGER;
+    ALTER TABLE events ADD COLUMN server_fields TEXT;",
+    ),
 ];
 
 /// How often the background thread moves WAL pages into the database file.
