@@ -44,8 +44,10 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// At most one log line per this interval about a failure that goes on.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// One request's events: a beacon's one, or a server request's whole batch, stored in one
+/// transaction (all or none).
 struct Job {
-    event: NewEvent,
+    events: Vec<NewEvent>,
     reply: oneshot::Sender<Reply>,
     /// This event's share of [`QUEUE_BYTES`], given back once its commit is over.
     _bytes: OwnedSemaphorePermit,
@@ -54,7 +56,7 @@ struct Job {
 /// The writer's answer, with the event handed back: the handler frees it on its own thread.
 /// Freed on the writer, every string of every event went back to the allocator arena of the
 /// worker that made it, under that arena's lock, while the workers were allocating in it.
-type Reply = (Result<InsertOutcome, Unavailable>, NewEvent);
+type Reply = (Result<Vec<InsertOutcome>, Unavailable>, Vec<NewEvent>);
 
 /// Why the store cannot take an event right now. Each is a 503 with `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,7 +321,19 @@ impl Ingest {
     /// Store `event`; resolves after the transaction that holds it has committed, or with an
     /// error within [`SUBMIT_DEADLINE`].
     pub async fn submit(&self, event: NewEvent) -> Result<InsertOutcome, IngestError> {
-        let cost = u32::try_from(event.approx_bytes().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let outcomes = self.submit_all(vec![event]).await?;
+        outcomes.into_iter().next().ok_or(IngestError::Closed)
+    }
+
+    /// Store `events` in one transaction, all or none (a server request's batch); resolves after
+    /// the commit with one outcome per event, in order, or with an error within
+    /// [`SUBMIT_DEADLINE`] (and then none was acknowledged). At most [`MAX_BATCH`] events.
+    pub async fn submit_all(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<InsertOutcome>, IngestError> {
+        let bytes: usize = events.iter().map(NewEvent::approx_bytes).sum();
+        let cost = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
         let bytes = self
             .bytes
             .clone()
@@ -328,7 +342,7 @@ impl Ingest {
         let deadline = tokio::time::Instant::now() + SUBMIT_DEADLINE;
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            event,
+            events,
             reply,
             _bytes: bytes,
         };
@@ -340,8 +354,8 @@ impl Ingest {
         // On a timeout the event may still be committed later: it was not acknowledged, and a
         // retry of it deduplicates.
         match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok((Ok(outcome), _event))) => Ok(outcome),
-            Ok(Ok((Err(why), _event))) => Err(IngestError::Unavailable(why)),
+            Ok(Ok((Ok(outcomes), _events))) => Ok(outcomes),
+            Ok(Ok((Err(why), _events))) => Err(IngestError::Unavailable(why)),
             Ok(Err(_)) => Err(IngestError::Closed),
             Err(_) => Err(IngestError::Unavailable(Unavailable::Slow)),
         }
@@ -397,7 +411,8 @@ fn writer(
     health: &Health,
 ) {
     let mut events = Vec::with_capacity(MAX_BATCH);
-    let mut replies = Vec::with_capacity(MAX_BATCH);
+    // Each job's reply, with how many of `events` are its own.
+    let mut replies: Vec<(oneshot::Sender<Reply>, usize)> = Vec::with_capacity(MAX_BATCH);
     let mut permits = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 0usize;
     let linger = log.commit_linger();
@@ -406,8 +421,8 @@ fn writer(
         let mut lingered = false;
         loop {
             while let Some(job) = next {
-                events.push(job.event);
-                replies.push(job.reply);
+                replies.push((job.reply, job.events.len()));
+                events.extend(job.events);
                 permits.push(job._bytes);
                 next = if events.len() < MAX_BATCH {
                     rx.try_recv().ok()
@@ -426,27 +441,32 @@ fn writer(
         }
         last_batch = events.len();
         match log.insert_batch(&events) {
-            Ok(outcomes) => {
+            Ok(outcomes) if outcomes.len() == events.len() => {
                 health.succeeded();
-                let stored = outcomes.contains(&InsertOutcome::Stored);
-                for ((reply, outcome), event) in
-                    replies.drain(..).zip(outcomes).zip(events.drain(..))
-                {
-                    let _ = reply.send((Ok(outcome), event));
+                let stored = outcomes.iter().any(|o| *o != InsertOutcome::Duplicate);
+                let (mut outcomes, mut evs) = (outcomes.into_iter(), events.drain(..));
+                for (reply, n) in replies.drain(..) {
+                    let mine: Vec<InsertOutcome> = outcomes.by_ref().take(n).collect();
+                    let _ = reply.send((Ok(mine), evs.by_ref().take(n).collect()));
                 }
+                drop(evs);
                 if stored {
                     commits.send_modify(|n| *n = n.wrapping_add(1));
                 }
             }
+            // A store that answered for fewer events than it was given: no handler is told its
+            // events are stored (each sees Closed).
+            Ok(_) => {}
             Err(e) => {
                 health.failed(&e, u64::try_from(events.len()).unwrap_or(u64::MAX));
                 let why = Unavailable::of(&e);
-                for (reply, event) in replies.drain(..).zip(events.drain(..)) {
-                    let _ = reply.send((Err(why), event));
+                let mut evs = events.drain(..);
+                for (reply, n) in replies.drain(..) {
+                    let _ = reply.send((Err(why), evs.by_ref().take(n).collect()));
                 }
             }
         }
-        // Any reply left (outcomes shorter than the batch) is dropped: its handler sees Closed.
+        // Any reply left is dropped: its handler sees Closed.
         replies.clear();
         events.clear();
         permits.clear();
