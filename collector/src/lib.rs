@@ -34,6 +34,7 @@ pub mod relay;
 pub mod reports;
 pub mod seed;
 pub mod server;
+pub mod server_events;
 mod state;
 pub mod store;
 

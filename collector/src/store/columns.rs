@@ -44,9 +44,7 @@ pub static INSERT_COLUMNS: LazyLock<String> = LazyLock::new(|| INSERTED.join(", 
 /// The columns of a [`StoredEvent`](crate::ports::StoredEvent), in the order both stores read
 /// them: the id, the inserted columns but the reports' derivation, then the relay's progress.
 pub static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    let stored = INSERTED
-        .iter()
-        .filter(|c| !c.starts_with("report_"));
+    let stored = INSERTED.iter().filter(|c| !c.starts_with("report_"));
     let mut cols = vec!["id"];
     cols.extend(stored);
     cols.extend(["relay_attempts", "relay_error"]);
@@ -86,7 +84,10 @@ impl Encoded {
 fn server_fields_json(s: Option<&ServerFields>) -> Option<String> {
     let s = s?;
     let mut m = Map::new();
-    m.insert("action_source".into(), Value::from(s.action_source.as_str()));
+    m.insert(
+        "action_source".into(),
+        Value::from(s.action_source.as_str()),
+    );
     if let Some(code) = &s.test_event_code {
         m.insert("test_event_code".into(), Value::from(code.as_str()));
     }
@@ -190,7 +191,8 @@ mod tests {
              source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, \
              dpo, relay_status, origin, hold_until_ms, server_fields, relay_attempts, relay_error"
         );
-        assert!(INSERT_COLUMNS
-            .ends_with("relay_status, report_keys, report_visitor, origin, hold_until_ms, server_fields"));
+        assert!(INSERT_COLUMNS.ends_with(
+            "relay_status, report_keys, report_visitor, origin, hold_until_ms, server_fields"
+        ));
     }
 }
