@@ -1,5 +1,6 @@
-//! The server-events request reader: `collector::server_events::decode` (the body in each
-//! encoding, and the query string), then `parse_events` (Meta's rules, user data hashed).
+//! The server-events request reader: `collector::http::server_events::read_params` (the body in
+//! each encoding, and the query string), then `server_events::parse_events` (Meta's rules, user
+//! data hashed).
 //!
 //! Input: the first byte picks the `Content-Type`, the rest is the body. Checks: no input panics;
 //! a refusal is a 4xx with a message; an accepted request holds 1 to 1,000 events that keep every
@@ -13,8 +14,9 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use collector::event::{Origin, MAX_COOKIE_VALUE, MAX_EVENT_ID, MAX_EVENT_NAME, MAX_USER_AGENT};
+use collector::http::server_events::read_params;
 use collector::server_events::{
-    decode, parse_events, Context, ACTION_SOURCES, HASHED_ONLY, MAX_AGE_SECS, MAX_EVENTS,
+    parse_events, Context, ACTION_SOURCES, HASHED_ONLY, MAX_AGE_SECS, MAX_EVENTS,
     MAX_SKEW_SECS, PASSED,
 };
 use libfuzzer_sys::fuzz_target;
@@ -37,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let content_type = TYPES[usize::from(pick) % TYPES.len()];
     let query = if pick >= 128 { "access_token=t&test_event_code=T" } else { "" };
     let read = || {
-        let params = decode(content_type, Bytes::copy_from_slice(body), query)?;
+        let params = read_params(content_type, Bytes::copy_from_slice(body), query)?;
         let cx = Context {
             pixel_id: "1234567890",
             relay: true,

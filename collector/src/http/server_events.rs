@@ -18,6 +18,7 @@ use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::auth::bearer;
+use super::multipart::{self, MultipartError};
 use crate::config::PixelConfig;
 use crate::error::closes_connection;
 use crate::ingest::IngestError;
@@ -25,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::ports::InsertOutcome;
 use crate::server_events::{
     self as se, check_content_type, decode, fbtrace_id, is_version, offered, parse_events,
-    received, too_large, ApiError, Check, Context, Kind, Params, Parsed, MAX_BODY,
+    received, too_large, ApiError, Check, Context, FieldsError, Kind, Params, Parsed, MAX_BODY,
 };
 use crate::state::AppState;
 
@@ -173,7 +174,7 @@ impl Job {
 
     /// Decode the body, check the credential, then every event.
     fn run(&self, bytes: Bytes) -> Result<Parsed, ApiError> {
-        let params = decode(&self.content_type, bytes, &self.query)?;
+        let params = read_params(&self.content_type, bytes, &self.query)?;
         self.check(&params).verify()?;
         let Params {
             data,
@@ -190,6 +191,26 @@ impl Job {
             },
         )
     }
+}
+
+/// The request's parameters from its body (any encoding, multipart through `http/multipart.rs`)
+/// and query string. The fuzz target's entry point, with `server_events::parse_events`.
+pub fn read_params(content_type: &str, body: Bytes, query: &str) -> Result<Params, ApiError> {
+    decode(content_type, body, query, multipart_fields)
+}
+
+/// `http/multipart.rs` as a [`server_events::Multipart`](crate::server_events::Multipart).
+pub fn multipart_fields(
+    body: Bytes,
+    content_type: &str,
+    max: usize,
+) -> Result<Vec<(String, String)>, FieldsError> {
+    let boundary = multipart::boundary(content_type)
+        .ok_or(FieldsError::Bad("multipart/form-data without a boundary"))?;
+    multipart::parse(body, &boundary, max).map_err(|e| match e {
+        MultipartError::TooManyParts => FieldsError::TooMany,
+        other => FieldsError::Bad(other.message()),
+    })
 }
 
 /// Meta's answer for a pixel it does not know (quoting the ID only when it is one).

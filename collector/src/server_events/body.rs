@@ -4,14 +4,26 @@
 //! (`curl -F`, as Meta's own examples). The query string adds the parameters the body lacks: the
 //! Node.js and Python SDKs put `access_token` (and `appsecret_proof`) there.
 //!
-//! Only the request-level parameters are read here; `data` stays a JSON value for `parse`.
+//! Only the request-level parameters are read here; `data` stays a JSON value for `parse`. The
+//! multipart parser is the HTTP layer's (`http/multipart.rs`), handed in as a [`Multipart`].
 
 use axum::body::Bytes;
 use pixel_core::wire::query_pairs;
 use serde_json::{Map, Value};
 
 use super::answer::{ApiError, Kind};
-use crate::http::multipart;
+
+/// A `multipart/form-data` parser: the body, its `Content-Type` (with the boundary) and the most
+/// parts allowed → the text fields.
+pub type Multipart = fn(Bytes, &str, usize) -> Result<Vec<(String, String)>, FieldsError>;
+
+/// Why a [`Multipart`] parser refused a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldsError {
+    TooMany,
+    /// Malformed, with the reason.
+    Bad(&'static str),
+}
 
 /// Longest accepted body: 1,000 full events (a Purchase with advanced matching and ten
 /// products is under 2 KB of JSON) with room to spare.
@@ -68,9 +80,14 @@ pub fn check_content_type(content_type: &str) -> Result<(), ApiError> {
     encoding(content_type).map(|_| ())
 }
 
-/// The parameters of a request: its body (of `content_type`), then what its `query` string adds.
-/// The entry point of the fuzz target, with [`super::parse_events`].
-pub fn decode(content_type: &str, body: Bytes, query: &str) -> Result<Params, ApiError> {
+/// The parameters of a request: its body (of `content_type`; `multipart` reads a multipart one),
+/// then what its `query` string adds.
+pub fn decode(
+    content_type: &str,
+    body: Bytes,
+    query: &str,
+    multipart: Multipart,
+) -> Result<Params, ApiError> {
     if body.len() > MAX_BODY {
         return Err(too_large());
     }
@@ -89,11 +106,9 @@ pub fn decode(content_type: &str, body: Bytes, query: &str) -> Result<Params, Ap
     match kind {
         Encoding::Json => params.read_json(&body)?,
         Encoding::Multipart => {
-            let boundary = multipart::boundary(content_type)
-                .ok_or_else(|| ApiError::bad_body("multipart/form-data without a boundary"))?;
-            let fields = multipart::parse(body, &boundary, MAX_PARAMS).map_err(|e| match e {
-                multipart::MultipartError::TooManyParts => too_many_params(),
-                other => ApiError::bad_body(other.message()),
+            let fields = multipart(body, content_type, MAX_PARAMS).map_err(|e| match e {
+                FieldsError::TooMany => too_many_params(),
+                FieldsError::Bad(why) => ApiError::bad_body(why),
             })?;
             for (k, v) in fields {
                 params.read_text(&k, &v)?;
@@ -210,8 +225,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The HTTP layer's parser, as the handler hands it in.
+    fn fields(
+        body: Bytes,
+        content_type: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String)>, FieldsError> {
+        crate::http::server_events::multipart_fields(body, content_type, max)
+    }
+
     fn decode_str(content_type: &str, body: &str, query: &str) -> Result<Params, ApiError> {
-        decode(content_type, Bytes::copy_from_slice(body.as_bytes()), query)
+        decode(
+            content_type,
+            Bytes::copy_from_slice(body.as_bytes()),
+            query,
+            fields,
+        )
     }
 
     #[test]
@@ -269,6 +298,7 @@ mod tests {
             ("application/x-www-form-urlencoded", "data=[{"),
             ("multipart/form-data", "--b\r\n"),
             ("multipart/form-data; boundary=b", "no parts"),
+            ("multipart/form-data; boundary=", "--\r\n"),
         ] {
             let e = decode_str(ct, body, "").err();
             assert_eq!(e.map(|e| e.kind), Some(Kind::BadBody), "{ct} {body}");
@@ -281,7 +311,7 @@ mod tests {
         let e = decode_str("application/json", "{}", &many).err();
         assert_eq!(e.map(|e| e.kind), Some(Kind::TooLarge));
         let big = Bytes::from(vec![b' '; MAX_BODY + 1]);
-        let e = decode("application/json", big, "").err();
+        let e = decode("application/json", big, "", fields).err();
         assert_eq!(e.map(|e| e.kind), Some(Kind::TooLarge));
     }
 

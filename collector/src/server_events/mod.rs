@@ -4,9 +4,10 @@
 //! In scope: the request's parameters in each encoding Meta's SDKs use (`body.rs`), the pixel's
 //! credentials (`credentials.rs`), Meta's rules for each event and the [`NewEvent`]s they become
 //! (`parse.rs`, `user_data.rs`), and the answers in Meta's shape with their status codes
-//! (`answer.rs`). Out of scope: I/O. The handler (`http/server_events.rs`) reads the body, calls
-//! these, stores the events in one transaction and answers; the fuzz target calls
-//! [`decode`] and [`parse_events`] directly.
+//! (`answer.rs`). Out of scope: I/O, and the HTTP layer's multipart parser, which [`decode`] is
+//! handed. The handler (`http/server_events.rs`) reads the body, calls these, stores the events
+//! in one transaction and answers; the fuzz target calls its `read_params` and
+//! [`parse_events`].
 //!
 //! ```text
 //!  body, query ──decode──> Params ──credentials──> ok ──parse_events──> Vec<NewEvent> ──> ingest
@@ -23,7 +24,10 @@ mod parse;
 mod user_data;
 
 pub use answer::{fbtrace_id, received, ApiError, Kind, SUBCODE_PARAM, SUBCODE_TOO_OLD};
-pub use body::{check_content_type, decode, too_large, Params, MAX_BODY, MAX_PARAMS, MAX_QUERY};
+pub use body::{
+    check_content_type, decode, too_large, FieldsError, Multipart, Params, MAX_BODY, MAX_PARAMS,
+    MAX_QUERY,
+};
 pub use credentials::{accepts_server_events, offered, Check};
 pub use parse::{
     parse_events, Context, Parsed, ACTION_SOURCES, MAX_AGE_SECS, MAX_EVENTS, MAX_SKEW_SECS,

@@ -139,7 +139,7 @@ fn read_event(
         Some(Value::String(s)) => s,
         Some(_) => return Err(ApiError::param(&path("event_name"), "must be a string")),
     };
-    let event_time = event_time(take("event_time"), &path("event_time"), cx.received_at_ms)?;
+    let event_time = event_time(take("event_time"), at, cx.received_at_ms)?;
     let action_source = match take("action_source") {
         None => return Err(ApiError::param(&path("action_source"), "is required")),
         Some(Value::String(s)) if ACTION_SOURCES.contains(&s.as_str()) => s,
@@ -151,17 +151,17 @@ fn read_event(
         }
     };
     let website = action_source == "website";
-    let source_url = optional_text(take("event_source_url"), &path("event_source_url"))?;
+    let source_url = optional_text(take("event_source_url"), at, "event_source_url")?;
     if website && source_url.is_empty() {
         return Err(ApiError::param(
             &path("event_source_url"),
             "is required when action_source is website",
         ));
     }
-    let referrer_url = optional_text(take("referrer_url"), &path("referrer_url"))?;
+    let referrer_url = optional_text(take("referrer_url"), at, "referrer_url")?;
     let user_data = match take("user_data") {
         None => return Err(ApiError::param(&path("user_data"), "is required")),
-        Some(Value::Object(o)) => user_data::read(o, &path("user_data"), cx.received_at_ms)?,
+        Some(Value::Object(o)) => user_data::read(o, at, cx.received_at_ms)?,
         Some(_) => return Err(ApiError::param(&path("user_data"), "must be an object")),
     };
     if website && user_data.user_agent.is_none() {
@@ -206,10 +206,13 @@ fn read_event(
     })
 }
 
-/// `event_time`: integer seconds (or their digits in a string), within Meta's window.
-fn event_time(value: Option<Value>, path: &str, received_at_ms: i64) -> Result<i64, ApiError> {
+/// `event_time` of the event at `at`: integer seconds (or their digits in a string), within
+/// Meta's window.
+fn event_time(value: Option<Value>, at: &str, received_at_ms: i64) -> Result<i64, ApiError> {
+    // Error paths are written only for an error: this runs for every event.
+    let path = || format!("{at}.event_time");
     let secs = match value {
-        None => return Err(ApiError::param(path, "is required")),
+        None => return Err(ApiError::param(&path(), "is required")),
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
             s.parse().ok()
@@ -218,7 +221,7 @@ fn event_time(value: Option<Value>, path: &str, received_at_ms: i64) -> Result<i
     };
     let Some(secs) = secs else {
         return Err(ApiError::param(
-            path,
+            &path(),
             "must be an integer: Unix time in seconds",
         ));
     };
@@ -228,7 +231,10 @@ fn event_time(value: Option<Value>, path: &str, received_at_ms: i64) -> Result<i
             Kind::Param {
                 subcode: SUBCODE_TOO_OLD,
             },
-            format!("{path}: more than 7 days in the past; Meta takes no older event"),
+            format!(
+                "{}: more than 7 days in the past; Meta takes no older event",
+                path()
+            ),
         ));
     }
     if secs > now.saturating_add(MAX_SKEW_SECS) {
@@ -238,19 +244,19 @@ fn event_time(value: Option<Value>, path: &str, received_at_ms: i64) -> Result<i
             ""
         };
         return Err(ApiError::param(
-            path,
+            &path(),
             &format!("more than {MAX_SKEW_SECS} s in the future{hint}"),
         ));
     }
     Ok(secs)
 }
 
-/// A string that may be absent (empty then); another type is a 400.
-fn optional_text(value: Option<Value>, path: &str) -> Result<String, ApiError> {
+/// The string `key` of the event at `at`, empty when absent; another type is a 400.
+fn optional_text(value: Option<Value>, at: &str, key: &str) -> Result<String, ApiError> {
     match value {
         None => Ok(String::new()),
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::param(path, "must be a string")),
+        Some(_) => Err(ApiError::param(&format!("{at}.{key}"), "must be a string")),
     }
 }
 

@@ -56,25 +56,26 @@ pub struct UserData {
     pub dropped: Vec<DroppedField>,
 }
 
-/// Read the `user_data` object of the event at `path` (`data[3].user_data`).
+/// Read the `user_data` object of the event at `event` (`data[3]`).
 pub fn read(
     object: Map<String, Value>,
-    path: &str,
+    event: &str,
     received_at_ms: i64,
 ) -> Result<UserData, ApiError> {
     let mut out = UserData::default();
-    let at = |key: &str| format!("{path}.{key}");
+    // Error paths are written only for an error: this runs for every key of every event.
+    let at = |key: &str| format!("{event}.user_data.{key}");
     for (key, value) in object {
         if value.is_null() {
             continue;
         }
         if let Some(field) = Field::ALL.into_iter().find(|f| f.wire_key() == key) {
-            out.match_key(field, value, &at(&key), received_at_ms)?;
+            out.match_key(field, value, event, received_at_ms)?;
             continue;
         }
         match key.as_str() {
             "fbp" | "fbc" => {
-                let v = text(value, &at(&key))?;
+                let v = text(value).ok_or_else(|| not_text(&at(&key)))?;
                 if v.chars().count() > MAX_COOKIE_VALUE {
                     return Err(ApiError::param(
                         &at(&key),
@@ -90,7 +91,7 @@ pub fn read(
                 }
             }
             "client_ip_address" => {
-                let v = text(value, &at(&key))?;
+                let v = text(value).ok_or_else(|| not_text(&at(&key)))?;
                 if !v.is_empty() {
                     let ip: IpAddr = v
                         .parse()
@@ -99,7 +100,7 @@ pub fn read(
                 }
             }
             "client_user_agent" => {
-                let v = text(value, &at(&key))?;
+                let v = text(value).ok_or_else(|| not_text(&at(&key)))?;
                 if !v.is_empty() {
                     out.user_agent = Some(match v.char_indices().nth(MAX_USER_AGENT) {
                         Some((cut, _)) => v.get(..cut).unwrap_or_default().to_owned(),
@@ -121,12 +122,12 @@ pub fn read(
 }
 
 impl UserData {
-    /// A match key: the first of its values the normaliser accepts.
+    /// A match key of the event at `event`: the first of its values the normaliser accepts.
     fn match_key(
         &mut self,
         field: Field,
         value: Value,
-        path: &str,
+        event: &str,
         received_at_ms: i64,
     ) -> Result<(), ApiError> {
         let values = match value {
@@ -142,7 +143,7 @@ impl UserData {
                 Value::Number(n) => n.to_string(),
                 _ => {
                     return Err(ApiError::param(
-                        &format!("{path}[{n}]"),
+                        &format!("{event}.user_data.{}[{n}]", field.wire_key()),
                         "must be a string (a SHA-256 hash, or the plain value to hash)",
                     ))
                 }
@@ -186,15 +187,19 @@ impl UserData {
     }
 }
 
-/// A string value, trimmed; another type is a 400 naming `path`.
-fn text(value: Value, path: &str) -> Result<String, ApiError> {
+/// A string value, trimmed; `None` for another type.
+fn text(value: Value) -> Option<String> {
     match value {
         Value::String(s) => {
             let t = s.trim();
-            Ok(if t.len() == s.len() { s } else { t.to_owned() })
+            Some(if t.len() == s.len() { s } else { t.to_owned() })
         }
-        _ => Err(ApiError::param(path, "must be a string")),
+        _ => None,
     }
+}
+
+fn not_text(path: &str) -> ApiError {
+    ApiError::param(path, "must be a string")
 }
 
 #[cfg(test)]
@@ -207,7 +212,7 @@ mod tests {
 
     fn read_json(v: Value) -> Result<UserData, ApiError> {
         match v {
-            Value::Object(o) => read(o, "data[0].user_data", NOW),
+            Value::Object(o) => read(o, "data[0]", NOW),
             _ => unreachable!(),
         }
     }
