@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::ingest::Unavailable;
 
 /// Meta's `error_subcode` of a parameter error (its "Server-side API parameter error", e.g.
-/// "The parameter $['data'][0]['event_time'] is required.").
+/// `The parameter $['data'][0]['event_time'] is required.`).
 pub const SUBCODE_PARAM: u32 = 2_804_019;
 /// Meta's `error_subcode` of an event older than 7 days ("Event timestamp too old").
 pub const SUBCODE_TOO_OLD: u32 = 2_804_008;
@@ -176,7 +176,7 @@ impl ApiError {
 
     /// The answer: the status, Meta's body, `Retry-After` on a 503, `WWW-Authenticate` on a 401.
     pub fn into_response(self, fbtrace_id: &str) -> Response {
-        let mut resp = json_response(self.kind.status(), &self.body(fbtrace_id));
+        let mut resp = json_response(self.kind.status(), self.body(fbtrace_id).to_string());
         let headers = resp.headers_mut();
         let retry_after = match self.kind {
             Kind::Unavailable(u) => Some(u.retry_after_secs()),
@@ -193,16 +193,17 @@ impl ApiError {
     }
 }
 
-/// Meta's success body: every event of the request counted, stored or not.
+/// Meta's success body: every event of the request counted, stored or not. (Written as text: a
+/// trace ID is base64url, nothing in it needs escaping.)
 pub fn received(events: usize, fbtrace_id: &str) -> Response {
     json_response(
         StatusCode::OK,
-        &json!({ "events_received": events, "messages": [], "fbtrace_id": fbtrace_id }),
+        format!(r#"{{"events_received":{events},"messages":[],"fbtrace_id":"{fbtrace_id}"}}"#),
     )
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -300,7 +301,7 @@ mod tests {
                 _ => {}
             }
         }
-        let ok = received(3, "A");
+        let ok = received(3, &fbtrace_id());
         assert_eq!(ok.status(), StatusCode::OK);
     }
 
