@@ -423,8 +423,14 @@ fn one(s: &dyn Store) -> Result<StoredEvent, StoreError> {
 /// are in one group commit; repeats of either are duplicates.
 pub fn copies_merge_in_either_order_and_in_one_batch(s: &dyn Store) -> Result<(), StoreError> {
     let (browser, server) = (event("m", T), server_copy("m", T + 1000));
-    assert_eq!(s.insert_batch(&[browser.clone()])?, [InsertOutcome::Stored]);
-    assert_eq!(s.insert_batch(&[server.clone()])?, [InsertOutcome::Merged]);
+    assert_eq!(
+        s.insert_batch(std::slice::from_ref(&browser))?,
+        [InsertOutcome::Stored]
+    );
+    assert_eq!(
+        s.insert_batch(std::slice::from_ref(&server))?,
+        [InsertOutcome::Merged]
+    );
     let first = one(s)?;
     let expected = crate::ports::merge::meet(&browser, RelayStatus::Pending, &server);
     assert_eq!(Some(&first.event), expected.as_ref());

@@ -20,7 +20,7 @@ impl EventLog for MemoryStore {
         let mut outcomes = Vec::with_capacity(events.len());
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
-            let Some(claim) = state.dedup.claim(key, e.received_at_ms) else {
+            let Some(_claim) = state.dedup.claim(key, e.received_at_ms) else {
                 if let Some(r) = state
                     .dedup
                     .row(key)
@@ -41,7 +41,6 @@ impl EventLog for MemoryStore {
                 outcomes.push(InsertOutcome::Duplicate);
                 continue;
             };
-            drop(claim);
             let id = state.next_id;
             state.dedup.set_row(key, id);
             state.next_id += 1;
