@@ -171,6 +171,11 @@ async fn a_request_is_answered_once_its_events_are_stored(backend: Backend) {
     let api = c.events("?limit=10").await;
     let purchase = api.iter().find(|e| e["event_id"] == "o-1").unwrap();
     assert_eq!(purchase["user_data"]["em"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        (purchase["origin"].as_str(), purchase["verified"].as_bool()),
+        (Some("server"), Some(true))
+    );
+    assert!(purchase["hold_until_ms"].is_i64());
     assert_eq!(c.metric("collector_server_requests_total").await, 1);
     assert_eq!(c.metric("collector_events_stored_total").await, 3);
 }
@@ -425,6 +430,12 @@ async fn a_retry_is_received_again_and_stored_once(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(count(&c), 2);
+    let lead = c
+        .events("?limit=10")
+        .await
+        .into_iter()
+        .find(|e| e["event_id"] == "l-1");
+    assert_eq!(lead.map(|e| e["origin"].clone()), Some(json!("both")));
 }
 
 async fn held_events_wait_for_their_other_copy_beacons_too(backend: Backend) {
@@ -515,7 +526,7 @@ async fn a_store_that_cannot_commit_answers_503_with_retry_after() {
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP: a declared length over the limit, and the malformed corpus.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -841,74 +852,50 @@ async fn a_malformed_corpus_gets_no_5xx_and_stores_only_what_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let (mut c, _graph) = start(Backend::Sqlite, dir.path(), &[]).await;
     let before = count(&c);
-    let statuses = Arc::new(Mutex::new(
-        std::collections::BTreeMap::<String, usize>::new(),
-    ));
-    let accepted = Arc::new(Mutex::new(std::collections::HashSet::<usize>::new()));
-    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let fives = Arc::new(Mutex::new(Vec::<String>::new()));
-    let answers = Arc::new(Mutex::new(std::collections::HashMap::<usize, String>::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = std::time::Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..16u64 {
-        let (statuses, accepted, received, fives, answers, next, addr) = (
-            statuses.clone(),
-            accepted.clone(),
-            received.clone(),
-            fives.clone(),
-            answers.clone(),
-            next.clone(),
-            c.addr,
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut rng = fastrand::Rng::with_seed(0xca91 + w);
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= CORPUS {
-                    return;
+    // 16 clients take the next request in turn; each returns (index, status, body, request head).
+    let workers: Vec<_> = (0..16u64)
+        .map(|w| {
+            let (next, addr) = (next.clone(), c.addr);
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(0xca91 + w);
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= CORPUS {
+                        return out;
+                    }
+                    let req = corpus_request(&mut rng, i);
+                    let (status, body) = raw(addr, &req).await;
+                    let head = String::from_utf8_lossy(&req[..req.len().min(600)]).into_owned();
+                    out.push((i, status, body, head));
                 }
-                let req = corpus_request(&mut rng, i);
-                let (status, body) = raw(addr, &req).await;
-                let key = status.map_or_else(|| "closed".to_owned(), |s| s.to_string());
-                answers.lock().unwrap().insert(
-                    i,
-                    format!(
-                        "{key} {body} to {}",
-                        String::from_utf8_lossy(&req[..req.len().min(700)])
-                    ),
-                );
-                *statuses.lock().unwrap().entry(key).or_default() += 1;
-                if status.is_some_and(|s| s >= 500) {
-                    fives.lock().unwrap().push(format!(
-                        "{} -> {body}",
-                        String::from_utf8_lossy(&req[..req.len().min(400)])
-                    ));
-                }
-                if status == Some(200) {
-                    let n = body["events_received"]
-                        .as_u64()
-                        .expect("a 200 says how many");
-                    received.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    accepted.lock().unwrap().insert(i);
-                }
-            }
-        }));
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(CORPUS);
+    for w in workers {
+        answers.extend(w.await.unwrap());
     }
-    for t in tasks {
-        t.await.unwrap();
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for (_, status, _, _) in &answers {
+        let key = status.map_or_else(|| "closed".to_owned(), |s| s.to_string());
+        *statuses.entry(key).or_default() += 1;
     }
-    let statuses = statuses.lock().unwrap().clone();
     println!(
         "{CORPUS} server-event requests in {:.1} s; answers by status: {statuses:?}",
         start.elapsed().as_secs_f64()
     );
-    let fives = fives.lock().unwrap().clone();
+    let fives: Vec<_> = answers
+        .iter()
+        .filter(|a| a.1.is_some_and(|s| s >= 500))
+        .collect();
     assert!(
         fives.is_empty(),
         "{} 5xx, first: {:#?}",
         fives.len(),
-        &fives[..fives.len().min(3)]
+        fives.first()
     );
     assert!(
         statuses.get("200").copied().unwrap_or(0) > CORPUS / 20,
@@ -920,21 +907,30 @@ async fn a_malformed_corpus_gets_no_5xx_and_stores_only_what_it_acknowledged() {
     );
     // What was stored is what was acknowledged: counted (repeats are acknowledged, not stored) and
     // by ID (no event of a refused request).
-    let received = received.load(std::sync::atomic::Ordering::Relaxed);
+    let accepted: std::collections::HashMap<usize, u64> = answers
+        .iter()
+        .filter(|a| a.1 == Some(200))
+        .map(|a| {
+            (
+                a.0,
+                a.2["events_received"]
+                    .as_u64()
+                    .expect("a 200 says how many"),
+            )
+        })
+        .collect();
+    let received: u64 = accepted.values().sum();
     let duplicates = c.metric("collector_events_duplicate_total").await;
     let merged = c.metric("collector_events_merged_total").await;
     assert_eq!(count(&c) - before, received - duplicates - merged);
-    let accepted = accepted.lock().unwrap().clone();
     for id in c.db.stored_ids() {
-        if let Some(i) = id
+        let request = id
             .strip_prefix('c')
             .and_then(|r| r.split_once('-'))
-            .and_then(|(i, _)| i.parse::<usize>().ok())
-        {
-            assert!(
-                accepted.contains(&i),
-                "{id} stored, but request {i} was refused"
-            );
+            .and_then(|(i, _)| i.parse::<usize>().ok());
+        if let Some(i) = request.filter(|i| !accepted.contains_key(i)) {
+            let answer = answers.iter().find(|a| a.0 == i);
+            panic!("{id} stored, but request {i} was refused: {answer:?}");
         }
     }
     assert!(

@@ -11,7 +11,7 @@
 //! No log line holds the URL's query string or a credential: the route's latency is recorded
 //! under its pattern, and a refusal is logged (at debug level) with its label and trace ID only.
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, request::Parts};
 use axum::response::Response;
@@ -82,12 +82,8 @@ async fn accept(
         .ok_or_else(|| unread(unknown_pixel(pixel_id)))?;
     let server_key = config.server_key(pixel_id);
     se::accepts_server_events(pixel, server_key).map_err(unread)?;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    // The declared `Content-Length` (hyper's size hint of the body).
+    if HttpBody::size_hint(&body).lower() > MAX_BODY as u64 {
         return Err(unread(too_large()));
     }
     let content_type = parts
