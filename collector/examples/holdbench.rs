@@ -21,7 +21,7 @@
 //! stand-in, and the time of one claim that finds nothing but held events (what every idle poll
 //! of the relay costs while they wait). The last column is the load's rate (`insert_batch` of
 //! 2,048 built events), the ingest side of the same indexes. `--explain` prints the claim's plan
-//! on the largest H. `--variant` compares candidate SQLite indexes (see `VARIANTS`).
+//! on the largest H.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -57,24 +57,7 @@ struct Args {
     batch: usize,
     pg: Option<String>,
     explain: bool,
-    /// SQLite schema variants to compare (`main`: as migrated; others: see [`VARIANTS`]).
-    variants: Vec<&'static str>,
 }
-
-/// Candidate indexes for the SQLite claim, applied to a freshly migrated file before the events
-/// are stored (so they are built row by row, as the collector builds them). `main`: the schema as
-/// the migrations leave it.
-const VARIANTS: &[(&str, &str)] = &[
-    ("main", ""),
-    // The hold in the pending index: the claim checks it on the index entry and seeks the table
-    // row only for the events it returns.
-    (
-        "cover",
-        "DROP INDEX events_pending;
-         CREATE INDEX events_pending ON events (pixel_id, id, hold_until_ms)
-            WHERE relay_status = 'pending';",
-    ),
-];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
@@ -102,7 +85,6 @@ fn args() -> Args {
         batch: 1_000,
         pg: None,
         explain: false,
-        variants: vec!["main"],
     };
     let mut argv = std::env::args().skip(1);
     while let Some(k) = argv.next() {
@@ -132,18 +114,6 @@ fn args() -> Args {
             }
             "--batch" => a.batch = v.parse().expect("--batch N"),
             "--pg" => a.pg = Some(v),
-            "--variant" => {
-                a.variants = v
-                    .split(',')
-                    .map(|n| {
-                        VARIANTS
-                            .iter()
-                            .find(|(name, _)| *name == n)
-                            .unwrap_or_else(|| panic!("--variant: one of {VARIANTS:?}"))
-                            .0
-                    })
-                    .collect()
-            }
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -231,24 +201,8 @@ fn workload(events: usize, held: usize, layout: Layout, now: i64) -> Vec<NewEven
         .collect()
 }
 
-/// A store and its schema variant.
-#[derive(Clone, Copy, PartialEq)]
-struct Setup {
-    backend: Backend,
-    variant: &'static str,
-}
-
-impl Setup {
-    fn name(self) -> String {
-        match self.backend {
-            Backend::Sqlite => format!("SQLite {}", self.variant),
-            Backend::Postgres => "PostgreSQL".to_owned(),
-        }
-    }
-}
-
 struct Run {
-    setup: Setup,
+    backend: Backend,
     layout: Layout,
     round: usize,
     held: usize,
@@ -270,17 +224,8 @@ fn explain(backend: Backend, db: &str, now: i64, batch: usize) {
     match backend {
         Backend::Sqlite => {
             let conn = rusqlite::Connection::open(db).unwrap();
-            // The claim of `store/sqlite/queue.rs`, by schema: one walk of `events_pending`
-            // (migration 5), or the union of it and `events_held` (migration 6).
-            let split: bool = conn
-                .query_row(
-                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'events_held'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            let sql = if split {
-                "EXPLAIN QUERY PLAN SELECT * FROM events WHERE id IN (
+            // The claim of `store/sqlite/queue.rs` (its `PENDING_IDS`, migration 6).
+            let sql = "EXPLAIN QUERY PLAN SELECT * FROM events WHERE id IN (
                     SELECT id FROM (SELECT id FROM events INDEXED BY events_pending
                         WHERE pixel_id = ?1 AND relay_status = 'pending'
                             AND hold_until_ms IS NULL AND id > ?2
@@ -290,13 +235,7 @@ fn explain(backend: Backend, db: &str, now: i64, batch: usize) {
                         WHERE pixel_id = ?1 AND relay_status = 'pending'
                             AND hold_until_ms IS NOT NULL AND hold_until_ms <= ?4 AND id > ?2
                         ORDER BY id LIMIT ?3))
-                 ORDER BY id LIMIT ?3"
-            } else {
-                "EXPLAIN QUERY PLAN SELECT * FROM events INDEXED BY events_pending
-                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2
-                    AND (hold_until_ms IS NULL OR hold_until_ms <= ?4)
-                 ORDER BY id LIMIT ?3"
-            };
+                 ORDER BY id LIMIT ?3";
             let mut stmt = conn.prepare(sql).unwrap();
             let rows: Vec<String> = stmt
                 .query_map(rusqlite::params![PIXEL, 0, batch as i64, now], |r| {
@@ -331,7 +270,7 @@ fn explain(backend: Backend, db: &str, now: i64, batch: usize) {
 #[allow(clippy::too_many_arguments)]
 fn run_once(
     a: &Args,
-    setup: Setup,
+    backend: Backend,
     layout: Layout,
     round: usize,
     held: usize,
@@ -339,14 +278,7 @@ fn run_once(
     graph: &(String, Arc<graph_stub::Received>),
     rt: &tokio::runtime::Runtime,
 ) -> Run {
-    let backend = setup.backend;
-    let name = format!(
-        "hb_{}_{}_{}_{round}_{held}",
-        backend.name(),
-        setup.variant,
-        layout.name()
-    )
-    .to_lowercase();
+    let name = format!("hb_{}_{}_{round}_{held}", backend.name(), layout.name()).to_lowercase();
     let db = match backend {
         Backend::Sqlite => dir.join(format!("{name}.db")).to_str().unwrap().to_owned(),
         Backend::Postgres => {
@@ -379,16 +311,6 @@ fn run_once(
     ])
     .unwrap_or_else(|e| panic!("{e:?}"));
     let store: Arc<dyn Store> = collector::store::open(&cfg).unwrap();
-    let ddl = VARIANTS
-        .iter()
-        .find(|(n, _)| *n == setup.variant)
-        .map_or("", |v| v.1);
-    if backend == Backend::Sqlite && !ddl.is_empty() {
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute_batch(ddl)
-            .unwrap();
-    }
     let now = SystemClock.now_ms();
     let events = workload(a.events, held, layout, now);
     let t = Instant::now();
@@ -455,7 +377,7 @@ fn run_once(
         let _ = std::fs::remove_file(format!("{db}-shm"));
     }
     Run {
-        setup,
+        backend,
         layout,
         round,
         held,
@@ -476,19 +398,9 @@ fn main() {
         .build()
         .unwrap();
     let graph = graph_stub::start(&rt);
-    let mut setups: Vec<Setup> = a
-        .variants
-        .iter()
-        .map(|&variant| Setup {
-            backend: Backend::Sqlite,
-            variant,
-        })
-        .collect();
+    let mut backends = vec![Backend::Sqlite];
     if a.pg.is_some() {
-        setups.push(Setup {
-            backend: Backend::Postgres,
-            variant: "main",
-        });
+        backends.push(Backend::Postgres);
     }
     println!(
         "holdbench: {} PageViews relayed (batches of {}) past H held Purchases (hold a day away), \
@@ -497,13 +409,13 @@ fn main() {
     );
     let mut runs = Vec::new();
     for round in 1..=a.rounds {
-        for &setup in &setups {
+        for &backend in &backends {
             for &layout in &a.layouts {
                 for &held in &a.held {
-                    let r = run_once(&a, setup, layout, round, held, dir.path(), &graph, &rt);
+                    let r = run_once(&a, backend, layout, round, held, dir.path(), &graph, &rt);
                     eprintln!(
                         "  round {round} {} {} H={held}: {:.3} s",
-                        setup.name(),
+                        backend.name(),
                         layout.name(),
                         r.secs
                     );
@@ -514,20 +426,20 @@ fn main() {
     }
 
     println!(
-        "{:<14} {:<7} {:>5} {:>7} {:>8} {:>10} {:>10} {:>14} {:>9}",
+        "{:<11} {:<7} {:>5} {:>7} {:>8} {:>10} {:>10} {:>14} {:>9}",
         "store", "layout", "round", "H", "secs", "events/s", "vs H=0", "idle claim ms", "stored/s"
     );
     let base = |r: &Run| {
         runs.iter()
             .find(|b| {
-                b.setup == r.setup && b.layout == r.layout && b.round == r.round && b.held == 0
+                b.backend == r.backend && b.layout == r.layout && b.round == r.round && b.held == 0
             })
             .map_or(f64::NAN, |b| b.per_sec(a.events))
     };
     for r in &runs {
         println!(
-            "{:<14} {:<7} {:>5} {:>7} {:>8.3} {:>10.0} {:>10.2} {:>14.2} {:>9.0}",
-            r.setup.name(),
+            "{:<11} {:<7} {:>5} {:>7} {:>8.3} {:>10.0} {:>10.2} {:>14.2} {:>9.0}",
+            r.backend.name(),
             r.layout.name(),
             r.round,
             r.held,
@@ -539,21 +451,21 @@ fn main() {
         );
     }
     println!("medians over the rounds:");
-    for &setup in &setups {
+    for &backend in &backends {
         for &layout in &a.layouts {
             for &held in &a.held {
                 let pick = |f: &dyn Fn(&Run) -> f64| {
                     let mut v: Vec<f64> = runs
                         .iter()
-                        .filter(|r| r.setup == setup && r.layout == layout && r.held == held)
+                        .filter(|r| r.backend == backend && r.layout == layout && r.held == held)
                         .map(f)
                         .collect();
                     v.sort_by(f64::total_cmp);
                     v[v.len() / 2]
                 };
                 println!(
-                    "{:<14} {:<7} {:>5} {:>7} {:>8.3} {:>10.0} {:>10.2} {:>14.2} {:>9.0}",
-                    setup.name(),
+                    "{:<11} {:<7} {:>5} {:>7} {:>8.3} {:>10.0} {:>10.2} {:>14.2} {:>9.0}",
+                    backend.name(),
                     layout.name(),
                     "med",
                     held,
