@@ -116,20 +116,48 @@ impl Drop for Server {
     }
 }
 
-/// `psql -c SQL` on `url`; panics when it fails.
-pub fn psql(url: &str, sql: &str) {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
+fn psql_bin() -> PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path().join("bin/psql"))
         .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("psql"));
-    let status = Command::new(bin)
+        .unwrap_or_else(|| PathBuf::from("psql"))
+}
+
+/// `psql -c SQL` on `url`; panics when it fails.
+pub fn psql(url: &str, sql: &str) {
+    let status = Command::new(psql_bin())
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .status()
         .unwrap();
     assert!(status.success(), "psql {sql}");
+}
+
+/// The one value `sql` selects on `url`, as text.
+pub fn psql_value(url: &str, sql: &str) -> String {
+    let out = Command::new(psql_bin())
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Start (or restart with other settings) the private server in `dir`: its URL.
