@@ -3,7 +3,7 @@
 //! ```sh
 //! nice -n 19 cargo run --release -p collector --example holdbench -- \
 //!     [--events 20000] [--held 0,1000,10000] [--rounds 3] [--layout spread,first] \
-//!     [--batch 1000] [--pg postgres://postgres@127.0.0.1:PORT/postgres] [--explain]
+//!     [--batch 1000] [--pg postgres://postgres@127.0.0.1:PORT/postgres] [--explain] [--unrelayed]
 //! ```
 //!
 //! For each store (a SQLite file; with `--pg`, also a fresh database on that server, created and
@@ -16,8 +16,10 @@
 //! them (`first`: a backlog of held orders ahead of the queue).
 //!
 //! The configurations run interleaved (round 1: every H, then round 2 …), so the machine's drift
-//! falls on all of them alike; each row is one run, and the last column is its rate against the
-//! same round's H = 0. After each run: the held events are still pending and none reached the
+//! falls on all of them alike; each row is one run, `vs H=0` its rate against the same round's
+//! H = 0. `--unrelayed` is the control: the H Purchases stored not to be relayed
+//! (never pending) rather than held, so that what a larger table costs the relay shows apart from
+//! what the hold costs. After each run: the held events are still pending and none reached the
 //! stand-in, and the time of one claim that finds nothing but held events (what every idle poll
 //! of the relay costs while they wait). The last column is the load's rate (`insert_batch` of
 //! 2,048 built events), the ingest side of the same indexes. `--explain` prints the claim's plan
@@ -57,6 +59,10 @@ struct Args {
     batch: usize,
     pg: Option<String>,
     explain: bool,
+    /// The control: the H Purchases stored not to be relayed (never pending) instead of held,
+    /// the same rows in the same places, so what remains of the difference to H = 0 is the
+    /// larger table and not the hold.
+    unrelayed: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -85,11 +91,16 @@ fn args() -> Args {
         batch: 1_000,
         pg: None,
         explain: false,
+        unrelayed: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(k) = argv.next() {
         if k == "--explain" {
             a.explain = true;
+            continue;
+        }
+        if k == "--unrelayed" {
+            a.unrelayed = true;
             continue;
         }
         let v = argv.next().unwrap_or_default();
@@ -172,7 +183,13 @@ fn pg_database(url: &str, name: &str) -> String {
 }
 
 /// `events` PageViews to relay and `held` held Purchases, laid out as `layout` says.
-fn workload(events: usize, held: usize, layout: Layout, now: i64) -> Vec<NewEvent> {
+fn workload(
+    events: usize,
+    held: usize,
+    layout: Layout,
+    now: i64,
+    unrelayed: bool,
+) -> Vec<NewEvent> {
     let total = events + held;
     let ctx = || RequestContext {
         client_ip: Some("203.0.113.7".into()),
@@ -190,8 +207,8 @@ fn workload(events: usize, held: usize, layout: Layout, now: i64) -> Vec<NewEven
             let n = k as u64;
             if is_held {
                 let b = Beacon { ts, ..purchase(n) };
-                let mut e = NewEvent::from_beacon(b, ctx(), true).unwrap().0;
-                e.hold_until_ms = Some(now + HOLD_MS);
+                let mut e = NewEvent::from_beacon(b, ctx(), !unrelayed).unwrap().0;
+                e.hold_until_ms = (!unrelayed).then_some(now + HOLD_MS);
                 e
             } else {
                 let b = Beacon { ts, ..page_view(n) };
@@ -312,15 +329,24 @@ fn run_once(
     .unwrap_or_else(|e| panic!("{e:?}"));
     let store: Arc<dyn Store> = collector::store::open(&cfg).unwrap();
     let now = SystemClock.now_ms();
-    let events = workload(a.events, held, layout, now);
+    let events = workload(a.events, held, layout, now, a.unrelayed);
     let t = Instant::now();
     for chunk in events.chunks(2048) {
         store.insert_batch(chunk).unwrap();
     }
     let store_per_sec = events.len() as f64 / t.elapsed().as_secs_f64();
-    if backend == Backend::Postgres {
-        // Autovacuum would get to it at its own time; a run starts from an analysed table.
-        pg_admin(&db, "VACUUM ANALYZE events");
+    // Every run starts from a settled store: the load's WAL checkpointed (SQLite; it would
+    // otherwise be copied into the file during the timed relay, more of it the larger H), the
+    // table analysed and checkpointed (PostgreSQL; autovacuum would get to it at its own time).
+    match backend {
+        Backend::Sqlite => rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap(),
+        Backend::Postgres => {
+            pg_admin(&db, "VACUUM ANALYZE events");
+            pg_admin(&db, "CHECKPOINT");
+        }
     }
     graph.1.reset();
     let state = AppState::new(cfg, store.clone()).unwrap();
@@ -341,11 +367,12 @@ fn run_once(
         }
     });
     // Every PageView sent, every held Purchase still waiting and none sent.
+    let waiting = if a.unrelayed { 0 } else { held as u64 };
     let settle = Instant::now();
-    while store.pending_count().unwrap() != held as u64 {
+    while store.pending_count().unwrap() != waiting {
         assert!(
             settle.elapsed() < Duration::from_secs(10),
-            "pending {} != held {held}",
+            "pending {} != {waiting}",
             store.pending_count().unwrap()
         );
         std::thread::sleep(Duration::from_millis(5));
@@ -403,9 +430,17 @@ fn main() {
         backends.push(Backend::Postgres);
     }
     println!(
-        "holdbench: {} PageViews relayed (batches of {}) past H held Purchases (hold a day away), \
-         H in {:?}; {} interleaved rounds; relay tasks + stand-in Graph API on 2 threads, loopback",
-        a.events, a.batch, a.held, a.rounds
+        "holdbench: {} PageViews relayed (batches of {}) past H {} Purchases, H in {:?}; {} \
+         interleaved rounds; relay tasks + stand-in Graph API on 2 threads, loopback",
+        a.events,
+        a.batch,
+        if a.unrelayed {
+            "never relayed (the control: no hold)"
+        } else {
+            "held (hold a day away)"
+        },
+        a.held,
+        a.rounds
     );
     let mut runs = Vec::new();
     for round in 1..=a.rounds {
