@@ -288,6 +288,21 @@ async fn refusals_are_meta_s_error_objects_and_store_nothing(backend: Backend) {
             "Unknown path components",
         ),
         (
+            "undecodable path",
+            post(
+                &c,
+                &format!("/v24.0/%ff{PIXEL}/events"),
+                "application/json",
+                good.to_string(),
+                Some(TOKEN),
+            )
+            .await,
+            404,
+            2500,
+            None,
+            "Unknown path components",
+        ),
+        (
             "unknown pixel",
             post_json(&c, "999", &good, Some(TOKEN)).await,
             400,

@@ -6,12 +6,13 @@
 //! `Authorization` header (checked before the body is read), the body (at most
 //! [`MAX_BODY`]), the credential from the body or query string, Meta's rules for every event,
 //! then one transaction for the whole request. The answer `{"events_received": N}` is given
-//! only once that transaction has committed; a request refused for any reason stored nothing.
+//! only once that transaction has committed; a request refused (4xx) stored nothing.
 //!
 //! No log line holds the URL's query string or a credential: the route's latency is recorded
 //! under its pattern, and a refusal is logged (at debug level) with its label and trace ID only.
 
 use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, request::Parts};
 use axum::response::Response;
@@ -36,12 +37,14 @@ const PARSE_INLINE_MAX: usize = 64 * 1024;
 /// The handler: the answer with `events_received`, or Meta's error object.
 pub async fn receive(
     State(state): State<AppState>,
-    Path((version, pixel)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     req: Request,
 ) -> Response {
     Metrics::inc(&state.metrics.server_received);
     let trace = fbtrace_id();
     let (parts, body) = req.into_parts();
+    // A segment that does not decode (`%ff`) is no version nor pixel: Meta's unknown path.
+    let (version, pixel) = path.map(|Path(p)| p).unwrap_or_default();
     match accept(&state, &version, &pixel, &parts, body).await {
         Ok(n) => {
             tracing::debug!(fbtrace_id = %trace, events = n, "server events stored");
