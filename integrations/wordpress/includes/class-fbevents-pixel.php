@@ -29,6 +29,12 @@ final class Fbevents_Pixel {
 	public const PURCHASE_EVENT = 'fbevents-pixel:purchase';
 
 	/**
+	 * The first-party cookie that records the page's last fbq('consent', …) call (`granted`,
+	 * `revoked` or `limited`), so that the server knows at checkout what the site's banner decided.
+	 */
+	public const CONSENT_COOKIE = 'fbevents_consent';
+
+	/**
 	 * Purchases fired before wp_head printed the base code; printed right after it.
 	 *
 	 * @var array<int, array{0: string, 1: array}>
@@ -115,6 +121,7 @@ final class Fbevents_Pixel {
 		} elseif ( 'gpc' === $settings['consent_mode'] ) {
 			$lines[] = "fbq('set','honorGPC',true);";
 		}
+		$lines[] = self::consent_recorder_js();
 		$user_data = self::user_data();
 		$lines[]   = "fbq('init','" . esc_js( $settings['pixel_id'] ) . "'" . ( array() === $user_data ? '' : ',' . self::js( $user_data ) ) . ');';
 		$lines[]   = "fbq('track','PageView');";
@@ -130,6 +137,23 @@ final class Fbevents_Pixel {
 		}
 		self::$pending = array();
 		wp_print_inline_script_tag( implode( "\n", $lines ), array( 'id' => 'fbevents-pixel' ) );
+	}
+
+	/**
+	 * Records every fbq('consent', …) call in the CONSENT_COOKIE (a strictly necessary cookie: it
+	 * holds the visitor's decision, no identifier), whoever makes it: the calls queued before the
+	 * library loads (through the stub's queue) and those after (through the `callMethod` the library
+	 * installs, wrapped by a property accessor). The stub itself stays Meta's. The last call wins,
+	 * in page order, as in the pixel.
+	 */
+	private static function consent_recorder_js(): string {
+		$secure = is_ssl() ? ';secure' : '';
+		return '(function(f,d){var m={grant:"granted",revoke:"revoked",limited:"limited"};' .
+			'function r(a){if(a&&a[0]==="consent"&&m.hasOwnProperty(a[1]))d.cookie=' . self::js( self::CONSENT_COOKIE . '=' ) .
+			'+m[a[1]]+' . self::js( ';path=' . COOKIEPATH . ';max-age=31536000;samesite=lax' . $secure ) . ';}' .
+			'try{var q=f.queue,p=q.push,c;q.push=function(a){r(a);return p.apply(q,arguments);};' .
+			'Object.defineProperty(f,"callMethod",{configurable:true,get:function(){return c&&function(){r(arguments);return c.apply(f,arguments);};},set:function(v){c=v;}});' .
+			'}catch(e){}})(fbq,document);';
 	}
 
 	/**
@@ -158,10 +182,24 @@ final class Fbevents_Pixel {
 		if ( is_string( $currency ) && preg_match( '/^[A-Za-z]{3}$/', $currency ) ) {
 			$data['currency'] = strtoupper( $currency );
 		}
+		self::print_purchase( $order, $data );
+	}
+
+	/**
+	 * Prints a Purchase with this event ID and custom data: where called once the base code is out,
+	 * else right after it.
+	 *
+	 * @param string $event_id Event ID (the server copy's too).
+	 * @param array  $data     Custom data.
+	 */
+	public static function print_purchase( string $event_id, array $data ): void {
+		if ( ! self::enabled() ) {
+			return;
+		}
 		if ( did_action( 'wp_head' ) ) {
-			wp_print_inline_script_tag( self::purchase_js( $order, $data ) );
+			wp_print_inline_script_tag( self::purchase_js( $event_id, $data ) );
 		} else {
-			self::$pending[] = array( $order, $data );
+			self::$pending[] = array( $event_id, $data );
 		}
 	}
 
