@@ -79,6 +79,10 @@ pub struct Row<'a> {
     /// [`Columns::hashes`] and `keys` has one of [`AUDIENCE_KEYS`](super::derivation::AUDIENCE_KEYS). A store that never fills it
     /// gets the same answers, only slower.
     pub derived: Option<Derived<'a>>,
+    /// Which copies the event is made of (`event::Origin`'s bits; 0 reads as a browser's). Only
+    /// [`derive`](super::derivation::derive) reads it, on the write path; the reports read it
+    /// from [`Derived::keys`] ([`origin`](super::derivation::origin)).
+    pub origin: u8,
 }
 
 /// The read side the reports need from a store.

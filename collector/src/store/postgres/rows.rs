@@ -78,6 +78,8 @@ pub(super) fn scan_row(r: &PgRow, at: &[Option<usize>; OPTIONAL], f: &mut dyn Fn
         relay_status: opt_text(Col::RelayStatus).and_then(RelayStatus::parse),
         relay_error: opt_text(Col::RelayError),
         derived,
+        // In `derived` (the scan does not read the column).
+        origin: 0,
     };
     f(&row);
 }
