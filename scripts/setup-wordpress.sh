@@ -77,21 +77,23 @@ woocommerce() {
     say "WooCommerce $WC_VERSION is unpacked in .cache/"
     return
   fi
-  local work archive
-  work=$(mktemp -d "$repo/.cache/woocommerce.XXXXXX" 2>/dev/null || { mkdir -p "$repo/.cache" && mktemp -d "$repo/.cache/woocommerce.XXXXXX"; })
+  local archive
+  mkdir -p "$repo/.cache"
+  work=$(mktemp -d "$repo/.cache/woocommerce.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
   archive=$WOOCOMMERCE_SOURCE
   case "$archive" in
     https://*|http://*)
       say "downloading WooCommerce $WC_VERSION from $archive"
-      curl -fsSL --retry 2 -o "$work/${archive##*/}" "$archive" || { rm -rf "$work"; die "could not download $archive (set WOOCOMMERCE_SOURCE to a local copy)"; }
+      curl -fsSL --retry 2 -o "$work/${archive##*/}" "$archive" || die "could not download $archive (set WOOCOMMERCE_SOURCE to a local copy)"
       archive=$work/${archive##*/}
       ;;
     *)
-      [ -f "$archive" ] || { rm -rf "$work"; die "WooCommerce archive $archive not found (set WOOCOMMERCE_SOURCE)"; }
+      [ -f "$archive" ] || die "WooCommerce archive $archive not found (set WOOCOMMERCE_SOURCE)"
       ;;
   esac
   if [ "${archive##*/}" = "woocommerce-$WC_VERSION.tar.gz" ]; then
-    echo "$WC_SHA256  $archive" | sha256sum -c --quiet - || { rm -rf "$work"; die "$archive: SHA-256 is not WooCommerce $WC_VERSION's"; }
+    echo "$WC_SHA256  $archive" | sha256sum -c --quiet - || die "$archive: SHA-256 is not WooCommerce $WC_VERSION's"
   fi
   say "unpacking WooCommerce $WC_VERSION into .cache/woocommerce-$WC_VERSION"
   mkdir "$work/out"
@@ -100,7 +102,7 @@ woocommerce() {
     *) tar -xzf "$archive" -C "$work/out" ;;
   esac
   grep -Eq "^ \* Version: ${WC_VERSION//./\\.}\s*$" "$work/out/woocommerce/woocommerce.php" ||
-    { rm -rf "$work"; die "$archive does not hold WooCommerce $WC_VERSION"; }
+    { die "$archive does not hold WooCommerce $WC_VERSION"; }
   touch "$work/out/.complete"
   rm -rf "$wc_dir"
   mv "$work/out" "$wc_dir"

@@ -199,9 +199,9 @@ test('cash on delivery: exactly one merged Purchase reaches Meta, with the billi
 
     await wp.cron();
     const copies = await deliveredToMeta(o.event_id);
-    assert.equal(copies.length, 1, `one Purchase at Meta, not ${copies.length}`);
+    assert.equal(copies.length, 1, `one Purchase at Meta, not ${copies.length}: ${JSON.stringify(copies)}`);
     const [event] = copies;
-    for (const [key, hash] of Object.entries(HASHED)) assert.deepEqual(event.user_data[key], [hash], `user_data.${key}`);
+    for (const [key, hash] of Object.entries(HASHED)) assert.deepEqual(event.user_data[key], [hash], `user_data.${key} in ${JSON.stringify(event)}`);
     assert.equal(event.user_data.fbp, cookies._fbp, "the browser's fbp");
     assert.equal(event.user_data.fbc, cookies._fbc, "the browser's fbc");
     assert.match(event.user_data.client_user_agent, /HeadlessChrome/);
