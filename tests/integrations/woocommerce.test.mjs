@@ -301,6 +301,43 @@ test('the collector down at payment: WP-Cron retries with backoff, and the Purch
   timings.push(['collector down, retried, delivered once', Date.now() - t]);
 });
 
+test('backoff: 60 s doubling per attempt, a Retry-After when longer, 408 and 429 retried too', async () => {
+  // The collector's answers played through WordPress's own pre_http_request filter, in one PHP
+  // run with the real delays (the test shop's 1 s filter removed).
+  const out = await wp.php(`remove_all_filters( 'fbevents_pixel_retry_delay' );
+$o = wc_create_order();
+$o->add_product( wc_get_product( ${product} ), 1 );
+$o->set_billing_email( 'someone@example.org' );
+$o->calculate_totals();
+$o->save();
+$id = $o->get_id();
+$answers = array(
+	array( 500, array() ),
+	array( 503, array( 'retry-after' => '600' ) ),
+	array( 429, array() ),
+	array( 408, array( 'retry-after' => gmdate( 'D, d M Y H:i:s', time() + 1800 ) . ' GMT' ) ),
+);
+$seen = array();
+foreach ( $answers as $answer ) {
+	$filter = static fn () => array( 'headers' => $answer[1], 'body' => '{"error":{"message":"busy"}}', 'response' => array( 'code' => $answer[0], 'message' => '' ), 'cookies' => array() );
+	add_filter( 'pre_http_request', $filter );
+	wp_unschedule_hook( 'fbevents_pixel_send_purchase' );
+	do_action( 'fbevents_pixel_send_purchase', $id );
+	remove_filter( 'pre_http_request', $filter );
+	$o = wc_get_order( $id );
+	$seen[] = array( $o->get_meta( '_fbevents_server_state' ), (int) $o->get_meta( '_fbevents_server_attempts' ), wp_next_scheduled( 'fbevents_pixel_send_purchase', array( $id ) ) - time() );
+}
+wp_unschedule_hook( 'fbevents_pixel_send_purchase' );
+echo wp_json_encode( $seen );`);
+  const seen = JSON.parse(out);
+  const within = (d, lo, hi) => d >= lo - 1 && d <= hi;
+  assert.deepEqual(seen.map(([state, attempts]) => [state, attempts]), [['retrying', 1], ['retrying', 2], ['retrying', 3], ['retrying', 4]]);
+  assert.ok(within(seen[0][2], 60, 66), `500: first retry after 60 s (+10%), was ${seen[0][2]}`);
+  assert.ok(within(seen[1][2], 600, 600), `503 with Retry-After: 600 (longer than 120 s), was ${seen[1][2]}`);
+  assert.ok(within(seen[2][2], 240, 264), `429: 240 s, was ${seen[2][2]}`);
+  assert.ok(within(seen[3][2], 1799, 1800), `408 with an HTTP-date Retry-After in 30 min, was ${seen[3][2]}`);
+});
+
 test('a refused key (a 4xx) is logged on the order and never retried', async () => {
   await setSettings({ server_key: 'not-the-collectors-key-000' });
   try {
