@@ -33,12 +33,13 @@ final class Fbevents_Pixel_WooCommerce {
 	/**
 	 * Keeps on the order what only this request knows: the consent state, and with consent the
 	 * `_fbp` and `_fbc` cookies; the IP address and user agent (WooCommerce's own, as it stored
-	 * them on the order) and the page the order was placed from.
+	 * them on the order) and the page the order was placed from. Nothing while server events are
+	 * off: no browser ID is kept that would never be used.
 	 *
 	 * @param mixed $order The new order (WC_Order).
 	 */
 	public static function capture( $order ): void {
-		if ( ! $order instanceof WC_Order ) {
+		if ( ! $order instanceof WC_Order || ! Fbevents_Pixel_Server_Events::enabled( Fbevents_Pixel_Settings::get() ) ) {
 			return;
 		}
 		$consent = self::consent();
