@@ -78,10 +78,16 @@ pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
     (keys, who)
 }
 
-/// Which copies `row` is made of, as `event::Origin`'s bits: from [`Row::derived`]; a row stored
-/// without it (before server events existed) is a browser's.
+/// Which copies `row` is made of, as `event::Origin`'s bits: from [`Row::derived`], else from
+/// [`Row::origin`] (a scan with [`Columns::origin`](super::Columns::origin)).
 pub fn origin(row: &Row<'_>) -> u8 {
-    let Some(d) = row.derived else { return 1 };
+    let Some(d) = row.derived else {
+        return if row.origin & 3 == 0 {
+            row.origin | 1
+        } else {
+            row.origin
+        };
+    };
     let mut bits = 0;
     for (bit, flag) in [(2u8, SERVER_COPY), (1, BROWSER_COPY), (4, LATE_COPY)] {
         if d.keys & flag != 0 {

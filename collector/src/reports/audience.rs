@@ -124,6 +124,7 @@ pub fn audience(
     let cols = Columns {
         user_data: true,
         purchase_data: which == Audience::Purchasers,
+        origin: which == Audience::Purchasers,
         keyed_rows: true,
         ..Columns::default()
     };

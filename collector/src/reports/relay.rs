@@ -22,6 +22,7 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
     let mut late = 0u64;
     let cols = Columns {
         relay: true,
+        origin: true,
         ..Columns::default()
     };
     scan_range(src, pixel, range, cols, &mut |row| {
