@@ -407,19 +407,23 @@ test('consent: refused means no server event, or one with LDU and no identifiers
     for (const key of [...Object.keys(HASHED), 'fbp', 'fbc', 'external_id']) assert.equal(ldu.user_data[key], undefined, `no ${key}`);
     assert.equal(ldu.custom_data.value, 25);
 
-    // A visitor whose banner grants (a banner calls fbq('consent', 'grant') on every page once the
-    // visitor agreed): the checkout records it, and the Purchase is a full one.
-    const grant = (page) => page.evaluate(() => window.fbq('consent', 'grant'));
+    // A visitor who agreed: their banner calls fbq('consent', 'grant') on every page before the
+    // library loads (the test shop's stand-in banner); the checkout records it and the Purchase is
+    // a full one, merged with the browser's.
     tab = await newTab();
     try {
-      placed = await checkout(tab, wp.origin, { product, billing: BILLING, payment: 'cod', beforePlace: grant });
+      await tab.context.addCookies([{ name: 'test_banner', value: 'granted', url: wp.origin }]);
+      placed = await checkout(tab, wp.origin, { product, billing: BILLING, payment: 'cod' });
       const cookies = Object.fromEntries((await tab.context.cookies()).map((c) => [c.name, c.value]));
-      assert.equal(cookies.fbevents_consent, 'granted', 'the banner\'s decision is recorded');
+      assert.equal(cookies.fbevents_consent, 'granted', "the banner's decision is recorded");
       o = await order(placed.id);
       assert.equal(o.browser.consent, 'granted');
       assert.equal(o.browser.fbp, cookies._fbp);
-      await grant(tab.page); // the banner, on the thank-you page
       await beacon(tab, 'Purchase', (b) => b.params.eid === o.event_id);
+      // A call after the library has loaded is recorded too.
+      await tab.page.evaluate(() => window.fbq('consent', 'limited'));
+      const after = Object.fromEntries((await tab.context.cookies()).map((c) => [c.name, c.value]));
+      assert.equal(after.fbevents_consent, 'limited');
     } finally {
       await tab.close();
     }
