@@ -18,7 +18,7 @@ add_filter( 'woocommerce_admin_disabled', '__return_true' );
 add_action(
 	'wp_head',
 	static function (): void {
-		if ( isset( $_COOKIE['test_banner'] ) && 'granted' === $_COOKIE['test_banner'] ) {
+		if ( isset( $_COOKIE['test_banner'] ) && 'granted' === $_COOKIE['test_banner'] ) { // phpcs:ignore WordPress.Security.ValidatedSanitizedInput -- compared with a constant.
 			wp_print_inline_script_tag( "fbq('consent','grant');" );
 		}
 	},
