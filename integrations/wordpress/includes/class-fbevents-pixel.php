@@ -1,7 +1,8 @@
 <?php
 /**
- * What the visitor's page gets: Meta's base code loading our script, the endpoint, consent, init
- * (with the logged-in customer's advanced matching on their own, uncached page only), PageView,
+ * What the visitor's page gets: Meta's base code loading our script, the endpoint, consent (and
+ * the recorder of the banner's decision for the server), init (with the logged-in customer's
+ * advanced matching on their own, uncached page only), PageView,
  * and the Purchase hooks.
  *
  * Every value printed into the page goes through wp_json_encode() with the JSON_HEX_* flags (no
@@ -158,7 +159,8 @@ final class Fbevents_Pixel {
 
 	/**
 	 * The PHP hook: a Purchase whose event ID is the order number, so the collector's Conversions
-	 * API copy and the browser's are one event to Meta. Printed where the action fires (a thank-you
+	 * API copy and the browser's are one event to Meta. (A shop that is not WooCommerce: WooCommerce
+	 * orders get theirs from Fbevents_Pixel_WooCommerce, with an event ID nobody can guess.) Printed where the action fires (a thank-you
 	 * page's content), or right after the base code if it fires before wp_head.
 	 *
 	 * @param mixed $order_number The shop's order number (WooCommerce: $order->get_order_number()).
