@@ -2,8 +2,7 @@
 /**
  * What the visitor's page gets: Meta's base code loading our script, the endpoint, consent (and
  * the recorder of the banner's decision for the server), init (with the logged-in customer's
- * advanced matching on their own, uncached page only), PageView,
- * and the Purchase hooks.
+ * advanced matching on their own, uncached page only), PageView, and the Purchase hooks.
  *
  * Every value printed into the page goes through wp_json_encode() with the JSON_HEX_* flags (no
  * `<`, `>`, `&`, `'` or `"` survives literally, so nothing can close the script element or a
