@@ -86,8 +86,21 @@ pub fn parse_events(data: Option<Value>, cx: &Context<'_>) -> Result<Parsed, Api
     };
     for (i, event) in list.into_iter().enumerate() {
         let at = format!("data[{i}]");
-        let Value::Object(map) = event else {
-            return Err(ApiError::param(&at, "must be an object"));
+        // An event may also come as a JSON text of an object: Meta's Python SDK sends every event
+        // of `data` that way (its own transport and the custom client of Meta's documentation),
+        // and Meta reads both.
+        let map = match event {
+            Value::Object(map) => map,
+            Value::String(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => map,
+                _ => {
+                    return Err(ApiError::param(
+                        &at,
+                        "must be an object (or the JSON text of one)",
+                    ))
+                }
+            },
+            _ => return Err(ApiError::param(&at, "must be an object")),
         };
         parsed
             .events

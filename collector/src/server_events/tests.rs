@@ -128,6 +128,14 @@ fn other_action_sources_need_no_url_nor_user_agent() {
 }
 
 #[test]
+fn an_event_as_the_json_text_of_an_object_reads_as_the_object() {
+    let as_text = Value::String(purchase().to_string());
+    let (a, b) = (parse(json!([purchase()])), parse(json!([as_text])));
+    assert!(a.is_ok());
+    assert_eq!(a.map(|p| p.events), b.map(|p| p.events));
+}
+
+#[test]
 fn each_rule_refuses_the_request_naming_index_and_field() {
     let huge: Vec<Value> = (0..=MAX_EVENTS).map(|_| purchase()).collect();
     let table: Vec<(Value, &str)> = vec![
@@ -138,6 +146,10 @@ fn each_rule_refuses_the_request_naming_index_and_field() {
             "data: 1001 events: at most 1000 per request",
         ),
         (json!([purchase(), 7]), "data[1]: must be an object"),
+        (
+            json!([purchase(), "[1]"]),
+            "data[1]: must be an object (or the JSON text of one)",
+        ),
         (
             fourth(|e| drop(e.as_object_mut().map(|o| o.remove("event_name")))),
             "data[3].event_name: is required",
