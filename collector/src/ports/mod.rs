@@ -10,7 +10,8 @@
 //!
 //! Beside them, what every store derives from an event when it stores it and the reports read back
 //! ([`derivation`]: which match keys it carries, iOS or not, landing or not, its visitor without
-//! `fbp`; [`user_data`]: the stored user-data column read without a copy).
+//! `fbp`; [`user_data`]: the stored user-data column read without a copy), and what becomes of
+//! the other copy of a stored event ([`merge`]: a server copy of a beacon, or the reverse).
 //!
 //! This module is a leaf of the collector: it imports the event it stores ([`crate::event`]) and
 //! nothing from `ingest`, `reports`, `relay`, `http` or `store`.
@@ -18,6 +19,7 @@
 mod clock;
 pub mod derivation;
 mod event_log;
+pub mod merge;
 mod relay_queue;
 mod report_source;
 mod types;

@@ -24,7 +24,11 @@ pub fn event_json(e: &NewEvent) -> Value {
     if !e.source_url.is_empty() {
         ev.insert("event_source_url".into(), json!(e.source_url));
     }
-    ev.insert("action_source".into(), json!("website"));
+    let action_source = e
+        .server
+        .as_ref()
+        .map_or("website", |s| s.action_source.as_str());
+    ev.insert("action_source".into(), json!(action_source));
     let mut ud = Map::new();
     for (key, hash) in &e.user_data {
         ud.insert(key.clone(), json!([hash]));
@@ -41,6 +45,11 @@ pub fn event_json(e: &NewEvent) -> Value {
     if let Some(fbc) = &e.fbc {
         ud.insert("fbc".into(), json!(fbc));
     }
+    if let Some(server) = &e.server {
+        for (k, v) in &server.user_data {
+            ud.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     ev.insert("user_data".into(), Value::Object(ud));
     if !e.custom_data.is_empty() {
         ev.insert("custom_data".into(), Value::Object(e.custom_data.clone()));
@@ -52,7 +61,17 @@ pub fn event_json(e: &NewEvent) -> Value {
             ev.insert("data_processing_options_state".into(), json!(dpo.state));
         }
     }
+    if let Some(server) = &e.server {
+        for (k, v) in &server.event {
+            ev.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     Value::Object(ev)
+}
+
+/// The `test_event_code` a server request gave its event (`None` for a beacon).
+pub fn test_event_code(e: &StoredEvent) -> Option<&str> {
+    e.event.server.as_ref()?.test_event_code.as_deref()
 }
 
 /// How a request proves who sends it: the access token and, with `--app-secret`, its proof.
@@ -363,6 +382,40 @@ mod tests {
         assert!(v.get("custom_data").is_none());
         assert_eq!(v.get("data_processing_options"), Some(&json!([])));
         assert!(v.get("data_processing_options_country").is_none());
+    }
+
+    #[test]
+    fn a_server_copy_keeps_its_action_source_and_the_fields_it_passed_through() {
+        let e = NewEvent {
+            server: Some(Box::new(crate::event::ServerFields {
+                action_source: "physical_store".into(),
+                test_event_code: Some("TEST9".into()),
+                user_data: serde_json::from_value(json!({"lead_id": "77", "fbp": "not this"}))
+                    .unwrap_or_default(),
+                event: serde_json::from_value(json!({"opt_out": true, "event_name": "not this"}))
+                    .unwrap_or_default(),
+            })),
+            ..purchase()
+        };
+        let v = event_json(&e);
+        assert_eq!(v.get("action_source"), Some(&json!("physical_store")));
+        assert_eq!(v.get("opt_out"), Some(&json!(true)));
+        assert_eq!(v.get("event_name"), Some(&json!("Purchase")));
+        let ud = v.get("user_data").cloned().unwrap_or_default();
+        assert_eq!(ud.get("lead_id"), Some(&json!("77")));
+        assert_eq!(
+            ud.get("fbp"),
+            Some(&json!("fb.1.1.2")),
+            "the modelled field wins"
+        );
+        let stored = StoredEvent {
+            id: 1,
+            event: e,
+            relay_status: crate::ports::RelayStatus::Pending,
+            relay_attempts: 0,
+            relay_error: None,
+        };
+        assert_eq!(test_event_code(&stored), Some("TEST9"));
     }
 
     #[test]

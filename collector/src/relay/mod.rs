@@ -200,7 +200,19 @@ impl PixelRelay {
             let n = blocking(&self.ctx.queue, move |s| s.expire_ids(&ids)).await?;
             expiry::expired(&self.ctx.metrics, &self.pixel.id, n);
         }
-        let mut batch = batch;
+        // One request carries one `test_event_code`: a round sends the events that share the
+        // first one's (a server request's own, or none), the others wait for the next round.
+        let code = batch
+            .first()
+            .and_then(capi::test_event_code)
+            .map(str::to_owned);
+        let (mut batch, other): (Vec<StoredEvent>, Vec<StoredEvent>) = batch
+            .into_iter()
+            .partition(|e| capi::test_event_code(e) == code.as_deref());
+        if !other.is_empty() {
+            let ids: Vec<i64> = other.iter().map(|e| e.id).collect();
+            blocking(&self.ctx.queue, move |s| s.release(&ids)).await?;
+        }
         if self.plan.held_count() > 0 {
             batch.sort_by_key(|e| self.plan.rank(e.id));
         }
@@ -344,12 +356,12 @@ impl PixelRelay {
     }
 
     async fn send(&self, events: &[StoredEvent]) -> Verdict {
-        let settings = &self.ctx.settings;
-        let body = capi::request_body(
-            events,
-            settings.test_event_code.as_deref(),
-            &self.pixel.auth,
-        );
+        // A round's events share one test code (see `read`).
+        let code = events
+            .first()
+            .and_then(|e| capi::test_event_code(e))
+            .or(self.ctx.settings.test_event_code.as_deref());
+        let body = capi::request_body(events, code, &self.pixel.auth);
         self.ctx.graph.send(&self.pixel.id, body).await
     }
 }

@@ -44,14 +44,31 @@ pub static INSERT_COLUMNS: LazyLock<String> = LazyLock::new(|| INSERTED.join(", 
 /// The columns of a [`StoredEvent`](crate::ports::StoredEvent), in the order both stores read
 /// them: the id, the inserted columns but the reports' derivation, then the relay's progress.
 pub static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    let stored = INSERTED
-        .iter()
-        .filter(|c| !c.starts_with("report_"));
+    let stored = INSERTED.iter().filter(|c| !c.starts_with("report_"));
     let mut cols = vec!["id"];
     cols.extend(stored);
     cols.extend(["relay_attempts", "relay_error"]);
     cols.join(", ")
 });
+
+/// A merge's update (`ports::merge`): every inserted column but the relay status, numbered
+/// from 1 in [`INSERTED`]'s order by `mark` (`?1` or `$1`), then the row's id.
+pub fn merge_update(mark: fn(usize) -> String) -> String {
+    let sets: Vec<String> = INSERTED
+        .iter()
+        .filter(|c| **c != "relay_status")
+        .enumerate()
+        .map(|(i, c)| format!("{c} = {}", mark(i + 1)))
+        .collect();
+    format!(
+        "UPDATE events SET {} WHERE id = {}",
+        sets.join(", "),
+        mark(INSERTED.len())
+    )
+}
+
+/// Where `relay_status` is in [`INSERTED`]: a merge's values leave it out.
+pub const STATUS_AT: usize = 15;
 
 /// The stored form of an event's columns that are not copied as they are: its JSON texts, the
 /// status it starts in, and what the reports derive from it.
@@ -86,7 +103,10 @@ impl Encoded {
 fn server_fields_json(s: Option<&ServerFields>) -> Option<String> {
     let s = s?;
     let mut m = Map::new();
-    m.insert("action_source".into(), Value::from(s.action_source.as_str()));
+    m.insert(
+        "action_source".into(),
+        Value::from(s.action_source.as_str()),
+    );
     if let Some(code) = &s.test_event_code {
         m.insert("test_event_code".into(), Value::from(code.as_str()));
     }
@@ -190,7 +210,18 @@ mod tests {
              source_url, referrer_url, fbp, fbc, client_ip, user_agent, user_data, custom_data, \
              dpo, relay_status, origin, hold_until_ms, server_fields, relay_attempts, relay_error"
         );
-        assert!(INSERT_COLUMNS
-            .ends_with("relay_status, report_keys, report_visitor, origin, hold_until_ms, server_fields"));
+        assert_eq!(INSERTED.get(STATUS_AT), Some(&"relay_status"));
+        assert_eq!(
+            merge_update(|i| format!("?{i}")),
+            "UPDATE events SET pixel_id = ?1, event_name = ?2, event_id = ?3, \
+             event_id_derived = ?4, event_time = ?5, received_at_ms = ?6, source_url = ?7, \
+             referrer_url = ?8, fbp = ?9, fbc = ?10, client_ip = ?11, user_agent = ?12, \
+             user_data = ?13, custom_data = ?14, dpo = ?15, report_keys = ?16, \
+             report_visitor = ?17, origin = ?18, hold_until_ms = ?19, server_fields = ?20 \
+             WHERE id = ?21"
+        );
+        assert!(INSERT_COLUMNS.ends_with(
+            "relay_status, report_keys, report_visitor, origin, hold_until_ms, server_fields"
+        ));
     }
 }

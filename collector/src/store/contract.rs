@@ -7,7 +7,7 @@ use pixel_core::wire::Dpo;
 use serde_json::{json, Value};
 
 use super::Store;
-use crate::event::NewEvent;
+use crate::event::{NewEvent, Origin, ServerFields};
 use crate::ports::{
     Columns, EventQuery, InsertOutcome, RelayStatus, ReportSource, Scan, StoreError, StoredEvent,
 };
@@ -23,7 +23,11 @@ macro_rules! contract_tests {
             dedup_window,
             purge_deletes_old_events,
             relay_status_transitions,
-            expiry_in_chunks_and_paged_pending_reads
+            expiry_in_chunks_and_paged_pending_reads,
+            server_events_round_trip,
+            copies_merge_in_either_order_and_in_one_batch,
+            a_copy_after_the_relay_is_late_and_not_pending,
+            held_events_wait_until_their_pair_or_their_time
         );
     };
     ($run:path; $($name:ident),*) => {
@@ -65,6 +69,28 @@ pub fn event(eid: &str, received_at_ms: i64) -> NewEvent {
         }),
         relay: true,
         ..NewEvent::default()
+    }
+}
+
+/// The server copy of [`event`]: verified, with the order's value and keys, no cookies.
+pub fn server_copy(eid: &str, received_at_ms: i64) -> NewEvent {
+    NewEvent {
+        fbp: None,
+        user_agent: None,
+        client_ip: Some("198.51.100.2".into()),
+        source_url: String::new(),
+        user_data: vec![("ph".into(), "c".repeat(64))],
+        custom_data: serde_json::from_value(json!({"value": 99, "currency": "EUR"}))
+            .unwrap_or_default(),
+        dpo: None,
+        origin: Origin::SERVER,
+        server: Some(Box::new(ServerFields {
+            action_source: "website".into(),
+            test_event_code: Some("TEST42".into()),
+            user_data: serde_json::from_value(json!({"lead_id": "5"})).unwrap_or_default(),
+            event: serde_json::from_value(json!({"opt_out": false})).unwrap_or_default(),
+        })),
+        ..event(eid, received_at_ms)
     }
 }
 
@@ -369,5 +395,117 @@ pub fn same_reports_as_sqlite(other: &dyn Store, events: u64) -> Result<(), Stor
         assert_eq!(x, y, "{range:?}");
         assert!(x.first().is_some_and(|f| f.contains("Purchase")), "{x:?}");
     }
+    Ok(())
+}
+
+/// A server copy reads back with its origin, hold and server fields.
+pub fn server_events_round_trip(s: &dyn Store) -> Result<(), StoreError> {
+    let held = NewEvent {
+        hold_until_ms: Some(T + 600_000),
+        ..server_copy("s", T)
+    };
+    assert_eq!(
+        s.insert_batch(std::slice::from_ref(&held))?,
+        [InsertOutcome::Stored]
+    );
+    let got = all(s)?;
+    assert_eq!(got.first().map(|e| &e.event), Some(&held));
+    Ok(())
+}
+
+fn one(s: &dyn Store) -> Result<StoredEvent, StoreError> {
+    let mut got = all(s)?;
+    assert_eq!(got.len(), 1, "one event per key");
+    got.pop().ok_or_else(|| StoreError("empty".into()))
+}
+
+/// A beacon and a server copy of one event are one row, whichever came first, also when both
+/// are in one group commit; repeats of either are duplicates.
+pub fn copies_merge_in_either_order_and_in_one_batch(s: &dyn Store) -> Result<(), StoreError> {
+    let (browser, server) = (event("m", T), server_copy("m", T + 1000));
+    assert_eq!(
+        s.insert_batch(std::slice::from_ref(&browser))?,
+        [InsertOutcome::Stored]
+    );
+    assert_eq!(
+        s.insert_batch(std::slice::from_ref(&server))?,
+        [InsertOutcome::Merged]
+    );
+    let first = one(s)?;
+    let expected = crate::ports::merge::meet(&browser, RelayStatus::Pending, &server);
+    assert_eq!(Some(&first.event), expected.as_ref());
+    assert_eq!(first.event.origin.as_str(), "both");
+    assert_eq!(
+        first.event.custom_data.get("value"),
+        Some(&json!(99)),
+        "the server's value"
+    );
+    assert_eq!(
+        first.event.fbp.as_deref(),
+        Some("fb.1.2.3"),
+        "the browser's fbp"
+    );
+    assert_eq!(
+        s.insert_batch(&[event("m", T + 2000), server_copy("m", T + 3000)])?,
+        [InsertOutcome::Duplicate, InsertOutcome::Duplicate]
+    );
+    assert_eq!(one(s)?, first, "repeats change nothing");
+    let dups = s.duplicates("1", 0, T / 86_400_000 + 1)?;
+    assert_eq!(dups, 2, "repeats are counted, merges are not");
+
+    // The other order, both copies in one commit.
+    let (browser, server) = (event("n", T), server_copy("n", T));
+    assert_eq!(
+        s.insert_batch(&[server.clone(), browser.clone()])?,
+        [InsertOutcome::Stored, InsertOutcome::Merged]
+    );
+    let got = all(s)?;
+    let n = got.iter().find(|e| e.event.event_id == "n");
+    let expected = crate::ports::merge::meet(&server, RelayStatus::Pending, &browser);
+    assert_eq!(n.map(|e| &e.event), expected.as_ref());
+    assert_eq!(got.len(), 2);
+    Ok(())
+}
+
+/// A copy that arrives after its event was sent is merged for the reports, flagged late, and
+/// not pending again.
+pub fn a_copy_after_the_relay_is_late_and_not_pending(s: &dyn Store) -> Result<(), StoreError> {
+    s.insert_batch(&[event("l", T)])?;
+    let id = one(s)?.id;
+    s.mark_sent(&[id], T + 10)?;
+    assert_eq!(
+        s.insert_batch(&[server_copy("l", T + 20)])?,
+        [InsertOutcome::Merged]
+    );
+    let e = one(s)?;
+    assert_eq!(e.relay_status, RelayStatus::Sent);
+    assert!(e.event.origin.has(Origin::LATE) && e.event.origin.verified());
+    assert!(s.claim_pending("1", 0, 10, T + 30)?.is_empty());
+    Ok(())
+}
+
+/// An event held until a time is not claimed before it, unless its other copy came; a complete
+/// pair is claimed at once.
+pub fn held_events_wait_until_their_pair_or_their_time(s: &dyn Store) -> Result<(), StoreError> {
+    let hold = Some(T + 600_000);
+    let held = |e: NewEvent| NewEvent {
+        hold_until_ms: hold,
+        ..e
+    };
+    s.insert_batch(&[
+        held(event("alone", T)),
+        held(event("pair", T)),
+        event("free", T),
+    ])?;
+    let ids = |v: Vec<StoredEvent>| names(v);
+    assert_eq!(ids(s.claim_pending("1", 0, 10, T + 1)?), ["free"]);
+    s.release(&all(s)?.iter().map(|e| e.id).collect::<Vec<_>>())?;
+    s.insert_batch(&[held(server_copy("pair", T + 500))])?;
+    assert_eq!(ids(s.claim_pending("1", 0, 10, T + 2)?), ["pair", "free"]);
+    s.release(&all(s)?.iter().map(|e| e.id).collect::<Vec<_>>())?;
+    assert_eq!(
+        ids(s.claim_pending("1", 0, 10, T + 600_000)?),
+        ["alone", "pair", "free"]
+    );
     Ok(())
 }

@@ -45,28 +45,41 @@ pub fn key(pixel_id: &str, event_name: &str, event_id: &str) -> u64 {
     u64::from_le_bytes(first)
 }
 
-/// Keys seen within the window, with the time each was (last) stored.
+/// Keys seen within the window, with the time each was (last) stored and its row: where the
+/// other copy of an event finds it ([`crate::ports::merge`]).
 #[derive(Default)]
 pub struct DedupIndex {
-    seen: HashMap<u64, i64, BuildHasherDefault<IdentityHasher>>,
+    seen: HashMap<u64, (i64, i64), BuildHasherDefault<IdentityHasher>>,
 }
 
 /// What [`DedupIndex::claim`] changed, to undo it if the transaction fails.
 pub struct Claim {
     key: u64,
-    previous: Option<i64>,
+    previous: Option<(i64, i64)>,
 }
 
 impl DedupIndex {
-    /// Record `key` as stored at `at_ms`, unless it was stored within the window before.
-    /// `None`: a duplicate.
+    /// Record `key` as stored at `at_ms` (its row given later by [`DedupIndex::set_row`]),
+    /// unless it was stored within the window before. `None`: a repeat of a stored key.
     pub fn claim(&mut self, key: u64, at_ms: i64) -> Option<Claim> {
         let previous = self.seen.get(&key).copied();
-        if previous.is_some_and(|t| at_ms - t < DEDUP_WINDOW_MS) {
+        if previous.is_some_and(|(t, _)| at_ms - t < DEDUP_WINDOW_MS) {
             return None;
         }
-        self.seen.insert(key, at_ms);
+        self.seen.insert(key, (at_ms, 0));
         Some(Claim { key, previous })
+    }
+
+    /// The row `key` was stored in, once its insert has given it an id.
+    pub fn set_row(&mut self, key: u64, row: i64) {
+        if let Some(slot) = self.seen.get_mut(&key) {
+            slot.1 = row;
+        }
+    }
+
+    /// The row of a stored key (`None`: not stored, or its row is not known).
+    pub fn row(&self, key: u64) -> Option<i64> {
+        self.seen.get(&key).map(|s| s.1).filter(|&r| r > 0)
     }
 
     /// Undo claims (newest last) after a failed transaction.
@@ -79,15 +92,17 @@ impl DedupIndex {
         }
     }
 
-    /// Add a key read back from the store (start-up).
-    pub fn load(&mut self, key: u64, at_ms: i64) {
-        let slot = self.seen.entry(key).or_insert(at_ms);
-        *slot = (*slot).max(at_ms);
+    /// Add a key read back from the store (start-up), with its row.
+    pub fn load(&mut self, key: u64, at_ms: i64, row: i64) {
+        let slot = self.seen.entry(key).or_insert((at_ms, row));
+        if at_ms >= slot.0 {
+            *slot = (at_ms, row);
+        }
     }
 
     /// Forget keys older than the window.
     pub fn forget_before(&mut self, now_ms: i64) {
-        self.seen.retain(|_, t| now_ms - *t < DEDUP_WINDOW_MS);
+        self.seen.retain(|_, (t, _)| now_ms - *t < DEDUP_WINDOW_MS);
         self.seen.shrink_to_fit();
     }
 
@@ -120,7 +135,8 @@ mod tests {
         assert!(d.claim(k, 1).is_none(), "back to the first claim");
         d.undo(c1.into_iter().collect());
         assert!(d.is_empty());
-        d.load(k, 5);
+        d.load(k, 5, 9);
+        assert_eq!(d.row(k), Some(9));
         d.forget_before(5 + DEDUP_WINDOW_MS);
         assert_eq!(d.len(), 0);
     }

@@ -19,6 +19,7 @@ mod lifecycle;
 mod refusals;
 mod replicas;
 mod retries;
+mod server_events;
 mod stand_in;
 
 use std::collections::HashMap;

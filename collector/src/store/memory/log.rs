@@ -2,7 +2,9 @@
 
 use super::state::{MemoryStore, Record};
 use crate::event::NewEvent;
-use crate::ports::{EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent};
+use crate::ports::{
+    merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
+};
 use crate::store::columns::Encoded;
 use crate::store::dedup;
 
@@ -18,7 +20,19 @@ impl EventLog for MemoryStore {
         let mut outcomes = Vec::with_capacity(events.len());
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
-            if state.dedup.claim(key, e.received_at_ms).is_none() {
+            let Some(_claim) = state.dedup.claim(key, e.received_at_ms) else {
+                if let Some(r) = state
+                    .dedup
+                    .row(key)
+                    .and_then(|row| state.events.get_mut(&row))
+                {
+                    if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
+                        r.columns = Encoded::of(&merged);
+                        r.stored.event = merged;
+                        outcomes.push(InsertOutcome::Merged);
+                        continue;
+                    }
+                }
                 let day = e.received_at_ms.div_euclid(86_400_000);
                 *state
                     .duplicates
@@ -26,8 +40,9 @@ impl EventLog for MemoryStore {
                     .or_insert(0) += 1;
                 outcomes.push(InsertOutcome::Duplicate);
                 continue;
-            }
+            };
             let id = state.next_id;
+            state.dedup.set_row(key, id);
             state.next_id += 1;
             let record = Record {
                 stored: StoredEvent {

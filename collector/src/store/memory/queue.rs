@@ -84,9 +84,11 @@ impl RelayQueue for MemoryStore {
                 None => true,
                 Some((owner, until)) => owner == self.owner || until < now_ms,
             };
+            let held = r.stored.event.hold_until_ms.is_some_and(|t| t > now_ms);
             if r.stored.relay_status == RelayStatus::Pending
                 && r.stored.event.pixel_id == pixel_id
                 && free
+                && !held
             {
                 r.lease = Some((self.owner, now_ms + self.lease_ms));
                 claimed.push(r.stored.clone());

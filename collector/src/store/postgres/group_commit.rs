@@ -9,8 +9,11 @@ use deadpool_postgres::GenericClient;
 use super::connection::Params;
 use super::error::pg_err;
 use crate::event::NewEvent;
-use crate::ports::{InsertOutcome, StoreError, DEDUP_WINDOW_MS};
-use crate::store::columns::{Encoded, INSERT_COLUMNS};
+use std::sync::LazyLock;
+
+use super::rows::row_to_event;
+use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
+use crate::store::columns::{Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT};
 
 /// The `(pixel_id, event_name, event_id)` rows a claim returned.
 fn claimed_keys(
@@ -102,8 +105,51 @@ pub(super) async fn insert_events(
     if !stored.is_empty() {
         insert_rows(tx, &stored).await?;
     }
-    count_duplicates(tx, events, &outcomes).await?;
+    settle_repeats(tx, events, &mut outcomes).await?;
     Ok(outcomes)
+}
+
+/// The events of a batch whose key was stored already: each is the other copy of a stored event
+/// (merged into it: `ports::merge`) or a repeat, counted. In the transaction that claimed and
+/// inserted the batch's keys, after its inserts, so a copy meets its other copy from the same
+/// batch too.
+pub(super) async fn settle_repeats(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[NewEvent],
+    outcomes: &mut [InsertOutcome],
+) -> Result<(), StoreError> {
+    let find = tx
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM events
+             WHERE pixel_id = $1 AND event_id = $2 AND event_name = $3 AND received_at_ms > $4
+             ORDER BY id DESC LIMIT 1 FOR UPDATE",
+            cols = *EVENT_COLUMNS
+        ))
+        .await
+        .map_err(pg_err)?;
+    for (e, outcome) in events.iter().zip(outcomes.iter_mut()) {
+        if *outcome != InsertOutcome::Duplicate {
+            continue;
+        }
+        let since = e.received_at_ms - DEDUP_WINDOW_MS;
+        let row = tx
+            .query_opt(&find, &[&e.pixel_id, &e.event_id, &e.event_name, &since])
+            .await
+            .map_err(pg_err)?;
+        let Some(stored) = row.as_ref().map(row_to_event).transpose()? else {
+            continue;
+        };
+        let Some(merged) = merge::meet(&stored.event, stored.relay_status, e) else {
+            continue;
+        };
+        let update = tx.prepare_cached(&MERGE_UPDATE).await.map_err(pg_err)?;
+        let arrays = EventArrays::new(&[&merged]);
+        let mut params = arrays.params();
+        params.push(&stored.id);
+        tx.execute(&update, &params).await.map_err(pg_err)?;
+        *outcome = InsertOutcome::Merged;
+    }
+    count_duplicates(tx, events, outcomes).await
 }
 
 /// The columns of a batch of events as arrays, the parameters of an `INSERT … SELECT FROM UNNEST`.
@@ -222,6 +268,21 @@ impl<'a> EventArrays<'a> {
     }
 }
 
+/// A merge's update (`ports::merge`): every inserted column but the relay status, from the
+/// one-row [`UNNEST_EVENTS`] of the merged event; `$22` is the row's id.
+static MERGE_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let keep = |list: Vec<&'static str>| -> Vec<&'static str> {
+        list.into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != STATUS_AT)
+            .map(|(_, c)| c)
+            .collect()
+    };
+    let columns = keep(INSERTED.to_vec()).join(", ");
+    let values = keep(UNNEST_VALUES.split(", ").collect()).join(", ");
+    format!("UPDATE events SET ({columns}) = (SELECT {values} FROM {UNNEST_EVENTS}) WHERE id = $22")
+});
+
 /// The stored events, in one statement, ids in batch order.
 async fn insert_rows(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -239,8 +300,9 @@ async fn insert_rows(
 }
 
 /// A group commit whose keys are all distinct (the usual case) in one statement, committed on
-/// its own: claim the keys, insert the events of the claimed ones (ids in batch order), count
-/// the others as duplicates per day and per pixel. One round trip to the server.
+/// its own: claim the keys, insert the events of the claimed ones (ids in batch order). One
+/// round trip to the server. The others (keys stored before) are left `Duplicate` for
+/// [`settle_repeats`], in a transaction of their own.
 pub(super) async fn insert_distinct(
     client: &deadpool_postgres::Object,
     events: &[NewEvent],
@@ -262,27 +324,6 @@ pub(super) async fn insert_distinct(
             SELECT {UNNEST_VALUES} FROM u
             JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
             ORDER BY ord
-            RETURNING 1
-         ),
-         dups AS (
-            -- Receipt times are positive: / is the floor division of div_euclid.
-            SELECT p, r / 86400000 AS day, COUNT(*) AS n FROM u
-            WHERE NOT EXISTS (SELECT 1 FROM claimed c
-                WHERE c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e)
-            GROUP BY p, r / 86400000
-         ),
-         per_day AS (
-            INSERT INTO duplicates_per_day (pixel_id, day, duplicates)
-            SELECT p, day, n FROM dups ORDER BY p COLLATE \"C\", day
-            ON CONFLICT (pixel_id, day)
-                DO UPDATE SET duplicates = duplicates_per_day.duplicates + EXCLUDED.duplicates
-            RETURNING 1
-         ),
-         per_pixel AS (
-            INSERT INTO pixel_stats (pixel_id, duplicates)
-            SELECT p, SUM(n)::int8 FROM dups GROUP BY p ORDER BY p COLLATE \"C\"
-            ON CONFLICT (pixel_id)
-                DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
             RETURNING 1
          )
          SELECT pixel_id, event_name, event_id FROM claimed",

@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 
 use super::connection::{limit_param, PgStore, CALL_TIMEOUT};
 use super::error::pg_err;
-use super::group_commit::{insert_distinct, insert_events};
+use super::group_commit::{insert_distinct, insert_events, settle_repeats};
 use crate::event::NewEvent;
 use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent, DEDUP_WINDOW_MS};
 use crate::store::columns::EVENT_COLUMNS;
@@ -25,7 +25,16 @@ impl EventLog for PgStore {
         self.run(Some(CALL_TIMEOUT), async {
             let mut client = self.client().await?;
             if distinct {
-                return insert_distinct(&client, events).await;
+                let mut outcomes = insert_distinct(&client, events).await?;
+                if outcomes.contains(&InsertOutcome::Duplicate) {
+                    // Keys stored before: other copies to merge, or repeats to count. A crash
+                    // between the two transactions answers no handler; the retried copies
+                    // come back as repeats of the keys and are settled then.
+                    let tx = client.transaction().await.map_err(pg_err)?;
+                    settle_repeats(&tx, events, &mut outcomes).await?;
+                    tx.commit().await.map_err(pg_err)?;
+                }
+                return Ok(outcomes);
             }
             // A key twice in one batch: its copies are judged one after the other, in rounds.
             let tx = client.transaction().await.map_err(pg_err)?;

@@ -74,6 +74,7 @@ impl RelayQueue for PgStore {
                 SELECT id FROM events
                 WHERE pixel_id = $1 AND relay_status = 'pending' AND id > $2
                     AND (lease_until_ms < $4 OR lease_owner = $5)
+                    AND (hold_until_ms IS NULL OR hold_until_ms <= $4)
                 ORDER BY id LIMIT $3
                 FOR UPDATE SKIP LOCKED
              )

@@ -117,7 +117,7 @@ impl SqliteStore {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare(
-                "SELECT pixel_id, event_name, event_id, received_at_ms FROM events
+                "SELECT pixel_id, event_name, event_id, received_at_ms, id FROM events
                  WHERE id > ?1 AND received_at_ms >= ?2",
             )
             .map_err(err)?;
@@ -129,7 +129,11 @@ impl SqliteStore {
                 r.get(1).map_err(err)?,
                 r.get(2).map_err(err)?,
             );
-            w.dedup.load(dedup::key(&p, &n, &e), r.get(3).map_err(err)?);
+            w.dedup.load(
+                dedup::key(&p, &n, &e),
+                r.get(3).map_err(err)?,
+                r.get(4).map_err(err)?,
+            );
         }
         tracing::info!(
             keys = w.dedup.len(),

@@ -3,14 +3,16 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::connection::{SqliteStore, Writer};
 use super::error::err;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
-use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
-use crate::store::columns::{Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS};
+use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
+use crate::store::columns::{
+    merge_update, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
+};
 use crate::store::dedup::{self, DedupIndex};
 
 /// Rows deleted per purge transaction, so ingest never waits long on the write lock.
@@ -26,7 +28,67 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// One group commit: claim each key in the dedup index, insert the new events, count repeats.
+/// An event's values in the order of [`INSERTED`].
+fn values<'a>(e: &'a NewEvent, c: &'a Encoded) -> [&'a dyn ToSql; INSERTED.len()] {
+    [
+        &e.pixel_id,
+        &e.event_name,
+        &e.event_id,
+        &e.event_id_derived,
+        &e.event_time,
+        &e.received_at_ms,
+        &e.source_url,
+        &e.referrer_url,
+        &e.fbp,
+        &e.fbc,
+        &e.client_ip,
+        &e.user_agent,
+        &c.user_data,
+        &c.custom_data,
+        &c.dpo,
+        &c.status,
+        &c.report_keys,
+        &c.report_visitor,
+        &c.origin,
+        &e.hold_until_ms,
+        &c.server_fields,
+    ]
+}
+
+/// A merge's update ([`merge_update`]).
+static UPDATE: LazyLock<String> = LazyLock::new(|| merge_update(|i| format!("?{i}")));
+
+/// The other copy of the event stored in row `id`: merged into it (`true`), or a repeat.
+fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, StoreError> {
+    let sql = format!("SELECT {} FROM events WHERE id = ?1", *EVENT_COLUMNS);
+    let stored = tx
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([id], row_to_event))
+        .optional()
+        .map_err(err)?;
+    let Some(stored) = stored else {
+        return Ok(false);
+    };
+    let Some(merged) = merge::meet(&stored.event, stored.relay_status, incoming) else {
+        return Ok(false);
+    };
+    let c = Encoded::of(&merged);
+    let all = values(&merged, &c);
+    let mut params: Vec<&dyn ToSql> = all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != STATUS_AT)
+        .map(|(_, v)| v)
+        .collect();
+    params.push(&id);
+    tx.prepare_cached(&UPDATE)
+        .and_then(|mut s| s.execute(params.as_slice()))
+        .map_err(err)?;
+    Ok(true)
+}
+
+/// One group commit: claim each key in the dedup index, insert the new events, merge the other
+/// copies of stored events into them, count repeats.
 fn insert_events(
     conn: &mut Connection,
     dedup: &mut DedupIndex,
@@ -37,60 +99,47 @@ fn insert_events(
     let mut outcomes = Vec::with_capacity(events.len());
     {
         let mut insert = tx.prepare_cached(&INSERT).map_err(err)?;
-        let mut duplicate = tx
-            .prepare_cached(
-                "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
-                 ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
-            )
-            .map_err(err)?;
-        let mut duplicate_day = tx
-            .prepare_cached(
-                "INSERT INTO duplicates_per_day (pixel_id, day, duplicates) VALUES (?1, ?2, 1)
-                 ON CONFLICT (pixel_id, day) DO UPDATE SET duplicates = duplicates + 1",
-            )
-            .map_err(err)?;
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(claim) = dedup.claim(key, e.received_at_ms) else {
-                duplicate.execute([&e.pixel_id]).map_err(err)?;
-                duplicate_day
-                    .execute(params![e.pixel_id, e.received_at_ms.div_euclid(86_400_000)])
-                    .map_err(err)?;
-                outcomes.push(InsertOutcome::Duplicate);
+                let merged = match dedup.row(key) {
+                    Some(row) => merge_into(&tx, row, e)?,
+                    None => false,
+                };
+                if merged {
+                    outcomes.push(InsertOutcome::Merged);
+                } else {
+                    count_duplicate(&tx, e)?;
+                    outcomes.push(InsertOutcome::Duplicate);
+                }
                 continue;
             };
             claims.push(claim);
             let c = Encoded::of(e);
-            insert
-                .execute(params![
-                    e.pixel_id,
-                    e.event_name,
-                    e.event_id,
-                    e.event_id_derived,
-                    e.event_time,
-                    e.received_at_ms,
-                    e.source_url,
-                    e.referrer_url,
-                    e.fbp,
-                    e.fbc,
-                    e.client_ip,
-                    e.user_agent,
-                    c.user_data,
-                    c.custom_data,
-                    c.dpo,
-                    c.status,
-                    c.report_keys,
-                    c.report_visitor,
-                    c.origin,
-                    e.hold_until_ms,
-                    c.server_fields,
-                ])
-                .map_err(err)?;
+            insert.execute(values(e, &c).as_slice()).map_err(err)?;
+            dedup.set_row(key, tx.last_insert_rowid());
             outcomes.push(InsertOutcome::Stored);
         }
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// A repeat, counted per pixel and per pixel and UTC day of receipt.
+fn count_duplicate(tx: &Connection, e: &NewEvent) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO pixel_stats (pixel_id, duplicates) VALUES (?1, 1)
+         ON CONFLICT (pixel_id) DO UPDATE SET duplicates = duplicates + 1",
+    )
+    .and_then(|mut s| s.execute([&e.pixel_id]))
+    .map_err(err)?;
+    tx.prepare_cached(
+        "INSERT INTO duplicates_per_day (pixel_id, day, duplicates) VALUES (?1, ?2, 1)
+         ON CONFLICT (pixel_id, day) DO UPDATE SET duplicates = duplicates + 1",
+    )
+    .and_then(|mut s| s.execute(params![e.pixel_id, e.received_at_ms.div_euclid(86_400_000)]))
+    .map_err(err)?;
+    Ok(())
 }
 
 /// A group commit's transaction, with `BEGIN` and `COMMIT` as cached statements: rusqlite's

@@ -49,6 +49,31 @@ impl RelayQueue for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
+    /// One process relays from a SQLite file: the claim is the read of the pending events whose
+    /// hold is over.
+    fn claim_pending(
+        &self,
+        pixel_id: &str,
+        after_id: i64,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {cols} FROM events INDEXED BY events_pending
+             WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2
+                AND (hold_until_ms IS NULL OR hold_until_ms <= ?4)
+             ORDER BY id LIMIT ?3",
+            cols = *EVENT_COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![pixel_id, after_id, limit, now_ms], row_to_event)
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
     fn pending_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
         conn.query_row(
