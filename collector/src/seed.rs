@@ -4,8 +4,9 @@
 //! Visitor sessions in time order over the given days: a landing PageView (a third with UTM
 //! parameters, most Facebook ones with `fbclid`), product views, carts, checkouts and Purchases
 //! with the drop-off of a small shop, revenue in USD and EUR, a share of iOS user agents,
-//! returning visitors, hashed customer information from the checkout on, and browser + server
-//! copies of some Purchases (the store drops the second as a duplicate). Events go in through
+//! returning visitors, hashed customer information from the checkout on, most Purchases also
+//! reported by the store's server (merged into the beacon; some without a beacon at all), and a
+//! few beacons sent twice (the store drops the second as a duplicate). Events go in through
 //! [`Store::insert_batch`], as the ingest writer's do; relayed ones are then marked sent or failed
 //! with one of two Meta messages, and a share of the newest stay pending.
 
@@ -17,7 +18,7 @@ use fastrand::Rng;
 use pixel_core::matching::{hash_field, Field};
 use serde_json::{json, Map, Value};
 
-use crate::event::NewEvent;
+use crate::event::{NewEvent, Origin, ServerFields};
 use crate::ports::{Clock, InsertOutcome, SystemClock};
 use crate::store::Store;
 
@@ -101,11 +102,9 @@ pub fn seed(
         }
         batch.truncate(cut);
         let outcomes = store.insert_batch(&batch).map_err(|e| e.to_string())?;
-        let n = outcomes
-            .iter()
-            .filter(|o| **o == InsertOutcome::Stored)
-            .count() as u64;
-        duplicates += outcomes.len() as u64 - n;
+        let count = |what| outcomes.iter().filter(|o| **o == what).count() as u64;
+        let n = count(InsertOutcome::Stored);
+        duplicates += count(InsertOutcome::Duplicate);
         stored += n;
         if g.relay {
             settle(store, &opts.pixel, &mut relay_rng, stored >= opts.events)?;
@@ -357,14 +356,33 @@ impl Gen {
         let mut cd = cd;
         cd["order_id"] = json!(format!("order-{}", self.seq));
         let purchase = self.event(v, "Purchase", t, &format!("{STORE}/thanks.html"), obj(cd));
-        let copy = (self.rng.u32(0..100) < 10).then(|| {
-            // The server's copy of the same Purchase, a few seconds later.
+        // Most orders are also reported by the store's server, a few seconds later (merged into
+        // the beacon); some of those never had a beacon (a content blocker, a payment redirect);
+        // a few beacons are sent twice (a duplicate).
+        let reported = self.rng.u32(0..100) < 85;
+        let server = reported.then(|| NewEvent {
+            origin: Origin::SERVER,
+            fbp: None,
+            fbc: None,
+            user_agent: None,
+            received_at_ms: purchase.received_at_ms + 3000,
+            server: Some(Box::new(ServerFields {
+                action_source: "website".into(),
+                ..ServerFields::default()
+            })),
+            ..purchase.clone()
+        });
+        let browser_missed = reported && self.rng.u32(0..100) < 18;
+        let repeat = (!browser_missed && self.rng.u32(0..100) < 5).then(|| {
             let mut c = purchase.clone();
-            c.received_at_ms += 3000;
+            c.received_at_ms += 1000;
             c
         });
-        out.push(purchase);
-        out.extend(copy);
+        if !browser_missed {
+            out.push(purchase);
+        }
+        out.extend(repeat);
+        out.extend(server);
     }
 }
 

@@ -349,6 +349,11 @@ impl From<Backend> for Source {
 impl Api {
     /// The fixture in a new database of `backend` (or the twin), and the app on it.
     fn on(source: impl Into<Source>) -> Api {
+        Api::with(source, |_| {})
+    }
+
+    /// [`Api::on`], with `more` stored after the fixture.
+    fn with(source: impl Into<Source>, more: fn(&dyn Store)) -> Api {
         let source: Source = source.into();
         let dir = tempfile::tempdir().unwrap();
         let db = match source {
@@ -370,6 +375,7 @@ impl Api {
             Source::Twin => std::sync::Arc::new(collector::store::memory::MemoryStore::new()),
         };
         fixture(&*store);
+        more(&*store);
         Api {
             app: app(AppState::new(config, store).unwrap()),
             _dir: dir,
@@ -533,7 +539,10 @@ async fn check_all(api: &Api) {
         json!({"received": 15, "duplicates": 1, "stored": 14, "relayed": 1, "pending": 8,
             "failed": 3, "expired": 1, "not_relayed": 1,
             "errors": [{"message": "X", "count": 2}, {"message": "Y", "count": 1}],
-            "purchases": 3, "purchases_with_event_id": 2, "purchase_event_id_share": 0.6667})
+            "purchases": 3, "purchases_with_event_id": 2, "purchase_event_id_share": 0.6667,
+            "provenance": {"browser": 14, "server": 0, "both": 0, "late": 0},
+            "capture": {"verified_purchases": 0, "both": 0, "server_only": 0, "browser_only": 3,
+                "browser_capture_rate": null}})
     );
 
     // Attribution, 7 days: e5 ← e1 (fb/paid/bf, fbclid); e10 ← e9 (news/email); e13's landing
@@ -804,7 +813,87 @@ async fn report_redirects_to_the_dashboard_without_the_token(backend: impl Into<
     );
 }
 
+/// Orders reported by the store's server on D1: `s1` server only, `s2` from both (the browser's
+/// copy first), `s3` from both, the server's after the browser's was relayed (late).
+fn server_orders(store: &dyn Store) {
+    use collector::event::Origin;
+    let buy = |eid: &str, person: &str, value: f64, origin: Origin| NewEvent {
+        origin,
+        // A visitor each (the server copies carry no cookie).
+        fbp: None,
+        ..ev(
+            "Purchase",
+            at(1, 12, 0, 0),
+            &Who {
+                fbp: None,
+                ua: Some(DESKTOP),
+            },
+            "https://shop.example/thanks",
+            &[("em", h(person))],
+            json!({"value": value, "currency": "EUR"}),
+            Some(eid),
+        )
+    };
+    store
+        .insert_batch(&[
+            buy("s1", "x@x.example", 10.0, Origin::SERVER),
+            buy("s2", "y@x.example", 20.0, Origin::BROWSER),
+            buy("s3", "z@x.example", 30.0, Origin::BROWSER),
+        ])
+        .unwrap();
+    let s3 = store
+        .list(&collector::ports::EventQuery {
+            event_name: Some("Purchase".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event.event_id == "s3")
+        .unwrap();
+    store.mark_sent(&[s3.id], 1).unwrap();
+    let outcomes = store
+        .insert_batch(&[
+            buy("s2", "y@x.example", 20.0, Origin::SERVER),
+            buy("s3", "z@x.example", 30.0, Origin::SERVER),
+        ])
+        .unwrap();
+    assert_eq!(outcomes, [collector::ports::InsertOutcome::Merged; 2]);
+}
+
+async fn server_copies_show_in_the_relay_report_and_only_verified_orders_make_purchasers(
+    backend: impl Into<Source>,
+) {
+    let api = Api::with(backend, server_orders);
+    let r = api.report("relay", "").await;
+    assert_eq!(
+        r["provenance"],
+        json!({"browser": 14, "server": 1, "both": 2, "late": 1})
+    );
+    // Verified Purchases s1 s2 s3, two of them also from a browser; e5 e10 e13 browser only.
+    assert_eq!(
+        r["capture"],
+        json!({"verified_purchases": 3, "both": 2, "server_only": 1, "browser_only": 3,
+            "browser_capture_rate": 0.6667})
+    );
+    // Purchasers: the verified orders' people only (the fixture's browser-only buyers are not).
+    let csv = api.csv("purchasers", "").await;
+    let mut people: Vec<String> = csv
+        .iter()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
+    people.sort();
+    let mut expected: Vec<String> = ["x@x.example", "y@x.example", "z@x.example"]
+        .iter()
+        .map(|p| h(p))
+        .collect();
+    expected.sort();
+    assert_eq!(people, expected, "{csv:?}");
+}
+
 backend_tests! {
+    server_copies_show_in_the_relay_report_and_only_verified_orders_make_purchasers,
     every_report_matches_the_hand_computed_fixture,
     an_empty_range_and_a_range_of_one_event,
     every_route_refuses_without_the_token_and_bad_parameters_say_what_is_wrong,
@@ -823,6 +912,12 @@ mod twin {
     #[tokio::test]
     async fn an_empty_range_and_a_range_of_one_event() {
         super::an_empty_range_and_a_range_of_one_event(Twin).await
+    }
+
+    #[tokio::test]
+    async fn server_copies_show_in_the_relay_report_and_only_verified_orders_make_purchasers() {
+        super::server_copies_show_in_the_relay_report_and_only_verified_orders_make_purchasers(Twin)
+            .await
     }
 
     #[tokio::test]

@@ -111,6 +111,8 @@ function renderHeadline() {
     ['Purchases with event ID', bound('span', 'relay', 'purchase_event_id_share', 'pct')],
     ['Relayed', bound('span', 'relay', 'relayed', 'int')],
   ];
+  // Once the store reports its orders from its server: what its browsers miss.
+  if (data.relay.capture.verified_purchases > 0) figures.push(['Browser capture rate', bound('span', 'relay', 'capture.browser_capture_rate', 'pct')]);
   if (mqPurchase >= 0) figures.push(['Purchase match score', bound('span', 'match-quality', `events.${mqPurchase}.score`, 'score')]);
   $('headline').replaceChildren(
     ...figures.map(([label, n]) => {
@@ -184,6 +186,15 @@ function renderRelay() {
     ['Purchases with a page event ID', 'purchases_with_event_id'],
   ].map(([label, key]) => [label, bound('td', 'relay', key, 'int')]);
   rows.push(['Share with event ID', bound('td', 'relay', 'purchase_event_id_share', 'pct')]);
+  rows.push(
+    ...[
+      ['Events from browsers only', 'provenance.browser'], ["Events from the store's server only", 'provenance.server'],
+      ['Events from both (merged)', 'provenance.both'], ['A copy after the relay (not sent again)', 'provenance.late'],
+      ['Verified Purchases (server)', 'capture.verified_purchases'], ['… also from a browser', 'capture.both'],
+      ['… server only (browser missed)', 'capture.server_only'], ['Purchases from browsers only (unverified)', 'capture.browser_only'],
+    ].map(([label, key]) => [label, bound('td', 'relay', key, 'int')]),
+  );
+  rows.push(['Browser capture rate', bound('td', 'relay', 'capture.browser_capture_rate', 'pct')]);
   table('relay', ['Measure', 'Count'], rows);
   const errors = data.relay.errors;
   const box = $('relay-errors');
@@ -294,10 +305,11 @@ async function refreshLive() {
   const pixel = $('pixel').value.trim();
   try {
     const events = await (await api(`/api/events?${new URLSearchParams({ pixel, limit: '15' })}`)).json();
-    table('live', ['Time (UTC)', 'Event', 'Event ID', 'fbp', 'Customer information (SHA-256)', 'Relay'], events.map((e) => [
+    table('live', ['Time (UTC)', 'Event', 'Event ID', 'From', 'fbp', 'Customer information (SHA-256)', 'Relay'], events.map((e) => [
       new Date(e.event_time * 1000).toISOString().replace('T', ' ').slice(0, 19),
       cell('td', e.event_name),
       cell('td', e.event_id),
+      cell('td', `${e.origin}${e.verified ? ' ✓' : ''}${e.late_copy ? ' (late copy)' : ''}`),
       cell('td', e.fbp ?? '–'),
       Object.assign(cell('td', Object.entries(e.user_data).map(([k, h]) => `${k}:${h.slice(0, 10)}…`).join(' ') || '–'), { className: 'hash' }),
       cell('td', e.relay_status),

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::auth::Admin;
 use crate::error::AppError;
-use crate::event::MAX_EVENT_NAME;
+use crate::event::{Origin, MAX_EVENT_NAME};
 use crate::ports::{EventQuery, StoredEvent};
 use crate::state::AppState;
 
@@ -37,6 +37,14 @@ pub struct ApiEvent<'a> {
     pub custom_data: &'a Map<String, Value>,
     pub relay_status: &'static str,
     pub relay_error: Option<&'a str>,
+    /// Which copies the event is made of: `browser`, `server` or `both`.
+    pub origin: &'static str,
+    /// A server copy (sent with the pixel's credentials) is part of it.
+    pub verified: bool,
+    /// A copy arrived after the event had been relayed, and was not sent (Meta keeps the first).
+    pub late_copy: bool,
+    /// Not relayed before this time (Unix ms) unless its other copy comes: `null` when not held.
+    pub hold_until_ms: Option<i64>,
 }
 
 impl<'a> From<&'a StoredEvent> for ApiEvent<'a> {
@@ -59,6 +67,10 @@ impl<'a> From<&'a StoredEvent> for ApiEvent<'a> {
             custom_data: &e.custom_data,
             relay_status: s.relay_status.as_str(),
             relay_error: s.relay_error.as_deref(),
+            origin: e.origin.as_str(),
+            verified: e.origin.verified(),
+            late_copy: e.origin.has(Origin::LATE),
+            hold_until_ms: e.hold_until_ms,
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Columns {
     /// [`AUDIENCE_KEYS`](super::derivation::AUDIENCE_KEYS) (by [`Row::derived`]; every row stored without it), whatever its name.
     /// What the audiences scan: the events that decide who is in, and those that name them.
     pub keyed_rows: bool,
+    /// Which copies each event is made of ([`Row::origin`] on a row without
+    /// [`Row::derived`], whose keys tell it otherwise).
+    pub origin: bool,
 }
 
 /// What to scan: one pixel, `event_time` in `[from_secs, to_secs)`, optionally only some names.
@@ -79,6 +82,11 @@ pub struct Row<'a> {
     /// [`Columns::hashes`] and `keys` has one of [`AUDIENCE_KEYS`](super::derivation::AUDIENCE_KEYS). A store that never fills it
     /// gets the same answers, only slower.
     pub derived: Option<Derived<'a>>,
+    /// Which copies the event is made of (`event::Origin`'s bits; 0 reads as a browser's), on a
+    /// row without [`Row::derived`] (and on the write path, for
+    /// [`derive`](super::derivation::derive)); the reports read it with
+    /// [`origin`](super::derivation::origin), from [`Derived::keys`] when there.
+    pub origin: u8,
 }
 
 /// The read side the reports need from a store.

@@ -8,7 +8,7 @@ use super::money::purchase;
 use super::params::{AudienceParams, DayRange, SECS_PER_DAY};
 use super::scan::{names, scan};
 use super::visitors::{per_visitor, FastMap, Visitors};
-use crate::ports::derivation::{user_data, MATCH_KEYS};
+use crate::ports::derivation::{origin, user_data, MATCH_KEYS};
 use crate::ports::user_data::{parse_user_data, Ud};
 use crate::ports::{Columns, ReportSource, Scan, StoreError};
 
@@ -78,10 +78,13 @@ fn audience_values<'a>(ud: &Ud<'a>) -> [Option<&'a str>; AUDIENCE_COLUMNS.len()]
     ]
 }
 
+/// A Purchase's time, currency and value, and whether a server copy verified it.
+type Bought = (i64, Option<(String, f64)>, bool);
+
 #[derive(Default)]
 struct Person {
     ids: Option<Box<Ids>>,
-    purchases: Vec<(i64, Option<(String, f64)>)>,
+    purchases: Vec<Bought>,
     last_cart: Option<i64>,
     viewed: bool,
     carted: bool,
@@ -115,9 +118,13 @@ pub fn audience(
     let mut visitors = Visitors::default();
     let mut people: Vec<Person> = Vec::new();
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
+    // When the store reports its orders from its server, only verified Purchases put people in
+    // the purchasers (a forged beacon cannot); before that, every Purchase does.
+    let mut any_verified = false;
     let cols = Columns {
         user_data: true,
         purchase_data: which == Audience::Purchasers,
+        origin: which == Audience::Purchasers,
         keyed_rows: true,
         ..Columns::default()
     };
@@ -156,12 +163,14 @@ pub fn audience(
             match row.event_name {
                 "Purchase" => {
                     let p = purchase(row);
+                    let verified = origin(row) & 2 != 0;
                     if in_range {
                         if let Some((c, _)) = &p {
                             *currencies.entry(c.clone()).or_insert(0) += 1;
                         }
+                        any_verified |= verified;
                     }
-                    person.purchases.push((row.event_time, p));
+                    person.purchases.push((row.event_time, p, verified));
                 }
                 "AddToCart" | "InitiateCheckout" if in_range => {
                     person.last_cart = person.last_cart.max(Some(row.event_time));
@@ -186,13 +195,17 @@ pub fn audience(
         };
         let value = match which {
             Audience::Purchasers => {
-                let bought: Vec<_> = person.purchases.iter().filter(|(t, _)| *t < to).collect();
+                let bought: Vec<_> = person
+                    .purchases
+                    .iter()
+                    .filter(|(t, _, verified)| *t < to && (*verified || !any_verified))
+                    .collect();
                 if bought.is_empty() {
                     continue;
                 }
                 let total: f64 = bought
                     .iter()
-                    .filter_map(|(_, p)| p.as_ref())
+                    .filter_map(|(_, p, _)| p.as_ref())
                     .filter(|(c, _)| Some(c) == currency.as_ref())
                     .map(|(_, v)| v)
                     .sum();
@@ -205,7 +218,7 @@ pub fn audience(
                 if person
                     .purchases
                     .iter()
-                    .any(|(t, _)| *t >= cart && *t <= cart + window)
+                    .any(|(t, _, _)| *t >= cart && *t <= cart + window)
                 {
                     continue;
                 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::figures::ratio;
 use super::params::DayRange;
 use super::scan::scan_range;
+use crate::ports::derivation::origin;
 use crate::ports::{Columns, RelayStatus, ReportSource, StoreError};
 
 /// `/api/reports/relay`: received, duplicates, each relay status, Meta's messages grouped and
@@ -15,8 +16,13 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
     let mut by_status: HashMap<RelayStatus, u64> = HashMap::new();
     let mut errors: HashMap<String, u64> = HashMap::new();
     let (mut stored, mut purchases, mut purchases_with_id) = (0u64, 0u64, 0u64);
+    // By `event::Origin`'s copy bits: 1 browser, 2 server, 3 both.
+    let mut provenance: HashMap<u8, u64> = HashMap::new();
+    let mut purchase_copies: HashMap<u8, u64> = HashMap::new();
+    let mut late = 0u64;
     let cols = Columns {
         relay: true,
+        origin: true,
         ..Columns::default()
     };
     scan_range(src, pixel, range, cols, &mut |row| {
@@ -33,9 +39,13 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
                 }
             }
         }
+        let copies = origin(row);
+        *provenance.entry(copies & 3).or_insert(0) += 1;
+        late += u64::from(copies & 4 != 0);
         if row.event_name == "Purchase" {
             purchases += 1;
             purchases_with_id += u64::from(!row.event_id_derived);
+            *purchase_copies.entry(copies & 3).or_insert(0) += 1;
         }
     })?;
     let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;
@@ -55,5 +65,29 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
         "purchases": purchases,
         "purchases_with_event_id": purchases_with_id,
         "purchase_event_id_share": ratio(purchases_with_id, purchases),
+        "provenance": {
+            "browser": copies(&provenance, 1),
+            "server": copies(&provenance, 2),
+            "both": copies(&provenance, 3),
+            "late": late,
+        },
+        "capture": capture(&purchase_copies),
     }))
+}
+
+fn copies(by: &HashMap<u8, u64>, bits: u8) -> u64 {
+    by.get(&bits).copied().unwrap_or(0)
+}
+
+/// The browser capture rate: of the verified (server) Purchases, the share that also came from a
+/// browser. What content blockers, closed tabs and payment redirects cost the store's pixel.
+fn capture(purchases: &HashMap<u8, u64>) -> Value {
+    let (server_only, both) = (copies(purchases, 2), copies(purchases, 3));
+    json!({
+        "verified_purchases": server_only + both,
+        "both": both,
+        "server_only": server_only,
+        "browser_only": copies(purchases, 1),
+        "browser_capture_rate": ratio(both, server_only + both),
+    })
 }

@@ -194,6 +194,7 @@ fn derive_event(e: &NewEvent, user_data: &str) -> (i64, Option<String>) {
         user_agent: e.user_agent.as_deref(),
         source_url: &e.source_url,
         user_data,
+        origin: e.origin.0,
         ..Default::default()
     })
 }

@@ -18,8 +18,9 @@ pub enum Col {
     EventIdDerived,
     RelayStatus,
     RelayError,
+    Origin,
 }
-pub const OPTIONAL: usize = 9;
+pub const OPTIONAL: usize = 10;
 
 /// The `SELECT` of one scan and where each optional column is in it: only the columns the scan
 /// needs, and of those only what [`Row::derived`] does not make unnecessary.
@@ -64,6 +65,7 @@ pub fn scan_sql(scan: &Scan<'_>) -> (String, [Option<usize>; OPTIONAL]) {
             c.relay,
             "CASE WHEN relay_status = 'failed' THEN relay_error END".to_owned(),
         ),
+        (Col::Origin, c.origin, underived("origin")),
     ];
     let mut select =
         String::from("SELECT id, event_name, event_time, fbp, report_keys, report_visitor");

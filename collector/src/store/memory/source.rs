@@ -33,6 +33,7 @@ fn row(r: &Record) -> Row<'_> {
             keys: c.report_keys,
             visitor: c.report_visitor.as_deref(),
         }),
+        origin: e.origin.0,
     }
 }
 

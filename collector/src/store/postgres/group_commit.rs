@@ -118,24 +118,43 @@ pub(super) async fn settle_repeats(
     events: &[NewEvent],
     outcomes: &mut [InsertOutcome],
 ) -> Result<(), StoreError> {
-    let find = tx
-        .prepare_cached(&format!(
+    let find = |lock: &str| {
+        format!(
             "SELECT {cols} FROM events
              WHERE pixel_id = $1 AND event_id = $2 AND event_name = $3 AND received_at_ms > $4
-             ORDER BY id DESC LIMIT 1 FOR UPDATE",
+             ORDER BY id DESC LIMIT 1 {lock}",
             cols = *EVENT_COLUMNS
-        ))
+        )
+    };
+    let peek = tx.prepare_cached(&find("")).await.map_err(pg_err)?;
+    let lock = tx
+        .prepare_cached(&find("FOR UPDATE"))
         .await
         .map_err(pg_err)?;
-    for (e, outcome) in events.iter().zip(outcomes.iter_mut()) {
-        if *outcome != InsertOutcome::Duplicate {
+    // Rows locked in key order, as the claims are: two replicas' merges never deadlock.
+    let mut repeats: Vec<usize> = (0..events.len())
+        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
+        .collect();
+    repeats.sort_by_key(|&i| {
+        events
+            .get(i)
+            .map(|e| (&e.pixel_id, &e.event_name, &e.event_id))
+    });
+    for i in repeats {
+        let (Some(e), Some(outcome)) = (events.get(i), outcomes.get_mut(i)) else {
+            continue;
+        };
+        let since = e.received_at_ms - DEDUP_WINDOW_MS;
+        let key: Params<'_> = vec![&e.pixel_id, &e.event_id, &e.event_name, &since];
+        // A plain repeat (the usual case) is told without a lock.
+        let row = tx.query_opt(&peek, &key).await.map_err(pg_err)?;
+        let Some(seen) = row.as_ref().map(row_to_event).transpose()? else {
+            continue;
+        };
+        if merge::meet(&seen.event, seen.relay_status, e).is_none() {
             continue;
         }
-        let since = e.received_at_ms - DEDUP_WINDOW_MS;
-        let row = tx
-            .query_opt(&find, &[&e.pixel_id, &e.event_id, &e.event_name, &since])
-            .await
-            .map_err(pg_err)?;
+        let row = tx.query_opt(&lock, &key).await.map_err(pg_err)?;
         let Some(stored) = row.as_ref().map(row_to_event).transpose()? else {
             continue;
         };

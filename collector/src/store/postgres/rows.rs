@@ -78,6 +78,10 @@ pub(super) fn scan_row(r: &PgRow, at: &[Option<usize>; OPTIONAL], f: &mut dyn Fn
         relay_status: opt_text(Col::RelayStatus).and_then(RelayStatus::parse),
         relay_error: opt_text(Col::RelayError),
         derived,
+        origin: slot(Col::Origin)
+            .and_then(|i| r.try_get::<_, Option<i64>>(i).ok().flatten())
+            .and_then(|o| u8::try_from(o).ok())
+            .unwrap_or(0),
     };
     f(&row);
 }

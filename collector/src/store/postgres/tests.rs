@@ -206,6 +206,70 @@ fn two_replicas_store_each_key_once() -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The two copies of each event land on different replicas at the same moment (half the server
+/// copies first): each event is one row made of both copies, held no more, whichever replica
+/// stored it; and a held copy without its pair is claimed by neither replica before its time.
+#[test]
+fn copies_on_two_replicas_merge_and_the_hold_holds_for_both() -> Result<(), StoreError> {
+    let Some(db) = Fresh::new("copies_on_two_replicas_merge_and_the_hold_holds_for_both") else {
+        return Ok(());
+    };
+    let (a, b) = (db.store(), db.store());
+    let hold = Some(T + 600_000);
+    let held = |e: NewEvent| NewEvent {
+        hold_until_ms: hold,
+        ..e
+    };
+    let browser: Vec<NewEvent> = (0..300).map(|i| held(event(&format!("o{i}"), T))).collect();
+    let server: Vec<NewEvent> = (0..300)
+        .map(|i| held(contract::server_copy(&format!("o{i}"), T)))
+        .collect();
+    let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
+    for (i, (x, y)) in browser.into_iter().zip(server).enumerate() {
+        if i % 2 == 0 {
+            to_a.push(x);
+            to_b.push(y);
+        } else {
+            to_a.push(y);
+            to_b.push(x);
+        }
+    }
+    to_b.reverse();
+    std::thread::scope(|s| {
+        let ha = s.spawn(|| stored_in_chunks(&a, &to_a));
+        let hb = s.spawn(|| stored_in_chunks(&b, &to_b));
+        for h in [ha, hb] {
+            assert!(matches!(h.join(), Ok(Ok(_))));
+        }
+    });
+    assert_eq!(db.count("SELECT COUNT(*) FROM events"), 300);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM events WHERE origin = 3 AND hold_until_ms IS NULL"),
+        300,
+        "every event is both copies, released"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM events WHERE custom_data::jsonb ->> 'value' = '99' AND fbp IS NOT NULL"
+        ),
+        300,
+        "the server's value, the browser's fbp"
+    );
+    let day = T.div_euclid(86_400_000);
+    assert_eq!(a.duplicates("1", day, day)?, 0, "merges are not duplicates");
+    // A held copy alone: neither replica claims it before its time; either may after.
+    a.insert_batch(&[held(event("alone", T))])?;
+    let names =
+        |v: Vec<StoredEvent>| -> Vec<String> { v.into_iter().map(|e| e.event.event_id).collect() };
+    let first = names(b.claim_pending("1", 0, 1000, T + 1)?);
+    assert_eq!(first.len(), 300);
+    assert!(!first.contains(&"alone".to_owned()));
+    assert_eq!(names(a.claim_pending("1", 0, 1000, T + 1)?).len(), 0);
+    let later = names(a.claim_pending("1", 0, 1000, T + 600_000)?);
+    assert!(later.contains(&"alone".to_owned()), "{later:?}");
+    Ok(())
+}
+
 #[test]
 fn a_claim_is_exclusive_until_released_marked_or_expired() -> Result<(), StoreError> {
     let Some(db) = Fresh::new("a_claim_is_exclusive_until_released_marked_or_expired") else {

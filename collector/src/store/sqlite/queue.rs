@@ -29,24 +29,14 @@ impl RelayQueue for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
+    /// Every pending event, held or not: a claim at the end of time.
     fn pending_after(
         &self,
         pixel_id: &str,
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let conn = self.reader()?;
-        let sql = format!(
-            "SELECT {cols} FROM events INDEXED BY events_pending
-             WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
-            cols = *EVENT_COLUMNS
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![pixel_id, after_id, limit], row_to_event)
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        self.claim_pending(pixel_id, after_id, limit, i64::MAX)
     }
 
     /// One process relays from a SQLite file: the claim is the read of the pending events whose

@@ -75,6 +75,7 @@ impl ReportSource for SqliteStore {
                 relay_status: text(opt(Col::RelayStatus)).and_then(RelayStatus::parse),
                 relay_error: text(opt(Col::RelayError)),
                 derived,
+                origin: u8::try_from(int(opt(Col::Origin))).unwrap_or(0),
             };
             f(&row);
         }
