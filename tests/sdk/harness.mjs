@@ -32,6 +32,10 @@ export const HOLD_SECS = 3;
 export const ORDER_EMAIL = ' Ada.Lovelace@Example.org ';
 export const ORDER_PHONE = '+44 20 7946 0958';
 
+/** The checkout request's user agent and address, which the shop keeps with the order. */
+export const CHECKOUT_UA = 'Mozilla/5.0 (Checkout; recorded with the order) Gecko/20100101';
+export const CHECKOUT_IP = '203.0.113.7';
+
 export const sha256 = (s) => crypto.createHash('sha256').update(String(s), 'utf8').digest('hex');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -94,6 +98,8 @@ export async function openShop(name, { browser: withBrowser = true } = {}) {
         { sku: 'teapot-cast-iron', quantity: 1, price: 100.9 },
       ],
       url: `${collector.origin}/thanks.html`,
+      userAgent: CHECKOUT_UA,
+      ip: CHECKOUT_IP,
     }),
 
     /** What the recipes read from the environment. */
@@ -187,7 +193,7 @@ function beaconOf(req) {
 /**
  * Asserts the stand-in's event is the merge of a browser beacon and a server copy: the server's
  * custom data, the union of match keys with the server's where both have one, the browser's fbp
- * and user agent.
+ * (the server copy has none), the server's user agent and IP.
  */
 export function assertMerged(event, { server, beacon, browserOnlyKeys }) {
   assert.equal(event.event_name, 'Purchase');
@@ -205,5 +211,6 @@ export function assertMerged(event, { server, beacon, browserOnlyKeys }) {
   }
   assert.equal(event.user_data.fbp, beacon.fbp, 'the browser’s fbp');
   assert.match(event.user_data.fbp, /^fb\.\d\.\d{13}\.\d+$/);
-  assert.equal(event.user_data.client_user_agent, beacon.userAgent, 'the browser’s user agent');
+  assert.equal(event.user_data.client_user_agent, server.userAgent, 'the server’s user agent (Meta requires one on a website event)');
+  assert.equal(event.user_data.client_ip_address, server.ip, 'the server’s IP address');
 }

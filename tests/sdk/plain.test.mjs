@@ -5,7 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { ORDER_EMAIL, ORDER_PHONE, PIXEL, SERVER_KEY, list, openShop, orderId, recipe } from './harness.mjs';
+import { CHECKOUT_IP, CHECKOUT_UA, ORDER_EMAIL, ORDER_PHONE, PIXEL, SERVER_KEY, list, openShop, orderId, recipe } from './harness.mjs';
 
 let shop;
 
@@ -55,14 +55,14 @@ const lead = (eid, userData) => ({
   event_id: eid,
   action_source: 'website',
   event_source_url: `${shop.origin}/contact.html`,
-  user_data: userData,
+  user_data: { ...userData, client_user_agent: CHECKOUT_UA, client_ip_address: CHECKOUT_IP },
 });
 
 describe('plain user data, hashed by the collector', { concurrency: true }, () => {
   it("curl recipe as written: plain e-mail and phone reach Meta as the pixel's hashes, with the order's value", async () => {
     const pixel = await shop.pixelHashes();
     const id = orderId('curl');
-    const { code, out, err } = await curlRecipe({ ORDER_ID: id, EMAIL: ORDER_EMAIL, PHONE: ORDER_PHONE, VALUE: '42.5' });
+    const { code, out, err } = await curlRecipe({ ORDER_ID: id, EMAIL: ORDER_EMAIL, PHONE: ORDER_PHONE, VALUE: '42.5', USER_AGENT: CHECKOUT_UA, CLIENT_IP: CHECKOUT_IP });
     assert.equal(code, 0, `curl: ${err}${out}`);
     const res = JSON.parse(out);
     assert.equal(res.events_received, 1);

@@ -133,7 +133,7 @@ export async function credentials(shop, send) {
 
 /** Registers every scenario under `describe`'s `it`, named after `sdk`. */
 export function scenarios(it, sdk, shop, send) {
-  it(`${sdk}: the pixel's Purchase, then the SDK's 1 s later → one event: server value, currency and contents, both copies' keys, the browser's fbp and user agent`, () =>
+  it(`${sdk}: the pixel's Purchase, then the SDK's 1 s later → one event: server value, currency and contents, both copies' keys, the browser's fbp`, () =>
     browserThenServer(shop(), send));
   it(`${sdk}: the SDK's Purchase, then the pixel's 1 s later → the same one merged event`, () => serverThenBrowser(shop(), send));
   it(`${sdk}: a server Purchase alone goes once, after the hold; a late beacon with its ID is not sent again`, () => serverOnly(shop(), send));
