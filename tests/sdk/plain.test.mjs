@@ -89,6 +89,25 @@ describe('plain user data, hashed by the collector', { concurrency: true }, () =
     }
   });
 
+  // facebook-business's EventRequest puts each event in `data` as a JSON string (json.dumps); its
+  // own transport form-encodes that list (data=["{…}"]) and Meta's documented custom client posts
+  // it as JSON (requests(json=params)). Meta reads both; so must the collector.
+  it("data items given as JSON strings, as Meta's Python SDK sends them (its form body, its documented JSON client)", async () => {
+    const pixel = await shop.pixelHashes();
+    const viaForm = orderId('strings-form');
+    const viaJson = orderId('strings-json');
+    const item = (eid) => JSON.stringify(lead(eid, { em: [pixel.em], ph: [pixel.ph] }));
+    const form = new URLSearchParams({ data: JSON.stringify([item(viaForm)]), access_token: SERVER_KEY });
+    const a = await post(form.toString(), { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    const b = await post(JSON.stringify({ data: [item(viaJson)], access_token: SERVER_KEY }), { 'content-type': 'application/json' });
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    for (const eid of [viaForm, viaJson]) {
+      const { event } = await shop.relayedOnce(eid, { quietMs: 500 });
+      assert.deepEqual(list(event.user_data.em), [pixel.em]);
+    }
+  });
+
   it('a JSON body with Authorization: Bearer, the e-mail already hashed (upper-case hex) and the phone plain', async () => {
     const pixel = await shop.pixelHashes();
     const eid = orderId('mixed');
