@@ -13,10 +13,14 @@
 //! 2. realistic beacons (3 of 4 an image `GET` PageView, 1 of 4 a form `POST` Purchase with
 //!    custom data and hashed user data), each answered only after its group commit: beacons/s
 //!    acknowledged and p50/p99, and their ratio to the bare route;
-//! 3. the relay: that many stored events sent to a stand-in Graph API on loopback, events/s.
+//! 3. server events (`POST /v24.0/{pixel}/events`, JSON, a `--server-key` as Bearer), one
+//!    transaction per request, each answered after its commit: with 1 and with 100 events per
+//!    request, events/s and p50/p99 per request, beside the beacons;
+//! 4. the relay: that many stored events sent to a stand-in Graph API on loopback, events/s.
 //!
 //! `--only beacons` runs the beacons alone (warm-up, then the timed run) and stops: for a profiler
-//! (`perf record … loadgen --only beacons`), so that the other phases do not blur its figures.
+//! (`perf record … loadgen --only beacons`), so that the other phases do not blur its figures;
+//! `--only server` does the same for server events of `--server-batch N` events (default 100).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -41,6 +45,166 @@ use pixel_core::wire::Beacon;
 #[path = "support/load.rs"]
 mod load;
 
+/// The `--server-key` the server-event requests carry.
+const SERVER_KEY: &str = "loadgen-server-key-0001";
+
+/// Server-event requests over raw HTTP/1.1 keep-alive connections, as `load::drive` does for
+/// beacons (whose template and response reader are private to it).
+mod server {
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::load::{cpu_ticks, Figures, PIXEL};
+    use super::SERVER_KEY;
+
+    const DIGITS: usize = 12;
+
+    /// A request of `n` website Purchases/ViewContents (hashed user data, a browser's fields,
+    /// custom data), each event ID `sv-<counter>-<j>`: the counter digits are stamped per request.
+    struct Template {
+        bytes: Vec<u8>,
+        slots: Vec<usize>,
+    }
+
+    impl Template {
+        fn new(n: usize) -> Template {
+            let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock) / 1000;
+            let marker = "9".repeat(DIGITS);
+            let events: Vec<serde_json::Value> = (0..n)
+                .map(|j| {
+                    let name = if j % 4 == 3 { "Purchase" } else { "ViewContent" };
+                    serde_json::json!({
+                        "event_name": name,
+                        "event_time": now,
+                        "event_id": format!("sv-{marker}-{j}"),
+                        "action_source": "website",
+                        "event_source_url": "https://shop.example/products/linen-shirt",
+                        "user_data": {
+                            "em": ["836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"],
+                            "ph": ["254aa248acb47dd654ca3ea53f48c2c26d641d23d7e2e93a1ec56258df7674c4"],
+                            "client_ip_address": "203.0.113.7",
+                            "client_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+                            "fbp": "fb.1.1764000000000.1000012345",
+                            "fbc": "fb.1.1764000000000.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB"
+                        },
+                        "custom_data": {
+                            "value": 129.9, "currency": "EUR", "content_type": "product",
+                            "content_ids": ["sku-1041", "sku-2203"],
+                            "contents": [{"id": "sku-1041", "quantity": 1, "item_price": 79.9}]
+                        }
+                    })
+                })
+                .collect();
+            let body = serde_json::json!({ "data": events }).to_string();
+            let text = format!(
+                "POST /v24.0/{PIXEL}/events HTTP/1.1\r\nHost: collector.internal\r\nAuthorization: Bearer {SERVER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let slots = text.match_indices(&marker).map(|(i, _)| i).collect();
+            Template {
+                bytes: text.into_bytes(),
+                slots,
+            }
+        }
+
+        fn stamp(&mut self, n: u64) -> &[u8] {
+            let mut v = n;
+            let mut digits = [b'0'; DIGITS];
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            for &at in &self.slots {
+                self.bytes[at..at + DIGITS].copy_from_slice(&digits);
+            }
+            &self.bytes
+        }
+    }
+
+    /// Read one response (head, then `Content-Length` bytes); its status.
+    async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .split("content-length:")
+                    .nth(1)
+                    .and_then(|r| r.split("\r\n").next())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + len {
+                    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+                    buf.drain(..end + len);
+                    return status;
+                }
+            }
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the collector closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn connection(
+        addr: SocketAddr,
+        n: usize,
+        until: Instant,
+        seq: Arc<AtomicU64>,
+    ) -> Vec<u32> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let (mut t, mut buf, mut lat) = (Template::new(n), Vec::new(), Vec::new());
+        while Instant::now() < until {
+            let req = t.stamp(seq.fetch_add(1, Ordering::Relaxed));
+            let start = Instant::now();
+            s.write_all(req).await.unwrap();
+            let status = answer(&mut s, &mut buf).await;
+            assert_eq!(status, 200, "server events refused");
+            lat.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+        lat
+    }
+
+    /// `connections` connections sending requests of `n` events for `secs` seconds. The
+    /// figures are per request (`per_sec` is requests/s).
+    pub async fn drive(addr: SocketAddr, n: usize, connections: usize, secs: u64) -> Figures {
+        // Distinct IDs across runs: the counter starts past every earlier run's.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let seq = Arc::new(AtomicU64::new(NEXT.fetch_add(1 << 32, Ordering::Relaxed)));
+        let ticks = cpu_ticks();
+        let start = Instant::now();
+        let until = start + Duration::from_secs(secs);
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| tokio::spawn(connection(addr, n, until, seq.clone())))
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let cpu_secs = (cpu_ticks() - ticks) as f64 / 100.0;
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        Figures {
+            requests: all.len(),
+            per_sec: all.len() as f64 / elapsed,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            cpu_us: cpu_secs * 1e6 / all.len().max(1) as f64,
+        }
+    }
+}
+
 use load::{drive, page_view, purchase, Load, PIXEL};
 
 struct Args {
@@ -50,6 +214,8 @@ struct Args {
     sync: String,
     serve: String,
     only_beacons: bool,
+    only_server: bool,
+    server_batch: usize,
 }
 
 fn args() -> Args {
@@ -60,6 +226,8 @@ fn args() -> Args {
         sync: "normal".into(),
         serve: "collector".into(),
         only_beacons: false,
+        only_server: false,
+        server_batch: 100,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -74,6 +242,8 @@ fn args() -> Args {
             "--sync" => a.sync = v.to_owned(),
             "--serve" if v == "axum" || v == "collector" => a.serve = v.to_owned(),
             "--only" if v == "beacons" => a.only_beacons = true,
+            "--only" if v == "server" => a.only_server = true,
+            "--server-batch" => a.server_batch = v.parse().expect("--server-batch N"),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -122,10 +292,18 @@ fn main() {
     let dist = dir.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
     std::fs::write(dist.join("fbevents.js"), "/* the pixel */\n".repeat(2048)).unwrap();
+    let server_key = format!("{PIXEL}={SERVER_KEY}");
     let cfg = config(
         &db,
         &a.sync,
-        &["--pixel", PIXEL, "--dist", dist.to_str().unwrap()],
+        &[
+            "--pixel",
+            PIXEL,
+            "--server-key",
+            &server_key,
+            "--dist",
+            dist.to_str().unwrap(),
+        ],
     );
     let store = Arc::new(SqliteStore::open(&db, cfg.sync).unwrap());
     let state = AppState::new(cfg, store.clone()).unwrap();
@@ -166,6 +344,20 @@ fn main() {
         );
         return;
     }
+    if a.only_server {
+        let n = a.server_batch;
+        client_rt.block_on(server::drive(addr, n, a.connections, 1)); // warm-up
+        let f = client_rt.block_on(server::drive(addr, n, a.connections, a.seconds));
+        println!(
+            "server events, {n} per request, durable: {} requests, {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} CPU us/event",
+            f.requests,
+            f.per_sec * n as f64,
+            f.p50_ms,
+            f.p99_ms,
+            f.cpu_us / n as f64
+        );
+        return;
+    }
     client_rt.block_on(drive(&[addr], Load::Bare, a.connections, 1)); // warm-up
     let bare = client_rt.block_on(drive(&[addr], Load::Bare, a.connections, a.seconds));
     client_rt.block_on(drive(&[addr], Load::Beacons, a.connections, 1)); // warm-up
@@ -191,6 +383,29 @@ fn main() {
         "beacons/bare ratio: {:.2}; events stored: {stored}",
         beacons.per_sec / bare.per_sec
     );
+
+    // Server events, in the same run: the same connections, each request a transaction.
+    println!(
+        "{:<48} {:>9} {:>10} {:>8} {:>8} {:>10}",
+        "ingest (per event)", "requests", "events/s", "p50 ms", "p99 ms", "CPU us/ev"
+    );
+    let row = |name: &str, f: &load::Figures, n: usize| {
+        println!(
+            "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
+            name,
+            f.requests,
+            f.per_sec * n as f64,
+            f.p50_ms,
+            f.p99_ms,
+            f.cpu_us / n as f64
+        );
+    };
+    row("/tr beacons (1 event per request)", &beacons, 1);
+    for n in [1, 100] {
+        client_rt.block_on(server::drive(addr, n, a.connections, 1)); // warm-up
+        let f = client_rt.block_on(server::drive(addr, n, a.connections, a.seconds));
+        row(&format!("server events, {n} per request (JSON)"), &f, n);
+    }
     client_rt.block_on(drive(&[addr], Load::Static, a.connections, 1)); // warm-up
     let files = client_rt.block_on(drive(&[addr], Load::Static, a.connections, a.seconds));
     println!(

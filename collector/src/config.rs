@@ -33,7 +33,27 @@ impl std::fmt::Debug for PixelConfig {
 pub const MIN_ADMIN_TOKEN: usize = 16;
 
 /// The flags whose values are secrets: never echoed in an error.
-const SECRET_FLAGS: [&str; 3] = ["--pixel", "--admin-token", "--app-secret"];
+const SECRET_FLAGS: [&str; 4] = ["--pixel", "--admin-token", "--app-secret", "--server-key"];
+
+/// One `--server-key` entry: a key the store's server may send events of `pixel` with, instead
+/// of the pixel's Conversions API access token. Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerKey {
+    pub pixel: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("pixel", &self.pixel)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The shortest `--server-key` accepted (like the admin token: guessing it over HTTP is hopeless).
+pub const MIN_SERVER_KEY: usize = MIN_ADMIN_TOKEN;
 
 fn redacted<T>(secret: Option<&T>) -> Option<&'static str> {
     secret.map(|_| "<redacted>")
@@ -123,6 +143,28 @@ pub struct Config {
     /// App secret: adds `appsecret_proof` (HMAC-SHA256 of the access token) to each request. Default: none.
     #[arg(long, env = "COLLECTOR_APP_SECRET", hide_env_values = true, value_parser = parse_nonempty)]
     pub app_secret: Option<String>,
+
+    /// `<PIXEL_ID>=<KEY>`: the store's server may send events of this pixel to
+    /// `POST /{version}/<PIXEL_ID>/events` with this key (at least 16 characters) instead of the
+    /// pixel's access token, as `Authorization: Bearer`, `access_token` in the body or in the
+    /// query string. Repeatable; one key per pixel. Default: none (only the access token).
+    #[arg(long = "server-key", env = "COLLECTOR_SERVER_KEY", value_delimiter = ',', value_parser = parse_server_key, hide_env_values = true)]
+    pub server_keys: Vec<ServerKey>,
+
+    /// Events whose relay waits for their other copy: a browser beacon and a server event with
+    /// the same event ID are merged into one event before it is sent, for at most `--hold-secs`.
+    /// Comma-separated event names; an empty string holds nothing. Default: `Purchase`.
+    #[arg(long = "hold", env = "COLLECTOR_HOLD", value_delimiter = ',', default_value = "Purchase", value_parser = parse_event_name)]
+    pub hold: Vec<String>,
+
+    /// How long a held event waits for its other copy before it is relayed alone. Default 600
+    /// (10 minutes): Meta itself treats a browser and a server copy that arrive within 5 minutes
+    /// of each other as arriving together; payment webhooks (which trigger WooCommerce's
+    /// payment_complete) normally land within seconds to a few minutes, and a longer hold delays
+    /// the orders whose browser copy never comes (content blockers) for nothing; a complete pair
+    /// is released at once.
+    #[arg(long, env = "COLLECTOR_HOLD_SECS", default_value_t = 600, value_parser = clap::value_parser!(u32))]
+    pub hold_secs: u32,
 
     /// Origin allowed to send beacons (`https://shop.example`). Repeatable. Default: none = all origins.
     #[arg(long = "allowed-origin", env = "COLLECTOR_ALLOWED_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
@@ -338,6 +380,22 @@ impl Config {
                 )));
             }
         }
+        let mut keyed = std::collections::HashSet::new();
+        for k in &self.server_keys {
+            if self.pixel(&k.pixel).is_none() {
+                return Err(CliError::Usage(format!(
+                    "error: --server-key names pixel {}, which no --pixel accepts",
+                    k.pixel
+                )));
+            }
+            if !keyed.insert(k.pixel.as_str()) {
+                return Err(CliError::Usage(format!(
+                    "error: pixel {} has two --server-key values (one per pixel)",
+                    k.pixel
+                )));
+            }
+        }
+        self.hold.retain(|name| !name.is_empty());
         if self.graph_url.starts_with("http://") && !self.graph_allow_http {
             return Err(CliError::Usage(
                 "error: --graph-url is plain http://, which would send the access token unencrypted: use https:// (or --graph-allow-http for a local stand-in)".into(),
@@ -362,6 +420,22 @@ impl Config {
     pub fn pixel(&self, pixel_id: &str) -> Option<&PixelConfig> {
         self.pixels.iter().find(|p| p.id == pixel_id)
     }
+
+    /// The `--server-key` of `pixel_id`, when it has one.
+    pub fn server_key(&self, pixel_id: &str) -> Option<&str> {
+        self.server_keys
+            .iter()
+            .find(|k| k.pixel == pixel_id)
+            .map(|k| k.key.as_str())
+    }
+
+    /// Until when (Unix ms) an event received at `received_at_ms` waits for its other copy
+    /// before it is relayed: `--hold-secs` later for a relayed event named in `--hold`, else
+    /// `None`. A few string compares (the held set is a handful of names): cheap on every beacon.
+    pub fn hold_until(&self, event_name: &str, relay: bool, received_at_ms: i64) -> Option<i64> {
+        (relay && self.hold.iter().any(|h| h == event_name))
+            .then(|| received_at_ms.saturating_add(i64::from(self.hold_secs) * 1000))
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -378,6 +452,9 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &redacted(self.admin_token.as_ref()))
             .field("test_event_code", &self.test_event_code)
             .field("app_secret", &redacted(self.app_secret.as_ref()))
+            .field("server_keys", &self.server_keys)
+            .field("hold", &self.hold)
+            .field("hold_secs", &self.hold_secs)
             .field("allowed_origins", &self.allowed_origins)
             .field("trust_proxy", &self.trust_proxy)
             .field("sync", &self.sync)
@@ -440,6 +517,44 @@ fn parse_pixel(s: &str) -> Result<PixelConfig, String> {
             token: t.map(str::to_owned),
         }),
     }
+}
+
+fn parse_server_key(s: &str) -> Result<ServerKey, String> {
+    let Some((pixel, key)) = s.split_once('=') else {
+        return Err("malformed --server-key: expected <PIXEL_ID>=<KEY>".into());
+    };
+    let (pixel, key) = (pixel.trim(), key.trim());
+    if !pixel_core::pixel_id::valid_pixel_id(pixel) {
+        return Err(
+            "malformed --server-key: expected <PIXEL_ID>=<KEY> with a numeric pixel id".into(),
+        );
+    }
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "malformed --server-key '{pixel}=...': the key contains white space"
+        ));
+    }
+    if key.chars().count() < MIN_SERVER_KEY {
+        return Err(format!(
+            "--server-key of pixel {pixel} is shorter than {MIN_SERVER_KEY} characters (try: openssl rand -hex 16)"
+        ));
+    }
+    Ok(ServerKey {
+        pixel: pixel.to_owned(),
+        key: key.to_owned(),
+    })
+}
+
+/// A `--hold` entry: an event name (empty: nothing), at most as long as a stored one.
+fn parse_event_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.chars().count() > crate::event::MAX_EVENT_NAME {
+        return Err(format!(
+            "an event name in --hold is longer than {} characters",
+            crate::event::MAX_EVENT_NAME
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_http_url(s: &str) -> Result<String, String> {
@@ -597,5 +712,74 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+    #[test]
+    fn server_keys_are_checked_and_never_shown() {
+        let key = "k3y-for-the-store-server";
+        let c = parse(&["--pixel", "123=tok", "--server-key", &format!("123={key}")])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(c.server_key("123"), Some(key));
+        assert_eq!(c.server_key("456"), None);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(key) && shown.contains("123"), "{shown}");
+        for (args, why) in [
+            (
+                vec![
+                    "--pixel",
+                    "123",
+                    "--server-key",
+                    "456=k3y-for-the-store-server",
+                ],
+                "no --pixel",
+            ),
+            (
+                vec!["--pixel", "123", "--server-key", "123=short"],
+                "shorter",
+            ),
+            (
+                vec!["--pixel", "123", "--server-key", "k3y-for-the-store-server"],
+                "malformed",
+            ),
+            (
+                vec![
+                    "--pixel",
+                    "123",
+                    "--server-key",
+                    "123=k3y-for-the-store-server,123=another-key-of-the-store",
+                ],
+                "one per pixel",
+            ),
+        ] {
+            match parse(&args) {
+                Err(CliError::Usage(line)) => {
+                    assert!(line.contains(why), "{line}");
+                    assert!(
+                        !line.contains("k3y-for") && !line.contains("=short"),
+                        "{line}"
+                    );
+                }
+                other => unreachable!("{args:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hold_defaults_to_purchase_for_ten_minutes_and_can_be_emptied() {
+        let c = parse(&[]).unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(c.hold, vec!["Purchase".to_owned()]);
+        assert_eq!(c.hold_secs, 600);
+        assert_eq!(c.hold_until("Purchase", true, 1_000), Some(601_000));
+        assert_eq!(
+            c.hold_until("Purchase", false, 1_000),
+            None,
+            "not relayed: no hold"
+        );
+        assert_eq!(c.hold_until("PageView", true, 1_000), None);
+        let none = parse(&["--hold", ""]).unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(none.hold.is_empty());
+        assert_eq!(none.hold_until("Purchase", true, 1_000), None);
+        let two = parse(&["--hold", "Purchase,Lead", "--hold-secs", "30"])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(two.hold_until("Lead", true, 0), Some(30_000));
     }
 }

@@ -1,8 +1,10 @@
 //! # collector: the first-party collection endpoint of the drop-in Meta Pixel
 //!
 //! In scope: receiving `/tr` beacons (GET query, POST form/multipart/text bodies) with core's wire
-//! decoder, hashing any plain identifier with core's normaliser, storing events durably with
-//! deduplication (in SQLite, or in PostgreSQL shared by several replicas), relaying them to
+//! decoder, and server events as Meta's Conversions API takes them
+//! (`POST /{version}/{pixel}/events`, [`server_events`]), hashing any plain identifier with core's
+//! normaliser, storing events durably with deduplication (in SQLite, or in PostgreSQL shared by
+//! several replicas), relaying them to
 //! Meta's Conversions API, serving the built pixel and an optional static site, first-party
 //! `_fbp`/`_fbc` cookies, metrics and a small admin API.
 //!
@@ -11,6 +13,8 @@
 //!
 //! ```text
 //!   browser ──/tr──> http::beacon ──> ingest (group commit) ──EventLog──> store (SQLite | PostgreSQL)
+//!   store's server ──/{version}/{pixel}/events──> http::server_events ──> ingest (a request: one
+//!                                                                         transaction)
 //!                                                                          │
 //!   Meta Graph API <── relay (batches of ≤1000, retry, bisect) <─RelayQueue─┤
 //!   dashboard <── http::reports <── reports (one pass per report) <─ReportSource┘
@@ -34,6 +38,7 @@ pub mod relay;
 pub mod reports;
 pub mod seed;
 pub mod server;
+pub mod server_events;
 mod state;
 pub mod store;
 

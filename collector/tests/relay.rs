@@ -39,6 +39,9 @@ fn fast<'a>(graph: &'a str, pixel: &'a str) -> Vec<&'a str> {
         "--graph-allow-http",
         "--pixel",
         pixel,
+        // These tests are about the relay, not the hold (`tests/server_events.rs`).
+        "--hold",
+        "",
         "--relay-interval-ms",
         "50",
         "--retry-base-ms",

@@ -36,6 +36,9 @@ fn replica_args(graph: &str) -> Vec<String> {
         "--graph-allow-http",
         "--pixel",
         &format!("{PIXEL}={TOKEN}"),
+        // About the relay across replicas, not the hold (`store/postgres/tests.rs`).
+        "--hold",
+        "",
         "--relay-interval-ms",
         "50",
         "--retry-base-ms",

@@ -21,7 +21,8 @@ let browser;
 let tmp;
 
 const startCollector = (graphUrl) =>
-  start({ tmp, graphUrl, pixels: [`${PIXEL}=${TOKEN}`], site: path.join(repoRoot, 'www', 'store') });
+  // The Purchase waits for a server copy that never comes here: a short hold, not the default 10 minutes.
+  start({ tmp, graphUrl, pixels: [`${PIXEL}=${TOKEN}`], site: path.join(repoRoot, 'www', 'store'), extraArgs: ['--hold-secs', '2'] });
 
 before(async () => {
   requireDist();

@@ -9,9 +9,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/index.mjs';
+import { launchBrowser, requireDist, repoRoot } from '../support/index.mjs';
 import { startCollector, until } from '../support/collector.mjs';
 import { startWordPress } from './wordpress/stack.mjs';
+import { recordBeacons as record, beacon, logIn as logInAt } from './wordpress/shop.mjs';
 
 const PIXEL = '4242424242';
 const OTHER_PIXEL = '999';
@@ -27,38 +28,11 @@ let adminTab;
 const timings = [];
 const startedAt = Date.now();
 
-/** Every beacon a tab sends to the collector, as an object of its parameters. */
-function recordBeacons(tab) {
-  tab.beacons = [];
-  tab.page.on('request', (req) => {
-    const u = new URL(req.url());
-    if (u.origin === wp.origin && /^\/tr\/?$/.test(u.pathname)) {
-      const raw = req.method() === 'GET' ? u.search.slice(1) : req.postData() || '';
-      tab.beacons.push({ raw: decodeURIComponent(raw), params: Object.fromEntries(parseParams(raw, req.headers()['content-type'] || '')) });
-    }
-  });
-  return tab;
-}
-
-async function logIn(tab, who) {
-  await tab.page.goto(`${wp.origin}/wp-login.php`);
-  await tab.page.fill('#user_login', who.login);
-  await tab.page.fill('#user_pass', who.password);
-  await Promise.all([tab.page.waitForURL((u) => !u.pathname.endsWith('/wp-login.php')), tab.page.click('#wp-submit')]);
-}
+const recordBeacons = (tab) => record(tab, wp.origin);
+const logIn = (tab, who) => logInAt(tab, wp.origin, who);
 
 async function newTab() {
   return recordBeacons(await browser.newPage());
-}
-
-async function beacon(tab, ev, filter = () => true) {
-  try {
-    return await until(`a ${ev} beacon`, () => tab.beacons.find((b) => b.params.ev === ev && filter(b)), 10000);
-  } catch (e) {
-    const seen = tab.beacons.map((b) => `${b.params.ev}/${b.params.eid}`).join(', ') || 'none';
-    const console = tab.messages.map((m) => `  ${m.type}: ${m.text}`).join('\n');
-    throw new Error(`${e.message} at ${tab.page.url()}; beacons: ${seen}; blocked: ${tab.blocked.join(', ') || 'none'}; console:\n${console}`);
-  }
 }
 
 before(async () => {
@@ -70,7 +44,7 @@ before(async () => {
   wp = await startWordPress({
     tmp,
     pluginDir: path.join(repoRoot, 'integrations', 'wordpress'),
-    muPlugins: [path.join(repoRoot, 'tests', 'integrations', 'wordpress', 'thankyou-fixture.php')],
+    muPlugins: [path.join(repoRoot, 'tests', 'integrations', 'wordpress', 'purchase-action-fixture.php')],
     admin: ADMIN,
     collectorOrigin: collector.origin,
     timings,
@@ -195,7 +169,7 @@ test('a logged-in customer: ud[em] is the hash of their e-mail, only on their ow
   }
 });
 
-test('Purchase from the PHP action (woocommerce_thankyou) and the JS hook: eventID is the order number', async () => {
+test('Purchase from the PHP action (a shop that is not WooCommerce) and the JS hook: eventID is the order number', async () => {
   const tab = await newTab();
   try {
     await tab.page.goto(`${wp.origin}/?test_order=1001`);

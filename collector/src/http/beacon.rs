@@ -297,8 +297,13 @@ async fn accept(
         page_url: &beacon.dl,
         https: is_https(parts, &beacon.dl, state.config.trust_proxy),
     });
-    let (event, dropped) =
+    let (mut event, dropped) =
         NewEvent::from_beacon(beacon, ctx, pixel.token.is_some()).map_err(AppError::Invalid)?;
+    // An event of `--hold` waits for its server copy before it is relayed.
+    event.hold_until_ms =
+        state
+            .config
+            .hold_until(&event.event_name, event.relay, event.received_at_ms);
     for d in &dropped {
         state.metrics.user_data_dropped(d.field, d.reason);
     }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /tr`, `GET /tr/` | beacon in the query string → 1×1 GIF |
 //! | `POST /tr`, `POST /tr/` | beacon as form, multipart or text body → 204 |
+//! | `POST /{version}/{pixel}/events` | server events, as to Meta's Conversions API → `{"events_received": N}` |
 //! | `GET /healthz` | `200 ok`, or `503` and why while events cannot be stored |
 //! | `GET /metrics` | Prometheus text (admin token; none on `--metrics-listen`) |
 //! | `GET /api/events` | stored events, newest first (admin token) |
@@ -25,12 +26,13 @@ pub mod layers;
 pub mod multipart;
 pub mod report;
 pub mod reports;
+pub mod server_events;
 pub mod static_files;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::metrics::Gauges;
@@ -44,11 +46,18 @@ pub fn router(state: AppState) -> Router {
     // `MethodRouter` with layers: axum clones a route's whole boxed stack for every request, and
     // each layer on a `MethodRouter` nests one more boxed route per method inside it.
     let files = static_files::StaticFiles::new(&state.config);
+    let files_too = files.clone();
     let tr = layers::Layered(layers::Gate(state.clone()))
         .layer(cors::layer(&state.config).layer(beacon::Beacons(state.clone())));
     Router::new()
         .route_service("/tr", tr.clone())
         .route_service("/tr/", tr)
+        // Server events (the Conversions API's path); other methods fall through to the files,
+        // so a site's `/a/b/events` page is still served.
+        .route(
+            "/{version}/{pixel}/events",
+            post(server_events::receive).fallback(move |req| static_files::serve(files_too, req)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_admin))
         .route("/api/events", get(api::list))

@@ -27,7 +27,8 @@ macro_rules! contract_tests {
             server_events_round_trip,
             copies_merge_in_either_order_and_in_one_batch,
             a_copy_after_the_relay_is_late_and_not_pending,
-            held_events_wait_until_their_pair_or_their_time
+            held_events_wait_until_their_pair_or_their_time,
+            held_events_are_pending_in_id_order
         );
     };
     ($run:path; $($name:ident),*) => {
@@ -507,5 +508,43 @@ pub fn held_events_wait_until_their_pair_or_their_time(s: &dyn Store) -> Result<
         ids(s.claim_pending("1", 0, 10, T + 600_000)?),
         ["alone", "pair", "free"]
     );
+    Ok(())
+}
+
+/// A held event is pending like any other: counted, listed, expired, and claimed in id order
+/// among the others once its hold is over (SQLite keeps the two in separate indexes), a page at
+/// a time.
+pub fn held_events_are_pending_in_id_order(s: &dyn Store) -> Result<(), StoreError> {
+    let old = T - 8 * 24 * HOUR;
+    let held = |e: NewEvent, until: i64| NewEvent {
+        hold_until_ms: Some(until),
+        ..e
+    };
+    s.insert_batch(&[
+        event("a", T),
+        held(event("b", T), T + 1_000),
+        event("c", T),
+        held(event("d", T), T + 5_000),
+        held(event("e", old), T + 1_000),
+        event("f", old),
+    ])?;
+    assert_eq!(s.pending_count()?, 6);
+    assert_eq!(names(s.pending("1", 10)?), ["a", "b", "c", "d", "e", "f"]);
+    assert_eq!(names(s.pending("1", 3)?), ["a", "b", "c"]);
+    assert_eq!(names(s.claim_pending("1", 0, 10, T)?), ["a", "c", "f"]);
+    s.release(&all(s)?.iter().map(|e| e.id).collect::<Vec<_>>())?;
+    // b and e are due, d is not; a page of two, then the rest after its last id.
+    let page = s.claim_pending("1", 0, 2, T + 1_000)?;
+    assert_eq!(names(page.clone()), ["a", "b"]);
+    let after = page.last().map_or(0, |e| e.id);
+    assert_eq!(
+        names(s.claim_pending("1", after, 10, T + 1_000)?),
+        ["c", "e", "f"]
+    );
+    s.release(&all(s)?.iter().map(|e| e.id).collect::<Vec<_>>())?;
+    let cutoff = T / 1000 - 7 * 24 * 3600;
+    assert_eq!(s.expire("1", cutoff)?, 2, "the held old event expires too");
+    assert_eq!(s.pending_count()?, 4);
+    assert_eq!(names(s.pending_after("1", 0, 10)?), ["a", "b", "c", "d"]);
     Ok(())
 }

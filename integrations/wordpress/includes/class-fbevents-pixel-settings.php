@@ -19,6 +19,9 @@ final class Fbevents_Pixel_Settings {
 	/** Option name (one array) and settings group. */
 	public const OPTION = 'fbevents_pixel';
 
+	/** The Graph API version in the server-events path (the collector accepts Meta's path whole). */
+	public const SERVER_API_VERSION = 'v24.0';
+
 	/** Slug of the settings page. */
 	public const PAGE = 'fbevents-pixel';
 
@@ -28,10 +31,19 @@ final class Fbevents_Pixel_Settings {
 	/** Consent modes: send at once; hold everything until the banner grants; limited mode under GPC. */
 	public const CONSENT_MODES = array( 'none', 'revoke', 'gpc' );
 
+	/** What the server sends for an order whose visitor refused: nothing, or a Limited Data Use event. */
+	public const REFUSED_MODES = array( 'none', 'ldu' );
+
+	/**
+	 * A wp-config.php constant that, when defined, is the server key (and the field is locked), so
+	 * the credential can stay out of the database.
+	 */
+	public const SERVER_KEY_CONSTANT = 'FBEVENTS_PIXEL_SERVER_KEY';
+
 	/**
 	 * The settings with their defaults filled in.
 	 *
-	 * @return array{pixel_id: string, script_url: string, collector_url: string, advanced_matching: bool, consent_mode: string}
+	 * @return array{pixel_id: string, script_url: string, collector_url: string, advanced_matching: bool, consent_mode: string, server_url: string, server_key: string, refused_mode: string}
 	 */
 	public static function get(): array {
 		$stored = get_option( self::OPTION, array() );
@@ -42,7 +54,38 @@ final class Fbevents_Pixel_Settings {
 			'collector_url'     => isset( $stored['collector_url'] ) ? (string) $stored['collector_url'] : '',
 			'advanced_matching' => ! empty( $stored['advanced_matching'] ),
 			'consent_mode'      => isset( $stored['consent_mode'] ) && in_array( $stored['consent_mode'], self::CONSENT_MODES, true ) ? $stored['consent_mode'] : 'none',
+			'server_url'        => isset( $stored['server_url'] ) ? (string) $stored['server_url'] : '',
+			'server_key'        => isset( $stored['server_key'] ) ? (string) $stored['server_key'] : '',
+			'refused_mode'      => isset( $stored['refused_mode'] ) && in_array( $stored['refused_mode'], self::REFUSED_MODES, true ) ? $stored['refused_mode'] : 'none',
 		);
+	}
+
+	/** The server key in force: wp-config.php's constant if defined, else the stored one. */
+	public static function server_key( array $settings ): string {
+		if ( defined( self::SERVER_KEY_CONSTANT ) ) {
+			return (string) constant( self::SERVER_KEY_CONSTANT );
+		}
+		return $settings['server_key'];
+	}
+
+	/**
+	 * Where server events go: `{base}/{version}/{pixel}/events`, the collector's copy of Meta's
+	 * Conversions API path. The base is the Server URL if set, else the Collector URL without its
+	 * `tr/` (https://shop.example.com/tr/ → https://shop.example.com). '' when neither is set or
+	 * there is no pixel ID.
+	 *
+	 * @param array $settings From get().
+	 */
+	public static function server_events_url( array $settings ): string {
+		if ( '' === $settings['pixel_id'] ) {
+			return '';
+		}
+		$base = '' !== $settings['server_url'] ? $settings['server_url'] : (string) preg_replace( '#/tr/?$#', '', $settings['collector_url'] );
+		if ( '' === $base || ! wp_parse_url( $base, PHP_URL_HOST ) ) {
+			return '';
+		}
+		$base = (string) preg_replace( '/[?#].*$/', '', $base );
+		return untrailingslashit( $base ) . '/' . self::SERVER_API_VERSION . '/' . $settings['pixel_id'] . '/events';
 	}
 
 	/**
@@ -102,6 +145,23 @@ final class Fbevents_Pixel_Settings {
 				array( 'label_for' => 'fbevents_pixel_' . $key )
 			);
 		}
+
+		add_settings_section( 'fbevents_pixel_server', __( 'WooCommerce orders from the server', 'fbevents-pixel' ), array( self::class, 'server_section' ), self::PAGE );
+		$fields = array(
+			'server_key'   => __( 'Server key', 'fbevents-pixel' ),
+			'server_url'   => __( 'Server URL', 'fbevents-pixel' ),
+			'refused_mode' => __( 'Visitors who refused', 'fbevents-pixel' ),
+		);
+		foreach ( $fields as $key => $label ) {
+			add_settings_field(
+				'fbevents_pixel_' . $key,
+				$label,
+				array( self::class, 'field_' . $key ),
+				self::PAGE,
+				'fbevents_pixel_server',
+				array( 'label_for' => 'fbevents_pixel_' . $key )
+			);
+		}
 	}
 
 	/** Settings → fbevents Pixel. */
@@ -133,7 +193,7 @@ final class Fbevents_Pixel_Settings {
 			add_settings_error( self::OPTION, 'pixel_id', __( 'The pixel ID must be 1 to 26 digits; the previous one is kept.', 'fbevents-pixel' ) );
 		}
 
-		foreach ( array( 'collector_url', 'script_url' ) as $key ) {
+		foreach ( array( 'collector_url', 'script_url', 'server_url' ) as $key ) {
 			$url = isset( $input[ $key ] ) ? trim( (string) $input[ $key ] ) : '';
 			if ( '' === $url ) {
 				$out[ $key ] = '';
@@ -155,6 +215,25 @@ final class Fbevents_Pixel_Settings {
 			$out['consent_mode'] = $mode;
 		} else {
 			add_settings_error( self::OPTION, 'consent_mode', __( 'Unknown consent mode; the previous one is kept.', 'fbevents-pixel' ) );
+		}
+
+		$mode = isset( $input['refused_mode'] ) ? (string) $input['refused_mode'] : 'none';
+		if ( in_array( $mode, self::REFUSED_MODES, true ) ) {
+			$out['refused_mode'] = $mode;
+		} else {
+			add_settings_error( self::OPTION, 'refused_mode', __( 'Unknown choice for visitors who refused; the previous one is kept.', 'fbevents-pixel' ) );
+		}
+
+		// The key is never printed back into the form: an empty field keeps the stored one.
+		$key = isset( $input['server_key'] ) ? trim( (string) $input['server_key'] ) : '';
+		if ( ! empty( $input['server_key_clear'] ) ) {
+			$out['server_key'] = '';
+		} elseif ( '' !== $key ) {
+			if ( preg_match( '/^[\x21-\x7e]{8,512}$/', $key ) ) {
+				$out['server_key'] = $key;
+			} else {
+				add_settings_error( self::OPTION, 'server_key', __( 'The server key must be 8 to 512 printable characters without spaces; the previous one is kept.', 'fbevents-pixel' ) );
+			}
 		}
 		return $out;
 	}
@@ -196,6 +275,56 @@ final class Fbevents_Pixel_Settings {
 			checked( $settings['advanced_matching'], true, false ),
 			esc_html__( 'Send the logged-in customer\'s e-mail and name, hashed in their browser. Only their own page carries them, and that page is marked uncacheable.', 'fbevents-pixel' )
 		);
+	}
+
+	/** What the server-events section is about. */
+	public static function server_section(): void {
+		echo '<p>' . esc_html__( 'With WooCommerce active, a pixel ID, a collector and a server key, every paid order is also sent from this server to the collector (Conversions API format), with the same event ID as the browser\'s Purchase, so the collector and Meta keep one event. Sent from WP-Cron, never during a page.', 'fbevents-pixel' ) . '</p>';
+	}
+
+	/** Server key field: a password input that never shows the stored key. */
+	public static function field_server_key(): void {
+		$settings = self::get();
+		if ( defined( self::SERVER_KEY_CONSTANT ) ) {
+			echo '<p class="description">' . esc_html(
+				/* translators: %s: the constant's name. */
+				sprintf( __( 'Set in wp-config.php (%s).', 'fbevents-pixel' ), self::SERVER_KEY_CONSTANT )
+			) . '</p>';
+			return;
+		}
+		$stored = '' !== $settings['server_key'];
+		printf(
+			'<input type="password" class="regular-text" id="fbevents_pixel_server_key" name="%1$s[server_key]" value="" autocomplete="new-password" placeholder="%2$s"><p class="description">%3$s</p>',
+			esc_attr( self::OPTION ),
+			esc_attr( $stored ? __( 'A key is stored; type a new one to replace it', 'fbevents-pixel' ) : '' ),
+			esc_html__( 'The collector\'s --server-key (or the pixel\'s Conversions API token). Stored here unless wp-config.php defines FBEVENTS_PIXEL_SERVER_KEY. Empty: no server events.', 'fbevents-pixel' )
+		);
+		if ( $stored ) {
+			printf(
+				'<label><input type="checkbox" id="fbevents_pixel_server_key_clear" name="%s[server_key_clear]" value="1"> %s</label>',
+				esc_attr( self::OPTION ),
+				esc_html__( 'Remove the stored key', 'fbevents-pixel' )
+			);
+		}
+	}
+
+	/** Server URL field. */
+	public static function field_server_url(): void {
+		self::text_field( 'server_url', 'url', 'http://127.0.0.1:8080', __( 'Where this server reaches the collector, if not at the Collector URL\'s address (an internal address, say). https, or http to this machine only.', 'fbevents-pixel' ) );
+	}
+
+	/** Refused-visitor select. */
+	public static function field_refused_mode(): void {
+		$settings = self::get();
+		$labels   = array(
+			'none' => __( 'Send nothing for their orders', 'fbevents-pixel' ),
+			'ldu'  => __( 'Send the Purchase with Limited Data Use: amount and products, no name, e-mail, address or browser ID', 'fbevents-pixel' ),
+		);
+		printf( '<select id="fbevents_pixel_refused_mode" name="%s[refused_mode]">', esc_attr( self::OPTION ) );
+		foreach ( $labels as $value => $label ) {
+			printf( '<option value="%1$s" %2$s>%3$s</option>', esc_attr( $value ), selected( $settings['refused_mode'], $value, false ), esc_html( $label ) );
+		}
+		echo '</select>';
 	}
 
 	/** Consent mode select. */

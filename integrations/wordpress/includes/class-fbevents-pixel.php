@@ -1,8 +1,8 @@
 <?php
 /**
- * What the visitor's page gets: Meta's base code loading our script, the endpoint, consent, init
- * (with the logged-in customer's advanced matching on their own, uncached page only), PageView,
- * and the Purchase hooks.
+ * What the visitor's page gets: Meta's base code loading our script, the endpoint, consent (and
+ * the recorder of the banner's decision for the server), init (with the logged-in customer's
+ * advanced matching on their own, uncached page only), PageView, and the Purchase hooks.
  *
  * Every value printed into the page goes through wp_json_encode() with the JSON_HEX_* flags (no
  * `<`, `>`, `&`, `'` or `"` survives literally, so nothing can close the script element or a
@@ -27,6 +27,12 @@ final class Fbevents_Pixel {
 
 	/** The DOM event the JS hook also listens for (detail: {order, value, currency, ...}). */
 	public const PURCHASE_EVENT = 'fbevents-pixel:purchase';
+
+	/**
+	 * The first-party cookie that records the page's last fbq('consent', …) call (`granted`,
+	 * `revoked` or `limited`), so that the server knows at checkout what the site's banner decided.
+	 */
+	public const CONSENT_COOKIE = 'fbevents_consent';
 
 	/**
 	 * Purchases fired before wp_head printed the base code; printed right after it.
@@ -115,6 +121,7 @@ final class Fbevents_Pixel {
 		} elseif ( 'gpc' === $settings['consent_mode'] ) {
 			$lines[] = "fbq('set','honorGPC',true);";
 		}
+		$lines[] = self::consent_recorder_js();
 		$user_data = self::user_data();
 		$lines[]   = "fbq('init','" . esc_js( $settings['pixel_id'] ) . "'" . ( array() === $user_data ? '' : ',' . self::js( $user_data ) ) . ');';
 		$lines[]   = "fbq('track','PageView');";
@@ -133,8 +140,26 @@ final class Fbevents_Pixel {
 	}
 
 	/**
+	 * Records every fbq('consent', …) call in the CONSENT_COOKIE (a strictly necessary cookie: it
+	 * holds the visitor's decision, no identifier), whoever makes it: the calls queued before the
+	 * library loads (through the stub's queue) and those after (through the `callMethod` the library
+	 * installs, wrapped by a property accessor). The stub itself stays Meta's. The last call wins,
+	 * in page order, as in the pixel.
+	 */
+	private static function consent_recorder_js(): string {
+		$secure = is_ssl() ? ';secure' : '';
+		return '(function(f,d){var m={grant:"granted",revoke:"revoked",limited:"limited"};' .
+			'function r(a){if(a&&a[0]==="consent"&&m.hasOwnProperty(a[1]))d.cookie=' . self::js( self::CONSENT_COOKIE . '=' ) .
+			'+m[a[1]]+' . self::js( ';path=' . COOKIEPATH . ';max-age=31536000;samesite=lax' . $secure ) . ';}' .
+			'try{var q=f.queue,p=q.push,c;q.push=function(a){r(a);return p.apply(q,arguments);};' .
+			'Object.defineProperty(f,"callMethod",{configurable:true,get:function(){return c&&function(){r(arguments);return c.apply(f,arguments);};},set:function(v){c=v;}});' .
+			'}catch(e){}})(fbq,document);';
+	}
+
+	/**
 	 * The PHP hook: a Purchase whose event ID is the order number, so the collector's Conversions
-	 * API copy and the browser's are one event to Meta. Printed where the action fires (a thank-you
+	 * API copy and the browser's are one event to Meta. (A shop that is not WooCommerce: WooCommerce
+	 * orders get theirs from Fbevents_Pixel_WooCommerce, with an event ID nobody can guess.) Printed where the action fires (a thank-you
 	 * page's content), or right after the base code if it fires before wp_head.
 	 *
 	 * @param mixed $order_number The shop's order number (WooCommerce: $order->get_order_number()).
@@ -158,10 +183,24 @@ final class Fbevents_Pixel {
 		if ( is_string( $currency ) && preg_match( '/^[A-Za-z]{3}$/', $currency ) ) {
 			$data['currency'] = strtoupper( $currency );
 		}
+		self::print_purchase( $order, $data );
+	}
+
+	/**
+	 * Prints a Purchase with this event ID and custom data: where called once the base code is out,
+	 * else right after it.
+	 *
+	 * @param string $event_id Event ID (the server copy's too).
+	 * @param array  $data     Custom data.
+	 */
+	public static function print_purchase( string $event_id, array $data ): void {
+		if ( ! self::enabled() ) {
+			return;
+		}
 		if ( did_action( 'wp_head' ) ) {
-			wp_print_inline_script_tag( self::purchase_js( $order, $data ) );
+			wp_print_inline_script_tag( self::purchase_js( $event_id, $data ) );
 		} else {
-			self::$pending[] = array( $order, $data );
+			self::$pending[] = array( $event_id, $data );
 		}
 	}
 

@@ -4,9 +4,10 @@
 // hard-linked into that folder with a wp-config.php of ours (Debian's reads /etc/wordpress, which a
 // test must not touch); PHP's built-in web server on 127.0.0.1. WordPress is installed through its
 // own install screen (no wp-cli). In front of both, a small reverse proxy plays the store's web
-// server: /tr, /fbevents.js and /fbevents.wasm go to the collector, everything else to WordPress,
-// so the pixel is first-party on the shop's origin as the README tells stores to deploy it.
-// `stop()` ends every process it started.
+// server: /tr, /fbevents.js, /fbevents.wasm and the server-events path (/vNN.N/PIXEL/events) go to
+// the collector, everything else to WordPress, so the pixel is first-party on the shop's origin as
+// the README tells stores to deploy it. Other plugins (WooCommerce, unpacked by
+// scripts/setup-wordpress.sh) are linked in beside ours. `stop()` ends every process it started.
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,7 +36,7 @@ function start(cmd, args, opts = {}) {
  * kept (WordPress builds its URLs from it).
  */
 function startFront(collectorOrigin, phpOrigin) {
-  const toCollector = /^\/(tr\/?|fbevents\.js|fbevents\.wasm)(\?|$)/;
+  const toCollector = /^\/(tr\/?|fbevents\.js|fbevents\.wasm|v\d+\.\d+\/\d+\/events)(\?|$)/;
   const server = http.createServer((req, res) => {
     const target = new URL(req.url, toCollector.test(req.url) ? collectorOrigin : phpOrigin);
     const up = http.request(target, { method: req.method, headers: { ...req.headers, 'x-forwarded-for': '127.0.0.1' } }, (r) => {
@@ -83,23 +84,24 @@ const user = () => {
 
 /**
  * Starts MariaDB and PHP, installs WordPress with an administrator, and links the plugin at
- * `pluginDir` into wp-content/plugins/fbevents-pixel (not activated: the test does that). Every file
- * in `muPlugins` is copied into wp-content/mu-plugins.
+ * `pluginDir` into wp-content/plugins/fbevents-pixel (not activated: the test does that), and each
+ * of `plugins` ({folder name: directory}) beside it. Every file in `muPlugins` is copied into
+ * wp-content/mu-plugins.
  */
-export async function startWordPress({ tmp, pluginDir, muPlugins = [], admin, collectorOrigin, timings }) {
+export async function startWordPress({ tmp, pluginDir, plugins = {}, muPlugins = [], admin, collectorOrigin, timings }) {
   need(path.join(WORDPRESS, 'wp-settings.php'), 'Debian package wordpress');
   need('/usr/sbin/mariadbd', 'Debian package mariadb-server');
   const mark = (what, since) => timings && timings.push([what, Date.now() - since]);
   const procs = [];
   try {
-    return await install({ tmp, pluginDir, muPlugins, admin, collectorOrigin, mark, procs });
+    return await install({ tmp, pluginDir, plugins, muPlugins, admin, collectorOrigin, mark, procs });
   } catch (e) {
     for (const p of procs.reverse()) await stopGroup(p);
     throw e;
   }
 }
 
-async function install({ tmp, pluginDir, muPlugins, admin, collectorOrigin, mark, procs }) {
+async function install({ tmp, pluginDir, plugins, muPlugins, admin, collectorOrigin, mark, procs }) {
 
   // --- MariaDB -------------------------------------------------------------------------------
   let t = Date.now();
@@ -151,6 +153,10 @@ require_once ABSPATH . 'wp-settings.php';
   );
   const content = path.join(root, 'wp-content');
   fs.symlinkSync(pluginDir, path.join(content, 'plugins', 'fbevents-pixel'));
+  for (const [name, dir] of Object.entries(plugins)) {
+    need(dir, `plugin ${name}`);
+    fs.symlinkSync(dir, path.join(content, 'plugins', name));
+  }
   fs.mkdirSync(path.join(content, 'mu-plugins'), { recursive: true });
   for (const f of muPlugins) fs.copyFileSync(f, path.join(content, 'mu-plugins', path.basename(f)));
   mark('WordPress files', t);
@@ -202,6 +208,14 @@ require_once ABSPATH . 'wp-settings.php';
       return stdout;
     },
     sql,
+    /**
+     * One WP-Cron run, as a system cron job would start it (GET /wp-cron.php; the test site has
+     * DISABLE_WP_CRON, so pages never start one). PHP's server answers once the run is over.
+     */
+    async cron() {
+      const r = await fetch(`${origin}/wp-cron.php`);
+      if (!r.ok) throw new Error(`wp-cron.php answered ${r.status}: ${await r.text()}`);
+    },
     async stop() {
       for (const p of procs.reverse()) await stopGroup(p);
     },

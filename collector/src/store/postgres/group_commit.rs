@@ -109,6 +109,163 @@ pub(super) async fn insert_events(
     Ok(outcomes)
 }
 
+/// After [`insert_distinct`]: of the events it counted as repeats, those that are the other copy
+/// of a stored event are merged into it, and taken off the duplicate counts, in a transaction of
+/// their own. One read-only statement looks for them all; the transaction (a second WAL flush)
+/// is opened only when one is found, so plain repeats (a retried beacon) cost one round trip.
+/// A crash before the merge commits answers no handler: the retried copy comes back as a repeat
+/// of its key and is merged then.
+pub(super) async fn merge_repeats(
+    client: &mut deadpool_postgres::Object,
+    events: &[NewEvent],
+    outcomes: &mut [InsertOutcome],
+) -> Result<(), StoreError> {
+    let repeats: Vec<usize> = (0..events.len())
+        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
+        .collect();
+    if repeats.is_empty() {
+        return Ok(());
+    }
+    let picked: Vec<&NewEvent> = repeats.iter().filter_map(|&i| events.get(i)).collect();
+    let pixels: Vec<&str> = picked.iter().map(|e| e.pixel_id.as_str()).collect();
+    let ids: Vec<&str> = picked.iter().map(|e| e.event_id.as_str()).collect();
+    let names: Vec<&str> = picked.iter().map(|e| e.event_name.as_str()).collect();
+    let since: Vec<i64> = picked
+        .iter()
+        .map(|e| e.received_at_ms - DEDUP_WINDOW_MS)
+        .collect();
+    let peek = client.prepare_cached(&PEEK).await.map_err(pg_err)?;
+    let rows = client
+        .query(&peek, &[&pixels, &ids, &names, &since])
+        .await
+        .map_err(pg_err)?;
+    let mut candidates = Vec::new();
+    for row in &rows {
+        let stored = row_to_event(row)?;
+        // The key's position comes after `EVENT_COLUMNS`.
+        let ord: i64 = row.try_get(row.len() - 1).map_err(pg_err)?;
+        let at = usize::try_from(ord - 1)
+            .ok()
+            .and_then(|k| repeats.get(k).copied());
+        let Some(i) = at else { continue };
+        let Some(e) = events.get(i) else { continue };
+        if merge::meet(&stored.event, stored.relay_status, e).is_some() {
+            candidates.push(i);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let tx = client.transaction().await.map_err(pg_err)?;
+    let merged = merge_locked(&tx, events, &candidates, outcomes).await?;
+    tx.commit().await.map_err(pg_err)?;
+    uncount(client, &merged).await
+}
+
+/// The latest stored row of each `(pixel, event ID, event name)` received after `since`, with
+/// the key's position (from 1) in the arrays, last.
+static PEEK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT DISTINCT ON (u.ord) {cols}, u.ord
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
+            WITH ORDINALITY AS u(kp, ke, kn, since, ord)
+         JOIN events ON pixel_id = u.kp AND event_id = u.ke AND event_name = u.kn
+            AND received_at_ms > u.since
+         ORDER BY u.ord, id DESC",
+        cols = *EVENT_COLUMNS
+    )
+});
+
+/// Lock the stored copy of each of `candidates` (in key order: two replicas' merges never
+/// deadlock) and merge the event into it when it still brings a new copy; those become
+/// `Merged`. Returns the pixel and receipt time of each event merged.
+async fn merge_locked(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[NewEvent],
+    candidates: &[usize],
+    outcomes: &mut [InsertOutcome],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let lock = tx
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM events
+             WHERE pixel_id = $1 AND event_id = $2 AND event_name = $3 AND received_at_ms > $4
+             ORDER BY id DESC LIMIT 1 FOR UPDATE",
+            cols = *EVENT_COLUMNS
+        ))
+        .await
+        .map_err(pg_err)?;
+    let update = tx.prepare_cached(&MERGE_UPDATE).await.map_err(pg_err)?;
+    let mut order = candidates.to_vec();
+    order.sort_by_key(|&i| {
+        events
+            .get(i)
+            .map(|e| (&e.pixel_id, &e.event_name, &e.event_id))
+    });
+    let mut merged = Vec::new();
+    for i in order {
+        let (Some(e), Some(outcome)) = (events.get(i), outcomes.get_mut(i)) else {
+            continue;
+        };
+        let since = e.received_at_ms - DEDUP_WINDOW_MS;
+        let row = tx
+            .query_opt(&lock, &[&e.pixel_id, &e.event_id, &e.event_name, &since])
+            .await
+            .map_err(pg_err)?;
+        let Some(stored) = row.as_ref().map(row_to_event).transpose()? else {
+            continue;
+        };
+        let Some(new) = merge::meet(&stored.event, stored.relay_status, e) else {
+            continue;
+        };
+        let arrays = EventArrays::new(&[&new]);
+        let mut params = arrays.params();
+        params.push(&stored.id);
+        tx.execute(&update, &params).await.map_err(pg_err)?;
+        *outcome = InsertOutcome::Merged;
+        merged.push((e.pixel_id.clone(), e.received_at_ms));
+    }
+    Ok(merged)
+}
+
+/// Take merged copies off the duplicate counts [`insert_distinct`] added them to: after the
+/// merge's commit, one single-row update at a time, each its own transaction, so that it never
+/// holds a counter while waiting for another (a replica's group commit updates both counters in
+/// one statement, in an order of its own). A crash between the merge and this leaves a
+/// duplicate counted too many, never an event lost.
+async fn uncount(
+    client: &deadpool_postgres::Object,
+    merged: &[(String, i64)],
+) -> Result<(), StoreError> {
+    let mut per_day: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
+    let mut per_pixel: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (pixel, received_at_ms) in merged {
+        *per_day
+            .entry((pixel, received_at_ms.div_euclid(86_400_000)))
+            .or_insert(0) += 1;
+        *per_pixel.entry(pixel).or_insert(0) += 1;
+    }
+    for ((pixel, day), n) in per_day {
+        client
+            .execute(
+                "UPDATE duplicates_per_day SET duplicates = duplicates - $3
+                 WHERE pixel_id = $1 AND day = $2",
+                &[&pixel, &day, &n],
+            )
+            .await
+            .map_err(pg_err)?;
+    }
+    for (pixel, n) in per_pixel {
+        client
+            .execute(
+                "UPDATE pixel_stats SET duplicates = duplicates - $2 WHERE pixel_id = $1",
+                &[&pixel, &n],
+            )
+            .await
+            .map_err(pg_err)?;
+    }
+    Ok(())
+}
+
 /// The events of a batch whose key was stored already: each is the other copy of a stored event
 /// (merged into it: `ports::merge`) or a repeat, counted. In the transaction that claimed and
 /// inserted the batch's keys, after its inserts, so a copy meets its other copy from the same
@@ -118,56 +275,10 @@ pub(super) async fn settle_repeats(
     events: &[NewEvent],
     outcomes: &mut [InsertOutcome],
 ) -> Result<(), StoreError> {
-    let find = |lock: &str| {
-        format!(
-            "SELECT {cols} FROM events
-             WHERE pixel_id = $1 AND event_id = $2 AND event_name = $3 AND received_at_ms > $4
-             ORDER BY id DESC LIMIT 1 {lock}",
-            cols = *EVENT_COLUMNS
-        )
-    };
-    let peek = tx.prepare_cached(&find("")).await.map_err(pg_err)?;
-    let lock = tx
-        .prepare_cached(&find("FOR UPDATE"))
-        .await
-        .map_err(pg_err)?;
-    // Rows locked in key order, as the claims are: two replicas' merges never deadlock.
-    let mut repeats: Vec<usize> = (0..events.len())
+    let repeats: Vec<usize> = (0..events.len())
         .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
         .collect();
-    repeats.sort_by_key(|&i| {
-        events
-            .get(i)
-            .map(|e| (&e.pixel_id, &e.event_name, &e.event_id))
-    });
-    for i in repeats {
-        let (Some(e), Some(outcome)) = (events.get(i), outcomes.get_mut(i)) else {
-            continue;
-        };
-        let since = e.received_at_ms - DEDUP_WINDOW_MS;
-        let key: Params<'_> = vec![&e.pixel_id, &e.event_id, &e.event_name, &since];
-        // A plain repeat (the usual case) is told without a lock.
-        let row = tx.query_opt(&peek, &key).await.map_err(pg_err)?;
-        let Some(seen) = row.as_ref().map(row_to_event).transpose()? else {
-            continue;
-        };
-        if merge::meet(&seen.event, seen.relay_status, e).is_none() {
-            continue;
-        }
-        let row = tx.query_opt(&lock, &key).await.map_err(pg_err)?;
-        let Some(stored) = row.as_ref().map(row_to_event).transpose()? else {
-            continue;
-        };
-        let Some(merged) = merge::meet(&stored.event, stored.relay_status, e) else {
-            continue;
-        };
-        let update = tx.prepare_cached(&MERGE_UPDATE).await.map_err(pg_err)?;
-        let arrays = EventArrays::new(&[&merged]);
-        let mut params = arrays.params();
-        params.push(&stored.id);
-        tx.execute(&update, &params).await.map_err(pg_err)?;
-        *outcome = InsertOutcome::Merged;
-    }
+    merge_locked(tx, events, &repeats, outcomes).await?;
     count_duplicates(tx, events, outcomes).await
 }
 
@@ -319,9 +430,9 @@ async fn insert_rows(
 }
 
 /// A group commit whose keys are all distinct (the usual case) in one statement, committed on
-/// its own: claim the keys, insert the events of the claimed ones (ids in batch order). One
-/// round trip to the server. The others (keys stored before) are left `Duplicate` for
-/// [`settle_repeats`], in a transaction of their own.
+/// its own: claim the keys, insert the events of the claimed ones (ids in batch order), count
+/// the others as duplicates per day and per pixel. One round trip to the server. Among the
+/// others, the other copies of stored events are then found and merged by [`merge_repeats`].
 pub(super) async fn insert_distinct(
     client: &deadpool_postgres::Object,
     events: &[NewEvent],
@@ -343,6 +454,27 @@ pub(super) async fn insert_distinct(
             SELECT {UNNEST_VALUES} FROM u
             JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
             ORDER BY ord
+            RETURNING 1
+         ),
+         dups AS (
+            -- Receipt times are positive: / is the floor division of div_euclid.
+            SELECT p, r / 86400000 AS day, COUNT(*) AS n FROM u
+            WHERE NOT EXISTS (SELECT 1 FROM claimed c
+                WHERE c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e)
+            GROUP BY p, r / 86400000
+         ),
+         per_day AS (
+            INSERT INTO duplicates_per_day (pixel_id, day, duplicates)
+            SELECT p, day, n FROM dups ORDER BY p COLLATE \"C\", day
+            ON CONFLICT (pixel_id, day)
+                DO UPDATE SET duplicates = duplicates_per_day.duplicates + EXCLUDED.duplicates
+            RETURNING 1
+         ),
+         per_pixel AS (
+            INSERT INTO pixel_stats (pixel_id, duplicates)
+            SELECT p, SUM(n)::int8 FROM dups GROUP BY p ORDER BY p COLLATE \"C\"
+            ON CONFLICT (pixel_id)
+                DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
             RETURNING 1
          )
          SELECT pixel_id, event_name, event_id FROM claimed",

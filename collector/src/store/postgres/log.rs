@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 
 use super::connection::{limit_param, PgStore, CALL_TIMEOUT};
 use super::error::pg_err;
-use super::group_commit::{insert_distinct, insert_events, settle_repeats};
+use super::group_commit::{insert_distinct, insert_events, merge_repeats};
 use crate::event::NewEvent;
 use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent, DEDUP_WINDOW_MS};
 use crate::store::columns::EVENT_COLUMNS;
@@ -26,14 +26,7 @@ impl EventLog for PgStore {
             let mut client = self.client().await?;
             if distinct {
                 let mut outcomes = insert_distinct(&client, events).await?;
-                if outcomes.contains(&InsertOutcome::Duplicate) {
-                    // Keys stored before: other copies to merge, or repeats to count. A crash
-                    // between the two transactions answers no handler; the retried copies
-                    // come back as repeats of the keys and are settled then.
-                    let tx = client.transaction().await.map_err(pg_err)?;
-                    settle_repeats(&tx, events, &mut outcomes).await?;
-                    tx.commit().await.map_err(pg_err)?;
-                }
+                merge_repeats(&mut client, events, &mut outcomes).await?;
                 return Ok(outcomes);
             }
             // A key twice in one batch: its copies are judged one after the other, in rounds.

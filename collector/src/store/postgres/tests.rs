@@ -239,7 +239,8 @@ fn copies_on_two_replicas_merge_and_the_hold_holds_for_both() -> Result<(), Stor
         let ha = s.spawn(|| stored_in_chunks(&a, &to_a));
         let hb = s.spawn(|| stored_in_chunks(&b, &to_b));
         for h in [ha, hb] {
-            assert!(matches!(h.join(), Ok(Ok(_))));
+            let r = h.join();
+            assert!(matches!(r, Ok(Ok(_))), "{r:?}");
         }
     });
     assert_eq!(db.count("SELECT COUNT(*) FROM events"), 300);

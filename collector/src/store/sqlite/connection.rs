@@ -232,9 +232,15 @@ impl SqliteStore {
         let n = w
             .conn
             .execute(
-                "UPDATE events INDEXED BY events_pending SET relay_status = 'expired',
-                    relay_error = ?3
-                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND event_time < ?2",
+                "UPDATE events SET relay_status = 'expired', relay_error = ?3
+                 WHERE id IN (
+                    SELECT id FROM events INDEXED BY events_pending
+                    WHERE pixel_id = ?1 AND relay_status = 'pending' AND hold_until_ms IS NULL
+                        AND event_time < ?2
+                    UNION ALL
+                    SELECT id FROM events INDEXED BY events_held
+                    WHERE pixel_id = ?1 AND relay_status = 'pending'
+                        AND hold_until_ms IS NOT NULL AND event_time < ?2)",
                 params![pixel_id, cutoff_secs, EXPIRED_MESSAGE],
             )
             .map_err(err)?;

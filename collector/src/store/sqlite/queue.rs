@@ -1,6 +1,6 @@
 //! The SQLite store's [`RelayQueue`]: one process relays from a SQLite file, so a claim is the
-//! plain read of the pending events (the trait's default), and marks are short transactions on
-//! the writer.
+//! plain read of the pending events whose hold is over, and marks are short transactions on the
+//! writer.
 
 use rusqlite::params;
 
@@ -13,20 +13,23 @@ use crate::store::columns::EVENT_COLUMNS;
 /// Events marked sent per transaction, so a group commit never waits for a whole batch.
 const MARK_CHUNK: usize = 250;
 
+/// The ids of the pending events of pixel `?1` above id `?2` whose hold is over at `?4`, up to
+/// `?3` from each index: the events without a hold from `events_pending` in id order, those with
+/// one from `events_held` through the end of their hold, so that a claim never steps over a held
+/// event (schema migration 6). The caller orders the union by id and keeps `?3`.
+const PENDING_IDS: &str = "SELECT id FROM (SELECT id FROM events INDEXED BY events_pending
+        WHERE pixel_id = ?1 AND relay_status = 'pending' AND hold_until_ms IS NULL AND id > ?2
+        ORDER BY id LIMIT ?3)
+    UNION ALL
+    SELECT id FROM (SELECT id FROM events INDEXED BY events_held
+        WHERE pixel_id = ?1 AND relay_status = 'pending' AND hold_until_ms IS NOT NULL
+            AND hold_until_ms <= ?4 AND id > ?2
+        ORDER BY id LIMIT ?3)";
+
 impl RelayQueue for SqliteStore {
+    /// Every pending event, held or not: a claim at the end of time.
     fn pending(&self, pixel_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let conn = self.reader()?;
-        let sql = format!(
-            "SELECT {cols} FROM events INDEXED BY events_pending
-             WHERE pixel_id = ?1 AND relay_status = 'pending' ORDER BY id LIMIT ?2",
-            cols = *EVENT_COLUMNS
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![pixel_id, limit], row_to_event)
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        self.claim_pending(pixel_id, 0, limit, i64::MAX)
     }
 
     /// Every pending event, held or not: a claim at the end of time.
@@ -50,10 +53,7 @@ impl RelayQueue for SqliteStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.reader()?;
         let sql = format!(
-            "SELECT {cols} FROM events INDEXED BY events_pending
-             WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2
-                AND (hold_until_ms IS NULL OR hold_until_ms <= ?4)
-             ORDER BY id LIMIT ?3",
+            "SELECT {cols} FROM events WHERE id IN ({PENDING_IDS}) ORDER BY id LIMIT ?3",
             cols = *EVENT_COLUMNS
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
@@ -66,8 +66,12 @@ impl RelayQueue for SqliteStore {
 
     fn pending_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader()?;
+        // Each count covered by its partial index.
         conn.query_row(
-            "SELECT COUNT(*) FROM events WHERE relay_status = 'pending'",
+            "SELECT (SELECT COUNT(*) FROM events
+                     WHERE relay_status = 'pending' AND hold_until_ms IS NULL)
+                  + (SELECT COUNT(*) FROM events
+                     WHERE relay_status = 'pending' AND hold_until_ms IS NOT NULL)",
             [],
             |r| r.get::<_, i64>(0),
         )
@@ -137,15 +141,13 @@ impl RelayQueue for SqliteStore {
         limit: usize,
     ) -> Result<(Vec<i64>, Option<i64>), StoreError> {
         let conn = self.reader()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, event_time FROM events INDEXED BY events_pending
-                 WHERE pixel_id = ?1 AND relay_status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
-            )
-            .map_err(err)?;
+        let sql = format!(
+            "SELECT id, event_time FROM events WHERE id IN ({PENDING_IDS}) ORDER BY id LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt
-            .query(params![pixel_id, after_id, limit])
+            .query(params![pixel_id, after_id, limit, i64::MAX])
             .map_err(err)?;
         let mut pairs = Vec::new();
         while let Some(r) = rows.next().map_err(err)? {

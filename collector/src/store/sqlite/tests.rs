@@ -42,7 +42,7 @@ fn migrations_once_and_reopen() -> Result<(), StoreError> {
         assert_eq!(s.insert_batch(&[event("a", t)])?, [InsertOutcome::Stored]);
     }
     let s = open(&dir);
-    assert_eq!(s.schema_version()?, 5);
+    assert_eq!(s.schema_version()?, 6);
     assert_eq!(s.pending("1", 10)?.len(), 1);
     Ok(())
 }
@@ -109,8 +109,12 @@ fn one_statement_expiry_marks_the_old_pending_events() -> Result<(), StoreError>
     let dir = tempfile::tempdir().map_err(err)?;
     let s = open(&dir);
     let t = contract::T;
-    s.insert_batch(&[event("a", t), event("c", t - 8 * 24 * HOUR)])?;
-    assert_eq!(s.expire("1", t / 1000 - 7 * 24 * 3600)?, 1);
+    let held = crate::event::NewEvent {
+        hold_until_ms: Some(t),
+        ..event("h", t - 8 * 24 * HOUR)
+    };
+    s.insert_batch(&[event("a", t), event("c", t - 8 * 24 * HOUR), held])?;
+    assert_eq!(s.expire("1", t / 1000 - 7 * 24 * 3600)?, 2);
     assert_eq!(s.pending_count()?, 1);
     Ok(())
 }
