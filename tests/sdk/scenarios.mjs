@@ -72,8 +72,8 @@ export async function serverOnly(shop, send) {
  * then the real server Purchase. Meta gets the real value and keys.
  */
 export async function forgedBeaconFirst(shop, send) {
-  // The shop's server sends the _fbp cookie of the checkout request, as the recipes allow.
-  const order = { ...shop.order('forged'), fbp: `fb.1.${Date.now() - 60000}.1234567890` };
+  // The shop's server sends the _fbp and _fbc cookies of the checkout request, as the recipes do.
+  const order = { ...shop.order('forged'), fbp: `fb.1.${Date.now() - 60000}.1234567890`, fbc: `fb.1.${Date.now() - 60000}.IwAR-real-click` };
   const forged = {
     ev: 'Purchase',
     eid: order.id,
@@ -83,6 +83,7 @@ export async function forgedBeaconFirst(shop, send) {
     'ud[em]': sha256('attacker@evil.example'),
     'ud[ph]': sha256('15550000000'),
     fbp: 'fb.1.1700000000000.666',
+    fbc: 'fb.1.1700000000000.IwAR-forged-click',
   };
   assert.equal(await shop.sendBeacon(forged), 200, 'a beacon cannot be told from a real one: acknowledged');
   await sleep(1000);
@@ -94,6 +95,7 @@ export async function forgedBeaconFirst(shop, send) {
   assert.deepEqual(list(event.user_data.em), [orderHashes(order).em], 'the order’s e-mail, not the forged one');
   assert.deepEqual(list(event.user_data.ph), [orderHashes(order).ph], 'the order’s phone, not the forged one');
   assert.equal(event.user_data.fbp, order.fbp, 'the checkout’s fbp, not the forged one');
+  assert.equal(event.user_data.fbc, order.fbc, 'the checkout’s click ID, not the forged one');
 }
 
 /**
