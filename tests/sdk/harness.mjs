@@ -16,8 +16,6 @@ import path from 'node:path';
 import { html, baseCode, launchBrowser, parseParams, repoRoot, requireDist } from '../support/index.mjs';
 import { startCollector, startGraph, until } from '../support/collector.mjs';
 
-export { until };
-
 export const PIXEL = '4455667788';
 /** The pixel's Conversions API token (`--pixel ID=TOKEN`): what the relay must send Meta. */
 export const CAPI_TOKEN = 'sdk-capi-token-for-meta';
@@ -65,7 +63,7 @@ export function recipe(lang) {
  * Starts a shop: the Graph stand-in, the collector (pixel PIXEL with CAPI_TOKEN, SERVER_KEY,
  * Purchase held HOLD_SECS) serving a temporary site for the pixel's pages, and Chromium.
  */
-export async function openShop(name, { browser: withBrowser = true } = {}) {
+export async function openShop(name) {
   requireDist();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `fbevents-sdk-${name}-`));
   fs.mkdirSync(path.join(tmp, 'site'));
@@ -77,7 +75,7 @@ export async function openShop(name, { browser: withBrowser = true } = {}) {
     site: path.join(tmp, 'site'),
     extraArgs: ['--server-key', `${PIXEL}=${SERVER_KEY}`, '--hold', 'Purchase', '--hold-secs', String(HOLD_SECS)],
   });
-  const browser = withBrowser ? await launchBrowser() : null;
+  const browser = await launchBrowser();
   let pages = 0;
   let hashes;
 
@@ -141,7 +139,7 @@ export async function openShop(name, { browser: withBrowser = true } = {}) {
     /**
      * The real pixel (dist/ in Chromium) on a thank-you page of the shop: `fbq('init', PIXEL,
      * userData)` then `fbq('track', ev, customData, {eventID})`. Resolves with the beacon's
-     * parameters once the collector acknowledged it, and the page's user agent.
+     * parameters once the collector acknowledged it.
      */
     async pixelBeacon({ eventID, ev = 'Purchase', customData = {}, userData = {} }) {
       const file = `thanks-${++pages}.html`;
@@ -160,7 +158,7 @@ export async function openShop(name, { browser: withBrowser = true } = {}) {
         const res = await acked;
         assert.ok(res.ok(), `the collector acknowledged the beacon: ${res.status()}`);
         assert.deepEqual(tab.errors.map(String), []);
-        return { ...beaconOf(res.request()), userAgent: await tab.page.evaluate(() => navigator.userAgent) };
+        return beaconOf(res.request());
       } finally {
         await tab.close();
       }
@@ -175,7 +173,7 @@ export async function openShop(name, { browser: withBrowser = true } = {}) {
     },
 
     async close() {
-      await browser?.close();
+      await browser.close();
       await collector.stop();
       await graph.close();
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // recipe (node.test.mjs, python.test.mjs). `send(order, { testEventCode, key })` runs the recipe:
 // it resolves with the SDK's EventResponse fields, or rejects with the recipe's error.
 import assert from 'node:assert/strict';
-import { CAPI_TOKEN, HOLD_SECS, WRONG_KEY, assertMerged, list, orderId, sha256, sleep } from './harness.mjs';
+import { CAPI_TOKEN, HOLD_SECS, WRONG_KEY, assertMerged, list, sha256, sleep } from './harness.mjs';
 
 /** The thank-you page's copy: a different value, currency and e-mail than the order, and keys the server lacks. */
 const BROWSER = {
@@ -145,5 +145,3 @@ export function scenarios(it, sdk, shop, send) {
   it(`${sdk}: test_event_code reaches the Graph stand-in with the event`, () => testEventCode(shop(), send));
   it(`${sdk}: the pixel's CAPI token works as the key; a wrong key is refused in Meta's shape and nothing is relayed`, () => credentials(shop(), send));
 }
-
-export { orderId };
