@@ -2,6 +2,8 @@
 //! real server and stand-ins for the Graph API (one per replica, so each request's sender is known).
 //!
 //! - the same event sent to both replicas is stored once and relayed once;
+//! - an order's beacon on one replica and its server event on the other are one event at Meta,
+//!   merged, and a lone held beacon waits its hold on either;
 //! - a replica killed with `SIGKILL` mid-burst and restarted loses no acknowledged event, and
 //!   every event reaches Meta exactly once but for at most the one batch the killed replica had in
 //!   flight (its lease expires and another replica sends it again; Meta deduplicates it by event
@@ -203,6 +205,150 @@ async fn the_same_event_sent_to_both_replicas_is_stored_and_relayed_once() {
     );
     assert!(repeated.is_empty(), "relayed twice: {repeated:?}");
     assert_eq!(wait_all_sent(&db, Duration::from_secs(10)).await, 0);
+}
+
+/// The two copies of each Purchase through different replicas at the same moment: the beacon to
+/// one, the store's server event (`POST /v24.0/{pixel}/events` with the access token) to the
+/// other, half of them the other way round. Each order reaches Meta once, merged: the server's
+/// value, the browser's `fbp`, both copies' keys; and a lone beacon of the held set waits its hold
+/// on either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_copies_of_an_order_on_two_replicas_reach_meta_once_merged() {
+    if Backend::Postgres.skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Backend::Postgres.db(dir.path());
+    let (ga, gb) = (Graph::start().await, Graph::start().await);
+    let start = |graph: String| {
+        let mut args = replica_args(&graph);
+        // Held (the default set, Purchase) for 5 s: long enough that a pair can only leave
+        // early by merging.
+        let at = args.iter().position(|a| a == "--hold").unwrap();
+        args.drain(at..at + 2);
+        args.extend(["--hold-secs".to_owned(), "5".to_owned()]);
+        args
+    };
+    let (args_a, args_b) = (start(ga.url.clone()), start(gb.url.clone()));
+    let a = Collector::start_on(
+        &db,
+        dir.path(),
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let b = Collector::start_on(
+        &db,
+        dir.path(),
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock) / 1000;
+    let sent_at = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (client, ua, ub) = (client.clone(), a.url("/tr/"), b.url("/v24.0/"));
+        let (ua_alt, ub_alt) = (b.url("/tr/"), a.url("/v24.0/"));
+        tasks.push(tokio::spawn(async move {
+            let eid = format!("order-{i}");
+            let mut beacon = beacon("Purchase", &eid);
+            beacon.fbp = Some(format!("fb.1.1700000000000.{i}"));
+            beacon.cd = vec![("value".into(), "1".into()), ("currency".into(), "XXX".into())];
+            beacon.ud = vec![("fn".into(), "jane".into())];
+            let server = serde_json::json!({
+                "data": [{
+                    "event_name": "Purchase", "event_time": now, "event_id": eid,
+                    "action_source": "website", "event_source_url": "https://shop.example/thanks",
+                    "user_data": {"em": format!("buyer{i}@example.com"),
+                        "client_user_agent": "Mozilla/5.0 (checkout)", "client_ip_address": "203.0.113.5"},
+                    "custom_data": {"value": 100 + i, "currency": "EUR"}
+                }],
+                "access_token": TOKEN,
+            });
+            let (to_tr, to_api) = if i % 2 == 0 { (ua, ub) } else { (ua_alt, ub_alt) };
+            let (x, y) = tokio::join!(
+                client.get(format!("{to_tr}?{}", beacon.encode())).send(),
+                client
+                    .post(format!("{to_api}{PIXEL}/events"))
+                    .header("content-type", "application/json")
+                    .body(server.to_string())
+                    .send()
+            );
+            assert_eq!(x.unwrap().status().as_u16(), 200);
+            let y = y.unwrap();
+            assert_eq!(y.status().as_u16(), 200, "{:?}", y.text().await);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A lone beacon of the held set.
+    assert!(matches!(
+        send_event(&client, &a.url("/tr/"), "Purchase", "alone").await,
+        Sent::Status(200, _)
+    ));
+    assert_eq!(db.count("SELECT count(*) FROM events"), 41);
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE origin = 3"),
+        40,
+        "every order is both copies, whichever replica stored which"
+    );
+    let want: HashSet<String> = (0..40).map(|i| format!("order-{i}")).collect();
+    let missing = wait_relayed(&[&ga, &gb], &want, Duration::from_secs(20)).await;
+    assert!(missing.is_empty(), "never relayed: {missing:?}");
+    let relayed = |g: &Graph| -> Vec<serde_json::Value> {
+        g.received()
+            .iter()
+            .flat_map(|r| r.events().clone())
+            .collect()
+    };
+    let early: Vec<serde_json::Value> = relayed(&ga).into_iter().chain(relayed(&gb)).collect();
+    assert!(
+        early.iter().all(|e| e["event_id"] != "alone"),
+        "the lone beacon left before its hold"
+    );
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(5),
+        "the pairs left before the hold was over"
+    );
+    let missing = wait_relayed(
+        &[&ga, &gb],
+        &HashSet::from(["alone".to_owned()]),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(missing.is_empty(), "the lone beacon never left");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all: Vec<serde_json::Value> = relayed(&ga).into_iter().chain(relayed(&gb)).collect();
+    assert_eq!(all.len(), 41, "each event once: {all:?}");
+    for i in 0..40 {
+        let e = all
+            .iter()
+            .find(|e| e["event_id"] == format!("order-{i}"))
+            .unwrap();
+        assert_eq!(e["custom_data"]["value"], 100 + i, "the server's value");
+        assert_eq!(e["custom_data"]["currency"], "EUR");
+        assert_eq!(e["user_data"]["fbp"], format!("fb.1.1700000000000.{i}"));
+        assert_eq!(
+            e["user_data"]["client_user_agent"],
+            "Mozilla/5.0 (checkout)"
+        );
+        let em = pixel_core::matching::sha256_hex(&format!("buyer{i}@example.com"));
+        assert_eq!(e["user_data"]["em"], serde_json::json!([em]));
+        assert_eq!(
+            e["user_data"]["fn"],
+            serde_json::json!([pixel_core::matching::sha256_hex("jane")]),
+            "the browser's key the server lacked"
+        );
+    }
+}
+
+async fn send_event(client: &reqwest::Client, c_url: &str, ev: &str, eid: &str) -> Sent {
+    let b = beacon(ev, eid);
+    match client.get(format!("{c_url}?{}", b.encode())).send().await {
+        Ok(r) => Sent::Status(r.status().as_u16(), None),
+        Err(_) => Sent::NoAnswer,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

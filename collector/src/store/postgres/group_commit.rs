@@ -120,9 +120,7 @@ pub(super) async fn merge_repeats(
     events: &[NewEvent],
     outcomes: &mut [InsertOutcome],
 ) -> Result<(), StoreError> {
-    let repeats: Vec<usize> = (0..events.len())
-        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
-        .collect();
+    let repeats = repeats(outcomes);
     if repeats.is_empty() {
         return Ok(());
     }
@@ -266,6 +264,13 @@ async fn uncount(
     Ok(())
 }
 
+/// Where the events whose key was stored already are in the batch.
+fn repeats(outcomes: &[InsertOutcome]) -> Vec<usize> {
+    (0..outcomes.len())
+        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
+        .collect()
+}
+
 /// The events of a batch whose key was stored already: each is the other copy of a stored event
 /// (merged into it: `ports::merge`) or a repeat, counted. In the transaction that claimed and
 /// inserted the batch's keys, after its inserts, so a copy meets its other copy from the same
@@ -275,9 +280,7 @@ pub(super) async fn settle_repeats(
     events: &[NewEvent],
     outcomes: &mut [InsertOutcome],
 ) -> Result<(), StoreError> {
-    let repeats: Vec<usize> = (0..events.len())
-        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
-        .collect();
+    let repeats = repeats(outcomes);
     merge_locked(tx, events, &repeats, outcomes).await?;
     count_duplicates(tx, events, outcomes).await
 }

@@ -1,4 +1,5 @@
-//! The PostgreSQL schema: the same versioned list as SQLite's (same versions, same names), in
+//! The PostgreSQL schema: SQLite's versioned list (same versions, same names, up to 5: SQLite's 6
+//! moves held events to an index of their own, which PostgreSQL does not have yet), in
 //! PostgreSQL's types, applied at start under an advisory lock so that replicas starting together
 //! do not both migrate.
 
