@@ -43,6 +43,9 @@ CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
 section "build the collector for the end-to-end tests"
 cargo build -p collector
 
+section "Meta's Business SDKs against the collector (node --test tests/sdk/: Node and Python SDKs, README's recipes)"
+node --test tests/sdk/
+
 section "end-to-end tests against dist/ (node --test tests/e2e/)"
 node --test tests/e2e/
 

@@ -5,8 +5,9 @@
 #   scripts/setup.sh run    what ./run.sh needs: the wasm32 target, nightly's rust-src for the size
 #                           build, node_modules (binaryen, webpack, terser). Nothing else.
 #   scripts/setup.sh test   that, plus what only ./test.sh needs: rustfmt and clippy, Chromium and
-#                           chromedriver and PostgreSQL (Debian packages), cargo-fuzz, and
-#                           wasm-bindgen-cli at exactly the version Cargo.toml pins.
+#                           chromedriver and PostgreSQL (Debian packages), cargo-fuzz,
+#                           wasm-bindgen-cli at exactly the version Cargo.toml pins, and Meta's
+#                           Python Business SDK in .venv/ (tests/sdk/requirements.txt).
 #
 # (WordPress, PHP and MariaDB come from scripts/setup-wordpress.sh, in test.sh's WordPress section.)
 set -euo pipefail
@@ -109,6 +110,26 @@ have_runner=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' 
 if [ "$have" != "$want" ] || [ "$have_runner" != "$want" ]; then
   say "installing wasm-bindgen-cli $want (found: ${have:-none}); this takes a few minutes"
   cargo install wasm-bindgen-cli --version "$want" --force
+fi
+
+# Meta's Python Business SDK for tests/sdk/ (README's Python recipe), in a project-local venv at the
+# version tests/sdk/requirements.txt pins. Node's SDK is a devDependency (npm ci above).
+command -v python3 >/dev/null 2>&1 || die "python3 not found: tests/sdk/ runs Meta's Python SDK"
+want_py=$(sed -n 's/^facebook-business==\([0-9.]*\)$/\1/p' tests/sdk/requirements.txt)
+[ -n "$want_py" ] || die 'tests/sdk/requirements.txt pins no `facebook-business==X.Y.Z`'
+have_py=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("facebook-business"))' 2>/dev/null || true)
+if [ "$have_py" != "$want_py" ]; then
+  if [ ! -x .venv/bin/python ]; then
+    if ! python3 -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      say "installing python3-venv (apt)"
+      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+      python3 -m venv .venv
+    fi
+  fi
+  say "installing facebook-business $want_py into .venv (found: ${have_py:-none})"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 fi
 
 say "ok (what the tests need)"
