@@ -10,7 +10,9 @@
 //!   the order's truth; a beacon never adds a key to it), its match keys win on the same key, its
 //!   time, URLs and server-only fields are kept.
 //! - **The browser fills what the server lacks**: `fbp`, `fbc`, user agent, IP, URLs, and the match
-//!   keys the server did not send.
+//!   keys the server did not send; but only the order's own browser: when the server copy names
+//!   the order's `fbp` (kept at checkout) and a beacon carries another, the beacon came from
+//!   another browser (a forged one) and adds nothing; stored first, it is replaced whole.
 //! - **Limited Data Use stays on** when either copy asked for it.
 //! - **A complete pair is released at once**: the hold (waiting for the other copy) ends.
 //! - **After the relay, nothing more is sent.** Meta keeps the first copy of an event ID it gets
@@ -35,11 +37,31 @@ pub fn meet(stored: &NewEvent, status: RelayStatus, incoming: &NewEvent) -> Opti
     } else {
         (stored, incoming)
     };
-    let mut origin = stored.origin.with(copies);
-    if matches!(
+    let late = matches!(
         status,
         RelayStatus::Sent | RelayStatus::Failed | RelayStatus::Expired
-    ) {
+    );
+    if other_browser(server, browser) {
+        if !incoming.origin.verified() {
+            // Another browser's beacon with this event ID: not the order's own; dropped.
+            return None;
+        }
+        // The stored beacon came from another browser than the order's (a forged one, sent
+        // first): the server's copy replaces it whole, and still waits for the order's own.
+        let origin = if late {
+            Origin::SERVER.with(Origin::LATE)
+        } else {
+            Origin::SERVER
+        };
+        return Some(NewEvent {
+            received_at_ms: stored.received_at_ms,
+            relay: stored.relay,
+            origin,
+            ..incoming.clone()
+        });
+    }
+    let mut origin = stored.origin.with(copies);
+    if late {
         origin = origin.with(Origin::LATE);
     }
     let mut user_data = server.user_data.clone();
@@ -88,6 +110,12 @@ pub fn meet(stored: &NewEvent, status: RelayStatus, incoming: &NewEvent) -> Opti
         hold_until_ms: None,
         server: server.server.clone(),
     })
+}
+
+/// The server copy names the order's browser (its `fbp`, kept at checkout) and the beacon came
+/// from another one: the beacon is not the order's copy.
+fn other_browser(server: &NewEvent, browser: &NewEvent) -> bool {
+    matches!((&server.fbp, &browser.fbp), (Some(s), Some(b)) if s != b)
 }
 
 #[cfg(test)]
@@ -180,6 +208,36 @@ mod tests {
             a.server.as_ref().and_then(|s| s.test_event_code.as_deref()),
             Some("TEST1")
         );
+    }
+
+    #[test]
+    fn a_beacon_from_another_browser_than_the_orders_adds_nothing() {
+        let order = NewEvent {
+            fbp: Some("fb.1.1.order".into()),
+            fbc: None,
+            ..server()
+        };
+        let forged = NewEvent {
+            fbc: Some("fb.1.1.forgers-click".into()),
+            ..browser()
+        };
+        // Forged first: the server's copy replaces it whole and still waits for the order's own.
+        let m = meet(&forged, RelayStatus::Pending, &order).unwrap_or_default();
+        assert_eq!(m.origin, Origin::SERVER);
+        assert_eq!(m.fbc, None, "nothing of the forged beacon");
+        assert_eq!(m.user_data, order.user_data);
+        assert_eq!(m.hold_until_ms, order.hold_until_ms);
+        assert_eq!(m.received_at_ms, forged.received_at_ms);
+        // Forged after: dropped.
+        assert_eq!(meet(&order, RelayStatus::Pending, &forged), None);
+        // The order's own beacon then completes it.
+        let own = NewEvent {
+            fbp: Some("fb.1.1.order".into()),
+            ..browser()
+        };
+        let both = meet(&m, RelayStatus::Pending, &own).unwrap_or_default();
+        assert_eq!(both.origin.as_str(), "both");
+        assert_eq!(both.fbc.as_deref(), Some("fb.1.1.click"));
     }
 
     #[test]
