@@ -31,22 +31,20 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/graph_stub.rs"]
-mod graph_stub;
-#[path = "support/load.rs"]
-mod load;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::config::Config;
-use collector::event::{NewEvent, RequestContext};
+use collector::event::NewEvent;
 use collector::ports::{Clock, SystemClock};
 use collector::store::Store;
 use collector::AppState;
-use pixel_core::wire::Beacon;
 
-use load::{page_view, purchase, PIXEL};
+use support::load::{page_view, purchase, stored_event, PIXEL};
+use support::{flags, graph_stub, relay};
 
 /// How far away the held events' hold ends: never within a run.
 const HOLD_MS: i64 = 86_400_000;
@@ -93,26 +91,18 @@ fn args() -> Args {
         explain: false,
         unrelayed: false,
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(k) = argv.next() {
-        if k == "--explain" {
-            a.explain = true;
-            continue;
-        }
-        if k == "--unrelayed" {
-            a.unrelayed = true;
-            continue;
-        }
-        let v = argv.next().unwrap_or_default();
+    for (k, v) in flags::pairs(&["--explain", "--unrelayed"]) {
         match k.as_str() {
-            "--events" => a.events = v.parse().expect("--events N"),
+            "--explain" => a.explain = true,
+            "--unrelayed" => a.unrelayed = true,
+            "--events" => a.events = flags::number(&k, &v),
             "--held" => {
                 a.held = v
                     .split(',')
                     .map(|h| h.parse().expect("--held H,H,…"))
                     .collect()
             }
-            "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--rounds" => a.rounds = flags::number(&k, &v),
             "--layout" => {
                 a.layouts = v
                     .split(',')
@@ -123,7 +113,7 @@ fn args() -> Args {
                     })
                     .collect()
             }
-            "--batch" => a.batch = v.parse().expect("--batch N"),
+            "--batch" => a.batch = flags::number(&k, &v),
             "--pg" => a.pg = Some(v),
             _ => panic!("unknown argument {k}"),
         }
@@ -191,12 +181,6 @@ fn workload(
     unrelayed: bool,
 ) -> Vec<NewEvent> {
     let total = events + held;
-    let ctx = || RequestContext {
-        client_ip: Some("203.0.113.7".into()),
-        user_agent: Some("Mozilla/5.0 (bench)".into()),
-        received_at_ms: now,
-    };
-    let ts = u64::try_from(now).unwrap();
     (0..total)
         .map(|k| {
             let is_held = match layout {
@@ -206,13 +190,11 @@ fn workload(
             };
             let n = k as u64;
             if is_held {
-                let b = Beacon { ts, ..purchase(n) };
-                let mut e = NewEvent::from_beacon(b, ctx(), !unrelayed).unwrap().0;
+                let mut e = stored_event(purchase(n), now, !unrelayed);
                 e.hold_until_ms = (!unrelayed).then_some(now + HOLD_MS);
                 e
             } else {
-                let b = Beacon { ts, ..page_view(n) };
-                NewEvent::from_beacon(b, ctx(), true).unwrap().0
+                stored_event(page_view(n), now, true)
             }
         })
         .collect()
@@ -350,21 +332,8 @@ fn run_once(
     }
     graph.1.reset();
     let state = AppState::new(cfg, store.clone()).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let start = Instant::now();
-    let tasks = rt
-        .block_on(async { collector::relay::spawn(&state, stop_rx) })
-        .unwrap();
-    while graph.1.events() < a.events as u64 {
-        std::thread::sleep(Duration::from_millis(1));
-        assert!(start.elapsed() < Duration::from_secs(600), "relay too slow");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let _ = stop_tx.send(true);
-    rt.block_on(async {
-        for t in tasks {
-            let _ = t.await;
-        }
+    let secs = relay::time(rt, &state, Duration::from_millis(1), || {
+        graph.1.events() >= a.events as u64
     });
     // Every PageView sent, every held Purchase still waiting and none sent.
     let waiting = if a.unrelayed { 0 } else { held as u64 };

@@ -29,125 +29,72 @@
 )]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use collector::config::Config;
-use collector::event::{NewEvent, RequestContext};
 use collector::ports::{EventLog, RelayQueue};
 use collector::store::sqlite::SqliteStore;
 use collector::{app, AppState};
-use pixel_core::wire::Beacon;
 
-#[path = "support/load.rs"]
-mod load;
+#[path = "support/mod.rs"]
+mod support;
+
+use support::load::{drive, page_view, purchase, stored_event, Figures, Load, PIXEL};
+use support::{flags, graph_stub, relay};
 
 /// The `--server-key` the server-event requests carry.
 const SERVER_KEY: &str = "loadgen-server-key-0001";
 
-/// Server-event requests over raw HTTP/1.1 keep-alive connections, as `load::drive` does for
-/// beacons (whose template and response reader are private to it).
+/// Server-event requests over raw HTTP/1.1 keep-alive connections, with `load::drive`'s
+/// request template, response reader and figures.
 mod server {
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
-    use super::load::{cpu_ticks, Figures, PIXEL};
-    use super::SERVER_KEY;
-
-    const DIGITS: usize = 12;
+    use crate::support::load::{read_response, run, Figures, Template, MARKER, PIXEL};
+    use crate::SERVER_KEY;
 
     /// A request of `n` website Purchases/ViewContents (hashed user data, a browser's fields,
     /// custom data), each event ID `sv-<counter>-<j>`: the counter digits are stamped per request.
-    struct Template {
-        bytes: Vec<u8>,
-        slots: Vec<usize>,
-    }
-
-    impl Template {
-        fn new(n: usize) -> Template {
-            let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock) / 1000;
-            let marker = "9".repeat(DIGITS);
-            let events: Vec<serde_json::Value> = (0..n)
-                .map(|j| {
-                    let name = if j % 4 == 3 { "Purchase" } else { "ViewContent" };
-                    serde_json::json!({
-                        "event_name": name,
-                        "event_time": now,
-                        "event_id": format!("sv-{marker}-{j}"),
-                        "action_source": "website",
-                        "event_source_url": "https://shop.example/products/linen-shirt",
-                        "user_data": {
-                            "em": ["836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"],
-                            "ph": ["254aa248acb47dd654ca3ea53f48c2c26d641d23d7e2e93a1ec56258df7674c4"],
-                            "client_ip_address": "203.0.113.7",
-                            "client_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-                            "fbp": "fb.1.1764000000000.1000012345",
-                            "fbc": "fb.1.1764000000000.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB"
-                        },
-                        "custom_data": {
-                            "value": 129.9, "currency": "EUR", "content_type": "product",
-                            "content_ids": ["sku-1041", "sku-2203"],
-                            "contents": [{"id": "sku-1041", "quantity": 1, "item_price": 79.9}]
-                        }
-                    })
+    fn request(n: usize) -> Template {
+        let now = collector::ports::Clock::now_ms(&collector::ports::SystemClock) / 1000;
+        let events: Vec<serde_json::Value> = (0..n)
+            .map(|j| {
+                let name = if j % 4 == 3 { "Purchase" } else { "ViewContent" };
+                serde_json::json!({
+                    "event_name": name,
+                    "event_time": now,
+                    "event_id": format!("sv-{MARKER}-{j}"),
+                    "action_source": "website",
+                    "event_source_url": "https://shop.example/products/linen-shirt",
+                    "user_data": {
+                        "em": ["836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"],
+                        "ph": ["254aa248acb47dd654ca3ea53f48c2c26d641d23d7e2e93a1ec56258df7674c4"],
+                        "client_ip_address": "203.0.113.7",
+                        "client_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+                        "fbp": "fb.1.1764000000000.1000012345",
+                        "fbc": "fb.1.1764000000000.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB"
+                    },
+                    "custom_data": {
+                        "value": 129.9, "currency": "EUR", "content_type": "product",
+                        "content_ids": ["sku-1041", "sku-2203"],
+                        "contents": [{"id": "sku-1041", "quantity": 1, "item_price": 79.9}]
+                    }
                 })
-                .collect();
-            let body = serde_json::json!({ "data": events }).to_string();
-            let text = format!(
-                "POST /v24.0/{PIXEL}/events HTTP/1.1\r\nHost: collector.internal\r\nAuthorization: Bearer {SERVER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let slots = text.match_indices(&marker).map(|(i, _)| i).collect();
-            Template {
-                bytes: text.into_bytes(),
-                slots,
-            }
-        }
-
-        fn stamp(&mut self, n: u64) -> &[u8] {
-            let mut v = n;
-            let mut digits = [b'0'; DIGITS];
-            for d in digits.iter_mut().rev() {
-                *d = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            for &at in &self.slots {
-                self.bytes[at..at + DIGITS].copy_from_slice(&digits);
-            }
-            &self.bytes
-        }
-    }
-
-    /// Read one response (head, then `Content-Length` bytes); its status.
-    async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .split("content-length:")
-                    .nth(1)
-                    .and_then(|r| r.split("\r\n").next())
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if buf.len() >= end + len {
-                    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-                    buf.drain(..end + len);
-                    return status;
-                }
-            }
-            let n = s.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "the collector closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+            })
+            .collect();
+        let body = serde_json::json!({ "data": events }).to_string();
+        Template::new(format!(
+            "POST /v24.0/{PIXEL}/events HTTP/1.1\r\nHost: collector.internal\r\nAuthorization: Bearer {SERVER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
     }
 
     async fn connection(
@@ -158,12 +105,14 @@ mod server {
     ) -> Vec<u32> {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.set_nodelay(true).unwrap();
-        let (mut t, mut buf, mut lat) = (Template::new(n), Vec::new(), Vec::new());
+        let (mut t, mut buf, mut lat) = (request(n), Vec::new(), Vec::new());
         while Instant::now() < until {
             let req = t.stamp(seq.fetch_add(1, Ordering::Relaxed));
             let start = Instant::now();
             s.write_all(req).await.unwrap();
-            let status = answer(&mut s, &mut buf).await;
+            let status = read_response(&mut s, &mut buf)
+                .await
+                .expect("the collector closed the connection");
             assert_eq!(status, 200, "server events refused");
             lat.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
         }
@@ -176,36 +125,12 @@ mod server {
         // Distinct IDs across runs: the counter starts past every earlier run's.
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let seq = Arc::new(AtomicU64::new(NEXT.fetch_add(1 << 32, Ordering::Relaxed)));
-        let ticks = cpu_ticks();
-        let start = Instant::now();
-        let until = start + Duration::from_secs(secs);
-        let tasks: Vec<_> = (0..connections)
-            .map(|_| tokio::spawn(connection(addr, n, until, seq.clone())))
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let cpu_secs = (cpu_ticks() - ticks) as f64 / 100.0;
-        all.sort_unstable();
-        let pct = |p: f64| {
-            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0) as f64
-                / 1000.0
-        };
-        Figures {
-            requests: all.len(),
-            per_sec: all.len() as f64 / elapsed,
-            p50_ms: pct(0.50),
-            p99_ms: pct(0.99),
-            cpu_us: cpu_secs * 1e6 / all.len().max(1) as f64,
-        }
+        run(connections, secs, |_, until| {
+            connection(addr, n, until, seq.clone())
+        })
+        .await
     }
 }
-
-use load::{drive, page_view, purchase, Load, PIXEL};
 
 struct Args {
     seconds: u64,
@@ -229,39 +154,20 @@ fn args() -> Args {
         only_server: false,
         server_batch: 100,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    for pair in argv.chunks(2) {
-        let (k, v) = (
-            pair[0].as_str(),
-            pair.get(1).map(String::as_str).unwrap_or(""),
-        );
-        match k {
-            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
-            "--connections" => a.connections = v.parse().expect("--connections N"),
-            "--relay-events" => a.relay_events = v.parse().expect("--relay-events N"),
-            "--sync" => a.sync = v.to_owned(),
-            "--serve" if v == "axum" || v == "collector" => a.serve = v.to_owned(),
+    for (k, v) in flags::pairs(&[]) {
+        match k.as_str() {
+            "--seconds" => a.seconds = flags::number(&k, &v),
+            "--connections" => a.connections = flags::number(&k, &v),
+            "--relay-events" => a.relay_events = flags::number(&k, &v),
+            "--sync" => a.sync = v,
+            "--serve" if v == "axum" || v == "collector" => a.serve = v,
             "--only" if v == "beacons" => a.only_beacons = true,
             "--only" if v == "server" => a.only_server = true,
-            "--server-batch" => a.server_batch = v.parse().expect("--server-batch N"),
+            "--server-batch" => a.server_batch = flags::number(&k, &v),
             _ => panic!("unknown argument {k}"),
         }
     }
     a
-}
-
-/// A stand-in Graph API that parses each request and counts its events.
-async fn graph_stub(
-    State(count): State<Arc<AtomicU64>>,
-    body: axum::body::Bytes,
-) -> (StatusCode, String) {
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let n = v["data"].as_array().map_or(0, Vec::len);
-    count.fetch_add(n as u64, Ordering::Relaxed);
-    (
-        StatusCode::OK,
-        format!(r#"{{"events_received":{n},"fbtrace_id":"bench"}}"#),
-    )
 }
 
 fn config(db: &std::path::Path, sync: &str, extra: &[&str]) -> Config {
@@ -389,7 +295,7 @@ fn main() {
         "{:<48} {:>9} {:>10} {:>8} {:>8} {:>10}",
         "ingest (per event)", "requests", "events/s", "p50 ms", "p99 ms", "CPU us/ev"
     );
-    let row = |name: &str, f: &load::Figures, n: usize| {
+    let row = |name: &str, f: &Figures, n: usize| {
         println!(
             "{:<48} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>10.1}",
             name,
@@ -420,15 +326,7 @@ fn main() {
 
     // The relay: preload events into a fresh database, then time sending them all.
     let relay_db = dir.path().join("relay.db");
-    let count = Arc::new(AtomicU64::new(0));
-    let stub = axum::Router::new()
-        .fallback(graph_stub)
-        .with_state(count.clone());
-    let stub_listener = server_rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let graph_url = format!("http://{}", stub_listener.local_addr().unwrap());
-    server_rt.spawn(async move { axum::serve(stub_listener, stub).await.unwrap() });
+    let (graph_url, received) = graph_stub::start(&server_rt);
     let pixel = format!("{PIXEL}=bench-token");
     let cfg = config(
         &relay_db,
@@ -453,16 +351,7 @@ fn main() {
         } else {
             page_view(n)
         };
-        let b = Beacon {
-            ts: u64::try_from(now).unwrap(),
-            ..b
-        };
-        let ctx = RequestContext {
-            client_ip: Some("203.0.113.7".into()),
-            user_agent: Some("Mozilla/5.0 (bench)".into()),
-            received_at_ms: now,
-        };
-        batch.push(NewEvent::from_beacon(b, ctx, true).unwrap().0);
+        batch.push(stored_event(b, now, true));
         if batch.len() == 2048 {
             relay_store.insert_batch(&batch).unwrap();
             batch.clear();
@@ -477,26 +366,13 @@ fn main() {
         a.relay_events as f64 / preload_secs
     );
     let relay_state = AppState::new(cfg, relay_store.clone()).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let start = Instant::now();
-    let tasks = server_rt
-        .block_on(async { collector::relay::spawn(&relay_state, stop_rx) })
-        .unwrap();
-    while relay_store.pending_count().unwrap() > 0 {
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(start.elapsed() < Duration::from_secs(600), "relay too slow");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let _ = stop_tx.send(true);
-    server_rt.block_on(async {
-        for t in tasks {
-            let _ = t.await;
-        }
+    let secs = relay::time(&server_rt, &relay_state, Duration::from_millis(5), || {
+        relay_store.pending_count().unwrap() == 0
     });
     println!(
         "relay: {} stored events -> stand-in Graph API ({} received, batches of 1000): {:.2} s, {:.0} events/s",
         a.relay_events,
-        count.load(Ordering::Relaxed),
+        received.events(),
         secs,
         a.relay_events as f64 / secs
     );

@@ -22,17 +22,15 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/load.rs"]
-mod load;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use load::{drive, stat_numbers, Figures, Load, PIXEL};
-
-const PG_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
+use support::flags;
+use support::load::{drive, Figures, Load};
+use support::replica::{pg_start, pg_stop, pg_ticks, pg_version, psql, Replica, Server};
 
 struct Args {
     seconds: u64,
@@ -44,13 +42,11 @@ fn args() -> Args {
         seconds: 5,
         connections: 64,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    for pair in argv.chunks(2) {
-        let v = pair.get(1).map(String::as_str).unwrap_or("");
-        match pair[0].as_str() {
-            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
-            "--connections" => a.connections = v.parse().expect("--connections N"),
-            k => panic!("unknown argument {k}"),
+    for (k, v) in flags::pairs(&[]) {
+        match k.as_str() {
+            "--seconds" => a.seconds = flags::number(&k, &v),
+            "--connections" => a.connections = flags::number(&k, &v),
+            _ => panic!("unknown argument {k}"),
         }
     }
     a
@@ -72,92 +68,6 @@ fn collector_bin() -> PathBuf {
     bin
 }
 
-/// One collector process.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Replica {
-    fn start(bin: &Path, db: &str, extra: &[&str], log: &Path) -> Replica {
-        let out = std::fs::File::create(log).unwrap();
-        let child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--db", db, "--pixel", PIXEL])
-            .args(["--log", "info", "--dist", "/nonexistent"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap();
-        let mut r = Replica {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(addr) = text.lines().find_map(|l| {
-                let rest = l.split("collector listening listen=").nth(1)?;
-                rest.split_whitespace().next()?.parse().ok()
-            }) {
-                r.addr = addr;
-                return r;
-            }
-            if let Some(status) = r.child.try_wait().unwrap() {
-                panic!("collector exited with {status}: {text}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// User + system CPU of a process, in clock ticks.
-fn ticks_of(pid: u32) -> u64 {
-    let f = stat_numbers(&pid.to_string());
-    f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
-}
-
-/// CPU ticks of the PostgreSQL server: the postmaster and every process it forked (backends,
-/// WAL writer, checkpointer), the exited ones' included through the postmaster's children times.
-fn pg_ticks(pg_dir: &Path) -> u64 {
-    let pid_file = std::fs::read_to_string(pg_dir.join("data/postmaster.pid")).unwrap_or_default();
-    let Some(postmaster) = pid_file
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse::<u64>().ok())
-    else {
-        return 0;
-    };
-    let f = stat_numbers(&postmaster.to_string());
-    let mut total = f.iter().skip(10).take(4).sum::<u64>();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let f = stat_numbers(pid);
-        if f.first() == Some(&postmaster) {
-            total += f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-        }
-    }
-    total
-}
-
 struct Run {
     name: String,
     figures: Figures,
@@ -175,10 +85,10 @@ fn measure(
 ) -> Run {
     let addrs: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
     rt.block_on(drive(&addrs, Load::Beacons, a.connections, 1)); // warm-up
-    let before: u64 = replicas.iter().map(|r| ticks_of(r.child.id())).sum();
+    let before: u64 = replicas.iter().map(Replica::ticks).sum();
     let pg_before = pg_dir.map(pg_ticks);
     let figures = rt.block_on(drive(&addrs, Load::Beacons, a.connections, a.seconds));
-    let after: u64 = replicas.iter().map(|r| ticks_of(r.child.id())).sum();
+    let after: u64 = replicas.iter().map(Replica::ticks).sum();
     let per_beacon = |ticks: u64| ticks as f64 * 1e4 / figures.requests.max(1) as f64;
     Run {
         name: name.to_owned(),
@@ -186,52 +96,6 @@ fn measure(
         pg_us: pg_dir.map(|d| per_beacon(pg_ticks(d) - pg_before.unwrap_or(0))),
         figures,
     }
-}
-
-/// Stops the private server however `main` ends (a panic included), before its directory goes.
-struct Server(PathBuf);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(PG_SH)
-            .arg("stop")
-            .arg(&self.0)
-            .arg("immediate")
-            .status();
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin/psql"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("psql"));
-    let status = Command::new(bin)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
-        .status()
-        .unwrap();
-    assert!(status.success(), "psql {sql}");
-}
-
-/// Start (or restart with other settings) the private server in `dir`: its URL.
-fn pg_start(dir: &Path, settings: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(PG_SH)
-        .arg("start")
-        .arg(dir)
-        .args(settings)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/pg.sh start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn main() {
@@ -251,14 +115,7 @@ fn main() {
          collector processes with relaying off; PostgreSQL {} (fsync on)",
         a.connections,
         a.seconds,
-        String::from_utf8_lossy(
-            &Command::new("bash")
-                .args(["-c", "ls /usr/lib/postgresql | sort -V | tail -n 1"])
-                .output()
-                .unwrap()
-                .stdout
-        )
-        .trim()
+        pg_version()
     );
     let log = |n: &str| dir.path().join(format!("{n}.log"));
     let mut runs = Vec::new();
@@ -278,11 +135,7 @@ fn main() {
     // 3 × wal_writer_delay (0.6 s), about what SQLite's --sync normal risks.
     for commit in ["on", "off"] {
         let setting = format!("synchronous_commit={commit}");
-        let _ = Command::new("bash")
-            .arg(PG_SH)
-            .arg("stop")
-            .arg(&pg_dir)
-            .status();
+        pg_stop(&pg_dir);
         pg_start(&pg_dir, &["-c", &setting]);
         for n in [1, 2] {
             let name = format!("bench_{commit}_{n}");

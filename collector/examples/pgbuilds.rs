@@ -28,15 +28,14 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/load.rs"]
-mod load;
-#[path = "support/replica.rs"]
-mod replica;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::path::PathBuf;
 
-use load::{drive, Figures, Load};
-use replica::{pg_start, pg_ticks, pg_version, psql, psql_value, Replica, Server};
+use support::flags;
+use support::load::{drive, Figures, Load};
+use support::replica::{pg_start, pg_ticks, pg_version, psql, psql_value, Replica, Server};
 
 struct Build {
     name: String,
@@ -64,18 +63,11 @@ fn args() -> Args {
         settings: Vec::new(),
         keep_warm_up: false,
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(k) = argv.next() {
-        if k == "--" {
-            a.settings = argv.by_ref().collect();
-            break;
-        }
-        if k == "--keep-warm-up" {
-            a.keep_warm_up = true;
-            continue;
-        }
-        let v = argv.next().unwrap_or_default();
+    let (pairs, settings) = flags::pairs_then_rest(&["--keep-warm-up"]);
+    a.settings = settings.unwrap_or_default();
+    for (k, v) in pairs {
         match k.as_str() {
+            "--keep-warm-up" => a.keep_warm_up = true,
             "--build" => {
                 let (name, path) = v.split_once('=').expect("--build NAME=PATH");
                 let bin = PathBuf::from(path);
@@ -95,9 +87,9 @@ fn args() -> Args {
                     .expect("--drop names a --build given before it");
                 b.drop = Some(index.to_owned());
             }
-            "--rounds" => a.rounds = v.parse().expect("--rounds N"),
-            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
-            "--connections" => a.connections = v.parse().expect("--connections N"),
+            "--rounds" => a.rounds = flags::number(&k, &v),
+            "--seconds" => a.seconds = flags::number(&k, &v),
+            "--connections" => a.connections = flags::number(&k, &v),
             _ => panic!("unknown argument {k}"),
         }
     }

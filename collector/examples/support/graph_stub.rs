@@ -1,6 +1,5 @@
 //! A stand-in Graph API on loopback for the relay benchmarks: answers every request `200
 //! {"events_received":n}` after parsing its body, and counts the events it received, by name.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,13 +1,16 @@
-//! The load generator's client, shared by `loadgen` and `pgbench`: realistic beacons (3 of 4 an
-//! image `GET` PageView, 1 of 4 a form `POST` Purchase) written as raw HTTP/1.1 over keep-alive
-//! connections from one thread, each with a distinct event ID, and the figures of a run.
-#![allow(dead_code)]
+//! The load generator's client, shared by `loadgen`, `pgbench`, `pgbuilds` and `holdbench`:
+//! realistic beacons (3 of 4 an image `GET` PageView, 1 of 4 a form `POST` Purchase) written as
+//! raw HTTP/1.1 over keep-alive connections from one thread, each with a distinct event ID, and
+//! the figures of a run. `Template`, `read_response` and `run` serve other requests too (the
+//! server events of `loadgen`).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use collector::event::{NewEvent, RequestContext};
 use pixel_core::wire::Beacon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -74,37 +77,40 @@ pub fn purchase(n: u64) -> Beacon {
     }
 }
 
+/// Beacon `b` as the collector stores it when a browser sends it at `now_ms` (its `ts` then too),
+/// to be relayed or not.
+pub fn stored_event(b: Beacon, now_ms: i64, relay: bool) -> NewEvent {
+    let b = Beacon {
+        ts: u64::try_from(now_ms).unwrap(),
+        ..b
+    };
+    let ctx = RequestContext {
+        client_ip: Some("203.0.113.7".into()),
+        user_agent: Some("Mozilla/5.0 (bench)".into()),
+        received_at_ms: now_ms,
+    };
+    NewEvent::from_beacon(b, ctx, relay).unwrap().0
+}
+
 /// Width of the event counter in a request template.
 const DIGITS: usize = 12;
 
-/// A request with a fixed-width placeholder for its event counter, so the client spends its time
-/// on the wire and not on formatting (every beacon still carries a distinct event ID).
-struct Template {
+/// The placeholder for the event counter in a template's text: `DIGITS` nines, found and
+/// overwritten per request.
+pub const MARKER: u64 = 999_999_999_999;
+
+/// A request with fixed-width placeholders for its event counter, so the client spends its time
+/// on the wire and not on formatting (every request still carries distinct event IDs).
+pub struct Template {
     bytes: Vec<u8>,
     /// Where the counter digits start (the eid, and the order id of a Purchase).
     slots: Vec<usize>,
 }
 
 impl Template {
-    fn new(load: Load, purchase_kind: bool) -> Template {
-        const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
-        let marker = 999_999_999_999u64; // DIGITS nines: found and overwritten per request
-        let text = match (load, purchase_kind) {
-            (Load::Bare, _) => "GET /_bench/204 HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
-            (Load::Static, _) => "GET /fbevents.js HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
-            (Load::Beacons, true) => {
-                let body = purchase(marker).encode();
-                format!(
-                    "POST /tr/ HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {UA}\r\nOrigin: https://shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-            }
-            (Load::Beacons, false) => format!(
-                "GET /tr/?{} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {UA}\r\nAccept: image/avif,image/webp,*/*\r\nReferer: https://shop.example/\r\n\r\n",
-                page_view(marker).encode()
-            ),
-        };
-        let needle = marker.to_string();
+    /// The request `text`, its counter slots wherever `MARKER` stands in it.
+    pub fn new(text: String) -> Template {
+        let needle = MARKER.to_string();
         let slots = text.match_indices(&needle).map(|(i, _)| i).collect();
         Template {
             bytes: text.into_bytes(),
@@ -112,10 +118,8 @@ impl Template {
         }
     }
 
-    fn stamp(&mut self, n: u64) -> &[u8] {
-        // Pages generate random event IDs: scatter the counter over 10^12 with a bijection
-        // (multiplier coprime to 10^12), so IDs are distinct but arrive in random key order.
-        let mut v = ((u128::from(n) * 777_777_777_773 + 12_345) % 1_000_000_000_000) as u64;
+    /// The request with `v` (zero-padded to `DIGITS`) in every slot.
+    pub fn stamp(&mut self, mut v: u64) -> &[u8] {
         let mut digits = [b'0'; DIGITS];
         for d in digits.iter_mut().rev() {
             *d = b'0' + (v % 10) as u8;
@@ -128,12 +132,38 @@ impl Template {
     }
 }
 
+/// The request of `load`: a Purchase beacon if `purchase_kind`, else a PageView.
+fn request(load: Load, purchase_kind: bool) -> Template {
+    const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+    Template::new(match (load, purchase_kind) {
+        (Load::Bare, _) => "GET /_bench/204 HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
+        (Load::Static, _) => "GET /fbevents.js HTTP/1.1\r\nHost: shop.example\r\n\r\n".to_owned(),
+        (Load::Beacons, true) => {
+            let body = purchase(MARKER).encode();
+            format!(
+                "POST /tr/ HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {UA}\r\nOrigin: https://shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        }
+        (Load::Beacons, false) => format!(
+            "GET /tr/?{} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {UA}\r\nAccept: image/avif,image/webp,*/*\r\nReferer: https://shop.example/\r\n\r\n",
+            page_view(MARKER).encode()
+        ),
+    })
+}
+
+/// Pages generate random event IDs: the counter scattered over 10^12 with a bijection
+/// (multiplier coprime to 10^12), so IDs are distinct but arrive in random key order.
+fn scatter(n: u64) -> u64 {
+    ((u128::from(n) * 777_777_777_773 + 12_345) % 1_000_000_000_000) as u64
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Read one response; returns its status.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+/// Read one response (its head, then `Content-Length` bytes of body); returns its status.
+pub async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
     let mut chunk = [0u8; 8192];
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
@@ -171,14 +201,14 @@ async fn connection(addr: SocketAddr, load: Load, until: Instant, seq: Arc<Atomi
     s.set_nodelay(true).unwrap();
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut lat = Vec::with_capacity(200_000);
-    let (mut view, mut buy) = (Template::new(load, false), Template::new(load, true));
+    let (mut view, mut buy) = (request(load, false), request(load, true));
     while Instant::now() < until {
         let n = seq.fetch_add(1, Ordering::Relaxed);
         // 3 of 4 beacons an image GET PageView, 1 of 4 a form POST Purchase.
         let req = if n % 4 == 3 {
-            buy.stamp(n)
+            buy.stamp(scatter(n))
         } else {
-            view.stamp(n)
+            view.stamp(scatter(n))
         };
         let t = Instant::now();
         s.write_all(req).await.unwrap();
@@ -227,11 +257,24 @@ pub fn stat_numbers(pid: &str) -> Vec<u64> {
 /// round-robin load balancer in front of replicas).
 pub async fn drive(addrs: &[SocketAddr], load: Load, connections: usize, secs: u64) -> Figures {
     let seq = Arc::new(AtomicU64::new(0));
+    run(connections, secs, |i, until| {
+        connection(addrs[i % addrs.len()], load, until, seq.clone())
+    })
+    .await
+}
+
+/// Run `connection(i, until)` for each of `connections` connections, each sending requests until
+/// `secs` seconds from now and returning its latencies in microseconds; the run's figures.
+pub async fn run<C, F>(connections: usize, secs: u64, mut connection: C) -> Figures
+where
+    C: FnMut(usize, Instant) -> F,
+    F: Future<Output = Vec<u32>> + Send + 'static,
+{
     let ticks = cpu_ticks();
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..connections)
-        .map(|i| tokio::spawn(connection(addrs[i % addrs.len()], load, until, seq.clone())))
+        .map(|i| tokio::spawn(connection(i, until)))
         .collect();
     let mut all = Vec::new();
     for t in tasks {

@@ -1,8 +1,7 @@
 //! Real collector processes and a private PostgreSQL server for the benchmarks that drive the
-//! binary: start a `collector` on a free loopback port and wait for its address, start and stop a
-//! server through `scripts/pg.sh`, run SQL with `psql`, and read the CPU time of both.
-//! (The same helpers `pgbench` carries inline.)
-#![allow(dead_code)]
+//! binary (`pgbench`, `pgbuilds`): start a `collector` on a free loopback port and wait for its
+//! address, start and stop a server through `scripts/pg.sh`, run SQL with `psql`, and read the
+//! CPU time of both.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,13 +106,27 @@ pub struct Server(pub PathBuf);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(PG_SH)
-            .arg("stop")
-            .arg(&self.0)
-            .arg("immediate")
-            .status();
+        let _ = pg_sh("stop", &self.0).arg("immediate").status();
     }
+}
+
+/// `bash scripts/pg.sh ACTION DIR`, to add arguments to and run.
+fn pg_sh(action: &str, dir: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(PG_SH).arg(action).arg(dir);
+    c
+}
+
+/// Run `cmd`: its standard output, trimmed; panics with `what` and its standard error when it
+/// fails.
+fn output(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn psql_bin() -> PathBuf {
@@ -137,44 +150,22 @@ pub fn psql(url: &str, sql: &str) {
 
 /// The one value `sql` selects on `url`, as text.
 pub fn psql_value(url: &str, sql: &str) -> String {
-    let out = Command::new(psql_bin())
-        .args([
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    output(
+        Command::new(psql_bin())
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
+            .args(["-d", url, "-c", sql]),
+        &format!("psql {sql}"),
+    )
 }
 
 /// Start (or restart with other settings) the private server in `dir`: its URL.
 pub fn pg_start(dir: &Path, settings: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(PG_SH)
-        .arg("start")
-        .arg(dir)
-        .args(settings)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/pg.sh start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    output(pg_sh("start", dir).args(settings), "scripts/pg.sh start")
+}
+
+/// Stop the private server in `dir` the default way (`fast`: it flushes and exits).
+pub fn pg_stop(dir: &Path) {
+    let _ = pg_sh("stop", dir).status();
 }
 
 /// The newest PostgreSQL installed, as `ls /usr/lib/postgresql` names it.
