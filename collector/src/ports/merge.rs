@@ -22,8 +22,8 @@
 //!   arrives once its event was sent (or failed, or expired) is merged into the stored row, for the
 //!   reports, and flagged [`Origin::LATE`]; the relay does not send it again.
 
+use super::types::RelayStatus;
 use crate::event::{NewEvent, Origin};
-use crate::ports::RelayStatus;
 
 /// The stored event after `incoming` met it, or `None` when `incoming` brings no new copy (a
 /// repeat: a retried beacon, a server retry): a duplicate.
