@@ -74,6 +74,11 @@ impl Origin {
         Origin(self.0 | other.0)
     }
 
+    /// Only which copies it is made of (browser, server), without [`Origin::LATE`].
+    pub fn copies(self) -> Origin {
+        Origin(self.0 & (Origin::BROWSER.0 | Origin::SERVER.0))
+    }
+
     /// A server copy is part of it: it came with the pixel's credentials.
     pub fn verified(self) -> bool {
         self.has(Origin::SERVER)

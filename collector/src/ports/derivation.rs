@@ -12,6 +12,7 @@ use pixel_core::wire::query_pairs;
 
 use super::report_source::Row;
 use super::user_data::{named_visitor, parse_user_data, Ud};
+use crate::event::Origin;
 
 /// The keys match quality looks at, with their weights (they add up to 10: an event carrying all
 /// of them scores 10). The reasoning is in the README ("Match quality score").
@@ -36,11 +37,9 @@ pub const MATCH_KEYS: [(&str, f64); 14] = [
 const IOS: i64 = 1 << MATCH_KEYS.len();
 /// A PageView whose URL is a (non-direct) landing: UTM parameters or `fbclid`.
 pub const LANDING: i64 = IOS << 1;
-/// Which copies the event is made of: a server copy (verified), a browser copy, a copy that
-/// arrived after the relay (`event::Origin`, kept here so the reports read it from the index).
-pub const SERVER_COPY: i64 = LANDING << 1;
-pub const BROWSER_COPY: i64 = LANDING << 2;
-pub const LATE_COPY: i64 = LANDING << 3;
+/// Which copies the event is made of: [`Origin`]'s three bits, shifted above [`LANDING`], kept
+/// here so the reports read them from the index.
+const ORIGIN_SHIFT: u32 = LANDING.trailing_zeros() + 1;
 /// The bits of the keys an audience exports (every user data key but `db` and `ge`).
 pub const AUDIENCE_KEYS: i64 = 0b00_1111_1100_0111;
 
@@ -64,12 +63,7 @@ pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
     if row.event_name == "PageView" && touch(row.source_url).is_some() {
         keys |= LANDING;
     }
-    let origin = if row.origin == 0 { 1 } else { row.origin };
-    for (bit, flag) in [(2u8, SERVER_COPY), (1, BROWSER_COPY), (4, LATE_COPY)] {
-        if origin & bit != 0 {
-            keys |= flag;
-        }
-    }
+    keys |= i64::from(Origin::from_bits(row.origin.into()).0) << ORIGIN_SHIFT;
     let who = if row.fbp.is_some() {
         None
     } else {
@@ -78,28 +72,14 @@ pub fn derive(row: &Row<'_>) -> (i64, Option<String>) {
     (keys, who)
 }
 
-/// Which copies `row` is made of, as `event::Origin`'s bits: from [`Row::derived`], else from
-/// [`Row::origin`] (a scan with [`Columns::origin`](super::Columns::origin)).
-pub fn origin(row: &Row<'_>) -> u8 {
-    let Some(d) = row.derived else {
-        return if row.origin & 3 == 0 {
-            row.origin | 1
-        } else {
-            row.origin
-        };
-    };
-    let mut bits = 0;
-    for (bit, flag) in [(2u8, SERVER_COPY), (1, BROWSER_COPY), (4, LATE_COPY)] {
-        if d.keys & flag != 0 {
-            bits |= bit;
-        }
-    }
-    // Stored after migration 3, before the origin bits: a browser's.
-    if bits & 3 == 0 {
-        bits | 1
-    } else {
-        bits
-    }
+/// Which copies `row` is made of: from [`Row::derived`], else from [`Row::origin`] (a scan with
+/// [`Columns::origin`](super::Columns::origin)). A row stored before the origin bits existed
+/// reads as a browser's ([`Origin::from_bits`]).
+pub fn origin(row: &Row<'_>) -> Origin {
+    Origin::from_bits(match row.derived {
+        Some(d) => (d.keys >> ORIGIN_SHIFT) & 7,
+        None => row.origin.into(),
+    })
 }
 
 /// The user data of `row`, empty without reading it when [`Row::derived`] says it carries none

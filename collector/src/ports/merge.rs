@@ -28,7 +28,7 @@ use crate::event::{NewEvent, Origin};
 /// The stored event after `incoming` met it, or `None` when `incoming` brings no new copy (a
 /// repeat: a retried beacon, a server retry): a duplicate.
 pub fn meet(stored: &NewEvent, status: RelayStatus, incoming: &NewEvent) -> Option<NewEvent> {
-    let copies = Origin(incoming.origin.0 & (Origin::BROWSER.0 | Origin::SERVER.0));
+    let copies = incoming.origin.copies();
     if copies.0 == 0 || stored.origin.has(copies) {
         return None;
     }

@@ -163,7 +163,7 @@ pub fn audience(
             match row.event_name {
                 "Purchase" => {
                     let p = purchase(row);
-                    let verified = origin(row) & 2 != 0;
+                    let verified = origin(row).verified();
                     if in_range {
                         if let Some((c, _)) = &p {
                             *currencies.entry(c.clone()).or_insert(0) += 1;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::figures::ratio;
 use super::params::DayRange;
 use super::scan::scan_range;
+use crate::event::Origin;
 use crate::ports::derivation::origin;
 use crate::ports::{Columns, RelayStatus, ReportSource, StoreError};
 
@@ -39,13 +40,14 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
                 }
             }
         }
-        let copies = origin(row);
-        *provenance.entry(copies & 3).or_insert(0) += 1;
-        late += u64::from(copies & 4 != 0);
+        let from = origin(row);
+        let copies = from.copies().0;
+        *provenance.entry(copies).or_insert(0) += 1;
+        late += u64::from(from.has(Origin::LATE));
         if row.event_name == "Purchase" {
             purchases += 1;
             purchases_with_id += u64::from(!row.event_id_derived);
-            *purchase_copies.entry(copies & 3).or_insert(0) += 1;
+            *purchase_copies.entry(copies).or_insert(0) += 1;
         }
     })?;
     let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;

@@ -135,16 +135,7 @@ final class Fbevents_Pixel_Settings {
 			'advanced_matching' => __( 'Advanced matching', 'fbevents-pixel' ),
 			'consent_mode'      => __( 'Consent', 'fbevents-pixel' ),
 		);
-		foreach ( $fields as $key => $label ) {
-			add_settings_field(
-				'fbevents_pixel_' . $key,
-				$label,
-				array( self::class, 'field_' . $key ),
-				self::PAGE,
-				'fbevents_pixel_main',
-				array( 'label_for' => 'fbevents_pixel_' . $key )
-			);
-		}
+		self::add_fields( 'fbevents_pixel_main', $fields );
 
 		add_settings_section( 'fbevents_pixel_server', __( 'WooCommerce orders from the server', 'fbevents-pixel' ), array( self::class, 'server_section' ), self::PAGE );
 		$fields = array(
@@ -152,13 +143,23 @@ final class Fbevents_Pixel_Settings {
 			'server_url'   => __( 'Server URL', 'fbevents-pixel' ),
 			'refused_mode' => __( 'Visitors who refused', 'fbevents-pixel' ),
 		);
+		self::add_fields( 'fbevents_pixel_server', $fields );
+	}
+
+	/**
+	 * Registers one settings field per `key => label` in `$section`, each drawn by `field_{key}`.
+	 *
+	 * @param string               $section Settings section ID.
+	 * @param array<string,string> $fields  Option key => label.
+	 */
+	private static function add_fields( $section, array $fields ) {
 		foreach ( $fields as $key => $label ) {
 			add_settings_field(
 				'fbevents_pixel_' . $key,
 				$label,
 				array( self::class, 'field_' . $key ),
 				self::PAGE,
-				'fbevents_pixel_server',
+				$section,
 				array( 'label_for' => 'fbevents_pixel_' . $key )
 			);
 		}

@@ -4,14 +4,15 @@
 //! `dedup_keys` table holds each `(pixel_id, event_name, event_id)` with the receipt time it was
 //! last stored at, shared by the replicas.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
 use deadpool_postgres::GenericClient;
 
 use super::connection::Params;
 use super::error::pg_err;
-use crate::event::NewEvent;
-use std::sync::LazyLock;
-
 use super::rows::row_to_event;
+use crate::event::NewEvent;
 use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
 use crate::store::columns::{Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT};
 
@@ -234,14 +235,7 @@ async fn uncount(
     client: &deadpool_postgres::Object,
     merged: &[(String, i64)],
 ) -> Result<(), StoreError> {
-    let mut per_day: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
-    let mut per_pixel: std::collections::BTreeMap<&str, i64> = Default::default();
-    for (pixel, received_at_ms) in merged {
-        *per_day
-            .entry((pixel, received_at_ms.div_euclid(86_400_000)))
-            .or_insert(0) += 1;
-        *per_pixel.entry(pixel).or_insert(0) += 1;
-    }
+    let (per_day, per_pixel) = tally(merged.iter().map(|(p, at)| (p.as_str(), *at)));
     for ((pixel, day), n) in per_day {
         client
             .execute(
@@ -264,10 +258,29 @@ async fn uncount(
     Ok(())
 }
 
+/// Counts per pixel and UTC day of receipt, and per pixel, in key order (the order every
+/// transaction updates the counters in).
+type Tally<'a> = (BTreeMap<(&'a str, i64), i64>, BTreeMap<&'a str, i64>);
+
+/// The [`Tally`] of `(pixel, received_at_ms)` pairs.
+fn tally<'a>(events: impl Iterator<Item = (&'a str, i64)>) -> Tally<'a> {
+    let (mut per_day, mut per_pixel): Tally<'a> = Default::default();
+    for (pixel, received_at_ms) in events {
+        *per_day
+            .entry((pixel, received_at_ms.div_euclid(86_400_000)))
+            .or_insert(0) += 1;
+        *per_pixel.entry(pixel).or_insert(0) += 1;
+    }
+    (per_day, per_pixel)
+}
+
 /// Where the events whose key was stored already are in the batch.
 fn repeats(outcomes: &[InsertOutcome]) -> Vec<usize> {
-    (0..outcomes.len())
-        .filter(|&i| outcomes.get(i) == Some(&InsertOutcome::Duplicate))
+    outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o == InsertOutcome::Duplicate)
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -509,16 +522,13 @@ async fn count_duplicates(
     events: &[NewEvent],
     outcomes: &[InsertOutcome],
 ) -> Result<(), StoreError> {
-    let mut per_day: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
-    let mut per_pixel: std::collections::BTreeMap<&str, i64> = Default::default();
-    for (e, o) in events.iter().zip(outcomes) {
-        if *o == InsertOutcome::Duplicate {
-            *per_day
-                .entry((&e.pixel_id, e.received_at_ms.div_euclid(86_400_000)))
-                .or_insert(0) += 1;
-            *per_pixel.entry(&e.pixel_id).or_insert(0) += 1;
-        }
-    }
+    let (per_day, per_pixel) = tally(
+        events
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| **o == InsertOutcome::Duplicate)
+            .map(|(e, _)| (e.pixel_id.as_str(), e.received_at_ms)),
+    );
     if per_day.is_empty() {
         return Ok(());
     }
