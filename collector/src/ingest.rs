@@ -191,6 +191,15 @@ impl Health {
     }
 
     /// `None` while commits work, else a one-line reason.
+    /// The kind of the failure going on now (its stable label is what `/healthz` shows).
+    pub fn kind(&self) -> Option<Unavailable> {
+        if !self.is_failing() {
+            return None;
+        }
+        let guard = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(|f| f.kind)
+    }
+
     pub fn problem(&self) -> Option<String> {
         if !self.is_failing() {
             return None;
@@ -365,6 +374,18 @@ impl Ingest {
     pub fn queue_depth(&self) -> u64 {
         let queued = self.tx.max_capacity().saturating_sub(self.tx.capacity());
         u64::try_from(queued).unwrap_or(u64::MAX)
+    }
+
+    /// [`Ingest::health`] as a stable code: `writer_stopped` or an [`Unavailable::label`]
+    /// (`/healthz` shows it; the detail, which can name hosts and files, goes to the log).
+    pub fn health_code(&self) -> Result<(), &'static str> {
+        if self.tx.is_closed() {
+            return Err("writer_stopped");
+        }
+        match self.health.kind() {
+            None => Ok(()),
+            Some(kind) => Err(kind.label()),
+        }
     }
 
     /// `Ok` while the writer runs and its last commit (or probe) succeeded; else a one-line

@@ -251,6 +251,10 @@ async fn disk_full_is_503_with_retry_after_and_recovers_without_restart() {
         during.slowest.as_secs_f64() * 1000.0
     );
     println!("disk full: /healthz {full_status} {}", full_text.trim());
+    assert_eq!(
+        full_text, r#"{"status":"unavailable","reason":"disk_full"}"#,
+        "a stable code, no path or SQLite message"
+    );
     let (retry, text) = during.first_503.clone().expect("no 503 on a full disk");
     println!(
         "disk full: first 503: Retry-After {retry:?}, {}",
@@ -340,7 +344,12 @@ async fn a_locked_database_is_503_with_retry_after_and_recovers_without_restart(
         text.trim()
     );
     assert_eq!(status, 503, "{text}");
-    assert!(text.contains("database_locked"), "{text}");
+    // A stable code, not SQLite's message (the detail is in the log).
+    assert_eq!(
+        text,
+        r#"{"status":"unavailable","reason":"database_locked"}"#,
+        "{text}"
+    );
     while locked_at.elapsed() < Duration::from_secs(6) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

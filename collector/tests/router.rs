@@ -681,7 +681,10 @@ async fn client_ip_comes_from_the_socket_unless_behind_a_trusted_proxy(backend: 
 async fn healthz_and_metrics(backend: Backend) {
     let h = harness(backend, &[]);
     let a = h.get("/healthz").await;
-    assert_eq!((a.status, a.text().as_str()), (StatusCode::OK, "ok"));
+    assert_eq!(
+        (a.status, a.text().as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
     h.get(&format!("/tr?{}", beacon("PageView", "m-1").encode()))
         .await;
     h.get(&format!("/tr/?{}", beacon("PageView", "m-2").encode()))

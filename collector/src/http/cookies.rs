@@ -7,6 +7,11 @@
 //!
 //! The domain is the one the pixel wrote on: `fb.<subdomainIndex>....` says how many labels it
 //! had (index + 1), so the server's cookie replaces the script's instead of adding a second one.
+//!
+//! The request's `Host` is the client's to write, and its labels become the `Domain` attribute:
+//! only a host name of `[a-z0-9.-]` (case-insensitive, a port stripped) or a bracketed IPv6
+//! address is used ([`valid_host`]); any other gets no cookie at all. (`Host: a;domain=evil.com`
+//! once reached the attribute as `Domain=a;domain=evil.com`.)
 
 use std::net::IpAddr;
 
@@ -37,7 +42,7 @@ pub fn first_party(req: &CookieRequest<'_>) -> Vec<HeaderValue> {
     let Some(host) = req
         .request_host
         .map(str::to_ascii_lowercase)
-        .filter(|h| !h.is_empty())
+        .filter(|h| valid_host(h))
     else {
         return out;
     };
@@ -116,16 +121,67 @@ fn fbc_index(v: &str) -> Option<u32> {
 
 /// The host of a `Host` header (`host[:port]`) in the form core's `http_host` gives the page's
 /// host (lowercased, without port, an IPv6 literal in brackets), so the two can be compared.
+/// `None` for a host that [`valid_host`] refuses.
 pub fn header_host(raw: &str) -> Option<String> {
     if raw.contains(['/', '?', '#', '@']) {
         return None;
     }
-    http_host(&format!("http://{raw}/")).map(|(host, _)| host)
+    http_host(&format!("http://{raw}/"))
+        .map(|(host, _)| host)
+        .filter(|h| valid_host(h))
+}
+
+/// A host a cookie may name: a non-empty name of ASCII letters, digits, `.` and `-`, or an IPv6
+/// address in brackets. Nothing else can end up in `Domain=` (no `;`, `=`, space or comma).
+pub fn valid_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forged_host_never_reaches_the_domain_attribute() {
+        let fbp = Some("fb.1.1596403881668.1116446470");
+        for (raw, page) in [
+            ("www.a;domain=evil.com", "http://www.a;domain=evil.com/"),
+            ("shop.example.com;domain=evil.com", "https://shop.example.com/"),
+            ("shop.example.com, evil.com", "https://shop.example.com/"),
+            ("shop.example.com evil", "https://shop.example.com/"),
+            ("shop.exa_mple.com", "https://shop.exa_mple.com/"),
+            ("shop.example.com=x", "https://shop.example.com/"),
+            ("[::1;x]", "http://[::1]/"),
+            ("[not-v6]", "http://[not-v6]/"),
+            ("", "https://shop.example.com/"),
+        ] {
+            let host = header_host(raw);
+            assert!(host.is_none() || raw.is_empty(), "{raw:?} gave {host:?}");
+            // And given directly (as a caller that skipped `header_host` would).
+            assert!(
+                cookies(fbp, None, raw, page, true).is_empty(),
+                "{raw:?} got a cookie"
+            );
+        }
+        // What is accepted: letters, digits, dots, dashes, any case, a port stripped; IPv6.
+        assert_eq!(
+            header_host("Shop-1.Example.COM:8443").as_deref(),
+            Some("shop-1.example.com")
+        );
+        assert_eq!(header_host("[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(header_host("127.0.0.1:80").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            cookies(fbp, None, "Shop.Example.com", "https://shop.example.com/", true),
+            vec!["_fbp=fb.1.1596403881668.1116446470; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure"]
+        );
+        assert_eq!(cookies(fbp, None, "[::1]", "http://[::1]:8080/", false).len(), 1);
+    }
 
     #[test]
     fn max_age_is_cores_ninety_days() {

@@ -96,22 +96,38 @@ pub(super) fn driver_config(url: &DbUrl) -> Result<tokio_postgres::Config, Store
     config.options(&options);
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
-    // No `sslmode` and only loopback hosts (or sockets): no TLS, as there is nothing to protect
-    // and a local server's certificate is rarely one a client can check. Elsewhere the driver's
-    // default, `prefer`, holds: TLS when the server offers it, its certificate always checked.
-    let loopback = config.get_hosts().iter().all(|h| match h {
+    if let Some(mode) = default_ssl_mode(&url.config, config.get_hosts()) {
+        config.ssl_mode(mode);
+    }
+    Ok(config)
+}
+
+/// The `sslmode` of a URL that names none: `disable` when every host is loopback (or a Unix
+/// socket), as there is nothing to protect and a local server's certificate is rarely one a
+/// client can check; `require` for any other host. The driver's own default, `prefer`, would
+/// fall back to plain text when the server (or whoever sits between) offers no TLS, and so
+/// hand the password and the events to a downgrade. `None`: the URL chose, keep its mode.
+pub(super) fn default_ssl_mode(url: &str, hosts: &[Host]) -> Option<SslMode> {
+    // Both forms name it this way: `?sslmode=` in a URL, `sslmode=` in `key=value` text.
+    if url.to_ascii_lowercase().contains("sslmode=") {
+        return None;
+    }
+    let loopback = hosts.iter().all(|h| match h {
         Host::Tcp(name) => {
-            name == "localhost"
+            name.eq_ignore_ascii_case("localhost")
                 || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         }
         Host::Unix(_) => true,
     });
-    if loopback && !url.config.to_ascii_lowercase().contains("sslmode=") {
-        config.ssl_mode(SslMode::Disable);
-    }
-    Ok(config)
+    Some(if loopback {
+        SslMode::Disable
+    } else {
+        SslMode::Require
+    })
 }
 
 /// TLS with rustls: the server's certificate and name checked against `ca_file`'s authorities,
@@ -302,5 +318,43 @@ impl PgStore {
     /// This process's claim name and lease length.
     pub fn options(&self) -> &PgOptions {
         &self.options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::config::SslMode;
+
+    use super::driver_config;
+    use crate::config::DbUrl;
+
+    fn mode(url: &str) -> SslMode {
+        match DbUrl::parse(url, None).map(|u| driver_config(&u)) {
+            Ok(Ok(c)) => c.get_ssl_mode(),
+            other => unreachable!("{url}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_is_required_off_loopback_unless_the_url_says_otherwise() {
+        for (url, want) in [
+            // Another host, no sslmode: TLS or no connection (never `prefer`'s plain fallback).
+            ("postgres://c@db.internal/shop", SslMode::Require),
+            ("postgres://c@10.0.0.5:5432/shop", SslMode::Require),
+            ("postgresql://c@db.example.com/shop?connect_timeout=2", SslMode::Require),
+            // One loopback host among others is not enough.
+            ("postgres://c@127.0.0.1,db.internal/shop", SslMode::Require),
+            // Loopback keeps today's default: no TLS.
+            ("postgres://c@127.0.0.1/shop", SslMode::Disable),
+            ("postgres://c@localhost:5433/shop", SslMode::Disable),
+            ("postgres://c@[::1]/shop", SslMode::Disable),
+            ("postgres://c@%2Frun%2Fpostgresql/shop", SslMode::Disable),
+            // The URL's own choice wins, in either direction.
+            ("postgres://c@db.internal/shop?sslmode=prefer", SslMode::Prefer),
+            ("postgres://c@db.internal/shop?sslmode=disable", SslMode::Disable),
+            ("postgres://c@127.0.0.1/shop?sslmode=require", SslMode::Require),
+        ] {
+            assert_eq!(mode(url), want, "{url}");
+        }
     }
 }

@@ -50,9 +50,26 @@ pub(super) struct Writer {
     pub(super) dedup: DedupIndex,
 }
 
+/// Create a missing database file readable and writable by its owner only (0600), whatever the
+/// umask: it holds IP addresses, user agents and hashed customer data. SQLite creates the WAL and
+/// shared-memory files with the database file's own mode, so they are 0600 too. An existing
+/// file keeps the mode its operator gave it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
 impl SqliteStore {
     /// Open (creating when missing) the database at `path`, switch to WAL and run migrations.
     pub fn open(path: &Path, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        create_private(path)?;
         let writer = Connection::open(path).map_err(err)?;
         let mode: String = writer
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -256,5 +273,42 @@ impl SqliteStore {
             |r| r.get(0),
         )
         .map_err(err)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::SqliteStore;
+    use crate::config::SyncMode;
+    use crate::ports::{EventLog, StoreError};
+    use crate::store::contract::{event, T};
+
+    /// A new database, its WAL and its shared-memory file are the owner's only, under the usual
+    /// umask (022) that gives every other new file 0644.
+    #[test]
+    fn a_new_database_and_its_wal_are_0600() -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError(e.to_string());
+        let dir = tempfile::tempdir().map_err(io)?;
+        let path = dir.path().join("private.db");
+        let store = SqliteStore::open(&path, SyncMode::Normal)?;
+        store.insert_batch(&[event("perm-1", T)])?;
+        let mode = |suffix: &str| {
+            let p = dir.path().join(format!("private.db{suffix}"));
+            std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o777)
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            let m = mode(suffix).map_err(|e| StoreError(format!("{suffix}: {e}")))?;
+            assert_eq!(m, 0o600, "private.db{suffix} is {m:o}");
+        }
+        // A file the collector did not create (here: 0644 by the umask) keeps its mode.
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"").map_err(io)?;
+        let before = std::fs::metadata(&other).map_err(io)?.permissions().mode() & 0o777;
+        drop(SqliteStore::open(&other, SyncMode::Normal)?);
+        let after = std::fs::metadata(&other).map_err(io)?.permissions().mode() & 0o777;
+        assert_eq!(before, after);
+        Ok(())
     }
 }
