@@ -32,6 +32,11 @@ impl std::fmt::Debug for PixelConfig {
 /// (`openssl rand -hex 16` gives 32 characters).
 pub const MIN_ADMIN_TOKEN: usize = 16;
 
+/// The admin token `run.sh` and the README's first steps use when none is set: public, so the
+/// collector refuses it wherever the admin routes are reachable from another host
+/// ([`Config::admin_exposed`]).
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-change-me";
+
 /// The flags whose values are secrets: never echoed in an error.
 const SECRET_FLAGS: [&str; 4] = ["--pixel", "--admin-token", "--app-secret", "--server-key"];
 
@@ -131,10 +136,19 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_GRAPH_VERSION", default_value = "v26.0", value_parser = parse_graph_version)]
     pub graph_version: String,
 
-    /// Bearer token (at least 16 characters) for the admin routes: `/api/events`, `/report` and
-    /// `/metrics` on `--listen`. Default: none (they answer 401).
+    /// Bearer token (at least 16 characters) for the admin routes: `/api/*`, `/metrics` (on
+    /// `--listen` or `--admin-listen`), read by the dashboard and the events page. Default: none
+    /// (they answer 401). The demo token `demo-admin-token-change-me` is refused unless the
+    /// admin routes are served on a loopback address only.
     #[arg(long, env = "COLLECTOR_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_nonempty)]
     pub admin_token: Option<String>,
+
+    /// Serve the admin routes (`/dashboard`, `/api/*`, `/metrics`, `/report`, `/events.html`)
+    /// on this address only, e.g. `127.0.0.1:9090` reached through an SSH tunnel or a VPN; on
+    /// `--listen` they then answer 404, so the dashboard never shares the storefront's origin.
+    /// The recommended deployment. Default: none (they are served on `--listen`).
+    #[arg(long, env = "COLLECTOR_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 
     /// `test_event_code` added to every Conversions API request (Events Manager's test tab). Default: none.
     #[arg(long, env = "COLLECTOR_TEST_EVENT_CODE", value_parser = parse_nonempty)]
@@ -407,6 +421,18 @@ impl Config {
                     "error: --admin-token is shorter than {MIN_ADMIN_TOKEN} characters (try: openssl rand -hex 16)"
                 )));
             }
+            if t == DEMO_ADMIN_TOKEN && self.admin_exposed() {
+                return Err(CliError::Usage(format!(
+                    "error: --admin-token is the public demo token, and the admin routes are served on {}{}: set your own (try: openssl rand -hex 16), or serve them on loopback only (--admin-listen 127.0.0.1:PORT)",
+                    self.admin_address(),
+                    if self.admin_address().ip().is_loopback() { " behind --trust-proxy (a proxy makes them public)" } else { ", not a loopback address" },
+                )));
+            }
+        }
+        if self.admin_listen.is_some() && self.admin_listen == Some(self.listen) {
+            return Err(CliError::Usage(
+                "error: --admin-listen is the --listen address: give it its own (e.g. 127.0.0.1:9090)".into(),
+            ));
         }
         if self.retry_base_ms > self.retry_max_ms {
             return Err(CliError::Usage(
@@ -414,6 +440,19 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// The address serving the admin routes: `--admin-listen`, else `--listen`.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or(self.listen)
+    }
+
+    /// Whether another host can reach the admin routes: their listener is not a loopback address
+    /// (`0.0.0.0` and `::` included), or they are on `--listen` behind `--trust-proxy`, whose
+    /// proxy serves them to the world. The public demo token is refused then.
+    pub fn admin_exposed(&self) -> bool {
+        let at = self.admin_address();
+        !at.ip().is_loopback() || (self.admin_listen.is_none() && self.trust_proxy)
     }
 
     /// The configuration of `pixel_id`, when the collector accepts it.
@@ -460,6 +499,7 @@ impl std::fmt::Debug for Config {
             .field("sync", &self.sync)
             .field("max_connections", &self.max_connections)
             .field("metrics_listen", &self.metrics_listen)
+            .field("admin_listen", &self.admin_listen)
             .finish_non_exhaustive()
     }
 }
@@ -651,6 +691,79 @@ mod tests {
                 other => unreachable!("{args:?} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_demo_token_only_on_loopback() {
+        let demo = ["--admin-token", DEMO_ADMIN_TOKEN];
+        let own = ["--admin-token", "a-token-of-my-own-0123"];
+        let cases: [(&[&str], bool); 9] = [
+            (&["--listen", "127.0.0.1:8080"], true),
+            (&["--listen", "[::1]:8080"], true),
+            (&["--listen", "0.0.0.0:8080"], false),
+            (&["--listen", "[::]:8080"], false),
+            (&["--listen", "192.0.2.7:8080"], false),
+            // The admin routes on their own loopback listener: the public one may be anything.
+            (
+                &[
+                    "--listen",
+                    "0.0.0.0:8080",
+                    "--admin-listen",
+                    "127.0.0.1:9090",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:8080",
+                    "--admin-listen",
+                    "0.0.0.0:9090",
+                ],
+                false,
+            ),
+            // A loopback --listen behind a proxy serves the admin routes to the world.
+            (&["--listen", "127.0.0.1:8080", "--trust-proxy"], false),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:8080",
+                    "--trust-proxy",
+                    "--admin-listen",
+                    "127.0.0.1:9090",
+                ],
+                true,
+            ),
+        ];
+        for (args, accepted) in cases {
+            let with = |token: &[&str]| parse(&[args, token].concat());
+            assert!(with(&own).is_ok(), "{args:?} with a token of its own");
+            match with(&demo) {
+                Ok(_) => assert!(accepted, "{args:?}: the demo token was accepted"),
+                Err(CliError::Usage(line)) => {
+                    assert!(!accepted, "{args:?}: {line}");
+                    assert!(
+                        line.contains("demo token") && !line.contains('\n'),
+                        "{line}"
+                    );
+                }
+                Err(e) => unreachable!("{e:?}"),
+            }
+        }
+        // Shorter than the minimum: refused on any address, loopback included.
+        for at in ["127.0.0.1:8080", "0.0.0.0:8080"] {
+            match parse(&["--listen", at, "--admin-token", "0123456789abcde"]) {
+                Err(CliError::Usage(line)) => assert!(line.contains("shorter than 16"), "{line}"),
+                other => unreachable!("{other:?}"),
+            }
+        }
+        assert!(parse(&[
+            "--listen",
+            "127.0.0.1:8080",
+            "--admin-listen",
+            "127.0.0.1:8080"
+        ])
+        .is_err());
     }
 
     #[test]

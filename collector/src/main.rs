@@ -67,6 +67,17 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        let admin = match config.admin_listen {
+            Some(at) => match tokio::net::TcpListener::bind(at).await {
+                Ok(l) => Some(l),
+                Err(e) => return fail(&format!("cannot listen on {at} (--admin-listen): {e}")),
+            },
+            None => None,
+        };
+        if let Some(l) = &admin {
+            let at = l.local_addr().map_or_else(|_| String::from("?"), |a| a.to_string());
+            tracing::info!(admin = %at, "serving the dashboard, /api/*, /metrics and /events.html on the --admin-listen address only (404 on --listen)");
+        }
         if let Some(l) = &metrics {
             let at = l.local_addr().map_or_else(|_| String::from("?"), |a| a.to_string());
             tracing::info!(metrics = %at, "serving /metrics without a token on the --metrics-listen address");
@@ -88,14 +99,14 @@ fn main() -> ExitCode {
             tracing::warn!("no --pixel configured: every beacon will be refused with 403");
         }
         if config.admin_token.is_none() {
-            tracing::info!("no --admin-token: /api/events, /report and /metrics answer 401");
+            tracing::info!("no --admin-token: /api/*, /metrics and the dashboard's data answer 401");
         }
         tracing::info!(listen = %addr, db = %config.db.display(), pixels = %pixels, "collector listening");
         let state = match AppState::new(config, store) {
             Ok(s) => s,
             Err(e) => return fail(&format!("cannot start the writer thread: {e}")),
         };
-        match collector::server::run(listener, metrics, state).await {
+        match collector::server::run(listener, metrics, admin, state).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("collector: error: {e}");

@@ -65,10 +65,12 @@ impl Limits {
 /// Time between two counts of the pending events behind `collector_relay_queue_depth`.
 pub const PENDING_GAUGE_EVERY: Duration = Duration::from_secs(2);
 
-/// Serve until a shutdown signal. `metrics` is the `--metrics-listen` socket, if any.
+/// Serve until a shutdown signal. `metrics` is the `--metrics-listen` socket, `admin` the
+/// `--admin-listen` one, if any.
 pub async fn run(
     listener: TcpListener,
     metrics: Option<TcpListener>,
+    admin: Option<TcpListener>,
     state: AppState,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -93,6 +95,17 @@ pub async fn run(
         let stats = Arc::new(ConnStats::default());
         tokio::spawn(serve(l, router, small, stats, stop_rx.clone()))
     });
+    // The admin listener serves a person or two at a dashboard: the same small limit, counted
+    // apart, so a flood of the public listener never locks the operator out.
+    let admin = admin.map(|l| {
+        let router = crate::http::admin::router(state.clone());
+        let small = Limits {
+            max_connections: 64,
+            ..limits
+        };
+        let stats = Arc::new(ConnStats::default());
+        tokio::spawn(serve(l, router, small, stats, stop_rx.clone()))
+    });
     serve(
         listener,
         router(state.clone()),
@@ -101,7 +114,7 @@ pub async fn run(
         stop_rx.clone(),
     )
     .await?;
-    if let Some(task) = internal {
+    for task in [internal, admin].into_iter().flatten() {
         let _ = task.await;
     }
     let drain = Duration::from_millis(state.config.relay_timeout_ms) + Duration::from_secs(2);

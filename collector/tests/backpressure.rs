@@ -346,8 +346,7 @@ async fn a_locked_database_is_503_with_retry_after_and_recovers_without_restart(
     assert_eq!(status, 503, "{text}");
     // A stable code, not SQLite's message (the detail is in the log).
     assert_eq!(
-        text,
-        r#"{"status":"unavailable","reason":"database_locked"}"#,
+        text, r#"{"status":"unavailable","reason":"database_locked"}"#,
         "{text}"
     );
     while locked_at.elapsed() < Duration::from_secs(6) {

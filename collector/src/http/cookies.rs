@@ -152,7 +152,10 @@ mod tests {
         let fbp = Some("fb.1.1596403881668.1116446470");
         for (raw, page) in [
             ("www.a;domain=evil.com", "http://www.a;domain=evil.com/"),
-            ("shop.example.com;domain=evil.com", "https://shop.example.com/"),
+            (
+                "shop.example.com;domain=evil.com",
+                "https://shop.example.com/",
+            ),
             ("shop.example.com, evil.com", "https://shop.example.com/"),
             ("shop.example.com evil", "https://shop.example.com/"),
             ("shop.exa_mple.com", "https://shop.exa_mple.com/"),
@@ -180,7 +183,10 @@ mod tests {
             cookies(fbp, None, "Shop.Example.com", "https://shop.example.com/", true),
             vec!["_fbp=fb.1.1596403881668.1116446470; Max-Age=7776000; Path=/; Domain=example.com; SameSite=Lax; Secure"]
         );
-        assert_eq!(cookies(fbp, None, "[::1]", "http://[::1]:8080/", false).len(), 1);
+        assert_eq!(
+            cookies(fbp, None, "[::1]", "http://[::1]:8080/", false).len(),
+            1
+        );
     }
 
     #[test]

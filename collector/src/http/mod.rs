@@ -14,8 +14,14 @@
 //! | `GET /api/audiences/{name}.csv` | purchasers, cart_abandoners, viewers as hashed CSV (admin token) |
 //! | `GET /dashboard` | the dashboard page (its script is `dist/dashboard.js`) |
 //! | `GET /_bench/204` | bare 204, the benchmark's baseline |
+//! | `GET /events.html` | the demo store's list of stored events (its API calls need the admin token) |
 //! | anything else | a file from `--dist`, then from `--site` |
+//!
+//! The admin routes (`/dashboard`, `/api/*`, `/metrics`, `/report`, `/events.html`) are one
+//! group ([`admin`]): on `--listen`, or with `--admin-listen` on that address only (`404` on
+//! `--listen`).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod beacon;
@@ -59,14 +65,11 @@ pub fn router(state: AppState) -> Router {
             post(server_events::receive).fallback(move |req| static_files::serve(files_too, req)),
         )
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics_admin))
-        .route("/api/events", get(api::list))
-        .route("/report", get(report::page))
-        // Reports and the dashboard (issue #11).
-        .route("/api/reports/{name}", get(reports::report))
-        .route("/api/audiences/{file}", get(reports::audience))
-        .route("/dashboard", get(reports::dashboard))
         .route("/_bench/204", get(bench_204))
+        .merge(match state.config.admin_listen {
+            None => admin::routes(files.clone()),
+            Some(_) => admin::absent(),
+        })
         .route_layer(layers::Layered(layers::LabelRoute))
         .fallback(move |req| static_files::serve(files, req))
         .layer(layers::Layered(layers::Track(state.clone())))

@@ -341,7 +341,10 @@ mod tests {
             // Another host, no sslmode: TLS or no connection (never `prefer`'s plain fallback).
             ("postgres://c@db.internal/shop", SslMode::Require),
             ("postgres://c@10.0.0.5:5432/shop", SslMode::Require),
-            ("postgresql://c@db.example.com/shop?connect_timeout=2", SslMode::Require),
+            (
+                "postgresql://c@db.example.com/shop?connect_timeout=2",
+                SslMode::Require,
+            ),
             // One loopback host among others is not enough.
             ("postgres://c@127.0.0.1,db.internal/shop", SslMode::Require),
             // Loopback keeps today's default: no TLS.
@@ -350,9 +353,18 @@ mod tests {
             ("postgres://c@[::1]/shop", SslMode::Disable),
             ("postgres://c@%2Frun%2Fpostgresql/shop", SslMode::Disable),
             // The URL's own choice wins, in either direction.
-            ("postgres://c@db.internal/shop?sslmode=prefer", SslMode::Prefer),
-            ("postgres://c@db.internal/shop?sslmode=disable", SslMode::Disable),
-            ("postgres://c@127.0.0.1/shop?sslmode=require", SslMode::Require),
+            (
+                "postgres://c@db.internal/shop?sslmode=prefer",
+                SslMode::Prefer,
+            ),
+            (
+                "postgres://c@db.internal/shop?sslmode=disable",
+                SslMode::Disable,
+            ),
+            (
+                "postgres://c@127.0.0.1/shop?sslmode=require",
+                SslMode::Require,
+            ),
         ] {
             assert_eq!(mode(url), want, "{url}");
         }
