@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 addr=${ADDR:-127.0.0.1:8080}
+# ADMIN_ADDR=127.0.0.1:9090 serves the dashboard, the events page and /api/* there only (the
+# collector's --admin-listen, the recommended deployment), not beside the store on $addr.
+admin_addr=${ADMIN_ADDR:-$addr}
 
 bash scripts/setup.sh run
 bash scripts/build.sh
@@ -14,7 +17,15 @@ bash scripts/build.sh
 # Conversions API; without one it stores and shows them and says so once in its log.
 # (node tests/support/server.mjs --listen "$addr" --dist dist --site www/store is a lighter
 # stand-in that only records beacons.)
+# The admin token (dashboard, events page, /api/*): COLLECTOR_ADMIN_TOKEN, else the public demo
+# token, which the collector accepts on a loopback address only. It is never printed: the pages
+# ask for it and keep it in memory (a token in a URL reaches history, Referer and the pixel's rl).
 admin=${COLLECTOR_ADMIN_TOKEN:-demo-admin-token-change-me}
+if [ -n "${COLLECTOR_ADMIN_TOKEN:-}" ]; then
+  admin_from='the COLLECTOR_ADMIN_TOKEN you set'
+else
+  admin_from='the demo token demo-admin-token-change-me (run.sh; set COLLECTOR_ADMIN_TOKEN for your own)'
+fi
 say() { printf '[run] %s\n' "$*"; }
 say "building the collector (release)"
 cargo build --release -p collector
@@ -41,10 +52,13 @@ esac
 
 echo
 echo "Demo storefront:  http://$addr/"
-echo "Received events:  http://$addr/events.html?token=$admin"
-echo "Dashboard:        http://$addr/dashboard?pixel=${pixel%%=*}  (admin token: $admin)"
-echo "Events as JSON:   curl -H 'Authorization: Bearer $admin' http://$addr/api/events"
+echo "Received events:  http://$admin_addr/events.html  (asks for the admin token)"
+echo "Dashboard:        http://$admin_addr/dashboard?pixel=${pixel%%=*}  (asks for the admin token)"
+echo "Admin token:      $admin_from"
+echo "Events as JSON:   curl -H \"Authorization: Bearer <admin token>\" http://$admin_addr/api/events"
 echo "(Ctrl-C stops the server)"
 echo
+extra=()
+[ -n "${ADMIN_ADDR:-}" ] && extra=(--admin-listen "$ADMIN_ADDR")
 COLLECTOR_PIXEL=$pixel COLLECTOR_ADMIN_TOKEN=$admin \
-  exec "$bin/collector" --listen "$addr" --db "$db" --dist dist --site www/store
+  exec "$bin/collector" --listen "$addr" --db "$db" --dist dist --site www/store "${extra[@]}"

@@ -1,5 +1,6 @@
 // The dashboard (issue #11) in headless Chromium against the real collector binary and a SQLite
-// file filled by the real seed command: the token is asked for once, every number on the page
+// file filled by the real seed command: the token is asked for once per page load and kept in
+// the page's memory only (no storage, no cookie, asked again after a reload), every number on the page
 // equals the JSON report it comes from, the page works from the keyboard at 360 px, makes no
 // request off the collector's origin and logs no error. Screenshots at 1280 and 360 px wide go
 // to target/e2e-output/.
@@ -83,7 +84,10 @@ test('the dashboard asks for the token once and shows exactly the numbers of the
     await page.goto(`${collector.origin}/report?pixel=${PIXEL}&token=${ADMIN}`);
     assert.equal(new URL(page.url()).pathname, '/dashboard');
     assert.equal(new URL(page.url()).search, `?pixel=${PIXEL}`);
-    await page.goto(`${collector.origin}/dashboard?pixel=${PIXEL}&from=${RANGE.from}&to=${RANGE.to}`);
+    const doc = await page.goto(`${collector.origin}/dashboard?pixel=${PIXEL}&from=${RANGE.from}&to=${RANGE.to}`);
+    // Its own browsing-context group, and nothing of its URL in a Referer.
+    assert.equal(doc.headers()['cross-origin-opener-policy'], 'same-origin');
+    assert.equal(doc.headers()['referrer-policy'], 'no-referrer');
 
     // A wrong token is refused and asked for again.
     let refusals = 0;
@@ -96,7 +100,7 @@ test('the dashboard asks for the token once and shows exactly the numbers of the
     for (let i = 0; i < 100 && refusals < 6; i++) await page.waitForTimeout(50);
     assert.equal(refusals, 6);
     await page.waitForTimeout(100);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('dashboard.token')), null);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 1, 'the pixel ID only');
     // Chromium logs the refused requests themselves; nothing else may be an error.
     const refused = tab.messages.splice(0).filter((m) => m.type === 'error');
     assert.ok(refused.every((m) => /status of 401/.test(m.text)), JSON.stringify(refused));
@@ -133,11 +137,17 @@ test('the dashboard asks for the token once and shows exactly the numbers of the
 
     await page.screenshot({ path: path.join(OUTPUT, 'dashboard-1280.png'), fullPage: true });
 
-    // The token lives in this tab's sessionStorage only, and a reload does not ask again.
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('dashboard.token')), ADMIN);
+    // The token lives in the page's memory only: in no storage a script of the same origin could
+    // read after the dashboard is left, no cookie; a reload asks for it again.
+    const stored = await page.evaluate(() => [...Object.values(sessionStorage), ...Object.values(localStorage)]);
+    assert.ok(!stored.some((v) => v.includes(ADMIN)), JSON.stringify(stored));
     assert.equal(await page.evaluate(() => localStorage.length), 0);
     assert.deepEqual(await tab.context.cookies(), []);
     await page.reload();
+    await page.waitForSelector('#token', { state: 'visible' });
+    assert.equal(await page.isVisible('#app'), false);
+    await page.fill('#token', ADMIN);
+    await page.press('#token', 'Enter');
     await page.waitForFunction(() => document.body.dataset.loaded === '1');
     assert.equal(await page.isVisible('#login'), false);
 

@@ -1,5 +1,5 @@
-// The dashboard: asks for the admin token once (sessionStorage, sent as `Authorization: Bearer`),
-// then loads the JSON reports of one pixel and date range and renders them as figures, tables and
+// The dashboard: asks for the admin token once per page load (kept in this page's memory only, sent
+// as `Authorization: Bearer`), then loads the JSON reports of one pixel and date range and renders them as figures, tables and
 // two charts. Every number shown comes from a report; each carries data-r (report), data-p (path
 // in its JSON) and data-f (format), which the end-to-end test reads to compare with the JSON.
 import {
@@ -17,12 +17,18 @@ import {
 
 Chart.register(BarController, BarElement, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-const TOKEN_KEY = 'dashboard.token';
+// Where earlier versions kept the token (sessionStorage): removed at start.
+const OLD_TOKEN_KEY = 'dashboard.token';
 const PIXEL_KEY = 'dashboard.pixel';
 const LIVE_EVERY_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
-let token = sessionStorage.getItem(TOKEN_KEY);
+// The token lives in this variable only. sessionStorage would keep it for the tab, where any
+// script of a page of the same origin (the store's, when the dashboard is not on its own
+// --admin-listen origin) could read it after the dashboard is left; clearing it on `pagehide`
+// would clear it on every reload too, so it would buy nothing over memory. The cost: a reload
+// asks for the token again.
+let token = null;
 let data = {};
 let charts = {};
 let liveTimer = 0;
@@ -351,7 +357,6 @@ async function download(name) {
 // ---- the token ----
 function logout(message = '') {
   clearInterval(liveTimer);
-  sessionStorage.removeItem(TOKEN_KEY);
   token = null;
   $('app').hidden = true;
   $('login').hidden = false;
@@ -379,8 +384,8 @@ function init() {
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     token = $('token').value.trim();
+    $('token').value = '';
     if (!token) return;
-    sessionStorage.setItem(TOKEN_KEY, token);
     open();
   });
   $('controls').addEventListener('submit', (e) => {
@@ -393,8 +398,17 @@ function init() {
   });
   $('logout').addEventListener('click', () => logout());
   for (const b of document.querySelectorAll('[data-audience]')) b.addEventListener('click', () => download(b.dataset.audience));
-  if (token) open();
-  else logout();
+  // A page kept in the back-forward cache keeps its memory: forget the token when the page is
+  // left, and ask again if it comes back.
+  addEventListener('pagehide', () => {
+    clearInterval(liveTimer);
+    token = null;
+  });
+  addEventListener('pageshow', (e) => {
+    if (e.persisted) logout();
+  });
+  sessionStorage.removeItem(OLD_TOKEN_KEY);
+  logout();
 }
 
 init();
