@@ -429,7 +429,7 @@ impl Config {
                 )));
             }
         }
-        if self.admin_listen.is_some() && self.admin_listen == Some(self.listen) {
+        if self.admin_listen == Some(self.listen) && self.listen.port() != 0 {
             return Err(CliError::Usage(
                 "error: --admin-listen is the --listen address: give it its own (e.g. 127.0.0.1:9090)".into(),
             ));

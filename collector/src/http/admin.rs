@@ -77,7 +77,8 @@ async fn not_here() -> Response {
 }
 
 /// The `--admin-listen` router: the admin routes, then the files of `--dist` and `--site` (the
-/// dashboard's script, the events page's style sheet). No beacon or server-event route.
+/// dashboard's script, the events page's style sheet), every answer with [`AdminHeaders`] (the
+/// whole origin is the admin's). No beacon or server-event route.
 pub fn router(state: AppState) -> Router {
     let files = StaticFiles::new(&state.config);
     let fallback = files.clone();
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(super::health::healthz))
         .route_layer(Layered(LabelRoute))
         .fallback(move |req| static_files::serve(fallback, req))
+        .layer(Layered(AdminHeaders))
         .layer(Layered(Track(state.clone())))
         .with_state(state)
 }
