@@ -34,7 +34,7 @@ use tower::Service;
 
 use super::layers::{Around, LabelRoute, Layered, Track};
 use super::static_files::{self, StaticFiles};
-use super::{api, report, reports};
+use super::{api, health, prometheus, report, reports};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ const PATHS: [&str; 6] = [
 /// The admin routes, with [`AdminHeaders`] on each.
 pub fn routes(files: StaticFiles) -> Router<AppState> {
     Router::new()
-        .route("/metrics", get(super::metrics_admin))
+        .route("/metrics", get(prometheus::metrics_admin))
         .route("/api/events", get(api::list))
         .route("/report", get(report::page))
         .route("/api/reports/{name}", get(reports::report))
@@ -83,7 +83,7 @@ pub fn router(state: AppState) -> Router {
     let files = StaticFiles::new(&state.config);
     let fallback = files.clone();
     routes(files)
-        .route("/healthz", get(super::health::healthz))
+        .route("/healthz", get(health::healthz))
         .route_layer(Layered(LabelRoute))
         .fallback(move |req| static_files::serve(fallback, req))
         .layer(Layered(AdminHeaders))

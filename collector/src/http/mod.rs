@@ -6,7 +6,7 @@
 //! | `GET /tr`, `GET /tr/` | beacon in the query string → 1×1 GIF |
 //! | `POST /tr`, `POST /tr/` | beacon as form, multipart or text body → 204 |
 //! | `POST /{version}/{pixel}/events` | server events, as to Meta's Conversions API → `{"events_received": N}` |
-//! | `GET /healthz` | `200 ok`, or `503` and why while events cannot be stored |
+//! | `GET /healthz` | `200 {"status":"ok"}`, or `503` and a stable reason code while events cannot be stored |
 //! | `GET /metrics` | Prometheus text (admin token; none on `--metrics-listen`) |
 //! | `GET /api/events` | stored events, newest first (admin token) |
 //! | `GET /report` | redirect to `/dashboard` |
@@ -30,18 +30,16 @@ pub mod cors;
 pub mod health;
 pub mod layers;
 pub mod multipart;
+pub mod prometheus;
 pub mod report;
 pub mod reports;
 pub mod server_events;
 pub mod static_files;
 
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::metrics::Gauges;
 use crate::state::AppState;
 
 /// Build the router. Every route's latency is recorded under its path pattern (`MatchedPath`);
@@ -79,31 +77,10 @@ pub fn router(state: AppState) -> Router {
 /// The `--metrics-listen` router: `/metrics` without a token, nothing else.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(prometheus::metrics))
         .with_state(state)
 }
 
 async fn bench_204() -> StatusCode {
     StatusCode::NO_CONTENT
-}
-
-/// `/metrics` on `--listen`: the admin token, like every admin route.
-async fn metrics_admin(_: auth::Admin, state: State<AppState>) -> Response {
-    metrics(state).await
-}
-
-/// The Prometheus text. The pending-events gauge is the background count (`server`), never a
-/// `COUNT(*)` per scrape.
-async fn metrics(State(state): State<AppState>) -> Response {
-    use std::sync::atomic::Ordering;
-    let gauges = Gauges {
-        ingest_queue: state.ingest.queue_depth(),
-        relay_pending: state.metrics.relay_pending.load(Ordering::Relaxed),
-    };
-    let mut resp = state.metrics.render(&gauges).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    resp
 }
