@@ -1,0 +1,592 @@
+//! Per-client limits on the routes that store events: a token bucket of requests and one of
+//! bytes per client, and the middleware that answers `429` with `Retry-After` before a body is
+//! read.
+//!
+//! A client is its address ([`key`]): an IPv4 address whole, an IPv6 address by its /64 (a
+//! household or a phone is given a whole /64, so one host can use 2^64 addresses), and with
+//! `--trust-proxy` the forwarded address, by the rule the stored `client_ip` uses
+//! ([`super::beacon::client_addr`]).
+//!
+//! Each bucket is kept as GCRA keeps it: one "theoretical arrival time" (`tat`) per client and
+//! bucket, in nanoseconds since the limiter started. A request of cost `n` fits when
+//! `max(tat, now) + n·T - now ≤ burst·T` (`T` = 1/rate); it then moves `tat` on by `n·T`. A
+//! client whose `tat` is in the past has a full bucket, exactly like a client never seen, so it
+//! can be forgotten at no cost: that is how the table stays bounded under a flood of distinct
+//! addresses ([`Limiter::admit`]).
+//!
+//! Bytes are a request's query string and its body: the declared `Content-Length`, checked
+//! before the body is read; a chunked body (no length) is counted as it is read, and what it
+//! spends is the client's debt for its next requests ([`Counted`]).
+//!
+//! Why not `governor`: its keyed limiter never forgets a key on its own (a flood of distinct
+//! addresses grows it until someone calls `retain_recent`), cannot charge bytes after the fact
+//! (a chunked body), and two of them (requests and bytes) would be two tables and two lookups.
+//! This is one map, one lock and a few integer operations per request.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper::body::{Frame, SizeHint};
+use tower::Service;
+
+use super::layers::{Answer, Around};
+use crate::metrics::Metrics;
+
+/// A client's key: the address as 128 bits, an IPv4 address as its IPv4-mapped IPv6 form, an
+/// IPv6 address cut to its /64.
+pub type Key = u128;
+
+/// The key of `ip` (IPv4-mapped IPv6 addresses are IPv4).
+pub fn key(ip: IpAddr) -> Key {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6) & !u128::from(u64::MAX),
+    }
+}
+
+/// One bucket: `per_sec` units a second, `burst` at once. `per_sec == 0`: no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub per_sec: u64,
+    pub burst: u64,
+}
+
+impl Bucket {
+    fn on(self) -> bool {
+        self.per_sec > 0
+    }
+
+    /// Nanoseconds `n` units take to refill.
+    fn ns(self, n: u64) -> u64 {
+        let ns = u128::from(n) * 1_000_000_000 / u128::from(self.per_sec.max(1));
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+}
+
+/// The two buckets of a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub requests: Bucket,
+    pub bytes: Bucket,
+}
+
+/// Which bucket a refused request found empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exceeded {
+    Requests,
+    Bytes,
+}
+
+impl Exceeded {
+    pub fn label(self) -> &'static str {
+        match self {
+            Exceeded::Requests => "requests",
+            Exceeded::Bytes => "bytes",
+        }
+    }
+}
+
+/// A refusal: what was exceeded, and in how many whole seconds (at least 1) the request fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub exceeded: Exceeded,
+    pub retry_after_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    requests: u64,
+    bytes: u64,
+}
+
+impl Entry {
+    fn latest(self) -> u64 {
+        self.requests.max(self.bytes)
+    }
+}
+
+type Table = HashMap<Key, Entry, foldhash::fast::RandomState>;
+
+/// The buckets of every client of one route, at most `capacity` clients.
+pub struct Limiter {
+    rule: Rule,
+    capacity: usize,
+    base: Instant,
+    table: Mutex<Table>,
+}
+
+impl Limiter {
+    pub fn new(rule: Rule, capacity: usize) -> Limiter {
+        Limiter {
+            rule,
+            capacity: capacity.max(16),
+            base: Instant::now(),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// Whether either bucket limits anything.
+    pub fn on(&self) -> bool {
+        self.rule.requests.on() || self.rule.bytes.on()
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Admit one request of `bytes` from `key` now, or say why not (and take nothing).
+    pub fn admit(&self, key: Key, bytes: u64) -> Result<(), Refused> {
+        self.admit_at(key, bytes, self.now())
+    }
+
+    fn admit_at(&self, key: Key, bytes: u64, now: u64) -> Result<(), Refused> {
+        let Ok(mut table) = self.table.lock() else {
+            return Ok(());
+        };
+        if table.len() >= self.capacity && !table.contains_key(&key) {
+            make_room(&mut table, self.capacity, now);
+        }
+        let entry = table.entry(key).or_default();
+        let mut next = *entry;
+        let checks = [
+            (
+                self.rule.requests,
+                &mut next.requests,
+                1,
+                Exceeded::Requests,
+            ),
+            (self.rule.bytes, &mut next.bytes, bytes, Exceeded::Bytes),
+        ];
+        for (bucket, tat, cost, exceeded) in checks {
+            if !bucket.on() {
+                continue;
+            }
+            // A request larger than the whole bucket needs a full bucket, not more.
+            let cost = cost.min(bucket.burst);
+            let after = (*tat).max(now).saturating_add(bucket.ns(cost));
+            let allowed = now.saturating_add(bucket.ns(bucket.burst));
+            if after > allowed {
+                let wait = after - allowed;
+                return Err(Refused {
+                    exceeded,
+                    retry_after_secs: wait.div_ceil(1_000_000_000).max(1),
+                });
+            }
+            *tat = after;
+        }
+        *entry = next;
+        Ok(())
+    }
+
+    /// Charge `bytes` to `key` whatever its bucket holds (a chunked body, counted as read): the
+    /// client's next requests wait for them.
+    pub fn charge(&self, key: Key, bytes: u64) {
+        if !self.rule.bytes.on() || bytes == 0 {
+            return;
+        }
+        let now = self.now();
+        let Ok(mut table) = self.table.lock() else {
+            return;
+        };
+        if table.len() >= self.capacity && !table.contains_key(&key) {
+            make_room(&mut table, self.capacity, now);
+        }
+        let entry = table.entry(key).or_default();
+        entry.bytes = entry
+            .bytes
+            .max(now)
+            .saturating_add(self.rule.bytes.ns(bytes));
+    }
+
+    /// Clients remembered now.
+    pub fn clients(&self) -> usize {
+        self.table.lock().map(|t| t.len()).unwrap_or(0)
+    }
+}
+
+/// Forget every client whose buckets are full again; if that leaves the table more than 7/8
+/// full (a flood of distinct addresses, all spending), forget those closest to full until it is
+/// 3/4 full. One pass over the table frees at least an eighth of it, so the cost per new client
+/// stays constant.
+fn make_room(table: &mut Table, capacity: usize, now: u64) {
+    table.retain(|_, e| e.latest() > now);
+    if table.len() <= capacity - capacity / 8 {
+        return;
+    }
+    let mut latest: Vec<u64> = table.values().map(|e| e.latest()).collect();
+    let excess = table.len() - capacity * 3 / 4;
+    let (_, cut, _) = latest.select_nth_unstable(excess.saturating_sub(1));
+    let cut = *cut;
+    let mut dropped = 0;
+    table.retain(|_, e| {
+        if dropped < excess && e.latest() <= cut {
+            dropped += 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// Largest body a refused request is read for (and dropped): a beacon's largest (64 KB).
+const DRAIN_MAX: u64 = 64 * 1024;
+
+/// Which route a [`Limit`] guards: fixes the refusal's body and the metric's label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/tr`: a text answer.
+    Beacon,
+    /// `POST /{version}/{pixel}/events`: Meta's error object.
+    ServerEvents,
+}
+
+impl Route {
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Beacon => "beacon",
+            Route::ServerEvents => "server_events",
+        }
+    }
+}
+
+/// The middleware: a request that stores events (a beacon `GET` or `POST`, a server-event
+/// `POST`) is admitted by its client's buckets or answered `429` with `Retry-After`, its body
+/// never parsed nor stored: a declared body up to 64 KB is read and dropped (so the answer
+/// reaches the client), a larger or chunked one is left unread and the connection closes after
+/// the answer.
+#[derive(Clone)]
+pub struct Limit {
+    pub limiter: Arc<Limiter>,
+    pub route: Route,
+    pub trust_proxy: bool,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Limit {
+    fn counts(&self, method: &Method) -> bool {
+        match self.route {
+            Route::Beacon => method == Method::GET || method == Method::POST,
+            Route::ServerEvents => method == Method::POST,
+        }
+    }
+
+    fn refusal(&self, refused: Refused) -> Response {
+        let rule = self.limiter.rule();
+        let (what, per_sec, flag) = match (self.route, refused.exceeded) {
+            (Route::Beacon, Exceeded::Requests) => {
+                ("beacons", rule.requests.per_sec, "--beacon-rate")
+            }
+            (Route::Beacon, Exceeded::Bytes) => (
+                "bytes of beacons",
+                rule.bytes.per_sec,
+                "--beacon-bytes-rate",
+            ),
+            (Route::ServerEvents, Exceeded::Requests) => (
+                "server-event requests",
+                rule.requests.per_sec,
+                "--server-events-rate",
+            ),
+            (Route::ServerEvents, Exceeded::Bytes) => (
+                "bytes of server events",
+                rule.bytes.per_sec,
+                "--server-events-bytes-rate",
+            ),
+        };
+        let message = format!(
+            "too many {what} from your address: more than {per_sec} a second ({flag}); retry in {} s",
+            refused.retry_after_secs
+        );
+        let mut resp = match self.route {
+            Route::Beacon => {
+                let mut resp =
+                    (StatusCode::TOO_MANY_REQUESTS, format!("{message}\n")).into_response();
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                resp
+            }
+            Route::ServerEvents => crate::server_events::ApiError::new(
+                crate::server_events::Kind::RateLimited,
+                message,
+            )
+            .into_response(&crate::server_events::fbtrace_id()),
+        };
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(refused.retry_after_secs),
+        );
+        resp
+    }
+}
+
+impl Around for Limit {
+    fn around<S>(&self, req: Request, inner: &mut S) -> Answer
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+        S::Future: Send + 'static,
+    {
+        if !self.limiter.on() || !self.counts(req.method()) {
+            return Box::pin(inner.call(req));
+        }
+        let Some(ip) =
+            super::beacon::client_addr(req.headers(), req.extensions(), self.trust_proxy)
+        else {
+            return Box::pin(inner.call(req));
+        };
+        let client = key(ip);
+        let query = req.uri().query().map_or(0, str::len) as u64;
+        let body = req.body();
+        let unread = !HttpBody::is_end_stream(body);
+        let declared = HttpBody::size_hint(body).exact();
+        let bytes = query.saturating_add(declared.unwrap_or(0));
+        if let Err(refused) = self.limiter.admit(client, bytes) {
+            self.metrics
+                .rate_limited(self.route.label(), refused.exceeded.label());
+            self.metrics.rejected(match refused.exceeded {
+                Exceeded::Requests => "rate_limited",
+                Exceeded::Bytes => "byte_limited",
+            });
+            let mut resp = self.refusal(refused);
+            if !unread {
+                return Box::pin(async move { Ok(resp) });
+            }
+            if declared.is_some_and(|n| n <= DRAIN_MAX) {
+                // A small body is read and dropped (never parsed nor stored), so that the client
+                // reads the answer and its `Retry-After`: a connection closed with bytes unread
+                // is reset, and the reset can beat the answer.
+                let body = req.into_body();
+                return Box::pin(async move {
+                    if http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                        body,
+                        DRAIN_MAX as usize,
+                    ))
+                    .await
+                    .is_err()
+                    {
+                        crate::error::closes_connection(&mut resp);
+                    }
+                    Ok(resp)
+                });
+            }
+            crate::error::closes_connection(&mut resp);
+            return Box::pin(async move { Ok(resp) });
+        }
+        if unread && declared.is_none() {
+            // A chunked body: counted as it is read.
+            let (parts, body) = req.into_parts();
+            let counted = Counted {
+                body,
+                limiter: self.limiter.clone(),
+                client,
+            };
+            return Box::pin(inner.call(Request::from_parts(parts, Body::new(counted))));
+        }
+        Box::pin(inner.call(req))
+    }
+}
+
+/// A body of unknown length whose bytes are charged to its client as they are read.
+struct Counted {
+    body: Body,
+    limiter: Arc<Limiter>,
+    client: Key,
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.limiter.charge(self.client, data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Bytes of `map` written as JSON (what the store keeps of an event's custom data), counted
+/// without writing them anywhere.
+pub fn json_size(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, map) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn rule(rps: u64, burst: u64, bps: u64, bytes_burst: u64) -> Rule {
+        Rule {
+            requests: Bucket {
+                per_sec: rps,
+                burst,
+            },
+            bytes: Bucket {
+                per_sec: bps,
+                burst: bytes_burst,
+            },
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| unreachable!("{s}: {e}"))
+    }
+
+    #[test]
+    fn keys_are_whole_ipv4_and_ipv6_slash_64() {
+        assert_ne!(key(ip("127.0.0.2")), key(ip("127.0.0.3")));
+        assert_eq!(key(ip("192.0.2.7")), key(ip("::ffff:192.0.2.7")));
+        assert_eq!(
+            key(ip("2001:db8:1:2::1")),
+            key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(key(ip("2001:db8:1:2::1")), key(ip("2001:db8:1:3::1")));
+        // An IPv4 address never shares a key with an IPv6 /64.
+        assert_ne!(key(ip("0.0.0.1")), key(ip("::")));
+    }
+
+    #[test]
+    fn a_burst_then_the_rate_and_other_clients_untouched() {
+        let l = Limiter::new(rule(10, 20, 0, 1), 1000);
+        let (a, b) = (key(ip("127.0.0.2")), key(ip("127.0.0.3")));
+        for _ in 0..20 {
+            assert_eq!(l.admit_at(a, 0, SEC), Ok(()));
+        }
+        let refused = l.admit_at(a, 0, SEC);
+        assert_eq!(
+            refused,
+            Err(Refused {
+                exceeded: Exceeded::Requests,
+                retry_after_secs: 1
+            })
+        );
+        assert_eq!(
+            l.admit_at(b, 0, SEC),
+            Ok(()),
+            "another client is not limited"
+        );
+        // A tenth of a second later, one more fits (10 a second).
+        assert_eq!(l.admit_at(a, 0, SEC + SEC / 10), Ok(()));
+        assert!(l.admit_at(a, 0, SEC + SEC / 10).is_err());
+    }
+
+    #[test]
+    fn bytes_are_limited_and_a_refusal_takes_nothing() {
+        let l = Limiter::new(rule(1000, 1000, 1000, 4000), 1000);
+        let a = key(ip("10.0.0.1"));
+        assert_eq!(l.admit_at(a, 3000, SEC), Ok(()));
+        let refused = l.admit_at(a, 3000, SEC);
+        assert_eq!(
+            refused,
+            Err(Refused {
+                exceeded: Exceeded::Bytes,
+                retry_after_secs: 2
+            })
+        );
+        // Nothing was taken by the refusal: a 1,000-byte request still fits.
+        assert_eq!(l.admit_at(a, 1000, SEC), Ok(()));
+        // A request larger than the whole bucket fits a full bucket.
+        let b = key(ip("10.0.0.2"));
+        assert_eq!(l.admit_at(b, 1_000_000, SEC), Ok(()));
+        assert!(l.admit_at(b, 1, SEC).is_err());
+    }
+
+    #[test]
+    fn retry_after_is_when_the_request_fits() {
+        let l = Limiter::new(rule(1, 1, 0, 1), 1000);
+        let a = key(ip("10.0.0.1"));
+        assert_eq!(l.admit_at(a, 0, 10 * SEC), Ok(()));
+        let Err(r) = l.admit_at(a, 0, 10 * SEC + SEC / 2) else {
+            unreachable!("refused")
+        };
+        assert_eq!(r.retry_after_secs, 1);
+        assert!(l.admit_at(a, 0, 11 * SEC - 1).is_err());
+        assert_eq!(l.admit_at(a, 0, 11 * SEC), Ok(()));
+    }
+
+    #[test]
+    fn the_table_stays_bounded_under_a_flood_of_addresses() {
+        let l = Limiter::new(rule(1, 5, 0, 1), 1000);
+        for i in 0..100_000u32 {
+            let client = key(IpAddr::from(i.to_be_bytes()));
+            // All spending at the same instant: none ever refills.
+            let _ = l.admit_at(client, 0, SEC);
+            assert!(l.clients() <= 1000);
+        }
+        // Refilled clients are forgotten first, and a forgotten client is a new one.
+        let l = Limiter::new(rule(1, 1, 0, 1), 100);
+        let hot = key(ip("192.0.2.1"));
+        assert_eq!(l.admit_at(hot, 0, SEC), Ok(()));
+        for i in 0..99u32 {
+            let _ = l.admit_at(u128::from(i), 0, 0);
+        }
+        let _ = l.admit_at(u128::from(1000u32), 0, SEC);
+        assert!(l.clients() < 100);
+        assert!(l.admit_at(hot, 0, SEC).is_err(), "still remembered");
+    }
+
+    #[test]
+    fn charged_bytes_are_a_debt() {
+        let l = Limiter::new(rule(0, 1, 1000, 1000), 100);
+        let a = key(ip("10.0.0.1"));
+        l.charge(a, 5000);
+        assert!(l.admit(a, 1).is_err());
+    }
+
+    #[test]
+    fn json_size_is_the_serialized_length() {
+        let mut m = serde_json::Map::new();
+        m.insert("value".into(), serde_json::json!(12.5));
+        m.insert(
+            "contents".into(),
+            serde_json::json!([{"id": "a\"b", "quantity": 2}]),
+        );
+        let text = serde_json::to_string(&m).unwrap_or_default();
+        assert_eq!(json_size(&m), text.len());
+    }
+}
