@@ -264,9 +264,8 @@ impl Route {
 
 /// The middleware: a request that stores events (a beacon `GET` or `POST`, a server-event
 /// `POST`) is admitted by its client's buckets or answered `429` with `Retry-After`, its body
-/// never parsed nor stored: a declared body up to 64 KB is read and dropped (so the answer
-/// reaches the client), a larger or chunked one is left unread and the connection closes after
-/// the answer.
+/// never parsed nor stored: a body up to 64 KB is read and dropped (so the answer reaches the
+/// client), a larger one is left unread and the connection closes after the answer.
 #[derive(Clone)]
 pub struct Limit {
     pub limiter: Arc<Limiter>,
@@ -366,7 +365,7 @@ impl Around for Limit {
             if !unread {
                 return Box::pin(async move { Ok(resp) });
             }
-            if declared.is_some_and(|n| n <= DRAIN_MAX) {
+            if declared.is_none_or(|n| n <= DRAIN_MAX) {
                 // A small body is read and dropped (never parsed nor stored), so that the client
                 // reads the answer and its `Retry-After`: a connection closed with bytes unread
                 // is reset, and the reset can beat the answer.
