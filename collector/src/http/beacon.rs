@@ -8,10 +8,10 @@
 //! take the event, the answer is 503 with `Retry-After` and nothing is acknowledged.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -410,33 +410,9 @@ fn respond(state: &AppState, result: Result<Vec<HeaderValue>, Refusal>, gif: boo
 
 /// The client's address: the socket peer, or with `--trust-proxy` the last `X-Forwarded-For`
 /// entry (the one our own proxy appended; earlier entries are the client's to invent).
+/// (The rule is [`super::limit::client_addr`]'s, which keys the per-client limits.)
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    client_addr(&parts.headers, &parts.extensions, trust_proxy).map(ip_text)
-}
-
-/// [`client_ip`] as an address, from a request's headers and extensions (the per-client limits
-/// key clients by it, `http::limit`).
-pub fn client_addr(
-    headers: &HeaderMap,
-    extensions: &axum::http::Extensions,
-    trust_proxy: bool,
-) -> Option<IpAddr> {
-    if trust_proxy {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|s| !s.is_empty())
-            .and_then(|s| s.parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+    super::limit::client_addr(&parts.headers, &parts.extensions, trust_proxy).map(ip_text)
 }
 
 /// `ip.to_canonical().to_string()`, an IPv4 address written by hand: `Display` goes through the

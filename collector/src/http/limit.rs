@@ -5,7 +5,7 @@
 //! A client is its address ([`key`]): an IPv4 address whole, an IPv6 address by its /64 (a
 //! household or a phone is given a whole /64, so one host can use 2^64 addresses), and with
 //! `--trust-proxy` the forwarded address, by the rule the stored `client_ip` uses
-//! ([`super::beacon::client_addr`]).
+//! ([`client_addr`]).
 //!
 //! Each bucket is kept as GCRA keeps it: one "theoretical arrival time" (`tat`) per client and
 //! bucket, in nanoseconds since the limiter started. A request of cost `n` fits when
@@ -44,6 +44,32 @@ use crate::metrics::Metrics;
 /// A client's key: the address as 128 bits, an IPv4 address as its IPv4-mapped IPv6 form, an
 /// IPv6 address cut to its /64.
 pub type Key = u128;
+
+/// The client's address: the socket peer, or with `--trust-proxy` the last `X-Forwarded-For`
+/// entry (the one our own proxy appended; earlier entries are the client's to invent). The
+/// stored client IP is the same address (`beacon::client_ip`).
+pub fn client_addr(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_proxy: bool,
+) -> Option<IpAddr> {
+    if trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|s| !s.is_empty())
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip())
+}
 
 /// The key of `ip` (IPv4-mapped IPv6 addresses are IPv4).
 pub fn key(ip: IpAddr) -> Key {
@@ -343,9 +369,7 @@ impl Around for Limit {
         if !self.limiter.on() || !self.counts(req.method()) {
             return Box::pin(inner.call(req));
         }
-        let Some(ip) =
-            super::beacon::client_addr(req.headers(), req.extensions(), self.trust_proxy)
-        else {
+        let Some(ip) = client_addr(req.headers(), req.extensions(), self.trust_proxy) else {
             return Box::pin(inner.call(req));
         };
         let client = key(ip);
@@ -487,6 +511,34 @@ mod tests {
         assert_ne!(key(ip("2001:db8:1:2::1")), key(ip("2001:db8:1:3::1")));
         // An IPv4 address never shares a key with an IPv6 /64.
         assert_ne!(key(ip("0.0.0.1")), key(ip("::")));
+    }
+
+    #[test]
+    fn the_client_is_the_peer_or_behind_trust_proxy_the_last_forwarded_address() {
+        let mut ext = axum::http::Extensions::new();
+        let peer: std::net::SocketAddr =
+            "127.0.0.1:4000".parse().unwrap_or_else(|_| unreachable!());
+        ext.insert(axum::extract::ConnectInfo(peer));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.1, 198.51.100.7"),
+        );
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("2001:db8:1:2::9"),
+        );
+        assert_eq!(client_addr(&headers, &ext, false), Some(ip("127.0.0.1")));
+        let forwarded = client_addr(&headers, &ext, true);
+        assert_eq!(forwarded, Some(ip("2001:db8:1:2::9")));
+        assert_eq!(forwarded.map(key), Some(key(ip("2001:db8:1:2::1"))));
+        // Nothing usable forwarded: the peer.
+        let mut junk = axum::http::HeaderMap::new();
+        junk.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not-an-address"),
+        );
+        assert_eq!(client_addr(&junk, &ext, true), Some(ip("127.0.0.1")));
     }
 
     #[test]
