@@ -244,6 +244,98 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
 
+    // Per-client limits (`http::limit`). A client is an address: an IPv4 address whole, an
+    // IPv6 address by its /64 (one household or phone gets a whole /64), or with `--trust-proxy`
+    // the forwarded address. Over a limit: `429` with `Retry-After`, the body unread.
+    //
+    // The beacon defaults come from what a page sends: the pixel sends a few beacons per page
+    // view (Meta's own pixel 2 to 4: PageView, a ViewContent or AddToCart, a microdata beacon),
+    // each under a few KB, and a shopper views a page every few seconds at most. So one shopper
+    // sends about 1 beacon a second at its busiest, a few KB a second. A carrier NAT puts many
+    // shoppers behind one address: 100 beacons a second is 100 shoppers of one store browsing at
+    // once from one address, which only a large store in a flash sale on one mobile carrier
+    // approaches; the burst of 1,000 lets them arrive all at once. A real beacon stays below
+    // 10 KB (the pixel's own cap on a query string is 2 KB, a POST holds the rest), so 1 MiB a
+    // second is 100 beacons of 10 KB a second; the 8 MiB burst holds 128 of the largest bodies
+    // (64 KB). The flood of issue #24 (64 KB beacons, 877 a second from one address) is held to
+    // 16 a second.
+    /// Beacons (`/tr` GET and POST) one client may send per second, sustained. `0`: no limit.
+    /// Default 100: about 100 shoppers browsing at once behind one address (a carrier NAT); one
+    /// shopper sends about one beacon a second at its busiest (collector/README.md, "Limits").
+    #[arg(long, env = "COLLECTOR_BEACON_RATE", default_value_t = 100)]
+    pub beacon_rate: u64,
+
+    /// Beacons one client may send at once above `--beacon-rate` (the bucket's size). Default
+    /// 1000: ten seconds of the rate.
+    #[arg(long, env = "COLLECTOR_BEACON_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub beacon_burst: u64,
+
+    /// Beacon bytes (query string and body) one client may send per second, sustained. `0`: no
+    /// limit. Default 1048576 (1 MiB): 100 beacons of 10 KB a second, where a real one is under
+    /// a few KB.
+    #[arg(long, env = "COLLECTOR_BEACON_BYTES_RATE", default_value_t = 1 << 20)]
+    pub beacon_bytes_rate: u64,
+
+    /// Beacon bytes one client may send at once above `--beacon-bytes-rate`. Default 8388608
+    /// (8 MiB): 128 beacons of the largest body (64 KB).
+    #[arg(long, env = "COLLECTOR_BEACON_BYTES_BURST", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub beacon_bytes_burst: u64,
+
+    /// Server-event requests (`POST /{version}/{pixel}/events`) one client may send per second,
+    /// sustained. `0`: no limit. They come from the store's own server, with a credential, one
+    /// request per event or batches of up to 1,000: default 200, a store sending every page view
+    /// and order from its server one by one at 200 a second.
+    #[arg(long, env = "COLLECTOR_SERVER_EVENTS_RATE", default_value_t = 200)]
+    pub server_events_rate: u64,
+
+    /// Server-event requests one client may send at once above `--server-events-rate`. Default
+    /// 2000 (ten seconds of the rate: a backlog replayed after an outage of the collector).
+    #[arg(long, env = "COLLECTOR_SERVER_EVENTS_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub server_events_burst: u64,
+
+    /// Server-event bytes one client may send per second, sustained. `0`: no limit. Default
+    /// 16777216 (16 MiB): eight full batches of 1,000 events (about 2 MB each) a second.
+    #[arg(long, env = "COLLECTOR_SERVER_EVENTS_BYTES_RATE", default_value_t = 16 << 20)]
+    pub server_events_bytes_rate: u64,
+
+    /// Server-event bytes one client may send at once above the rate. Default 134217728
+    /// (128 MiB): 32 requests of the largest body (4 MB).
+    #[arg(long, env = "COLLECTOR_SERVER_EVENTS_BYTES_BURST", default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub server_events_bytes_burst: u64,
+
+    /// Clients whose limits are remembered at most (each about 100 bytes). A client whose
+    /// buckets have refilled is forgotten first (it is then the same as a new one); a flood of
+    /// distinct addresses beyond this makes the collector forget the clients closest to refilled.
+    /// Default 100000 (about 10 MB).
+    #[arg(long, env = "COLLECTOR_LIMIT_CLIENTS", default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..=100_000_000))]
+    pub limit_clients: usize,
+
+    /// Open connections one client (its socket address, as above; never the forwarded one) may
+    /// hold; one more is accepted and closed at once. `0`: no limit. Not applied with
+    /// `--trust-proxy`, where every connection comes from the proxy (limit there: `limit_conn`).
+    /// Default 512, an eighth of `--max-connections`' default: 85 browsers behind one address
+    /// with all six connections a browser opens to one origin.
+    #[arg(
+        long,
+        env = "COLLECTOR_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 512
+    )]
+    pub max_connections_per_client: usize,
+
+    /// Milliseconds an idle keep-alive connection stays open while more than three quarters of
+    /// `--max-connections` are open (instead of `--idle-timeout-ms`), so that idle connections
+    /// make room for new clients. Default 2000: a browser reuses a connection within a page's
+    /// load, and reopens one at no cost otherwise.
+    #[arg(long, env = "COLLECTOR_IDLE_TIMEOUT_BUSY_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_busy_ms: u64,
+
+    /// Largest custom data of one event, in bytes of its JSON (a beacon's `cd[...]`, a server
+    /// event's `custom_data`); an event above is refused with `413`. Default 65536: a Purchase
+    /// with 200 `contents` of id, quantity, price, title and category (about 150 bytes each) is
+    /// 30 KB; a beacon's body is 64 KB at most anyway.
+    #[arg(long, env = "COLLECTOR_MAX_CUSTOM_DATA_BYTES", default_value_t = 65_536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_custom_data_bytes: usize,
+
     /// Milliseconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests before closing
     /// their connections.
     #[arg(long, env = "COLLECTOR_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]

@@ -58,6 +58,8 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     relay_failures: Mutex<BTreeMap<&'static str, u64>>,
     user_data_dropped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Requests refused with `429` by a per-client limit, by route and bucket (`http::limit`).
+    rate_limited: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// By route label: the route's path pattern (`MatchedPath`, so one label per route, never
     /// per URL), or [`STATIC_ROUTE`].
     latency: RwLock<BTreeMap<String, Arc<Histogram>>>,
@@ -74,6 +76,12 @@ pub struct ConnStats {
     pub accept_errors: AtomicU64,
     pub head_timeouts: AtomicU64,
     pub idle_timeouts: AtomicU64,
+    /// Connections closed at accept because their client already held
+    /// `--max-connections-per-client`.
+    pub refused_per_client: AtomicU64,
+    /// Idle keep-alive connections closed after `--idle-timeout-busy-ms` (more than three
+    /// quarters of `--max-connections` open).
+    pub busy_idle_closes: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -110,6 +118,20 @@ impl Metrics {
 
     pub fn user_data_dropped(&self, field: &'static str, reason: &'static str) {
         bump(&self.user_data_dropped, (field, reason));
+    }
+
+    /// A request refused by a per-client limit of `route` (`beacon`, `server_events`), its
+    /// `bucket` (`requests`, `bytes`) empty.
+    pub fn rate_limited(&self, route: &'static str, bucket: &'static str) {
+        bump(&self.rate_limited, (route, bucket));
+    }
+
+    /// All [`Metrics::rate_limited`] refusals so far.
+    pub fn rate_limited_total(&self) -> u64 {
+        self.rate_limited
+            .lock()
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
     }
 
     pub fn observe(&self, route: &str, d: Duration) {
@@ -213,6 +235,18 @@ impl Metrics {
                 let _ = writeln!(out, "collector_user_data_dropped_total{{field=\"{field}\",reason=\"{reason}\"}} {n}");
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP collector_rate_limited_total Requests refused with 429 by a per-client limit, by route and bucket.\n# TYPE collector_rate_limited_total counter"
+        );
+        if let Ok(m) = self.rate_limited.lock() {
+            for ((route, bucket), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "collector_rate_limited_total{{route=\"{route}\",bucket=\"{bucket}\"}} {n}"
+                );
+            }
+        }
         let gauges = [
             (
                 "collector_ingest_queue_depth",
@@ -236,6 +270,8 @@ impl Metrics {
             ("collector_connections_refused_total", "Connections closed at accept because --max-connections were open.", load(&c.refused)),
             ("collector_connections_head_timeout_total", "Connections closed because a request head did not arrive within --head-timeout-ms.", load(&c.head_timeouts)),
             ("collector_connections_idle_timeout_total", "Keep-alive connections closed after --idle-timeout-ms without traffic.", load(&c.idle_timeouts)),
+            ("collector_connections_refused_per_client_total", "Connections closed at accept because their client held --max-connections-per-client.", load(&c.refused_per_client)),
+            ("collector_connections_busy_idle_closed_total", "Idle keep-alive connections closed after --idle-timeout-busy-ms while more than three quarters of --max-connections were open.", load(&c.busy_idle_closes)),
             ("collector_accept_errors_total", "Failed accepts (out of file descriptors, or reset before accept).", load(&c.accept_errors)),
         ];
         for (name, help, value) in conn_counters {
@@ -314,6 +350,7 @@ mod tests {
         m.rejected("unknown_pixel");
         m.rejected("unknown_pixel");
         m.observe("/tr", Duration::from_micros(700));
+        m.rate_limited("beacon", "bytes");
         let text = m.render(&Gauges {
             ingest_queue: 0,
             relay_pending: 7,
@@ -321,6 +358,9 @@ mod tests {
         assert!(text.contains("collector_beacons_received_total 1\n"));
         assert!(text.contains("collector_beacons_rejected_total{reason=\"unknown_pixel\"} 2\n"));
         assert!(text.contains("collector_relay_queue_depth 7\n"));
+        assert!(
+            text.contains("collector_rate_limited_total{route=\"beacon\",bucket=\"bytes\"} 1\n")
+        );
         assert!(text.contains(
             "collector_request_duration_seconds_bucket{route=\"/tr\",le=\"0.0005\"} 0\n"
         ));

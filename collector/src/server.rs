@@ -8,6 +8,12 @@
 //!
 //! - **at most `--max-connections` at once**: one beyond is accepted and closed at once (it is not
 //!   left in the kernel's backlog, where it would wait with no answer);
+//! - **at most `--max-connections-per-client` from one client** (an IPv4 address, an IPv6 /64:
+//!   `http::limit::key`), so that one host cannot hold every slot; not applied with
+//!   `--trust-proxy`, where every connection comes from the proxy;
+//! - **shorter idle keep-alive under pressure**: while more than three quarters of the slots are
+//!   in use, an idle connection closes after `--idle-timeout-busy-ms` (until fewer than five
+//!   eighths are), which frees the slots idle clients hold for new ones;
 //! - **a request head within `--head-timeout-ms`** of the connection opening, or of the first byte
 //!   after an idle keep-alive pause;
 //! - **an idle keep-alive connection closes after `--idle-timeout-ms`** with no byte read or
@@ -19,11 +25,12 @@
 //! not, so it cannot tell a 60 s keep-alive pause from a 10 s head; a small per-connection watchdog
 //! does, from what the socket and the service see ([`Phase`]).
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,6 +44,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
+use crate::http::limit;
 use crate::http::router;
 use crate::metrics::ConnStats;
 use crate::relay;
@@ -48,6 +56,10 @@ pub struct Limits {
     pub head: Duration,
     pub idle: Duration,
     pub max_connections: usize,
+    /// Open connections one client may hold; 0: no limit.
+    pub per_client: usize,
+    /// The idle timeout while more than three quarters of `max_connections` are open.
+    pub idle_busy: Duration,
     pub shutdown: Duration,
 }
 
@@ -57,6 +69,13 @@ impl Limits {
             head: Duration::from_millis(config.head_timeout_ms),
             idle: Duration::from_millis(config.idle_timeout_ms),
             max_connections: config.max_connections,
+            // Behind a proxy every connection is the proxy's: its own `limit_conn` counts them.
+            per_client: if config.trust_proxy {
+                0
+            } else {
+                config.max_connections_per_client
+            },
+            idle_busy: Duration::from_millis(config.idle_timeout_busy_ms),
             shutdown: Duration::from_millis(config.shutdown_timeout_ms),
         }
     }
@@ -154,6 +173,8 @@ pub async fn serve(
         // of that size for every request (about 1,000 instructions per beacon).
         .max_buf_size(MAX_HEAD);
     let http = Arc::new(http);
+    let clients = Arc::new(Clients::default());
+    let busy = Arc::new(Busy::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -170,19 +191,29 @@ pub async fn serve(
                 continue;
             }
         };
+        let Some(slot) = Clients::take(&clients, peer, limits.per_client) else {
+            stats.refused_per_client.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             stats.refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         };
+        busy.update(&permits);
         let _ = stream.set_nodelay(true);
         let (router, http, stats, stop) =
             (router.clone(), http.clone(), stats.clone(), stop.clone());
+        let (busy, permits) = (busy.clone(), permits.clone());
         tokio::spawn(async move {
             stats.open.fetch_add(1, Ordering::Relaxed);
-            connection(stream, peer, router, &http, limits, &stats, stop).await;
+            let watch = busy.tx.subscribe();
+            connection(stream, peer, router, &http, limits, &stats, stop, watch).await;
             stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
+            drop(slot);
+            busy.update(&permits);
         });
     }
     drop(listener);
@@ -197,9 +228,76 @@ pub async fn serve(
     Ok(())
 }
 
+/// Open connections by client ([`limit::key`] of the peer's address): only clients with one open
+/// are kept, so the map is never larger than `--max-connections`.
+#[derive(Default)]
+struct Clients(Mutex<HashMap<limit::Key, usize>>);
+
+impl Clients {
+    /// A slot for one more connection of `peer`, or `None` when it holds `max` (0: no limit).
+    fn take(clients: &Arc<Clients>, peer: SocketAddr, max: usize) -> Option<Slot> {
+        if max == 0 {
+            return Some(Slot(None));
+        }
+        let key = limit::key(peer.ip());
+        let mut map = clients.0.lock().ok()?;
+        let open = map.entry(key).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(Slot(Some((clients.clone(), key))))
+    }
+}
+
+/// One open connection of a client, given back when dropped.
+struct Slot(Option<(Arc<Clients>, limit::Key)>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((clients, key)) = self.0.take() {
+            if let Ok(mut map) = clients.0.lock() {
+                if let Some(open) = map.get_mut(&key) {
+                    *open -= 1;
+                    if *open == 0 {
+                        map.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the listener is under pressure: on above three quarters of its slots in use, off
+/// below five eighths (the gap keeps connections opening and closing near one threshold from
+/// waking every idle connection each time). Each connection watches it.
+struct Busy {
+    max: usize,
+    tx: watch::Sender<bool>,
+}
+
+impl Busy {
+    fn new(max: usize) -> Busy {
+        Busy {
+            max,
+            tx: watch::channel(false).0,
+        }
+    }
+
+    fn update(&self, permits: &Semaphore) {
+        let open = self.max.saturating_sub(permits.available_permits());
+        let (on, off) = (self.max - self.max / 4, self.max - self.max * 3 / 8);
+        self.tx.send_if_modified(|busy| {
+            let now = if *busy { open >= off } else { open >= on };
+            std::mem::replace(busy, now) != now
+        });
+    }
+}
+
 /// Largest request head (request line and headers) in bytes; a larger one gets `431`.
 pub const MAX_HEAD: usize = 64 * 1024;
 
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -208,6 +306,7 @@ async fn connection(
     limits: Limits,
     stats: &ConnStats,
     mut stop: watch::Receiver<bool>,
+    mut busy: watch::Receiver<bool>,
 ) {
     let phase = Arc::new(Phase::new());
     let io = Watched {
@@ -233,9 +332,15 @@ async fn connection(
     }
     loop {
         let (current, since) = phase.get();
+        let pressed = *busy.borrow_and_update();
+        let idle = if pressed {
+            limits.idle_busy.min(limits.idle)
+        } else {
+            limits.idle
+        };
         let deadline = match current {
             AWAITING_HEAD => Some(since + limits.head),
-            IDLE => Some(since + limits.idle),
+            IDLE => Some(since + idle),
             // The request's own deadline (408) is in the router.
             _ => None,
         };
@@ -247,7 +352,11 @@ async fn connection(
                 // The phase may have moved on while we slept: only its own deadline closes.
                 let (now_phase, now_since) = phase.get();
                 if (now_phase, now_since) == (current, since) && deadline.is_some() {
-                    let counter = if current == IDLE { &stats.idle_timeouts } else { &stats.head_timeouts };
+                    let counter = match current {
+                        IDLE if pressed && idle < limits.idle => &stats.busy_idle_closes,
+                        IDLE => &stats.idle_timeouts,
+                        _ => &stats.head_timeouts,
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
                     return; // dropping the connection closes the socket
                 }
@@ -256,6 +365,8 @@ async fn connection(
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
+            // Pressure came or went: the idle deadline above changes.
+            Ok(()) = busy.changed() => {}
         }
     }
 }
@@ -453,6 +564,9 @@ async fn summary_loop(state: AppState) {
             c.head_timeouts.load(Relaxed),
             c.idle_timeouts.load(Relaxed),
             c.accept_errors.load(Relaxed),
+            c.refused_per_client.load(Relaxed),
+            c.busy_idle_closes.load(Relaxed),
+            m.rate_limited_total(),
         ]
     };
     let mut last = read();
@@ -470,13 +584,21 @@ async fn summary_loop(state: AppState) {
                 expired = d(5),
                 "last 10 s"
             );
-            if d(6) + d(7) + d(9) > 0 {
+            if d(6) + d(7) + d(9) + d(10) + d(11) > 0 {
                 tracing::warn!(
                     refused_over_limit = d(6),
                     head_timeouts = d(7),
                     idle_timeouts = d(8),
                     accept_errors = d(9),
-                    "connections in the last 10 s: refused beyond --max-connections, closed for a slow head, accept failures (out of descriptors?)"
+                    refused_per_client = d(10),
+                    idle_closed_busy = d(11),
+                    "connections in the last 10 s: refused beyond --max-connections or --max-connections-per-client, closed for a slow head or idle under pressure, accept failures (out of descriptors?)"
+                );
+            }
+            if d(12) > 0 {
+                tracing::warn!(
+                    refused = d(12),
+                    "requests refused by a per-client limit in the last 10 s (429; collector_rate_limited_total)"
                 );
             }
             last = now;

@@ -8,10 +8,10 @@
 //! take the event, the answer is 503 with `Retry-After` and nothing is acknowledged.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -118,7 +118,7 @@ pub async fn post(State(state): State<AppState>, req: Request) -> Response {
                 if !matches!(e, AppError::BodyTooLarge) {
                     let _ = read_body(body).await;
                 }
-                return Err(e);
+                return Err(e.into());
             }
         };
         let content_type = parts
@@ -268,12 +268,46 @@ async fn read_body(body: Body) -> Result<Bytes, AppError> {
     }
 }
 
+/// Why a beacon is refused: one of the errors every route shares, or its custom data above
+/// `--max-custom-data-bytes` (`413`, naming the cap).
+#[derive(Debug)]
+enum Refusal {
+    App(AppError),
+    CustomData { size: usize, cap: usize },
+}
+
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Refusal {
+        Refusal::App(e)
+    }
+}
+
+impl Refusal {
+    fn into_response(self, state: &AppState) -> Response {
+        match self {
+            Refusal::App(e) => {
+                state.metrics.rejected(e.reason());
+                e.into_response()
+            }
+            Refusal::CustomData { size, cap } => {
+                state.metrics.rejected("custom_data_too_large");
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!("the event's custom data (cd[...]) is {size} bytes as JSON, above the cap of {cap} bytes per event (--max-custom-data-bytes)\n"),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
 /// Validate, store and build the `Set-Cookie` headers for one beacon.
 async fn accept(
     state: &AppState,
     parts: &Parts,
     pairs: Vec<Pair<'_>>,
-) -> Result<Vec<HeaderValue>, AppError> {
+) -> Result<Vec<HeaderValue>, Refusal> {
     let beacon = Beacon::from_pairs(pairs).map_err(AppError::Decode)?;
     let pixel = state
         .config
@@ -299,6 +333,14 @@ async fn accept(
     });
     let (mut event, dropped) =
         NewEvent::from_beacon(beacon, ctx, pixel.token.is_some()).map_err(AppError::Invalid)?;
+    let cap = state.config.max_custom_data_bytes;
+    // Counted as the store writes it (JSON), without writing it: a PageView has none.
+    if !event.custom_data.is_empty() {
+        let size = super::limit::json_size(&event.custom_data);
+        if size > cap {
+            return Err(Refusal::CustomData { size, cap });
+        }
+    }
     // An event of `--hold` waits for its server copy before it is relayed.
     event.hold_until_ms =
         state
@@ -333,14 +375,14 @@ async fn accept(
                 tracing::debug!("merged into its server copy: {key}");
             }
         }
-        Err(IngestError::Closed) => return Err(AppError::ShuttingDown),
-        Err(IngestError::Unavailable(why)) => return Err(AppError::Unavailable(why)),
+        Err(IngestError::Closed) => return Err(AppError::ShuttingDown.into()),
+        Err(IngestError::Unavailable(why)) => return Err(AppError::Unavailable(why).into()),
     }
     Metrics::add(&state.metrics.cookies_set, set_cookies.len() as u64);
     Ok(set_cookies)
 }
 
-fn respond(state: &AppState, result: Result<Vec<HeaderValue>, AppError>, gif: bool) -> Response {
+fn respond(state: &AppState, result: Result<Vec<HeaderValue>, Refusal>, gif: bool) -> Response {
     Metrics::inc(&state.metrics.received);
     let mut resp = match result {
         Ok(set_cookies) => {
@@ -359,10 +401,7 @@ fn respond(state: &AppState, result: Result<Vec<HeaderValue>, AppError>, gif: bo
             }
             resp
         }
-        Err(e) => {
-            state.metrics.rejected(e.reason());
-            e.into_response()
-        }
+        Err(e) => e.into_response(state),
     };
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -371,25 +410,9 @@ fn respond(state: &AppState, result: Result<Vec<HeaderValue>, AppError>, gif: bo
 
 /// The client's address: the socket peer, or with `--trust-proxy` the last `X-Forwarded-For`
 /// entry (the one our own proxy appended; earlier entries are the client's to invent).
+/// (The rule is [`super::limit::client_addr`]'s, which keys the per-client limits.)
 pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    if trust_proxy {
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|s| !s.is_empty())
-            .and_then(|s| s.parse::<IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return Some(ip_text(ip));
-        }
-    }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| ip_text(addr.ip()))
+    super::limit::client_addr(&parts.headers, &parts.extensions, trust_proxy).map(ip_text)
 }
 
 /// `ip.to_canonical().to_string()`, an IPv4 address written by hand: `Display` goes through the

@@ -22,7 +22,7 @@ use tower::{Layer, Service};
 use crate::metrics::STATIC_ROUTE;
 use crate::state::AppState;
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+pub type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// What a middleware does with one request, given the service below it.
 pub trait Around: Clone + Send + Sync + 'static {

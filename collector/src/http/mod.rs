@@ -20,6 +20,9 @@
 //! The admin routes (`/dashboard`, `/api/*`, `/metrics`, `/report`, `/events.html`) are one
 //! group ([`admin`]): on `--listen`, or with `--admin-listen` on that address only (`404` on
 //! `--listen`).
+//!
+//! The beacon routes and the server-event route are limited per client (`limit`: `429` with
+//! `Retry-After`, before the body is read).
 
 pub mod admin;
 pub mod api;
@@ -29,6 +32,7 @@ pub mod cookies;
 pub mod cors;
 pub mod health;
 pub mod layers;
+pub mod limit;
 pub mod multipart;
 pub mod prometheus;
 pub mod report;
@@ -51,8 +55,11 @@ pub fn router(state: AppState) -> Router {
     // each layer on a `MethodRouter` nests one more boxed route per method inside it.
     let files = static_files::StaticFiles::new(&state.config);
     let files_too = files.clone();
-    let tr = layers::Layered(layers::Gate(state.clone()))
-        .layer(cors::layer(&state.config).layer(beacon::Beacons(state.clone())));
+    let (beacon_limit, server_limit) = limits(&state);
+    let tr = layers::Layered(layers::Gate(state.clone())).layer(
+        cors::layer(&state.config)
+            .layer(layers::Layered(beacon_limit).layer(beacon::Beacons(state.clone()))),
+    );
     Router::new()
         .route_service("/tr", tr.clone())
         .route_service("/tr/", tr)
@@ -60,7 +67,9 @@ pub fn router(state: AppState) -> Router {
         // so a site's `/a/b/events` page is still served.
         .route(
             "/{version}/{pixel}/events",
-            post(server_events::receive).fallback(move |req| static_files::serve(files_too, req)),
+            post(server_events::receive)
+                .fallback(move |req| static_files::serve(files_too, req))
+                .layer(layers::Layered(server_limit)),
         )
         .route("/healthz", get(health::healthz))
         .route("/_bench/204", get(bench_204))
@@ -72,6 +81,34 @@ pub fn router(state: AppState) -> Router {
         .fallback(move |req| static_files::serve(files, req))
         .layer(layers::Layered(layers::Track(state.clone())))
         .with_state(state)
+}
+
+/// The per-client limits of the beacon routes and of the server-event route (`limit`), each
+/// with its own table of clients.
+fn limits(state: &AppState) -> (limit::Limit, limit::Limit) {
+    let c = &state.config;
+    let bucket = |per_sec, burst| limit::Bucket { per_sec, burst };
+    let make = |route, requests, bytes| limit::Limit {
+        limiter: std::sync::Arc::new(limit::Limiter::new(
+            limit::Rule { requests, bytes },
+            c.limit_clients,
+        )),
+        route,
+        trust_proxy: c.trust_proxy,
+        metrics: state.metrics.clone(),
+    };
+    (
+        make(
+            limit::Route::Beacon,
+            bucket(c.beacon_rate, c.beacon_burst),
+            bucket(c.beacon_bytes_rate, c.beacon_bytes_burst),
+        ),
+        make(
+            limit::Route::ServerEvents,
+            bucket(c.server_events_rate, c.server_events_burst),
+            bucket(c.server_events_bytes_rate, c.server_events_bytes_burst),
+        ),
+    )
 }
 
 /// The `--metrics-listen` router: `/metrics` without a token, nothing else.

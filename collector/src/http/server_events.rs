@@ -5,7 +5,8 @@
 //! pixel (from the path), the declared length and the media type, a credential from the
 //! `Authorization` header (checked before the body is read), the body (at most
 //! [`MAX_BODY`]), the credential from the body or query string, Meta's rules for every event,
-//! then one transaction for the whole request. The answer `{"events_received": N}` is given
+//! each event's `custom_data` within `--max-custom-data-bytes`, then one transaction for the
+//! whole request. (The per-client limits, `http::limit`, come before all of these.) The answer `{"events_received": N}` is given
 //! only once that transaction has committed; a request refused (4xx) stored nothing.
 //!
 //! No log line holds the URL's query string or a credential: the route's latency is recorded
@@ -103,6 +104,7 @@ async fn accept(
         server_key: server_key.map(str::to_owned),
         app_secret: config.app_secret.clone(),
         received_at_ms: 0,
+        max_custom_data: config.max_custom_data_bytes,
     };
     if job.bearer.is_some() {
         // A wrong bearer token is refused before the body is read.
@@ -158,6 +160,8 @@ struct Job {
     server_key: Option<String>,
     app_secret: Option<String>,
     received_at_ms: i64,
+    /// `--max-custom-data-bytes`.
+    max_custom_data: usize,
 }
 
 impl Job {
@@ -180,7 +184,7 @@ impl Job {
             test_event_code,
             ..
         } = params;
-        parse_events(
+        let parsed = parse_events(
             data,
             &Context {
                 pixel_id: &self.pixel.id,
@@ -188,8 +192,28 @@ impl Job {
                 received_at_ms: self.received_at_ms,
                 test_event_code: test_event_code.as_deref(),
             },
-        )
+        )?;
+        custom_data_within(&parsed.events, self.max_custom_data)?;
+        Ok(parsed)
     }
+}
+
+/// Refuse the request (`413`, nothing stored) when one event's `custom_data` is above `cap`
+/// bytes as JSON, naming the event and the cap.
+pub fn custom_data_within(events: &[crate::event::NewEvent], cap: usize) -> Result<(), ApiError> {
+    for (i, e) in events.iter().enumerate() {
+        if e.custom_data.is_empty() {
+            continue;
+        }
+        let size = super::limit::json_size(&e.custom_data);
+        if size > cap {
+            return Err(ApiError::new(
+                Kind::TooLarge,
+                format!("data[{i}].custom_data is {size} bytes as JSON, above the cap of {cap} bytes per event (--max-custom-data-bytes)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The request's parameters from its body (any encoding, multipart through `http/multipart.rs`)

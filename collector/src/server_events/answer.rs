@@ -14,6 +14,8 @@
 //! | other content types | 415 | `OAuthException`, 100 |
 //! | unreadable body, bad `data` | 400 | `OAuthException`, 100 |
 //! | an event breaks a rule | 400 | `OAuthException`, 100, 2804019 (2804008: older than 7 days) |
+//! | a per-client limit (`--server-events-rate`, `--server-events-bytes-rate`) | 429 + `Retry-After` | `OAuthException`, 4 (Meta's "Application request limit reached"), `is_transient: true` |
+//! | custom data above `--max-custom-data-bytes` | 413 | `OAuthException`, 100 |
 //! | the store cannot take the request | 503 + `Retry-After` | `OAuthException`, 2 (Meta's "Service temporarily unavailable"), `is_transient: true` |
 //! | a fault of ours (never a request's content) | 500 | `OAuthException`, 1 (Meta's "An unknown error occurred"), `is_transient: true` |
 
@@ -46,6 +48,8 @@ pub enum Kind {
     Param {
         subcode: u32,
     },
+    /// Over a per-client limit (`http::limit`): `429`, with `Retry-After` from the limiter.
+    RateLimited,
     Unavailable(Unavailable),
     ShuttingDown,
     /// A fault of ours (the parser panicked): logged, answered with Meta's unknown error.
@@ -61,6 +65,7 @@ impl Kind {
             Kind::MissingToken | Kind::BadToken | Kind::BadProof => StatusCode::UNAUTHORIZED,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable(_) | Kind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,6 +84,7 @@ impl Kind {
                 ("OAuthException", 100, None)
             }
             Kind::Param { subcode } => ("OAuthException", 100, Some(subcode)),
+            Kind::RateLimited => ("OAuthException", 4, None),
             Kind::Unavailable(_) | Kind::ShuttingDown => ("OAuthException", 2, None),
             Kind::Internal => ("OAuthException", 1, None),
         }
@@ -107,10 +113,17 @@ impl Kind {
             Kind::UnsupportedMediaType => "server_unsupported_media_type",
             Kind::BadBody => "server_bad_body",
             Kind::Param { .. } => "server_invalid_event",
+            Kind::RateLimited => "server_rate_limited",
             Kind::Unavailable(u) => u.label(),
             Kind::ShuttingDown => "shutting_down",
             Kind::Internal => "internal",
         }
+    }
+
+    /// Whether a retry later may succeed (Meta's `is_transient`): our faults, the store's
+    /// unavailability and a rate limit.
+    pub fn transient(self) -> bool {
+        self.status().is_server_error() || self == Kind::RateLimited
     }
 }
 
@@ -159,7 +172,7 @@ impl ApiError {
             "message": self.message,
             "type": kind,
             "code": code,
-            "is_transient": self.kind.status().is_server_error(),
+            "is_transient": self.kind.transient(),
             "fbtrace_id": fbtrace_id,
         });
         if let Some(map) = error.as_object_mut() {
@@ -244,6 +257,7 @@ mod tests {
             Kind::TooLarge,
             Kind::UnsupportedMediaType,
             Kind::BadBody,
+            Kind::RateLimited,
             Kind::Param {
                 subcode: SUBCODE_PARAM,
             },
@@ -268,7 +282,11 @@ mod tests {
             assert!(err["type"].is_string() && err["code"].is_u64(), "{body}");
             assert_eq!(err["fbtrace_id"], "Atrace");
             let transient = err["is_transient"].as_bool().unwrap_or(false);
-            assert_eq!(e.kind.status().is_server_error(), transient, "{body}");
+            assert_eq!(e.kind.transient(), transient, "{body}");
+            assert!(
+                e.kind.status().is_server_error() <= transient,
+                "every 5xx is transient: {body}"
+            );
             if let Kind::Param { subcode } = e.kind {
                 assert_eq!(err["error_subcode"], subcode);
                 assert_eq!(err["error_user_msg"], "data[3].event_time: why");
@@ -295,8 +313,11 @@ mod tests {
                         "{e:?} {verdict:?}"
                     )
                 }
-                Kind::Unavailable(_) | Kind::ShuttingDown | Kind::Internal => {
-                    assert!(matches!(verdict, Verdict::Retry { .. }), "{verdict:?}")
+                Kind::Unavailable(_) | Kind::ShuttingDown | Kind::Internal | Kind::RateLimited => {
+                    assert!(
+                        matches!(verdict, Verdict::Retry { .. }),
+                        "{e:?} {verdict:?}"
+                    )
                 }
                 _ => {}
             }

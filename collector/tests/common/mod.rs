@@ -236,6 +236,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The per-client limits turned off (`http::limit`, `server`), as environment variables.
+pub const NO_CLIENT_LIMITS: [(&str, &str); 6] = [
+    ("COLLECTOR_BEACON_RATE", "0"),
+    ("COLLECTOR_BEACON_BYTES_RATE", "0"),
+    ("COLLECTOR_SERVER_EVENTS_RATE", "0"),
+    ("COLLECTOR_SERVER_EVENTS_BYTES_RATE", "0"),
+    ("COLLECTOR_MAX_CONNECTIONS_PER_CLIENT", "0"),
+    ("COLLECTOR_IDLE_TIMEOUT_BUSY_MS", "3600000"),
+];
+
 /// The real binary, running.
 pub struct Collector {
     pub child: Child,
@@ -273,6 +283,10 @@ impl Collector {
             ])
             .args(["--dist", dir.join("dist").to_str().unwrap()])
             .args(args)
+            // The tests send thousands of beacons a second and hold thousands of connections
+            // from 127.0.0.1: no per-client limits here. tests/limits.rs sets them as flags,
+            // which win over these.
+            .envs(NO_CLIENT_LIMITS)
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
