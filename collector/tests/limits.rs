@@ -458,7 +458,7 @@ async fn idle_connection(c: &Collector, from: &str) -> Option<TcpStream> {
         }
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got);
-        if text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nok") {
+        if text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\n{\"status\":\"ok\"}") {
             return Some(s);
         }
     }
