@@ -14,6 +14,16 @@
 //!
 //! **Bisection.** A 400 about the content ([`Verdict::Rejected`]) splits the chunk in halves,
 //! depth-first, until the bad event stands alone; alone, it is marked failed with Meta's message.
+//! Its cost is bounded, so that events crafted to be refused cannot spend Meta's rate limit
+//! (issue #24): when Meta names the refused event ([`Verdict::Rejected::index`]) it fails at
+//! once and the events on either side go on, two more requests at most; otherwise the search is a
+//! binary search for the first refused event of the chunk (the right half of a refused chunk
+//! whose left half Meta accepted is split without being sent whole), and once the event is found
+//! alone, the halves it passed by go as one request. A round of `b` events holding `N` refused
+//! ones thus takes at most `1 + 2·N` requests when Meta names them, `1 + N·(⌈log2 b⌉ + 2)`
+//! otherwise (`relay/tests/amplification.rs`), where plain bisection took up to
+//! `1 + 2·N·⌈log2 b⌉`. An event fails only on a refusal of a request that carried it alone or
+//! that named it, never by inference.
 //!
 //! **Breaker.** A refusal of the request itself that `capi::classify` does not recognise looks like
 //! a bad event to the bisection, which would fail every event in turn. So a lone event refused with
@@ -293,12 +303,27 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// A chunk still to send. `after` is the refusal of its parent and where its left half starts,
+/// when it is the right half of a refused chunk: if that left half is then accepted, it holds the
+/// refused event, and it is split without being sent whole.
+#[derive(Clone, Debug)]
+struct Chunk {
+    range: Range<usize>,
+    after: Option<(usize, Refusal)>,
+}
+
+impl Chunk {
+    fn plain(range: Range<usize>) -> Chunk {
+        Chunk { range, after: None }
+    }
+}
+
 /// One batch on its way: which chunk to send next, and what the answers mean.
 #[derive(Clone, Debug)]
 pub struct Round {
     ids: Vec<i64>,
     /// Chunks still to send (positions in `ids`), the next on top.
-    stack: Vec<Range<usize>>,
+    stack: Vec<Chunk>,
     /// The chunk sent and not answered yet.
     in_flight: Option<Range<usize>>,
     /// The whole batch's refusal.
@@ -315,7 +340,11 @@ impl Round {
     pub fn new(ids: Vec<i64>) -> Round {
         let all = 0..ids.len();
         Round {
-            stack: if ids.is_empty() { vec![] } else { vec![all] },
+            stack: if ids.is_empty() {
+                vec![]
+            } else {
+                vec![Chunk::plain(all)]
+            },
             ids,
             in_flight: None,
             whole: None,
@@ -331,7 +360,7 @@ impl Round {
         if self.done || self.in_flight.is_some() {
             return None;
         }
-        let next = self.stack.pop()?;
+        let next = self.stack.pop()?.range;
         self.in_flight = Some(next.clone());
         Some(next)
     }
@@ -359,7 +388,7 @@ impl Round {
     /// The events not decided yet: the chunk in hand, the chunks left and the suspects.
     fn undecided(&mut self, chunk: &Range<usize>) -> Vec<i64> {
         let mut positions: Vec<usize> = chunk.clone().collect();
-        positions.extend(self.stack.drain(..).flatten());
+        positions.extend(self.stack.drain(..).flat_map(|c| c.range));
         positions.extend(self.suspects.drain(..).map(|(i, _)| i));
         positions.sort_unstable();
         positions.into_iter().map(|i| self.id_at(i)).collect()
@@ -407,18 +436,47 @@ impl Round {
                 plan.accept(&ids, now_ms);
                 actions.push(Action::MarkSent(ids));
                 self.accepted_any = true;
-                // The suspects were refused for themselves after all.
-                for (i, message) in std::mem::take(&mut self.suspects) {
+                // The suspects were refused for themselves after all; what follows goes in one
+                // request.
+                let suspects = std::mem::take(&mut self.suspects);
+                for (i, message) in &suspects {
                     actions.push(Action::MarkFailed {
-                        id: self.id_at(i),
-                        message,
+                        id: self.id_at(*i),
+                        message: message.clone(),
                     });
+                }
+                if !suspects.is_empty() {
+                    self.merge_rest();
+                }
+                // The right half of a refused chunk whose left half this was: it holds the
+                // refused event, so it is split without being sent whole. Alone, it is sent
+                // alone: an event fails on a refusal of its own, never by inference (Meta may
+                // have changed its mind since the refusal of the parent).
+                let sibling = |c: &Chunk| {
+                    c.range.start == chunk.end
+                        && c.after
+                            .as_ref()
+                            .is_some_and(|(left, _)| *left == chunk.start)
+                };
+                if self.stack.last().is_some_and(sibling) {
+                    if let Some(Chunk {
+                        range,
+                        after: Some((_, refusal)),
+                    }) = self.stack.pop()
+                    {
+                        if range.len() > 1 {
+                            self.split(range, refusal);
+                        } else {
+                            self.stack.push(Chunk::plain(range));
+                        }
+                    }
                 }
             }
             Verdict::Rejected {
                 message,
                 code,
                 subcode,
+                index,
             } => {
                 let refusal = Refusal {
                     code,
@@ -428,10 +486,20 @@ impl Round {
                 if whole {
                     self.whole = Some(refusal.clone());
                 }
-                if chunk.len() > 1 {
-                    let mid = chunk.start + chunk.len() / 2;
-                    self.stack.push(mid..chunk.end);
-                    self.stack.push(chunk.start..mid);
+                if let Some(at) = index.filter(|i| *i < chunk.len()).map(|i| chunk.start + i) {
+                    // Meta named the event: it fails; the events on either side go on.
+                    actions.push(Action::MarkFailed {
+                        id: self.id_at(at),
+                        message: refusal.message,
+                    });
+                    if at + 1 < chunk.end {
+                        self.stack.push(Chunk::plain(at + 1..chunk.end));
+                    }
+                    if chunk.start < at {
+                        self.stack.push(Chunk::plain(chunk.start..at));
+                    }
+                } else if chunk.len() > 1 {
+                    self.split(chunk, refusal);
                 } else {
                     let id = self.id_at(chunk.start);
                     let like_whole = self.whole.as_ref() == Some(&refusal);
@@ -446,6 +514,10 @@ impl Round {
                             id,
                             message: refusal.message,
                         });
+                        // Found: the events after it go in one request, not one per level of
+                        // the search. (A suspect's neighbours go alone, as before: the breaker
+                        // needs a second lone refusal; the next acceptance merges them.)
+                        self.merge_rest();
                     } else {
                         self.suspects.push((chunk.start, refusal.message.clone()));
                         if self.suspects.len() >= BREAKER_SUSPECTS {
@@ -499,6 +571,35 @@ impl Round {
             self.done = true;
         }
         actions
+    }
+
+    /// Split a chunk that holds a refused event in halves, the left to send first; the right
+    /// remembers the refusal (see [`Chunk`]).
+    fn split(&mut self, chunk: Range<usize>, refusal: Refusal) {
+        let mid = chunk.start + chunk.len() / 2;
+        self.stack.push(Chunk {
+            range: mid..chunk.end,
+            after: Some((chunk.start, refusal)),
+        });
+        self.stack.push(Chunk::plain(chunk.start..mid));
+    }
+
+    /// The chunks still to send that follow one another, from the next on, become one: after a
+    /// lone refused event is found, the events after it (the right halves the search passed by)
+    /// go in one request, not one per level of the search.
+    fn merge_rest(&mut self) {
+        let Some(mut top) = self.stack.pop() else {
+            return;
+        };
+        while let Some(next) = self.stack.last() {
+            if next.range.start != top.range.end {
+                break;
+            }
+            top.range.end = next.range.end;
+            self.stack.pop();
+        }
+        top.after = None;
+        self.stack.push(top);
     }
 
     /// The request was refused whatever it carried: keep every undecided event, wait the longest.

@@ -17,6 +17,7 @@ fn refused(message: &str) -> Verdict {
         message: message.into(),
         code: 100,
         subcode: 2804003,
+        index: None,
     }
 }
 
