@@ -35,6 +35,10 @@ pub const MATCH_KEYS: [(&str, f64); 14] = [
 
 /// Bit `i` of [`Derived::keys`](crate::ports::Derived::keys) stands for `MATCH_KEYS[i]`; then these two.
 const IOS: i64 = 1 << MATCH_KEYS.len();
+/// The bits derived from the client's IP and user agent (`ip_ua`: it had both; [`IOS`]): all
+/// the reports ever read of them. The stores clear both columns once an event leaves the relay
+/// queue (sent, failed, expired), and keep these bits of a late copy's ([`crate::ports::merge`]).
+pub const FROM_CLIENT: i64 = (1 << 5) | IOS;
 /// A PageView whose URL is a (non-direct) landing: UTM parameters or `fbclid`.
 pub const LANDING: i64 = IOS << 1;
 /// Which copies the event is made of: [`Origin`]'s three bits, shifted above [`LANDING`], kept

@@ -232,7 +232,9 @@ impl SqliteStore {
         let n = w
             .conn
             .execute(
-                "UPDATE events SET relay_status = 'expired', relay_error = ?3
+                "UPDATE events SET relay_status = 'expired', relay_error = ?3,
+                    client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                    user_agent = CASE WHEN report_keys IS NULL THEN user_agent END
                  WHERE id IN (
                     SELECT id FROM events INDEXED BY events_pending
                     WHERE pixel_id = ?1 AND relay_status = 'pending' AND hold_until_ms IS NULL
