@@ -82,6 +82,17 @@ async fn requests_for(
         twin.metric("collector_events_relay_failed_total"),
         bad as u64
     );
+    // Meta got the client's IP and user agent; once sent or failed, the store keeps neither.
+    let carried = |r: &stand_in::Received| {
+        r.events().iter().all(|e| {
+            e["user_data"]["client_ip_address"] == "203.0.113.7"
+                && e["user_data"]["client_user_agent"] == "Mozilla/5.0 (Test)"
+        })
+    };
+    assert!(twin.graph.received().iter().all(carried));
+    assert!(events
+        .iter()
+        .all(|e| e.event.client_ip.is_none() && e.event.user_agent.is_none()));
     twin.stop().await;
     twin.graph.received().len()
 }
