@@ -3,7 +3,8 @@
 //! whether it is a landing ([`LANDING`], by `touch`), and who it is without `fbp`.
 //!
 //! [`derive()`] computes it when an event is stored (the write path keeps it in `report_keys` and
-//! `report_visitor`); the row-level readers here (`user_data`, `carried`, `ios`) take it
+//! `report_visitor`); it is all the reports read of the client's IP and user agent
+//! ([`FROM_CLIENT`]), which the stores clear once the event leaves the relay queue; the row-level readers here (`user_data`, `carried`, `ios`) take it
 //! from [`Row::derived`] when the store kept it and compute the same from the row when it did not.
 //! It reads [`Row`] and [`super::user_data`], nothing of the reports, so the stores call it on the
 //! write path and the reports on the read path: one owner of each rule.
