@@ -23,7 +23,9 @@
 //! ones thus takes at most `1 + 2·N` requests when Meta names them, `1 + N·(⌈log2 b⌉ + 2)`
 //! otherwise (`relay/tests/amplification.rs`), where plain bisection took up to
 //! `1 + 2·N·⌈log2 b⌉`. An event fails only on a refusal of a request that carried it alone or
-//! that named it, never by inference.
+//! that named it, never by inference; and a named event, like a lone one, is only a suspect of the
+//! breaker below until Meta accepts something in the round (a refusal naming an event of every
+//! request is the request's own).
 //!
 //! **Breaker.** A refusal of the request itself that `capi::classify` does not recognise looks like
 //! a bad event to the bisection, which would fail every event in turn. So a lone event refused with
@@ -486,17 +488,41 @@ impl Round {
                 if whole {
                     self.whole = Some(refusal.clone());
                 }
-                if let Some(at) = index.filter(|i| *i < chunk.len()).map(|i| chunk.start + i) {
-                    // Meta named the event: it fails; the events on either side go on.
-                    actions.push(Action::MarkFailed {
-                        id: self.id_at(at),
-                        message: refusal.message,
-                    });
+                let named = index.filter(|i| *i < chunk.len() && chunk.len() > 1);
+                if let Some(at) = named.map(|i| chunk.start + i) {
+                    // Meta named the event: the events on either side go on.
                     if at + 1 < chunk.end {
                         self.stack.push(Chunk::plain(at + 1..chunk.end));
                     }
                     if chunk.start < at {
                         self.stack.push(Chunk::plain(chunk.start..at));
+                    }
+                    let id = self.id_at(at);
+                    if self.accepted_any || plan.accepted_since_held(id) {
+                        actions.push(Action::MarkFailed {
+                            id,
+                            message: refusal.message,
+                        });
+                    } else {
+                        // Before Meta accepted anything this round, a named event is only a
+                        // suspect, as a lone one is: a refusal that names an event of every
+                        // request (a field Meta stopped taking) is the request's own, and must
+                        // open the breaker, not fail every event. The next acceptance fails it.
+                        self.suspects.push((at, refusal.message.clone()));
+                        if self.suspects.len() >= BREAKER_SUSPECTS {
+                            let suspects = self.suspect_ids();
+                            let ids = self.undecided(&(0..0));
+                            let mut out = actions;
+                            out.extend(plan.open(
+                                ids,
+                                &suspects,
+                                &refusal.to_string(),
+                                now_ms,
+                                jitter,
+                            ));
+                            self.done = true;
+                            return out;
+                        }
                     }
                 } else if chunk.len() > 1 {
                     self.split(chunk, refusal);

@@ -173,6 +173,19 @@ fn a_refused_event_meta_names_fails_at_once_and_its_neighbours_go_on() {
     assert!(r.kept().is_empty());
 }
 
+/// A refusal that names an event of every request (a field Meta no longer takes, sent with every
+/// event) is the request's own: before anything is accepted, named events are suspects, and the
+/// second opens the breaker; nothing fails.
+#[test]
+fn a_refusal_naming_an_event_of_every_request_opens_the_breaker_and_fails_nothing() {
+    let mut plan = Plan::new(S);
+    let all: Vec<i64> = (1..=10).collect();
+    let r = run(&mut plan, all.clone(), &meta_naming(&all, 0), 1_000);
+    assert!(r.failed().is_empty(), "{:?}", r.actions);
+    assert_eq!(r.kept(), [(all, Cause::Breaker { held: 10 })]);
+    assert_eq!(r.requests.len(), 2, "{:?}", r.requests);
+}
+
 #[test]
 fn an_index_past_the_request_names_nothing_and_the_search_does_without() {
     let mut plan = Plan::new(S);
