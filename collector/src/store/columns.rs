@@ -194,7 +194,7 @@ pub fn user_data_pairs(text: &str) -> Vec<(String, String)> {
 /// copy in it) keeps none of the beacon's.
 pub fn merged_row(mut merged: NewEvent, old_keys: Option<i64>) -> (NewEvent, Encoded) {
     let mut c = Encoded::of(&merged);
-    if merged.origin.has(Origin::LATE) || !merged.relay {
+    if keeps_no_client(&merged) {
         if merged.origin.has(Origin::BROWSER) {
             c.report_keys |= old_keys.unwrap_or(0) & FROM_CLIENT;
         }
@@ -218,6 +218,12 @@ pub fn stored_form(e: &NewEvent) -> Cow<'_, NewEvent> {
         user_agent: None,
         ..e.clone()
     })
+}
+
+/// Whether a merged copy is written without IP and user agent ([`merged_row`]): a late one, or
+/// one of an event never relayed. Only then does a merge read the row's `report_keys`.
+pub fn keeps_no_client(merged: &NewEvent) -> bool {
+    merged.origin.has(Origin::LATE) || !merged.relay
 }
 
 /// `report_keys` and `report_visitor` of an event about to be stored, `user_data` its column:

@@ -15,7 +15,7 @@ use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
 use crate::store::columns::{
-    merged_row, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
+    keeps_no_client, merged_row, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
 };
 
 /// The `(pixel_id, event_name, event_id)` rows a claim returned.
@@ -218,15 +218,18 @@ async fn merge_locked(
         let Some(new) = merge::meet(&stored.event, stored.relay_status, e) else {
             continue;
         };
-        let old_keys: Option<i64> = tx
-            .query_one(
+        let old_keys: Option<i64> = if keeps_no_client(&new) {
+            tx.query_one(
                 "SELECT report_keys FROM events WHERE id = $1",
                 &[&stored.id],
             )
             .await
             .map_err(pg_err)?
             .try_get(0)
-            .map_err(pg_err)?;
+            .map_err(pg_err)?
+        } else {
+            None
+        };
         let (new, c) = merged_row(new, old_keys);
         let mut arrays = EventArrays::new(&[&new]);
         // The late copy's keys, derived before its IP and user agent were left out.
