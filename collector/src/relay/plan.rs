@@ -19,10 +19,12 @@
 //! once and the events on either side go on, two more requests at most; otherwise the search is a
 //! binary search for the first refused event of the chunk (the right half of a refused chunk
 //! whose left half Meta accepted is split without being sent whole), and once the event is found
-//! alone, the halves it passed by go as one request. A round of `b` events holding `N` refused
-//! ones thus takes at most `1 + 2·N` requests when Meta names them, `1 + N·(⌈log2 b⌉ + 2)`
-//! otherwise (`relay/tests/amplification.rs`), where plain bisection took up to
-//! `1 + 2·N·⌈log2 b⌉`. An event fails only on a refusal of a request that carried it alone or
+//! alone, the halves it passed by go as one request; when it was found within [`BURST_GAP`]
+//! events of the previous one (a burst), that request, if refused, first probes as many events
+//! after it. A round of `b` events holding `N` refused ones thus takes at most `1 + 2·N`
+//! requests when Meta names them, `1 + N·(⌈log2 b⌉ + 3)` otherwise, and about 2 per event of a
+//! burst (`relay/tests/amplification.rs`), where plain bisection took up to
+//! `1 + 2·N·⌈log2 b⌉` (2 per event of a burst). An event fails only on a refusal of a request that carried it alone or
 //! that named it, never by inference; and a named event, like a lone one, is only a suspect of the
 //! breaker below until Meta accepts something in the round (a refusal naming an event of every
 //! request is the request's own).
@@ -308,17 +310,30 @@ impl std::fmt::Display for Refusal {
 /// A chunk still to send. `after` is the refusal of its parent and where its left half starts,
 /// when it is the right half of a refused chunk: if that left half is then accepted, it holds the
 /// refused event, and it is split without being sent whole.
+/// `probe`, set on the rest of a chunk after a refused event found within a short distance of
+/// the previous one (a burst): if the rest is refused, its first `probe` events are tried first,
+/// then the search halves what is left.
 #[derive(Clone, Debug)]
 struct Chunk {
     range: Range<usize>,
     after: Option<(usize, Refusal)>,
+    probe: Option<usize>,
 }
 
 impl Chunk {
     fn plain(range: Range<usize>) -> Chunk {
-        Chunk { range, after: None }
+        Chunk {
+            range,
+            after: None,
+            probe: None,
+        }
     }
 }
+
+/// A refused event found at most this many events after the previous one makes the search
+/// probe the same distance after it first (see [`Chunk`]): a burst of refused events costs two
+/// requests each (the rest, refused; the probe), where halving the rest would cost `⌈log2 b⌉`.
+const BURST_GAP: usize = 3;
 
 /// One batch on its way: which chunk to send next, and what the answers mean.
 #[derive(Clone, Debug)]
@@ -326,8 +341,11 @@ pub struct Round {
     ids: Vec<i64>,
     /// Chunks still to send (positions in `ids`), the next on top.
     stack: Vec<Chunk>,
-    /// The chunk sent and not answered yet.
+    /// The chunk sent and not answered yet, and its probe.
     in_flight: Option<Range<usize>>,
+    in_flight_probe: Option<usize>,
+    /// Where the search last found a refused event.
+    last_found: Option<usize>,
     /// The whole batch's refusal.
     whole: Option<Refusal>,
     /// Meta accepted a request this round.
@@ -349,6 +367,8 @@ impl Round {
             },
             ids,
             in_flight: None,
+            in_flight_probe: None,
+            last_found: None,
             whole: None,
             accepted_any: false,
             suspects: Vec::new(),
@@ -362,9 +382,10 @@ impl Round {
         if self.done || self.in_flight.is_some() {
             return None;
         }
-        let next = self.stack.pop()?.range;
-        self.in_flight = Some(next.clone());
-        Some(next)
+        let next = self.stack.pop()?;
+        self.in_flight = Some(next.range.clone());
+        self.in_flight_probe = next.probe;
+        Some(next.range)
     }
 
     /// Whether the round is over (its last action was [`Action::Done`]).
@@ -430,6 +451,7 @@ impl Round {
         let Some(chunk) = self.in_flight.take() else {
             return Vec::new();
         };
+        let probe = self.in_flight_probe.take();
         let whole = self.whole.is_none() && chunk == (0..self.ids.len()) && !self.accepted_any;
         let mut actions = Vec::new();
         match verdict {
@@ -448,7 +470,7 @@ impl Round {
                     });
                 }
                 if !suspects.is_empty() {
-                    self.merge_rest();
+                    self.merge_rest(None);
                 }
                 // The right half of a refused chunk whose left half this was: it holds the
                 // refused event, so it is split without being sent whole. Alone, it is sent
@@ -464,10 +486,11 @@ impl Round {
                     if let Some(Chunk {
                         range,
                         after: Some((_, refusal)),
+                        probe,
                     }) = self.stack.pop()
                     {
                         if range.len() > 1 {
-                            self.split(range, refusal);
+                            self.split(range, refusal, probe);
                         } else {
                             self.stack.push(Chunk::plain(range));
                         }
@@ -525,7 +548,7 @@ impl Round {
                         }
                     }
                 } else if chunk.len() > 1 {
-                    self.split(chunk, refusal);
+                    self.split(chunk, refusal, probe);
                 } else {
                     let id = self.id_at(chunk.start);
                     let like_whole = self.whole.as_ref() == Some(&refusal);
@@ -542,8 +565,12 @@ impl Round {
                         });
                         // Found: the events after it go in one request, not one per level of
                         // the search. (A suspect's neighbours go alone, as before: the breaker
-                        // needs a second lone refusal; the next acceptance merges them.)
-                        self.merge_rest();
+                        // needs a second lone refusal; the next acceptance merges them.) In a
+                        // burst, the rest starts with a probe as far as this one was.
+                        let at = chunk.start;
+                        let gap = self.last_found.map(|q| at.saturating_sub(q + 1));
+                        self.last_found = Some(at);
+                        self.merge_rest(gap.filter(|g| *g <= BURST_GAP).map(|g| g + 1));
                     } else {
                         self.suspects.push((chunk.start, refusal.message.clone()));
                         if self.suspects.len() >= BREAKER_SUSPECTS {
@@ -599,21 +626,24 @@ impl Round {
         actions
     }
 
-    /// Split a chunk that holds a refused event in halves, the left to send first; the right
-    /// remembers the refusal (see [`Chunk`]).
-    fn split(&mut self, chunk: Range<usize>, refusal: Refusal) {
-        let mid = chunk.start + chunk.len() / 2;
+    /// Split a chunk that holds a refused event in halves (or after its first `probe` events),
+    /// the left to send first; the right remembers the refusal (see [`Chunk`]) and is halved in
+    /// turn.
+    fn split(&mut self, chunk: Range<usize>, refusal: Refusal, probe: Option<usize>) {
+        let len = chunk.len();
+        let cut = chunk.start + probe.map_or(len / 2, |p| p.clamp(1, len.saturating_sub(1)));
         self.stack.push(Chunk {
-            range: mid..chunk.end,
+            range: cut..chunk.end,
             after: Some((chunk.start, refusal)),
+            probe: None,
         });
-        self.stack.push(Chunk::plain(chunk.start..mid));
+        self.stack.push(Chunk::plain(chunk.start..cut));
     }
 
     /// The chunks still to send that follow one another, from the next on, become one: after a
     /// lone refused event is found, the events after it (the right halves the search passed by)
     /// go in one request, not one per level of the search.
-    fn merge_rest(&mut self) {
+    fn merge_rest(&mut self, probe: Option<usize>) {
         let Some(mut top) = self.stack.pop() else {
             return;
         };
@@ -625,6 +655,7 @@ impl Round {
             self.stack.pop();
         }
         top.after = None;
+        top.probe = probe;
         self.stack.push(top);
     }
 
