@@ -3,7 +3,8 @@
 //! whether it is a landing ([`LANDING`], by `touch`), and who it is without `fbp`.
 //!
 //! [`derive()`] computes it when an event is stored (the write path keeps it in `report_keys` and
-//! `report_visitor`); the row-level readers here (`user_data`, `carried`, `ios`) take it
+//! `report_visitor`); it is all the reports read of the client's IP and user agent
+//! ([`FROM_CLIENT`]), which the stores clear once the event leaves the relay queue; the row-level readers here (`user_data`, `carried`, `ios`) take it
 //! from [`Row::derived`] when the store kept it and compute the same from the row when it did not.
 //! It reads [`Row`] and [`super::user_data`], nothing of the reports, so the stores call it on the
 //! write path and the reports on the read path: one owner of each rule.
@@ -35,6 +36,10 @@ pub const MATCH_KEYS: [(&str, f64); 14] = [
 
 /// Bit `i` of [`Derived::keys`](crate::ports::Derived::keys) stands for `MATCH_KEYS[i]`; then these two.
 const IOS: i64 = 1 << MATCH_KEYS.len();
+/// The bits derived from the client's IP and user agent (`ip_ua`: it had both; iOS): all
+/// the reports ever read of them. The stores clear both columns once an event leaves the relay
+/// queue (sent, failed, expired), and keep these bits of a late copy's ([`crate::ports::merge`]).
+pub const FROM_CLIENT: i64 = (1 << 5) | IOS; // `MATCH_KEYS[5]` is `ip_ua`
 /// A PageView whose URL is a (non-direct) landing: UTM parameters or `fbclid`.
 pub const LANDING: i64 = IOS << 1;
 /// Which copies the event is made of: [`Origin`]'s three bits, shifted above [`LANDING`], kept
@@ -187,5 +192,11 @@ mod tests {
     fn weights_add_up_to_ten() {
         let sum: f64 = MATCH_KEYS.iter().map(|(_, w)| w).sum();
         assert!((sum - 10.0).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn from_client_is_ip_ua_and_ios() {
+        assert_eq!(MATCH_KEYS.get(5).map(|k| k.0), Some("ip_ua"));
+        assert_eq!(FROM_CLIENT & !IOS, 1 << 5);
     }
 }

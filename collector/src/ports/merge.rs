@@ -20,7 +20,10 @@
 //!   hours of each other, we only consider the first one": Meta's server-event parameters,
 //!   `event_name`), and the relay sends every copy through the Conversions API. A copy that
 //!   arrives once its event was sent (or failed, or expired) is merged into the stored row, for the
-//!   reports, and flagged [`Origin::LATE`]; the relay does not send it again.
+//!   reports, and flagged [`Origin::LATE`]; the relay does not send it again. Nor does the store
+//!   keep its IP and user agent (the row's own were cleared when it left the queue): it derives
+//!   the reports' bits of them and writes the row without them (`store/columns.rs`,
+//!   `merged_row`).
 
 use super::types::RelayStatus;
 use crate::event::{NewEvent, Origin};

@@ -14,6 +14,20 @@
 //!
 //! **Bisection.** A 400 about the content ([`Verdict::Rejected`]) splits the chunk in halves,
 //! depth-first, until the bad event stands alone; alone, it is marked failed with Meta's message.
+//! Its cost is bounded, so that events crafted to be refused cannot spend Meta's rate limit
+//! (issue #24): when Meta names the refused event ([`Verdict::Rejected::index`]) it fails at
+//! once and the events on either side go on, two more requests at most; otherwise the search is a
+//! binary search for the first refused event of the chunk (the right half of a refused chunk
+//! whose left half Meta accepted is split without being sent whole), and once the event is found
+//! alone, the halves it passed by go as one request; when it was found within [`BURST_GAP`]
+//! events of the previous one (a burst), that request, if refused, first probes as many events
+//! after it. A round of `b` events holding `N` refused ones thus takes at most `1 + 2·N`
+//! requests when Meta names them, `1 + N·(⌈log2 b⌉ + 3)` otherwise, and about 2 per event of a
+//! burst (`relay/tests/amplification.rs`), where plain bisection took up to
+//! `1 + 2·N·⌈log2 b⌉` (2 per event of a burst). An event fails only on a refusal of a request that carried it alone or
+//! that named it, never by inference; and a named event, like a lone one, is only a suspect of the
+//! breaker below until Meta accepts something in the round (a refusal naming an event of every
+//! request is the request's own).
 //!
 //! **Breaker.** A refusal of the request itself that `capi::classify` does not recognise looks like
 //! a bad event to the bisection, which would fail every event in turn. So a lone event refused with
@@ -293,14 +307,45 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// A chunk still to send. `after` is the refusal of its parent and where its left half starts,
+/// when it is the right half of a refused chunk: if that left half is then accepted, it holds the
+/// refused event, and it is split without being sent whole.
+/// `probe`, set on the rest of a chunk after a refused event found within a short distance of
+/// the previous one (a burst): if the rest is refused, its first `probe` events are tried first,
+/// then the search halves what is left.
+#[derive(Clone, Debug)]
+struct Chunk {
+    range: Range<usize>,
+    after: Option<(usize, Refusal)>,
+    probe: Option<usize>,
+}
+
+impl Chunk {
+    fn plain(range: Range<usize>) -> Chunk {
+        Chunk {
+            range,
+            after: None,
+            probe: None,
+        }
+    }
+}
+
+/// A refused event found at most this many events after the previous one makes the search
+/// probe the same distance after it first (see [`Chunk`]): a burst of refused events costs two
+/// requests each (the rest, refused; the probe), where halving the rest would cost `⌈log2 b⌉`.
+const BURST_GAP: usize = 3;
+
 /// One batch on its way: which chunk to send next, and what the answers mean.
 #[derive(Clone, Debug)]
 pub struct Round {
     ids: Vec<i64>,
     /// Chunks still to send (positions in `ids`), the next on top.
-    stack: Vec<Range<usize>>,
-    /// The chunk sent and not answered yet.
+    stack: Vec<Chunk>,
+    /// The chunk sent and not answered yet, and its probe.
     in_flight: Option<Range<usize>>,
+    in_flight_probe: Option<usize>,
+    /// Where the search last found a refused event.
+    last_found: Option<usize>,
     /// The whole batch's refusal.
     whole: Option<Refusal>,
     /// Meta accepted a request this round.
@@ -315,9 +360,15 @@ impl Round {
     pub fn new(ids: Vec<i64>) -> Round {
         let all = 0..ids.len();
         Round {
-            stack: if ids.is_empty() { vec![] } else { vec![all] },
+            stack: if ids.is_empty() {
+                vec![]
+            } else {
+                vec![Chunk::plain(all)]
+            },
             ids,
             in_flight: None,
+            in_flight_probe: None,
+            last_found: None,
             whole: None,
             accepted_any: false,
             suspects: Vec::new(),
@@ -332,8 +383,9 @@ impl Round {
             return None;
         }
         let next = self.stack.pop()?;
-        self.in_flight = Some(next.clone());
-        Some(next)
+        self.in_flight = Some(next.range.clone());
+        self.in_flight_probe = next.probe;
+        Some(next.range)
     }
 
     /// Whether the round is over (its last action was [`Action::Done`]).
@@ -359,7 +411,7 @@ impl Round {
     /// The events not decided yet: the chunk in hand, the chunks left and the suspects.
     fn undecided(&mut self, chunk: &Range<usize>) -> Vec<i64> {
         let mut positions: Vec<usize> = chunk.clone().collect();
-        positions.extend(self.stack.drain(..).flatten());
+        positions.extend(self.stack.drain(..).flat_map(|c| c.range));
         positions.extend(self.suspects.drain(..).map(|(i, _)| i));
         positions.sort_unstable();
         positions.into_iter().map(|i| self.id_at(i)).collect()
@@ -399,6 +451,7 @@ impl Round {
         let Some(chunk) = self.in_flight.take() else {
             return Vec::new();
         };
+        let probe = self.in_flight_probe.take();
         let whole = self.whole.is_none() && chunk == (0..self.ids.len()) && !self.accepted_any;
         let mut actions = Vec::new();
         match verdict {
@@ -407,18 +460,48 @@ impl Round {
                 plan.accept(&ids, now_ms);
                 actions.push(Action::MarkSent(ids));
                 self.accepted_any = true;
-                // The suspects were refused for themselves after all.
-                for (i, message) in std::mem::take(&mut self.suspects) {
+                // The suspects were refused for themselves after all; what follows goes in one
+                // request.
+                let suspects = std::mem::take(&mut self.suspects);
+                for (i, message) in &suspects {
                     actions.push(Action::MarkFailed {
-                        id: self.id_at(i),
-                        message,
+                        id: self.id_at(*i),
+                        message: message.clone(),
                     });
+                }
+                if !suspects.is_empty() {
+                    self.merge_rest(None);
+                }
+                // The right half of a refused chunk whose left half this was: it holds the
+                // refused event, so it is split without being sent whole. Alone, it is sent
+                // alone: an event fails on a refusal of its own, never by inference (Meta may
+                // have changed its mind since the refusal of the parent).
+                let sibling = |c: &Chunk| {
+                    c.range.start == chunk.end
+                        && c.after
+                            .as_ref()
+                            .is_some_and(|(left, _)| *left == chunk.start)
+                };
+                if self.stack.last().is_some_and(sibling) {
+                    if let Some(Chunk {
+                        range,
+                        after: Some((_, refusal)),
+                        probe,
+                    }) = self.stack.pop()
+                    {
+                        if range.len() > 1 {
+                            self.split(range, refusal, probe);
+                        } else {
+                            self.stack.push(Chunk::plain(range));
+                        }
+                    }
                 }
             }
             Verdict::Rejected {
                 message,
                 code,
                 subcode,
+                index,
             } => {
                 let refusal = Refusal {
                     code,
@@ -428,10 +511,44 @@ impl Round {
                 if whole {
                     self.whole = Some(refusal.clone());
                 }
-                if chunk.len() > 1 {
-                    let mid = chunk.start + chunk.len() / 2;
-                    self.stack.push(mid..chunk.end);
-                    self.stack.push(chunk.start..mid);
+                let named = index.filter(|i| *i < chunk.len() && chunk.len() > 1);
+                if let Some(at) = named.map(|i| chunk.start + i) {
+                    // Meta named the event: the events on either side go on.
+                    if at + 1 < chunk.end {
+                        self.stack.push(Chunk::plain(at + 1..chunk.end));
+                    }
+                    if chunk.start < at {
+                        self.stack.push(Chunk::plain(chunk.start..at));
+                    }
+                    let id = self.id_at(at);
+                    if self.accepted_any || plan.accepted_since_held(id) {
+                        actions.push(Action::MarkFailed {
+                            id,
+                            message: refusal.message,
+                        });
+                    } else {
+                        // Before Meta accepted anything this round, a named event is only a
+                        // suspect, as a lone one is: a refusal that names an event of every
+                        // request (a field Meta stopped taking) is the request's own, and must
+                        // open the breaker, not fail every event. The next acceptance fails it.
+                        self.suspects.push((at, refusal.message.clone()));
+                        if self.suspects.len() >= BREAKER_SUSPECTS {
+                            let suspects = self.suspect_ids();
+                            let ids = self.undecided(&(0..0));
+                            let mut out = actions;
+                            out.extend(plan.open(
+                                ids,
+                                &suspects,
+                                &refusal.to_string(),
+                                now_ms,
+                                jitter,
+                            ));
+                            self.done = true;
+                            return out;
+                        }
+                    }
+                } else if chunk.len() > 1 {
+                    self.split(chunk, refusal, probe);
                 } else {
                     let id = self.id_at(chunk.start);
                     let like_whole = self.whole.as_ref() == Some(&refusal);
@@ -446,6 +563,14 @@ impl Round {
                             id,
                             message: refusal.message,
                         });
+                        // Found: the events after it go in one request, not one per level of
+                        // the search. (A suspect's neighbours go alone, as before: the breaker
+                        // needs a second lone refusal; the next acceptance merges them.) In a
+                        // burst, the rest starts with a probe as far as this one was.
+                        let at = chunk.start;
+                        let gap = self.last_found.map(|q| at.saturating_sub(q + 1));
+                        self.last_found = Some(at);
+                        self.merge_rest(gap.filter(|g| *g <= BURST_GAP).map(|g| g + 1));
                     } else {
                         self.suspects.push((chunk.start, refusal.message.clone()));
                         if self.suspects.len() >= BREAKER_SUSPECTS {
@@ -499,6 +624,39 @@ impl Round {
             self.done = true;
         }
         actions
+    }
+
+    /// Split a chunk that holds a refused event in halves (or after its first `probe` events),
+    /// the left to send first; the right remembers the refusal (see [`Chunk`]) and is halved in
+    /// turn.
+    fn split(&mut self, chunk: Range<usize>, refusal: Refusal, probe: Option<usize>) {
+        let len = chunk.len();
+        let cut = chunk.start + probe.map_or(len / 2, |p| p.clamp(1, len.saturating_sub(1)));
+        self.stack.push(Chunk {
+            range: cut..chunk.end,
+            after: Some((chunk.start, refusal)),
+            probe: None,
+        });
+        self.stack.push(Chunk::plain(chunk.start..cut));
+    }
+
+    /// The chunks still to send that follow one another, from the next on, become one: after a
+    /// lone refused event is found, the events after it (the right halves the search passed by)
+    /// go in one request, not one per level of the search.
+    fn merge_rest(&mut self, probe: Option<usize>) {
+        let Some(mut top) = self.stack.pop() else {
+            return;
+        };
+        while let Some(next) = self.stack.last() {
+            if next.range.start != top.range.end {
+                break;
+            }
+            top.range.end = next.range.end;
+            self.stack.pop();
+        }
+        top.after = None;
+        top.probe = probe;
+        self.stack.push(top);
     }
 
     /// The request was refused whatever it carried: keep every undecided event, wait the longest.

@@ -5,12 +5,14 @@
 //! created by each store's migrations, in its own dialect; a migration never changes once
 //! released.)
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use pixel_core::wire::Dpo;
 use serde_json::{Map, Value};
 
-use crate::event::{NewEvent, ServerFields};
+use crate::event::{NewEvent, Origin, ServerFields};
+use crate::ports::derivation::FROM_CLIENT;
 use crate::ports::RelayStatus;
 
 /// The columns an insert writes, in the order of [`Encoded::of`]'s callers' parameters.
@@ -181,6 +183,47 @@ pub fn user_data_pairs(text: &str) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
         .collect()
+}
+
+/// A merged copy ([`crate::ports::merge::meet`]) about to be written over its row, whose
+/// `report_keys` were `old_keys`: the event to write and its columns. A late copy (its event
+/// already sent, refused or expired: [`Origin::LATE`]) is not sent again, so its IP and user agent
+/// are not stored: the bits the reports read of them ([`FROM_CLIENT`]) are derived from it
+/// first, and joined with the row's own, derived when it still had its IP and user agent (cleared
+/// since, when it left the queue). So for an event never relayed ([`stored_form`]). A server copy that replaces a forged beacon whole (no browser
+/// copy in it) keeps none of the beacon's.
+pub fn merged_row(mut merged: NewEvent, old_keys: Option<i64>) -> (NewEvent, Encoded) {
+    let mut c = Encoded::of(&merged);
+    if keeps_no_client(&merged) {
+        if merged.origin.has(Origin::BROWSER) {
+            c.report_keys |= old_keys.unwrap_or(0) & FROM_CLIENT;
+        }
+        merged.client_ip = None;
+        merged.user_agent = None;
+    }
+    (merged, c)
+}
+
+/// An event as a store writes it: an event that is never relayed (its pixel has no access
+/// token: stored `not_relayed`) keeps no IP or user agent. They would only ever serve the
+/// reports, which read what they need of them from `report_keys`, derived at insert from the
+/// event as it came ([`Encoded::of`]); the relay never reads such an event, even after a token is
+/// configured.
+pub fn stored_form(e: &NewEvent) -> Cow<'_, NewEvent> {
+    if e.relay || (e.client_ip.is_none() && e.user_agent.is_none()) {
+        return Cow::Borrowed(e);
+    }
+    Cow::Owned(NewEvent {
+        client_ip: None,
+        user_agent: None,
+        ..e.clone()
+    })
+}
+
+/// Whether a merged copy is written without IP and user agent ([`merged_row`]): a late one, or
+/// one of an event never relayed. Only then does a merge read the row's `report_keys`.
+pub fn keeps_no_client(merged: &NewEvent) -> bool {
+    merged.origin.has(Origin::LATE) || !merged.relay
 }
 
 /// `report_keys` and `report_visitor` of an event about to be stored, `user_data` its column:

@@ -28,7 +28,9 @@ macro_rules! contract_tests {
             copies_merge_in_either_order_and_in_one_batch,
             a_copy_after_the_relay_is_late_and_not_pending,
             held_events_wait_until_their_pair_or_their_time,
-            held_events_are_pending_in_id_order
+            held_events_are_pending_in_id_order,
+            client_ip_and_user_agent_go_when_the_event_leaves_the_queue,
+            a_late_copy_and_an_unrelayed_event_keep_no_ip_or_user_agent
         );
     };
     ($run:path; $($name:ident),*) => {
@@ -546,5 +548,183 @@ pub fn held_events_are_pending_in_id_order(s: &dyn Store) -> Result<(), StoreErr
     assert_eq!(s.expire("1", cutoff)?, 2, "the held old event expires too");
     assert_eq!(s.pending_count()?, 4);
     assert_eq!(names(s.pending_after("1", 0, 10)?), ["a", "b", "c", "d"]);
+    Ok(())
+}
+
+/// Every report but the relay's (which reads the statuses the relay changes) over pixel `1`, as
+/// text.
+fn reports_but_relay(
+    s: &dyn Store,
+    range: crate::reports::DayRange,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = every_report(s, "1", range)?;
+    out.remove(3);
+    Ok(out)
+}
+
+/// `n` pending events of pixel `1` over one day from [`T`]: the funnel's names, iPhone, desktop
+/// and missing user agents, IPs or none, landings, hashed e-mails on some, values on purchases.
+fn traffic(n: usize) -> Vec<NewEvent> {
+    const NAMES: [&str; 5] = [
+        "PageView",
+        "ViewContent",
+        "AddToCart",
+        "InitiateCheckout",
+        "Purchase",
+    ];
+    const AGENTS: [Option<&str>; 3] = [
+        Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
+        Some("Mozilla/5.0 (X11; Linux x86_64)"),
+        None,
+    ];
+    (0..n)
+        .map(|i| {
+            let name = NAMES[i % NAMES.len()];
+            let at = T + i64::try_from(i).unwrap_or(0) * 60_000;
+            NewEvent {
+                event_name: name.into(),
+                source_url: if i % 7 == 0 {
+                    "https://shop.example/?utm_source=facebook&fbclid=x".into()
+                } else {
+                    "https://shop.example/p".into()
+                },
+                fbp: (i % 11 != 0).then(|| format!("fb.1.2.{}", i / 5)),
+                client_ip: (i % 4 != 0).then(|| format!("203.0.113.{}", i % 250)),
+                user_agent: AGENTS[(i / 5) % AGENTS.len()].map(str::to_owned),
+                user_data: if i % 3 == 0 {
+                    vec![("em".into(), format!("{:064x}", i / 5))]
+                } else {
+                    Vec::new()
+                },
+                custom_data: if name == "Purchase" {
+                    serde_json::from_value(json!({"value": 10 + i, "currency": "EUR"}))
+                        .unwrap_or_default()
+                } else {
+                    serde_json::Map::new()
+                },
+                dpo: None,
+                ..event(&format!("t{i}"), at)
+            }
+        })
+        .collect()
+}
+
+/// The client's IP and user agent are cleared when an event is sent, failed or expired, in the
+/// update that marks it; every report answers the same before and after (they read the bits
+/// derived at insert).
+pub fn client_ip_and_user_agent_go_when_the_event_leaves_the_queue(
+    s: &dyn Store,
+) -> Result<(), StoreError> {
+    s.insert_batch(&traffic(600))?;
+    let day = T.div_euclid(86_400_000);
+    let range = crate::reports::DayRange {
+        from_day: day,
+        to_day: day + 1,
+    };
+    let before = reports_but_relay(s, range)?;
+    // The user agents matter to the reports: every event name has iOS events.
+    assert!(
+        before[4].contains("\"ios_events\":") && !before[4].contains("\"ios_events\":0,"),
+        "{}",
+        before[4]
+    );
+    let pending = s.pending("1", 10_000)?;
+    assert_eq!(pending.len(), 600);
+    let ids: Vec<i64> = pending.iter().map(|e| e.id).collect();
+    let (sent, rest) = ids.split_at(200);
+    let (failed, expired) = rest.split_at(200);
+    s.mark_sent(sent, T)?;
+    for id in failed {
+        s.mark_failed(*id, "Invalid parameter", T)?;
+    }
+    assert_eq!(s.expire_ids(expired)?, 200);
+    assert_eq!(s.pending_count()?, 0);
+    for e in all_of(s)? {
+        assert_eq!(
+            (e.event.client_ip.as_deref(), e.event.user_agent.as_deref()),
+            (None, None),
+            "{:?} event {} kept them",
+            e.relay_status,
+            e.event.event_id
+        );
+    }
+    assert_eq!(reports_but_relay(s, range)?, before);
+    Ok(())
+}
+
+fn all_of(s: &dyn Store) -> Result<Vec<StoredEvent>, StoreError> {
+    s.list(&EventQuery {
+        limit: 100_000,
+        ..EventQuery::default()
+    })
+}
+
+/// The bits the reports read of the IP and user agent, on the rows of pixel `1`.
+fn client_bits(s: &dyn Store) -> Result<Vec<i64>, StoreError> {
+    let scan = Scan {
+        pixel_id: "1",
+        from_secs: 0,
+        to_secs: i64::MAX,
+        names: None,
+        columns: Columns::default(),
+    };
+    let mut bits = Vec::new();
+    s.scan(&scan, &mut |r| {
+        bits.push(
+            r.derived
+                .map_or(-1, |d| d.keys & crate::ports::derivation::FROM_CLIENT),
+        )
+    })?;
+    Ok(bits)
+}
+
+/// A browser copy arriving after its server copy was relayed (a late copy, not sent again)
+/// stores no IP or user agent, and the reports keep what both copies' gave them (the server
+/// copy's, cleared at its relay, and the late one's); an event of a pixel without access token,
+/// never relayed, keeps none from its insert on.
+pub fn a_late_copy_and_an_unrelayed_event_keep_no_ip_or_user_agent(
+    s: &dyn Store,
+) -> Result<(), StoreError> {
+    use crate::ports::derivation::FROM_CLIENT;
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)";
+    let server = NewEvent {
+        user_agent: Some(iphone.into()),
+        ..server_copy("l", T)
+    };
+    s.insert_batch(&[server])?;
+    assert_eq!(client_bits(s)?, [FROM_CLIENT]);
+    let id = one(s)?.id;
+    s.mark_sent(&[id], T + 10)?;
+    assert_eq!(client_bits(s)?, [FROM_CLIENT], "kept after the relay");
+    // The beacon: another IP, a desktop user agent.
+    let beacon = NewEvent {
+        fbp: None,
+        client_ip: Some("192.0.2.44".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        ..event("l", T + 20)
+    };
+    assert_eq!(s.insert_batch(&[beacon])?, [InsertOutcome::Merged]);
+    let e = one(s)?;
+    assert!(e.event.origin.has(Origin::LATE));
+    assert_eq!((e.event.client_ip, e.event.user_agent), (None, None));
+    assert_eq!(client_bits(s)?, [FROM_CLIENT], "the server copy's iOS kept");
+
+    let quiet = NewEvent {
+        relay: false,
+        ..event("q", T)
+    };
+    s.insert_batch(&[quiet])?;
+    let got = all(s)?;
+    let q = got
+        .iter()
+        .find(|e| e.event.event_id == "q")
+        .ok_or_else(|| StoreError("q".into()))?;
+    assert_eq!(q.relay_status, RelayStatus::NotRelayed);
+    assert_eq!(
+        (q.event.client_ip.as_deref(), q.event.user_agent.as_deref()),
+        (None, None)
+    );
+    // "UA" is no iPhone: only the ip_ua bit.
+    assert_eq!(client_bits(s)?, [FROM_CLIENT, 1 << 5]);
     Ok(())
 }

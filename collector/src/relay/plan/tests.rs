@@ -17,6 +17,7 @@ fn refused(message: &str) -> Verdict {
         message: message.into(),
         code: 100,
         subcode: 2804003,
+        index: None,
     }
 }
 
@@ -129,11 +130,113 @@ fn bisection_fails_the_lone_bad_event_and_sends_the_rest() {
         assert_eq!(r.delay, Duration::ZERO);
         let log2 = 64 - (n as u64).leading_zeros() as usize;
         assert!(
-            r.requests.len() <= 1 + 2 * log2 * bad.len(),
+            r.requests.len() <= 1 + (log2 + 2) * bad.len(),
             "n={n}: {} requests",
             r.requests.len()
         );
     }
+}
+
+/// Meta refusing any request that carries one of `bad`, naming the first one's position in the
+/// request (its `error_data.event_index`), or `shift` past it (a hint that names nothing).
+fn meta_naming(bad: &[i64], shift: usize) -> impl Fn(&[i64]) -> Verdict + '_ {
+    move |ids| match ids.iter().position(|i| bad.contains(i)) {
+        Some(at) => Verdict::Rejected {
+            message: "Invalid parameter".into(),
+            code: 100,
+            subcode: 2804003,
+            index: Some(at + shift),
+        },
+        None => Verdict::Accepted,
+    }
+}
+
+#[test]
+fn a_refused_event_meta_names_fails_at_once_and_its_neighbours_go_on() {
+    let mut plan = Plan::new(S);
+    let r = run(&mut plan, (1..=10).collect(), &meta_naming(&[4, 8], 0), 0);
+    assert_eq!(
+        r.requests,
+        [
+            (1..=10).collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            vec![5, 6, 7, 8, 9, 10],
+            vec![5, 6, 7],
+            vec![9, 10],
+        ]
+    );
+    assert_eq!(r.failed(), [4, 8]);
+    let mut sent = r.sent();
+    sent.sort_unstable();
+    assert_eq!(sent, [1, 2, 3, 5, 6, 7, 9, 10]);
+    // Named first, even before anything was accepted: no suspect, no breaker.
+    assert!(r.kept().is_empty());
+}
+
+/// A refusal that names an event of every request (a field Meta no longer takes, sent with every
+/// event) is the request's own: before anything is accepted, named events are suspects, and the
+/// second opens the breaker; nothing fails.
+#[test]
+fn a_refusal_naming_an_event_of_every_request_opens_the_breaker_and_fails_nothing() {
+    let mut plan = Plan::new(S);
+    let all: Vec<i64> = (1..=10).collect();
+    let r = run(&mut plan, all.clone(), &meta_naming(&all, 0), 1_000);
+    assert!(r.failed().is_empty(), "{:?}", r.actions);
+    assert_eq!(r.kept(), [(all, Cause::Breaker { held: 10 })]);
+    assert_eq!(r.requests.len(), 2, "{:?}", r.requests);
+}
+
+#[test]
+fn an_index_past_the_request_names_nothing_and_the_search_does_without() {
+    let mut plan = Plan::new(S);
+    let r = run(&mut plan, (1..=10).collect(), &meta_naming(&[7], 100), 0);
+    assert_eq!(r.failed(), [7]);
+    assert_eq!(r.sent().len(), 9);
+    assert!(r.requests.len() > 2, "{:?}", r.requests);
+}
+
+/// The binary search for the first refused event: a right half whose left half was accepted is
+/// split without being sent whole; once the event is alone, the halves passed by go as one.
+#[test]
+fn the_search_skips_known_refused_halves_and_sends_the_rest_at_once() {
+    let mut plan = Plan::new(S);
+    let r = run(&mut plan, (1..=16).collect(), &meta_refusing(&[11]), 0);
+    assert_eq!(
+        r.requests,
+        [
+            (1..=16).collect::<Vec<_>>(),
+            (1..=8).collect(),
+            // 9..=16 holds it: split at once.
+            vec![9, 10, 11, 12],
+            vec![9, 10],
+            // 11, 12 holds it: 11 alone, then 12 and 13..=16 as one.
+            vec![11],
+            vec![12, 13, 14, 15, 16],
+        ]
+    );
+    assert_eq!(r.failed(), [11]);
+    // Before: whole, 1..=8, 9..=16, 9..=12, 9..=10, 11..=12, 11, 12, 13..=16.
+    let r = run(
+        &mut Plan::new(S),
+        (1..=16).collect(),
+        &meta_refusing(&[1]),
+        0,
+    );
+    assert_eq!(
+        r.requests,
+        [
+            (1..=16).collect::<Vec<_>>(),
+            (1..=8).collect(),
+            vec![1, 2, 3, 4],
+            vec![1, 2],
+            vec![1],
+            // A suspect (nothing accepted yet): its neighbour alone, as the breaker needs...
+            vec![2],
+            // ...then, accepted, the rest as one.
+            (3..=16).collect(),
+        ]
+    );
+    assert_eq!(r.failed(), [1]);
 }
 
 #[test]

@@ -15,6 +15,7 @@
     clippy::indexing_slicing
 )]
 
+mod amplification;
 mod lifecycle;
 mod refusals;
 mod replicas;

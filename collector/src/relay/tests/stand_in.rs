@@ -15,6 +15,24 @@ use crate::relay::graph::{Graph, Sending};
 /// Meta's answer to a request holding an event it refuses (an invalid parameter).
 pub const META_400: &str = r#"{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":2804003,"is_transient":false,"error_user_title":"Invalid event","error_user_msg":"The event BadEvent has an invalid parameter.","fbtrace_id":"AbCdEf"}}"#;
 
+/// [`META_400`] naming the refused event's position in the request's `data`, in `error_data` (a
+/// JSON string, as the Graph API encodes it).
+pub fn meta_400_at(index: usize) -> String {
+    let data = serde_json::json!({ "event_index": index }).to_string();
+    serde_json::json!({"error": {
+        "message": "Invalid parameter",
+        "type": "OAuthException",
+        "code": 100,
+        "error_subcode": 2804003,
+        "is_transient": false,
+        "error_user_title": "Invalid event",
+        "error_user_msg": "The event BadEvent has an invalid parameter.",
+        "error_data": data,
+        "fbtrace_id": "AbCdEf",
+    }})
+    .to_string()
+}
+
 /// How the stand-in answers one request.
 #[derive(Clone, Debug)]
 pub enum Answer {
@@ -62,6 +80,9 @@ struct State {
     /// Answer [`META_400`] to any request holding an event of this name, once the script is
     /// used up (a scripted answer comes first).
     reject_event_name: Option<String>,
+    /// The 400 of `reject_event_name` names the first refused event's position in the request
+    /// (`error_data.event_index`, as Meta's batch uploads do), instead of leaving it unsaid.
+    name_the_index: bool,
 }
 
 /// The stand-in Graph API.
@@ -90,6 +111,11 @@ impl StandIn {
 
     pub fn reject_event_name(&self, name: &str) {
         self.state().reject_event_name = Some(name.to_owned());
+    }
+
+    /// The refusals of `reject_event_name` name the refused event's index in the request.
+    pub fn name_the_index(&self) {
+        self.state().name_the_index = true;
     }
 
     /// Requests that have arrived (answered or not).
@@ -125,11 +151,11 @@ impl StandIn {
     async fn answer(&self, pixel: &str, body: Vec<u8>) -> Verdict {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let data = body["data"].as_array().cloned().unwrap_or_default();
-        let (answer, reject) = {
+        let (answer, reject, name_the_index) = {
             let mut s = self.state();
             s.arrivals.push(ids(&data));
             let answer = s.script.pop_front().unwrap_or(Answer::Ok);
-            (answer, s.reject_event_name.clone())
+            (answer, s.reject_event_name.clone(), s.name_the_index)
         };
         let answer = match answer {
             Answer::Late(d) => {
@@ -138,10 +164,16 @@ impl StandIn {
             }
             other => other,
         };
-        let has_bad =
-            reject.is_some_and(|bad| data.iter().any(|e| e["event_name"] == bad.as_str()));
+        let first_bad =
+            reject.and_then(|bad| data.iter().position(|e| e["event_name"] == bad.as_str()));
         let (status, verdict) = match answer {
-            Answer::Ok if has_bad => (400, capi::classify(400, None, META_400.as_bytes())),
+            Answer::Ok if first_bad.is_some() && name_the_index => {
+                let body = meta_400_at(first_bad.unwrap_or_default());
+                (400, capi::classify(400, None, body.as_bytes()))
+            }
+            Answer::Ok if first_bad.is_some() => {
+                (400, capi::classify(400, None, META_400.as_bytes()))
+            }
             Answer::Ok | Answer::Late(_) => (200, capi::classify(200, None, b"{}")),
             Answer::Status(code, text) => (code, capi::classify(code, None, text.as_bytes())),
             Answer::RetryAfter(code, secs) => {

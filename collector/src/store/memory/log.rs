@@ -5,7 +5,7 @@ use crate::event::NewEvent;
 use crate::ports::{
     merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
 };
-use crate::store::columns::Encoded;
+use crate::store::columns::{merged_row, stored_form, Encoded};
 use crate::store::dedup;
 
 impl EventLog for MemoryStore {
@@ -27,8 +27,9 @@ impl EventLog for MemoryStore {
                     .and_then(|row| state.events.get_mut(&row))
                 {
                     if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
-                        r.columns = Encoded::of(&merged);
-                        r.stored.event = merged;
+                        let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
+                        r.columns = columns;
+                        r.stored.event = row;
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
@@ -47,7 +48,7 @@ impl EventLog for MemoryStore {
             let record = Record {
                 stored: StoredEvent {
                     id,
-                    event: e.clone(),
+                    event: stored_form(e).into_owned(),
                     relay_status: RelayStatus::initial(e.relay),
                     relay_attempts: 0,
                     relay_error: None,

@@ -126,6 +126,7 @@ impl RelayQueue for MemoryStore {
     fn mark_sent(&self, ids: &[i64], _now_ms: i64) -> Result<(), StoreError> {
         self.settle(ids, |r| {
             r.stored.relay_status = RelayStatus::Sent;
+            forget_client(r);
             r.stored.relay_error = None;
             r.stored.relay_attempts += 1;
         })
@@ -135,6 +136,7 @@ impl RelayQueue for MemoryStore {
     fn mark_failed(&self, id: i64, message: &str, _now_ms: i64) -> Result<(), StoreError> {
         self.settle(&[id], |r| {
             r.stored.relay_status = RelayStatus::Failed;
+            forget_client(r);
             r.stored.relay_error = Some(message.to_owned());
             r.stored.relay_attempts += 1;
         })
@@ -166,7 +168,15 @@ impl RelayQueue for MemoryStore {
     fn expire_ids(&self, ids: &[i64]) -> Result<u64, StoreError> {
         self.settle(ids, |r| {
             r.stored.relay_status = RelayStatus::Expired;
+            forget_client(r);
             r.stored.relay_error = Some(EXPIRED_MESSAGE.to_owned());
         })
     }
+}
+
+/// An event leaves the queue (sent, failed, expired): its IP and user agent go with it, in the
+/// same update (the reports read what they need of them from `report_keys`, derived at insert).
+fn forget_client(r: &mut Record) {
+    r.stored.event.client_ip = None;
+    r.stored.event.user_agent = None;
 }

@@ -14,7 +14,9 @@ use super::error::pg_err;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
-use crate::store::columns::{Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT};
+use crate::store::columns::{
+    keeps_no_client, merged_row, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
+};
 
 /// The `(pixel_id, event_name, event_id)` rows a claim returned.
 fn claimed_keys(
@@ -216,7 +218,22 @@ async fn merge_locked(
         let Some(new) = merge::meet(&stored.event, stored.relay_status, e) else {
             continue;
         };
-        let arrays = EventArrays::new(&[&new]);
+        let old_keys: Option<i64> = if keeps_no_client(&new) {
+            tx.query_one(
+                "SELECT report_keys FROM events WHERE id = $1",
+                &[&stored.id],
+            )
+            .await
+            .map_err(pg_err)?
+            .try_get(0)
+            .map_err(pg_err)?
+        } else {
+            None
+        };
+        let (new, c) = merged_row(new, old_keys);
+        let mut arrays = EventArrays::new(&[&new]);
+        // The late copy's keys, derived before its IP and user agent were left out.
+        arrays.report_keys = vec![c.report_keys];
         let mut params = arrays.params();
         params.push(&stored.id);
         tx.execute(&update, &params).await.map_err(pg_err)?;
@@ -372,8 +389,9 @@ impl<'a> EventArrays<'a> {
             referrers: col(|e| &e.referrer_url),
             fbp: opt(|e| e.fbp.as_deref()),
             fbc: opt(|e| e.fbc.as_deref()),
-            ips: opt(|e| e.client_ip.as_deref()),
-            agents: opt(|e| e.user_agent.as_deref()),
+            // Not kept for an event never relayed (see `columns::stored_form`).
+            ips: opt(|e| e.client_ip.as_deref().filter(|_| e.relay)),
+            agents: opt(|e| e.user_agent.as_deref().filter(|_| e.relay)),
             user_data,
             custom,
             dpo,

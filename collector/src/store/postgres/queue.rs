@@ -16,6 +16,8 @@ impl RelayQueue for PgStore {
     fn mark_sent(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
         self.execute(
             "UPDATE events SET relay_status = 'sent', relayed_at_ms = $2, relay_error = NULL,
+                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                 relay_attempts = relay_attempts + 1, lease_owner = NULL, lease_until_ms = 0
              WHERE id = ANY($1) AND relay_status = 'pending'",
             &[&ids, &now_ms],
@@ -26,6 +28,8 @@ impl RelayQueue for PgStore {
     fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
         self.execute(
             "UPDATE events SET relay_status = 'failed', relay_error = $2, relayed_at_ms = $3,
+                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                 relay_attempts = relay_attempts + 1, lease_owner = NULL, lease_until_ms = 0
              WHERE id = $1 AND relay_status = 'pending'",
             &[&id, &message, &now_ms],
@@ -156,6 +160,8 @@ impl RelayQueue for PgStore {
         }
         self.execute(
             "UPDATE events SET relay_status = 'expired', relay_error = $2,
+                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                 lease_owner = NULL, lease_until_ms = 0
              WHERE id = ANY($1) AND relay_status = 'pending'",
             &[&ids, &EXPIRED_MESSAGE],

@@ -83,11 +83,16 @@ impl SqliteStore {
             SyncMode::Full => "PRAGMA synchronous = FULL",
             SyncMode::Normal => "PRAGMA synchronous = NORMAL",
         };
+        // `secure_delete = FAST`: the IP and user agent the relay clears (`queue.rs`) are zeroed in
+        // their page, not left in its free space until the page is rewritten (2,000 rows set to
+        // NULL left 297 of their user agents readable in the file without it, none with it:
+        // `tests.rs`), at no extra I/O (the FAST mode skips only what would cost I/O: pages moved
+        // to the freelist).
         writer
             .execute_batch(&format!(
                 "{sync_sql}; PRAGMA busy_timeout = {WRITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;
                  PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;
-                 PRAGMA cache_size = -32768;"
+                 PRAGMA cache_size = -32768; PRAGMA secure_delete = FAST;"
             ))
             .map_err(err)?;
         migrate(&writer)?;
@@ -249,7 +254,9 @@ impl SqliteStore {
         let n = w
             .conn
             .execute(
-                "UPDATE events SET relay_status = 'expired', relay_error = ?3
+                "UPDATE events SET relay_status = 'expired', relay_error = ?3,
+                    client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                    user_agent = CASE WHEN report_keys IS NULL THEN user_agent END
                  WHERE id IN (
                     SELECT id FROM events INDEXED BY events_pending
                     WHERE pixel_id = ?1 AND relay_status = 'pending' AND hold_until_ms IS NULL

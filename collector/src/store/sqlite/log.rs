@@ -11,7 +11,8 @@ use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
 use crate::store::columns::{
-    merge_update, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
+    keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS, INSERTED,
+    INSERT_COLUMNS, STATUS_AT,
 };
 use crate::store::dedup::{self, DedupIndex};
 
@@ -72,7 +73,14 @@ fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, Sto
     let Some(merged) = merge::meet(&stored.event, stored.relay_status, incoming) else {
         return Ok(false);
     };
-    let c = Encoded::of(&merged);
+    let old_keys: Option<i64> = if keeps_no_client(&merged) {
+        tx.prepare_cached("SELECT report_keys FROM events WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .map_err(err)?
+    } else {
+        None
+    };
+    let (merged, c) = merged_row(merged, old_keys);
     let all = values(&merged, &c);
     let mut params: Vec<&dyn ToSql> = all
         .into_iter()
@@ -116,7 +124,9 @@ fn insert_events(
             };
             claims.push(claim);
             let c = Encoded::of(e);
-            insert.execute(values(e, &c).as_slice()).map_err(err)?;
+            insert
+                .execute(values(&stored_form(e), &c).as_slice())
+                .map_err(err)?;
             dedup.set_row(key, tx.last_insert_rowid());
             outcomes.push(InsertOutcome::Stored);
         }

@@ -90,6 +90,8 @@ impl RelayQueue for SqliteStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "UPDATE events SET relay_status = 'sent', relayed_at_ms = ?2, relay_error = NULL,
+                            client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                            user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                             relay_attempts = relay_attempts + 1
                          WHERE id = ?1 AND relay_status = 'pending'",
                     )
@@ -108,6 +110,8 @@ impl RelayQueue for SqliteStore {
         w.conn
             .execute(
                 "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
+                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                 relay_attempts = relay_attempts + 1
              WHERE id = ?1 AND relay_status = 'pending'",
                 params![id, message, now_ms],
@@ -166,7 +170,9 @@ impl RelayQueue for SqliteStore {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "UPDATE events SET relay_status = 'expired', relay_error = ?2
+                    "UPDATE events SET relay_status = 'expired', relay_error = ?2,
+                        client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                        user_agent = CASE WHEN report_keys IS NULL THEN user_agent END
                      WHERE id = ?1 AND relay_status = 'pending'",
                 )
                 .map_err(err)?;

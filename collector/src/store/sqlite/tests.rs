@@ -118,3 +118,46 @@ fn one_statement_expiry_marks_the_old_pending_events() -> Result<(), StoreError>
     assert_eq!(s.pending_count()?, 1);
     Ok(())
 }
+
+/// The IP and user agent cleared at the relay are gone from the file's bytes too, not only from
+/// what a query returns: the cleared cells are zeroed (`secure_delete = FAST`), and once the WAL
+/// is checkpointed neither file holds them.
+#[test]
+fn cleared_ips_and_user_agents_leave_no_bytes_in_the_file() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&path, SyncMode::Normal)?;
+    let events: Vec<_> = (0..2000)
+        .map(|i| crate::event::NewEvent {
+            client_ip: Some(format!("203.0.113.{}", i % 250)),
+            user_agent: Some(format!("Mozilla/5.0 (SecretAgent {i})")),
+            ..event(&format!("e{i}"), contract::T)
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        store.insert_batch(chunk)?;
+    }
+    let checkpoint = || -> Result<(), StoreError> {
+        store
+            .writer()?
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(err)
+    };
+    let agents = || -> Result<usize, StoreError> {
+        let mut n = 0;
+        for file in [path.clone(), dir.path().join("t.db-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                n += bytes.windows(11).filter(|w| w == b"SecretAgent").count();
+            }
+        }
+        Ok(n)
+    };
+    checkpoint()?;
+    assert!(agents()? >= 2000, "the fixture writes them");
+    let ids: Vec<i64> = store.pending("1", 5000)?.iter().map(|e| e.id).collect();
+    store.mark_sent(&ids, contract::T)?;
+    checkpoint()?;
+    assert_eq!(agents()?, 0, "user agents left in the file after the relay");
+    Ok(())
+}
