@@ -99,7 +99,9 @@ document.currentScript.e = function (ship, consent, say, KEY, DAYS) {
     for (var j = list.length; j--;) {
       var e = list[j];
       chars += e.u.length + e.b.length + 99;
-      if (e.c && e.c <= t) e.m = 1; // sent, and no answer came back before the claim ran out
+      // Sent, and no answer came back before the claim ran out (the page that sent it went):
+      // it may have arrived; due now, its backoff was for the send before.
+      if (e.c && e.c <= t) e.m = 1, e.w = 0;
       if (e.t < t - DAYS * 864e5) drop(e);
       else if (e.m && e.t < t - DEDUP * 36e5) late += drop(e) || 1;
       else if (chars > CHARS || list.length - j > MAX) over += drop(e) || 1;
@@ -114,11 +116,12 @@ document.currentScript.e = function (ship, consent, say, KEY, DAYS) {
     later();
   }
 
-  // The next flush, when the earliest entry becomes due (or its claim by another tab ends).
+  // The next flush, when the earliest entry becomes due, or its claim ends (a claim is set only
+  // while a send waits for its answer, which clears it: one that runs out was cut off).
   function later() {
     var next = Infinity;
     all().forEach(function (e) {
-      next = Math.min(next, Math.max(e.w || 0, e.r || 0, e.c || 0));
+      next = Math.min(next, Math.max(e.c || e.w || 0, e.r || 0));
     });
     clearTimeout(timer);
     if (next < Infinity) timer = setTimeout(flush, Math.max(next - Date.now(), 100));
