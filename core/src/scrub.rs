@@ -10,9 +10,10 @@
 //!   percent escapes around them, and either one of those marks or a leading `0` (a national
 //!   number); a bare run of digits that starts with 1–9 stays, because that is what product,
 //!   variant (Shopify's 14 digits), post and campaign IDs and timestamps look like;
-//! - its name marks a secret ([`secret`]): a word of it (split at anything but ASCII letters and
-//!   digits, a percent escape included) is one of [`WORDS`]; it contains one of [`ANYWHERE`]; or
-//!   it is exactly `code` (an OAuth or e-mail-verification code; `coupon_code`, `country_code`
+//! - its name marks a secret ([`NEEDLES`]): a word of it (split at anything but ASCII letters and
+//!   digits, a percent escape included) is `key`, `auth`, `pass`, `sig`… (`keyword`, `author`,
+//!   `passenger` stay); it contains `token`, `secret`, `passw`, `session` or `sessid`; or it is
+//!   exactly `code` (an OAuth or e-mail-verification code; `coupon_code`, `country_code`
 //!   stay) or `login` (WordPress's password-reset link carries the account name there, beside its
 //!   `key`).
 //!
@@ -30,17 +31,12 @@
 //!
 //! Hand-written byte scanning in one pass: no regex or URL parser in the wasm.
 
-/// Words of a parameter name that mark a secret, space-separated (one list scanned at run time:
-/// an array of slices is unrolled into a comparison per entry, hundreds of bytes of wasm).
-pub const WORDS: &[u8] =
-    b"key apikey auth pass pwd sig signature credential otp jwt hash nonce sid";
-
-/// Text anywhere in a parameter name that marks a secret (`access_token`, `newpassword`,
-/// `client_secret`, `sessionid`, `PHPSESSID`).
-pub const ANYWHERE: &[u8] = b"token secret passw session sessid";
-
-/// Whole parameter names that mark a secret (`coupon_code` and `login_hint` stay).
-pub const WHOLE: &[u8] = b"code login";
+/// What marks a secret in a parameter name, as needles for the name lowercased, its words
+/// (split at anything but ASCII letters and digits, a percent escape included) separated by
+/// spaces and the whole between `^ ` and ` $` (`X-Amz-Signature` is `^ x amz signature $`):
+/// whole names (`^ code $`), words (` key `) and text anywhere (`token`), `|`-separated (one list
+/// scanned at run time: an array of slices is unrolled into code per entry).
+pub const NEEDLES: &[u8] = b"^ code $|^ login $| key | apikey | auth | pass | pwd | sig | signature | credential | otp | jwt | hash | nonce | sid |token|secret|passw|session|sessid";
 
 /// `url` without the parameters (of its query and fragment) that identify a visitor or grant
 /// access: see the module's documentation. With `all`, without any (limited mode's `dl` and
@@ -95,35 +91,22 @@ fn drop(p: &[u8]) -> bool {
     secret(p.get(..eq).unwrap_or_default()) || contact(p.get(eq + 1..).unwrap_or_default())
 }
 
-/// Whether a parameter name marks a secret (the module's rules). Case does not matter; a
-/// percent escape (`data%5Bkey%5D`) separates words.
-fn secret(n: &[u8]) -> bool {
-    if listed(WHOLE, n, false) || listed(ANYWHERE, n, true) {
-        return true;
-    }
-    let mut word = 0;
-    for i in 0..=n.len() {
-        let c = n.get(i).copied().unwrap_or(b'&');
-        if !c.is_ascii_alphanumeric() {
-            if listed(WORDS, n.get(word..i).unwrap_or(b"&"), false) {
-                return true;
-            }
-            word = i + if c == b'%' { 3 } else { 1 };
-        }
-    }
-    false
-}
-
-/// Whether an entry of the space-separated `list` is `w` (`within`: is in `w`), in any case.
-#[inline(never)]
-fn listed(list: &[u8], w: &[u8], within: bool) -> bool {
-    list.split(|&c| c == b' ').any(|e| {
-        if within {
-            w.windows(e.len()).any(|x| x.eq_ignore_ascii_case(e))
+/// Whether a parameter name marks a secret: one of [`NEEDLES`] is in it.
+fn secret(name: &[u8]) -> bool {
+    let mut n = b"^ ".to_vec();
+    let mut i = 0;
+    while let Some(&c) = name.get(i) {
+        n.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
         } else {
-            e.eq_ignore_ascii_case(w)
-        }
-    })
+            b' '
+        });
+        i += if c == b'%' { 3 } else { 1 };
+    }
+    n.extend_from_slice(b" $");
+    NEEDLES
+        .split(|&c| c == b'|')
+        .any(|e| n.windows(e.len()).any(|w| w == e))
 }
 
 /// Whether a value looks like an e-mail address (an `@`, or `%40`, after its first character) or
