@@ -112,7 +112,7 @@ document.currentScript.e = function (ship, consent, say, KEY, DAYS) {
       }
     }
     if (over) say('outbox full: ' + over + ' oldest event(s) dropped');
-    if (late) say('outbox: ' + late + ' event(s) that may have arrived ' + DEDUP + ' h ago dropped');
+    if (late) say('outbox: ' + late + ' event(s) first sent over ' + DEDUP + ' h ago, which may have arrived, dropped');
     later();
   }
 
