@@ -113,8 +113,8 @@ fn secret(name: &[u8]) -> bool {
 /// a phone number (9 to 15 digits among `+ - . ( )`, spaces and percent escapes, with one of those
 /// or a leading `0`).
 fn contact(v: &[u8]) -> bool {
-    // `plain`: nothing but a phone number's characters so far.
-    let (mut digits, mut plain, mut i) = (0, true, 0);
+    // Digits so far; 99 once a character no phone number has is seen.
+    let (mut digits, mut i) = (0, 0);
     while let Some(&c) = v.get(i) {
         if i > 0 && (c == b'@' || v.get(i..i + 3) == Some(b"%40")) {
             return true;
@@ -124,11 +124,11 @@ fn contact(v: &[u8]) -> bool {
         } else if c.is_ascii_digit() {
             digits += 1;
         } else if !matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b' ') {
-            plain = false;
+            digits = 99;
         }
         i += 1;
     }
-    plain && (9..=15).contains(&digits) && (digits < v.len() || v.first() == Some(&b'0'))
+    digits > 8 && digits < 16 && (digits < v.len() || v.first() == Some(&b'0'))
 }
 
 #[cfg(test)]
