@@ -188,23 +188,32 @@ export function script(file) {
   });
 }
 
-// ---- The outbox (issue #10), the part every page carries ----
+// ---- The outbox (issues #10 and #24), the part every page carries ----
 //
-// A beacon to the page's own origin (whose answers can be read) is sent by a readable fetch
-// (keepalive, as above). Only when it is not acknowledged with a 2xx (a network error or any
-// other status) is it written to localStorage, and www/outbox.js (dist/fbevents.outbox.js,
-// fetched only then, or when a page finds entries an earlier page left) takes over: it retries,
-// bounds and expires them, and while it is at work every new beacon is kept until acknowledged.
-// So a page whose endpoint answers stores nothing and downloads nothing more; a beacon cut off
-// by the page unloading while the endpoint still looked healthy is not retried (the keepalive
-// request is the browser's to deliver, as for any endpoint).
+// A beacon to the page's own origin (whose answers can be read) is written to localStorage
+// first (write-ahead, consent permitting), then sent by a readable fetch (keepalive, as above),
+// and its entry removed on a 2xx. So a Purchase fired just before the page navigates away while
+// the endpoint is down is not lost: the failure never comes back to a page that is gone, but
+// the entry is still there for the next page. Only when a beacon is not acknowledged with a 2xx
+// (a network error or any other status) does www/outbox.js (dist/fbevents.outbox.js, fetched
+// only then, or when a page finds entries an earlier page left) take over: it retries, bounds
+// and expires them. So a page whose endpoint answers downloads nothing more, and the only
+// storage it shows is each beacon's entry, written and removed again (one setItem and one
+// removeItem a beacon). A beacon whose page unloaded before the answer stays in storage and is
+// sent again by a later page: at least once, and the collector keeps one copy by its event ID.
+//
+// The entry is written claimed (`c`, 10 s: the outbox's LEASE) while its own request is in
+// flight, so the outbox of this tab or another does not send it a second time meanwhile (the
+// beacons of a page that finds an earlier page's entries went out twice before: once directly,
+// once from the outbox).
 //
 // Consent: `st` is 0 while nothing may be stored or sent (before this page sent its first
 // beacon, and while consent is revoked, which the loader reports through `held`); otherwise
 // where the engine said the last beacon may wait: 1 (it carried LDU: limited mode, or the
-// store's dataProcessingOptions) in the page's memory, never in storage; 2 in localStorage, one
-// key per entry, each starting with KEY. DAYS: the age past which an entry is dropped. Both come
-// from the engine with each beacon (core's delivery module owns them).
+// store's dataProcessingOptions) in the page's memory, never in storage (no write-ahead; a
+// failure is handed to the outbox, which keeps it in memory); 2 in localStorage, one key per
+// entry, each starting with KEY. DAYS: the age past which an entry is dropped. Both come from
+// the engine with each beacon (core's delivery module owns them).
 var KEY, DAYS;
 var st = 0;
 var sent = 0;
@@ -220,18 +229,20 @@ function outbox(u, b, p, keep) {
   st = keep;
   var t = Date.now();
   // The key only has to be unique among this store's tabs (it is no identifier and never sent).
-  var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t };
-  if (work) more(e, 1); // the outbox is at work: keep this one too until it is acknowledged
-  ship(e);
-  // The page's first beacon looks for entries an earlier page or another tab left.
+  var e = { k: KEY + t + Math.random(), u: u, b: b, p: p, t: t, c: t + 1e4 };
   try {
+    // The page's first beacon looks for entries an earlier page or another tab left (before it
+    // writes its own).
     if (!sent++ && st > 1 && Object.keys(localStorage).some(function (k) { return !k.indexOf(KEY); })) more();
+    if (st > 1) localStorage.setItem(e.k, JSON.stringify(e));
   } catch (x) {}
+  ship(e);
 }
 
 // Sends an entry (same-origin: cookies go by default); keepalive within the 64 KB a page may
 // have in flight that way: URLSearchParams may re-encode a body to up to 3 times its length (a
-// GET query is always under it).
+// GET query is always under it). Once the outbox module is at work it is told every answer (it
+// also keeps entries in memory); before, a 2xx just removes the entry.
 function ship(e) {
   fetch(e.p ? e.u : e.u + '?' + e.b, {
     method: e.p ? 'POST' : 'GET',
@@ -239,18 +250,20 @@ function ship(e) {
     keepalive: e.b.length < 20000,
   }).then(function (r) {
     if (!r.ok || work) more(e, r);
+    else try { localStorage.removeItem(e.k); } catch (x) {}
   }, function () {
     more(e);
   });
 }
 
-// Hands `e` over to the outbox module with its response `r` (none: a network error; 1: about
-// to be sent), loading the module first; kept in storage meanwhile (consent permitting). If the
-// module cannot load (offline, or the server that serves it and the endpoint is down), what is
-// in storage waits for the next try; an entry kept in memory (limited mode) is lost then.
+// Hands `e` over to the outbox module with its response `r` (none: a network error), loading
+// the module first. A failed entry's claim is released in storage at once, so that the outbox
+// (this page's once loaded, or the next page's) need not wait for it to run out. If the module
+// cannot load (offline, or the server that serves it and the endpoint is down), what is in
+// storage waits for the next try; an entry kept in memory (limited mode) is lost then.
 function more(e, r) {
   try {
-    if (e && st > 1 && !(r && r.ok)) localStorage.setItem(e.k, JSON.stringify(e));
+    if (e && st > 1 && !(r && r.ok)) localStorage.setItem(e.k, JSON.stringify((e.c = 0, e)));
   } catch (x) {}
   work = work || script('fbevents.outbox.js').then(function (make) {
     return make(ship, function () { return st; }, say, KEY, DAYS);

@@ -18,6 +18,13 @@
 //! [`Health`] (what `/healthz` reports), logs it once per [`LOG_EVERY`] with counts, and while it
 //! fails and no beacon arrives it tries a probe commit every [`PROBE_EVERY`], so health turns
 //! back on its own once the store can write again.
+//!
+//! This is also the one path every event takes into the store, beacons and server events alike
+//! ([`Ingest::submit_all`]), so it is where page URLs are scrubbed (issue #24): each event's page
+//! URL and referrer lose the parameters that identify a visitor or grant access (core's
+//! [`pixel_core::scrub`], the rules the pixel applies too) before anything is stored, and so
+//! before anything is relayed to Meta or shown in the dashboard. An older pixel's beacon, or an
+//! outbox entry written before the pixel scrubbed, is cleaned here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::event::NewEvent;
 use crate::ports::{EventLog, InsertOutcome, StoreError};
+use pixel_core::scrub::scrub;
 
 /// Largest group commit.
 pub const MAX_BATCH: usize = 2048;
@@ -339,8 +347,9 @@ impl Ingest {
     /// [`SUBMIT_DEADLINE`] (and then none was acknowledged). At most [`MAX_BATCH`] events.
     pub async fn submit_all(
         &self,
-        events: Vec<NewEvent>,
+        mut events: Vec<NewEvent>,
     ) -> Result<Vec<InsertOutcome>, IngestError> {
+        events.iter_mut().for_each(scrub_urls);
         let bytes: usize = events.iter().map(NewEvent::approx_bytes).sum();
         let cost = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
         let bytes = self
@@ -402,6 +411,13 @@ impl Ingest {
 }
 
 /// The next job; while commits fail, a probe commit every [`PROBE_EVERY`] until one arrives.
+/// The event's page URL (`dl`, `event_source_url`) and referrer (`rl`, `referrer_url`) without
+/// e-mail addresses, phone numbers and secret-bearing parameters (see the module doc).
+fn scrub_urls(e: &mut NewEvent) {
+    e.source_url = scrub(&e.source_url, false);
+    e.referrer_url = scrub(&e.referrer_url, false);
+}
+
 /// `None` once every handle is dropped.
 fn next_job(log: &dyn EventLog, rx: &mut mpsc::Receiver<Job>, health: &Health) -> Option<Job> {
     let mut last_probe = Instant::now();
@@ -560,6 +576,41 @@ mod tests {
             ..EventQuery::default()
         });
         assert_eq!(stored.unwrap().len(), n + 1);
+    }
+
+    #[tokio::test]
+    async fn page_urls_are_scrubbed_before_they_are_stored() {
+        let store = Arc::new(MemoryStore::new());
+        let ingest = start(&store);
+        let mut beacon = event("scrubbed", 0);
+        beacon.source_url =
+            "https://shop.test/checkout/order-received/12/?key=wc_order_abc&utm_source=x".into();
+        beacon.referrer_url = "https://mail.test/open?email=a%40b.com&id=7#token=t".into();
+        let mut server = event("server", 0);
+        server.source_url = "https://shop.test/thanks?phone=%2B33612345678&fbclid=IwAR".into();
+        ingest.submit(beacon).await.unwrap();
+        ingest.submit_all(vec![server]).await.unwrap();
+        let mut stored = store
+            .list(&EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap();
+        stored.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
+        let urls: Vec<_> = stored
+            .iter()
+            .map(|s| (s.event.source_url.as_str(), s.event.referrer_url.as_str()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                (
+                    "https://shop.test/checkout/order-received/12/?utm_source=x",
+                    "https://mail.test/open?id=7"
+                ),
+                ("https://shop.test/thanks?fbclid=IwAR", ""),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! Delivery policy: where a beacon goes, how it travels, and what becomes of it when the endpoint
 //! does not acknowledge it. The core decides and tells the shell with every beacon
 //! ([`Delivery`], through [`crate::host::Host::send`]); the shell carries it out and reads
-//! nothing back out of the wire text: `src/host.js` sends, and hands a first-party beacon that
-//! failed to the outbox, `www/outbox.js`, which retries, bounds and expires what waits.
+//! nothing back out of the wire text: `src/host.js` writes a first-party beacon that may wait in
+//! storage there before sending it (write-ahead, removed on a 2xx), and hands one that failed to
+//! the outbox, `www/outbox.js`, which retries, bounds and expires what waits.
 //!
 //! In scope: the default endpoint, GET or POST, which beacons may wait in storage (none under
 //! Limited Data Use), and the outbox's storage key prefix and age limit.
@@ -19,7 +20,9 @@ pub const OUTBOX_KEY: &str = "_fbq_ob.";
 
 /// A beacon older than this many days is dropped from the outbox instead of retried: 7, the
 /// window within which the collector relays an event to the Conversions API, which refuses older
-/// ones.
+/// ones. One that may already have arrived (a send without an answer) is replayed only within the
+/// collector's 48-hour deduplication window (`www/outbox.js`, `DEDUP`): past it, a replay could be
+/// stored twice.
 pub const OUTBOX_MAX_AGE_DAYS: u32 = 7;
 
 /// How a beacon travels.
@@ -47,8 +50,8 @@ impl Transport {
 pub enum Keep {
     /// In the page's memory only: lost when the page goes.
     Memory,
-    /// In `localStorage` under [`OUTBOX_KEY`] (consent permitting), for the next page or tab,
-    /// until acknowledged or [`OUTBOX_MAX_AGE_DAYS`] old.
+    /// In `localStorage` under [`OUTBOX_KEY`] (consent permitting), written before it is sent,
+    /// for the next page or tab, until acknowledged or [`OUTBOX_MAX_AGE_DAYS`] old.
     Storage,
 }
 

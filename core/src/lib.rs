@@ -31,6 +31,7 @@ pub mod matching;
 pub mod memory_host;
 pub mod percent;
 pub mod pixel_id;
+pub mod scrub;
 pub mod sha256;
 pub mod tracker;
 pub mod url;

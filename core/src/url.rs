@@ -1,7 +1,7 @@
 //! URL helpers: the few questions the core asks of a page or endpoint URL, answered without a
 //! URL parser (whose tables would cost the wasm more than these loops). Used by the cookies
-//! (`http_host`), consent (`strip_query`) and the tracker (`query_param`, `is_endpoint`), and by
-//! the collector.
+//! (`http_host`) and the tracker (`query_param`, `is_endpoint`), and by the collector. What a
+//! page URL loses before it is sent or stored is `scrub`'s.
 
 use crate::ascii::find_byte;
 
@@ -53,12 +53,6 @@ pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     }
 }
 
-/// `https://shop.test/p?email=x#y` → `https://shop.test/p`
-pub fn strip_query(url: &str) -> &str {
-    let end = find_byte(url, b"?#").unwrap_or(url.len());
-    url.get(..end).unwrap_or(url)
-}
-
 /// An endpoint `set('endpoint')` and `set('openbridge')` accept: an http(s) URL or a path on the
 /// page's own origin (`/tr`, not `//other.host/tr`).
 pub fn is_endpoint(url: &str) -> bool {
@@ -80,19 +74,6 @@ mod tests {
         assert_eq!(query_param("https://a.b/?fbq_debug", "fbq_debug"), Some(""));
         assert_eq!(query_param("https://a.b/#?fbclid=1", "fbclid"), None);
         assert_eq!(query_param("https://a.b/?fbclidx=1", "fbclid"), None);
-    }
-
-    #[test]
-    fn strips_query_and_fragment() {
-        assert_eq!(
-            strip_query("https://shop.test/p?email=x#y"),
-            "https://shop.test/p"
-        );
-        assert_eq!(
-            strip_query("https://shop.test/p#y?z"),
-            "https://shop.test/p"
-        );
-        assert_eq!(strip_query("https://shop.test/p"), "https://shop.test/p");
     }
 
     #[test]

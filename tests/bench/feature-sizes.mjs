@@ -48,6 +48,9 @@ const CUTS = [
   ['console messages (their text)', [
     after('core/src/tracker/console.rs', 'fn warn_msg(parts: &[&str]) -> String {', 'return String::new();'),
   ]],
+  ['URL scrubbing of dl and rl (issue #24; limited mode still strips the query)', [
+    after('core/src/scrub.rs', 'pub fn scrub(url: &str, all: bool) -> String {', 'if !all { return url.into(); }'),
+  ]],
   ['standard-event, value and currency checks', [
     after('core/src/event.rs', 'pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&\'static str> {', 'return Vec::new();'),
   ]],

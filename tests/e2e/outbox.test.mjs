@@ -221,3 +221,34 @@ test('100 runs of "track Purchase, navigate away within 50 ms": every Purchase a
     await suite.done(tab);
   }
 });
+
+test('late retries: an entry that may have arrived is replayed within the 48-hour dedup window only; one only ever refused for all 7 days', async () => {
+  const id = '7700000000008';
+  const origin = suite.url('/');
+  const hour = 36e5;
+  // Entries an earlier page left. `m`: a send of it got no answer (a network error, or its page
+  // went: a claim that ran out), so the collector may have stored it already.
+  const left = (name, age, more) => {
+    const k = `${KEY}${name}`;
+    const b = `id=${id}&ev=ViewContent&dl=${encodeURIComponent(origin)}&ts=${Date.now() - age}&eid=${name}`;
+    return [k, JSON.stringify({ k, u: `${origin}tr/`, b, p: 0, t: Date.now() - age, a: 2, w: 0, c: 0, ...more })];
+  };
+  const entries = [
+    left('maybe-50h', 50 * hour, { m: 1 }), // dropped: a replay could be stored twice
+    left('cut-off-50h', 50 * hour, { c: Date.now() - 40 * hour }), // its page went: dropped too
+    left('maybe-40h', 40 * hour, { m: 1 }), // still within the window: replayed
+    left('refused-3d', 72 * hour, {}), // every send refused: replayed
+  ];
+  const tab = await suite.open('/ob-late.html', {
+    initScript: `if (!sessionStorage.seeded) { sessionStorage.seeded = 1; for (const [k, v] of ${JSON.stringify(entries)}) localStorage.setItem(k, v); }`,
+    calls: `fbq('init', '${id}');\nfbq('track', 'ViewContent', {}, {eventID: 'late-fresh'});`,
+  });
+  try {
+    await assertEachOnce(id, ['maybe-40h', 'refused-3d', 'late-fresh'], 10000);
+    assert.deepEqual(await outboxKeys(tab), [], 'the late entries are gone too');
+    assert.ok(fbqMessages(tab, 'warning').some((m) => /outbox: 2 event\(s\) first sent over 47 h ago, which may have arrived, dropped/.test(m)), 'a warning says so');
+    assertNoPageErrors(tab);
+  } finally {
+    await suite.done(tab);
+  }
+});

@@ -9,7 +9,7 @@ use crate::delivery::{Delivery, Keep, Transport, MAX_GET_URL, META_ENDPOINT};
 use crate::event;
 use crate::host::{Host, Level};
 use crate::json::Value;
-use crate::url;
+use crate::scrub::scrub;
 use crate::version::VERSION;
 use crate::wire::{Beacon, Dpo};
 
@@ -128,14 +128,11 @@ impl Tracker {
             p.sent = p.sent.saturating_add(1);
         }
         let page = &ctx.page;
-        let (dl, rl) = if limited {
-            (
-                url::strip_query(&page.href),
-                url::strip_query(&page.referrer),
-            )
-        } else {
-            (page.href.as_str(), page.referrer.as_str())
-        };
+        // Limited mode sends no query or fragment at all; otherwise they lose what identifies
+        // the visitor or grants access (e-mail, phone, keys, tokens: `scrub`), toward every
+        // endpoint, Meta's included.
+        let dl = scrub(&page.href, limited);
+        let rl = scrub(&page.referrer, limited);
         let dpo = if limited {
             let explicit = self.dpo.as_ref().filter(|d| !d.options.is_empty());
             Some(Dpo {
@@ -151,8 +148,8 @@ impl Tracker {
         // One beacon per call, borrowing every string; only the per-pixel fields change.
         let mut b = Beacon {
             ev: t.name,
-            dl,
-            rl,
+            dl: &dl,
+            rl: &rl,
             in_iframe: page.in_iframe,
             ts: ctx.now,
             cd,
