@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/index.mjs';
+import { buyMug } from '../support/shopper.mjs';
 import { ADMIN_TOKEN as ADMIN, freePort, startCollector, until } from '../support/collector.mjs';
 
 const PIXEL = '1234567890';
@@ -73,22 +74,7 @@ test('after a purchase, the events page and the dashboard, the admin token is in
   const requests = record(context);
   try {
     // A shopper's purchase through the pixel.
-    await page.goto(`${collector.origin}/`);
-    await page.click('#consent-accept');
-    await page.click('a.card[data-sku="mug-enamel"]');
-    await page.click('#add-to-cart');
-    await page.click('a[href="cart.html"]');
-    await page.click('#to-checkout');
-    await page.fill('[name=email]', 'ada@example.org');
-    await page.fill('[name=first_name]', 'Ada');
-    await page.fill('[name=last_name]', 'Lovelace');
-    await page.fill('[name=phone]', '+44 20 7946 0958');
-    await page.fill('[name=city]', 'London');
-    await page.fill('[name=zip]', 'SW1A 1AA');
-    await page.selectOption('[name=country]', 'GB');
-    await page.click('#place-order');
-    await page.waitForURL('**/thanks.html');
-    const orderId = (await page.textContent('#order-id')).trim();
+    const orderId = await buyMug(page, collector.origin);
 
     // The store owner, in the same tab: the events page asks for the token once and lists the
     // Purchase; its isolation headers are there.

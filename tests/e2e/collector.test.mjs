@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchBrowser, requireDist, repoRoot, parseParams } from '../support/index.mjs';
+import { buyMug } from '../support/shopper.mjs';
 import { ADMIN_TOKEN as ADMIN, startCollector as start, startGraph, until } from '../support/collector.mjs';
 
 const PIXEL = '1234567890';
@@ -51,22 +52,7 @@ test('storefront → pixel → collector → Conversions API: the Purchase keeps
     }
   });
   try {
-    await page.goto(`${collector.origin}/`);
-    await page.click('#consent-accept');
-    await page.click('a.card[data-sku="mug-enamel"]');
-    await page.click('#add-to-cart');
-    await page.click('a[href="cart.html"]');
-    await page.click('#to-checkout');
-    await page.fill('[name=email]', 'Ada.Lovelace@Example.org');
-    await page.fill('[name=first_name]', 'Ada');
-    await page.fill('[name=last_name]', 'Lovelace');
-    await page.fill('[name=phone]', '+44 20 7946 0958');
-    await page.fill('[name=city]', 'London');
-    await page.fill('[name=zip]', 'SW1A 1AA');
-    await page.selectOption('[name=country]', 'GB');
-    await page.click('#place-order');
-    await page.waitForURL('**/thanks.html');
-    const orderId = (await page.textContent('#order-id')).trim();
+    const orderId = await buyMug(page, collector.origin, { email: 'Ada.Lovelace@Example.org' });
 
     const purchase = await until('the Purchase beacon', () => beacons.find((b) => b.ev === 'Purchase'));
     assert.equal(purchase.eid, orderId, 'the page gave the order ID as event ID');
