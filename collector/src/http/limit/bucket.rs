@@ -283,13 +283,13 @@ mod tests {
     fn retry_after_is_when_the_request_fits() {
         let l = Limiter::new(rule(1, 1, 0, 1), 1000);
         let a = key(ip("10.0.0.1"));
-        assert_eq!(l.admit_at(a, 0, 10 * SEC), Ok(()));
-        let Err(r) = l.admit_at(a, 0, 10 * SEC + SEC / 2) else {
+        assert_eq!(l.admit_at(a, 0, Some(10 * SEC)), Ok(()));
+        let Err(r) = l.admit_at(a, 0, Some(10 * SEC + SEC / 2)) else {
             unreachable!("refused")
         };
         assert_eq!(r.retry_after_secs, 1);
-        assert!(l.admit_at(a, 0, 11 * SEC - 1).is_err());
-        assert_eq!(l.admit_at(a, 0, 11 * SEC), Ok(()));
+        assert!(l.admit_at(a, 0, Some(11 * SEC - 1)).is_err());
+        assert_eq!(l.admit_at(a, 0, Some(11 * SEC)), Ok(()));
     }
 
     #[test]
@@ -306,9 +306,9 @@ mod tests {
         let hot = key(ip("192.0.2.1"));
         assert_eq!(l.admit_at(hot, 0, Some(SEC)), Ok(()));
         for i in 0..99u32 {
-            let _ = l.admit_at(u128::from(i), 0, 0);
+            let _ = l.admit_at(u128::from(i), 0, Some(0));
         }
-        let _ = l.admit_at(u128::from(1000u32), 0, SEC);
+        let _ = l.admit_at(u128::from(1000u32), 0, Some(SEC));
         assert!(l.clients() < 100);
         assert!(l.admit_at(hot, 0, Some(SEC)).is_err(), "still remembered");
     }
