@@ -1,4 +1,4 @@
-//! `GET /api/reports/{funnel,timeline,match-quality,relay,attribution,aem}` (JSON),
+//! `GET /api/reports/{funnel,timeline,match-quality,relay,summary,attribution,aem}` (JSON),
 //! `GET /api/audiences/{purchasers,cart_abandoners,viewers}.csv` and `GET /dashboard`.
 //!
 //! Admin token as `Authorization: Bearer` (the [`Admin`] extractor runs first, so a request
@@ -75,7 +75,7 @@ pub async fn report(
 async fn report_inner(state: &AppState, name: &str, uri: &Uri) -> Result<Response, AppError> {
     if !matches!(
         name,
-        "funnel" | "timeline" | "match-quality" | "relay" | "attribution" | "aem"
+        "funnel" | "timeline" | "match-quality" | "relay" | "summary" | "attribution" | "aem"
     ) {
         return Err(AppError::NotFound);
     }
@@ -96,6 +96,7 @@ async fn report_inner(state: &AppState, name: &str, uri: &Uri) -> Result<Respons
             ("timeline", _) => reports::timeline(src, pixel, range),
             ("match-quality", _) => reports::match_quality(src, pixel, range),
             ("relay", _) => reports::relay(src, pixel, range),
+            ("summary", _) => reports::summary(src, pixel, range),
             ("attribution", _) => reports::attribution(src, pixel, range, window),
             (_, Some(aem)) => reports::aem(src, pixel, range, &aem),
             _ => Ok(serde_json::Value::Null),

@@ -5,13 +5,15 @@
 //! ```text
 //!   ingest (group commit) ──> EventLog      insert_batch (dedup), list, purge, check_writable
 //!   relay ──────────────────> RelayQueue    claim, renew, release, mark sent/failed, expire
-//!   reports, audiences ─────> ReportSource  scan, duplicates, user_data
+//!   reports, audiences ─────> ReportSource  scan, duplicates, user_data, rollup
 //! ```
 //!
 //! Beside them, what every store derives from an event when it stores it and the reports read back
 //! ([`derivation`]: which match keys it carries, iOS or not, landing or not, its visitor without
 //! `fbp`; [`user_data`]: the stored user-data column read without a copy), and what becomes of
-//! the other copy of a stored event ([`merge`]: a server copy of a beacon, or the reverse).
+//! the other copy of a stored event ([`merge`]: a server copy of a beacon, or the reverse), and
+//! the write-time aggregates every store keeps alike ([`rollup`]: an event's facts as the cells
+//! it contributes, applied as "minus old, plus new" by every mutation).
 //!
 //! This module is a leaf of the collector: it imports the event it stores ([`crate::event`]) and
 //! nothing from `ingest`, `reports`, `relay`, `http` or `store`.
@@ -22,6 +24,7 @@ mod event_log;
 pub mod merge;
 mod relay_queue;
 mod report_source;
+pub mod rollup;
 mod types;
 pub mod user_data;
 

@@ -98,6 +98,19 @@ pub trait ReportSource: Send + Sync {
     /// `from_day..=to_day` (days since the Unix epoch).
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
 
+    /// The write-time aggregates of `pixel_id` over UTC days `from_day..=to_day`
+    /// ([`super::rollup`]): what the count-like reports read. This default computes them from the
+    /// raw events ([`super::rollup::from_scan`]), so a store without them answers the same, only
+    /// slower; a store that keeps them reads them.
+    fn rollup(
+        &self,
+        pixel_id: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<super::rollup::Rollup, StoreError> {
+        super::rollup::from_scan(self, pixel_id, from_day, to_day)
+    }
+
     /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that
     /// `scan` matches; `scan` says which pixel and time range they are in (its names and columns
     /// are not read). The audiences read the hashes only of the few events they export, once they

@@ -1,47 +1,38 @@
-//! `/api/reports/funnel`: events and visitors per step of [`FUNNEL`].
+//! `/api/reports/funnel`: events and visitors per step of [`FUNNEL`], from the rollups.
 
 use serde_json::{json, Value};
 
 use super::figures::ratio;
 use super::params::DayRange;
-use super::scan::scan_range;
-use super::visitors::{per_visitor, Visitors};
-use crate::ports::{Columns, ReportSource, StoreError};
+use crate::ports::rollup::STEP_ALL;
+use crate::ports::{ReportSource, StoreError};
 
-/// The funnel steps, in order.
-pub const FUNNEL: [&str; 5] = [
-    "PageView",
-    "ViewContent",
-    "AddToCart",
-    "InitiateCheckout",
-    "Purchase",
-];
+pub use crate::ports::rollup::FUNNEL;
 
-/// `/api/reports/funnel`.
+/// `/api/reports/funnel`: the events of each step (day cells), the distinct visitors of the
+/// range and of each step (gap cells, [`crate::ports::rollup`]).
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    let r = src.rollup(pixel, range.from_day, range.to_day)?;
     let mut events = [0u64; FUNNEL.len()];
-    // Per visitor: bit `i` set when they did step `i`.
-    let mut did: Vec<u8> = Vec::new();
-    let mut visitors = Visitors::default();
     let mut all_events = 0u64;
-    let cols = Columns {
-        user_data: true,
-        ..Columns::default()
-    };
-    scan_range(src, pixel, range, cols, &mut |row| {
-        let who = per_visitor(&mut did, visitors.id(row));
-        all_events += 1;
-        if let Some(i) = FUNNEL.iter().position(|s| *s == row.event_name) {
-            if let Some(n) = events.get_mut(i) {
-                *n += 1;
-                *who |= 1 << i;
+    for (k, n) in &r.days {
+        let n = u64::try_from(*n).unwrap_or(0);
+        all_events += n;
+        if let Some(i) = FUNNEL.iter().position(|s| *s == k.name) {
+            if let Some(e) = events.get_mut(i) {
+                *e += n;
             }
         }
-    })?;
+    }
+    let visitors = |step: usize| {
+        r.visitors
+            .get(step)
+            .map_or(0, |d| u64::try_from(d.visitors).unwrap_or(0))
+    };
     let mut steps = Vec::with_capacity(FUNNEL.len());
     let mut previous: Option<u64> = None;
     for (i, (name, n)) in FUNNEL.iter().zip(events).enumerate() {
-        let v = did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
+        let v = visitors(i + 1);
         steps.push(json!({
             "event": name,
             "events": n,
@@ -52,7 +43,7 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
     }
     Ok(json!({
         "events": all_events,
-        "visitors": visitors.len(),
+        "visitors": visitors(usize::from(STEP_ALL)),
         "steps": steps,
     }))
 }

@@ -1,4 +1,5 @@
-//! `/api/reports/match-quality`: which of [`MATCH_KEYS`] each event name carries, and its score.
+//! `/api/reports/match-quality`: which of [`MATCH_KEYS`] each event name carries, and its score,
+//! from the rollups' day cells (whose keys are the events' match keys).
 
 use std::collections::BTreeMap;
 
@@ -6,9 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::figures::round;
 use super::params::DayRange;
-use super::scan::scan_range;
-use crate::ports::derivation::{carried, user_data, MATCH_KEYS};
-use crate::ports::{Columns, ReportSource, StoreError};
+use crate::ports::derivation::MATCH_KEYS;
+use crate::ports::{ReportSource, StoreError};
 
 /// `/api/reports/match-quality`: per event name, the share of events carrying each key, the
 /// score (the weighted share, 0 to 10) and the missing key that would raise it most.
@@ -17,26 +17,23 @@ pub fn match_quality(
     pixel: &str,
     range: DayRange,
 ) -> Result<Value, StoreError> {
-    let mut per_event: BTreeMap<String, (u64, [u64; MATCH_KEYS.len()])> = BTreeMap::new();
-    let cols = Columns {
-        user_data: true,
-        user_agent: true,
-        ..Columns::default()
-    };
-    scan_range(src, pixel, range, cols, &mut |row| {
-        let ud = user_data(row);
-        let has = carried(row, &ud);
-        let entry = match per_event.get_mut(row.event_name) {
-            Some(e) => e,
-            None => per_event
-                .entry(row.event_name.to_owned())
-                .or_insert((0, [0; MATCH_KEYS.len()])),
-        };
-        entry.0 += 1;
-        for (n, h) in entry.1.iter_mut().zip(has) {
-            *n += u64::from(h);
+    let mut per_event: BTreeMap<&str, (u64, [u64; MATCH_KEYS.len()])> = BTreeMap::new();
+    let r = src.rollup(pixel, range.from_day, range.to_day)?;
+    for (k, n) in &r.days {
+        let n = u64::try_from(*n).unwrap_or(0);
+        if n == 0 {
+            continue;
         }
-    })?;
+        let entry = per_event
+            .entry(k.name.as_str())
+            .or_insert((0, [0; MATCH_KEYS.len()]));
+        entry.0 += n;
+        for (i, with) in entry.1.iter_mut().enumerate() {
+            if k.keys & (1 << i) != 0 {
+                *with += n;
+            }
+        }
+    }
     let events: Vec<Value> = per_event
         .iter()
         .map(|(name, (n, with))| {

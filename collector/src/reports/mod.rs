@@ -54,7 +54,9 @@ mod match_quality;
 mod money;
 mod params;
 mod relay;
+mod revenue;
 mod scan;
+mod summary;
 mod timeline;
 mod visitors;
 
@@ -65,4 +67,5 @@ pub use funnel::{funnel, FUNNEL};
 pub use match_quality::match_quality;
 pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};
 pub use relay::relay;
+pub use summary::summary;
 pub use timeline::timeline;

@@ -1,4 +1,5 @@
-//! `/api/reports/relay`: what reached the collector and what became of it on its way to Meta.
+//! `/api/reports/relay`: what reached the collector and what became of it on its way to Meta,
+//! from the rollups' day cells (relay status, Meta's message, origin, own event ID).
 
 use std::collections::HashMap;
 
@@ -6,10 +7,10 @@ use serde_json::{json, Value};
 
 use super::figures::ratio;
 use super::params::DayRange;
-use super::scan::scan_range;
 use crate::event::Origin;
 use crate::ports::derivation::origin;
-use crate::ports::{Columns, RelayStatus, ReportSource, StoreError};
+use crate::ports::rollup::keys_row;
+use crate::ports::{RelayStatus, ReportSource, StoreError};
 
 /// `/api/reports/relay`: received, duplicates, each relay status, Meta's messages grouped and
 /// the share of Purchases with the page's own event ID.
@@ -21,35 +22,33 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
     let mut provenance: HashMap<u8, u64> = HashMap::new();
     let mut purchase_copies: HashMap<u8, u64> = HashMap::new();
     let mut late = 0u64;
-    let cols = Columns {
-        relay: true,
-        origin: true,
-        ..Columns::default()
-    };
-    scan_range(src, pixel, range, cols, &mut |row| {
-        stored += 1;
-        if let Some(s) = row.relay_status {
-            *by_status.entry(s).or_insert(0) += 1;
-            if s == RelayStatus::Failed {
-                let msg = row.relay_error.unwrap_or("(no message)");
-                match errors.get_mut(msg) {
-                    Some(n) => *n += 1,
-                    None => {
-                        errors.insert(msg.to_owned(), 1);
-                    }
-                }
-            }
+    let r = src.rollup(pixel, range.from_day, range.to_day)?;
+    for (k, n) in &r.days {
+        let n = u64::try_from(*n).unwrap_or(0);
+        if n == 0 {
+            continue;
         }
-        let from = origin(row);
+        stored += n;
+        let s = k.relay_status();
+        *by_status.entry(s).or_insert(0) += n;
+        if s == RelayStatus::Failed {
+            let msg = k.error.as_deref().unwrap_or("(no message)");
+            *errors.entry(msg.to_owned()).or_insert(0) += n;
+        }
+        let from = origin(&keys_row(k.keys));
         let copies = from.copies().0;
-        *provenance.entry(copies).or_insert(0) += 1;
-        late += u64::from(from.has(Origin::LATE));
-        if row.event_name == "Purchase" {
-            purchases += 1;
-            purchases_with_id += u64::from(!row.event_id_derived);
-            *purchase_copies.entry(copies).or_insert(0) += 1;
+        *provenance.entry(copies).or_insert(0) += n;
+        if from.has(Origin::LATE) {
+            late += n;
         }
-    })?;
+        if k.name == "Purchase" {
+            purchases += n;
+            if !k.id_derived {
+                purchases_with_id += n;
+            }
+            *purchase_copies.entry(copies).or_insert(0) += n;
+        }
+    }
     let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;
     let mut errors: Vec<(String, u64)> = errors.into_iter().collect();
     errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -1,13 +1,14 @@
-//! `/api/reports/timeline`: events per name and revenue per currency, per day or per hour.
+//! `/api/reports/timeline`: events per name and revenue per currency, per day or per hour, from
+//! the rollups' hour cells.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::money::{purchase, Money};
-use super::params::{format_day, DayRange, SECS_PER_DAY};
-use super::scan::scan_range;
-use crate::ports::{Columns, ReportSource, StoreError};
+use super::params::{format_day, DayRange};
+use super::revenue::Revenue;
+use crate::ports::rollup::hour_range;
+use crate::ports::{ReportSource, StoreError};
 
 /// A range of at most this many days is reported per hour by the timeline.
 const HOURLY_UP_TO_DAYS: i64 = 2;
@@ -15,53 +16,48 @@ const HOURLY_UP_TO_DAYS: i64 = 2;
 /// `/api/reports/timeline`: per day, or per hour for a range of at most 2 days.
 pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
     let hourly = range.days() <= HOURLY_UP_TO_DAYS;
-    let step = if hourly { 3600 } else { SECS_PER_DAY };
-    let start = range.from_secs();
-    let buckets = usize::try_from((range.to_secs() - start) / step).unwrap_or(0);
+    let step = if hourly { 1 } else { 24 };
+    let (start, end) = hour_range(range.from_day, range.to_day);
+    let buckets = usize::try_from((end - start) / step).unwrap_or(0);
     let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); buckets];
-    let mut revenue: Vec<Money> = vec![Money::default(); buckets];
-    let cols = Columns {
-        purchase_data: true,
-        ..Columns::default()
-    };
-    scan_range(src, pixel, range, cols, &mut |row| {
-        let Ok(i) = usize::try_from((row.event_time - start) / step) else {
-            return;
+    let mut revenue: Vec<Revenue> = vec![Revenue::default(); buckets];
+    let r = src.rollup(pixel, range.from_day, range.to_day)?;
+    for (k, (n, micros)) in &r.hours {
+        let Ok(i) = usize::try_from((k.hour - start) / step) else {
+            continue;
         };
+        if *n == 0 {
+            continue;
+        }
         if let Some(c) = counts.get_mut(i) {
-            match c.get_mut(row.event_name) {
-                Some(n) => *n += 1,
-                None => {
-                    c.insert(row.event_name.to_owned(), 1);
-                }
+            *c.entry(k.name.clone()).or_insert(0) += u64::try_from(*n).unwrap_or(0);
+        }
+        if k.name == "Purchase" {
+            if let Some(m) = revenue.get_mut(i) {
+                m.add(&k.currency, *micros);
             }
         }
-        if row.event_name == "Purchase" {
-            if let (Some((cur, v)), Some(m)) = (purchase(row), revenue.get_mut(i)) {
-                m.add(&cur, v);
-            }
-        }
-    })?;
+    }
     let points: Vec<Value> = counts
         .iter()
         .zip(&revenue)
         .enumerate()
         .map(|(i, (c, m))| {
-            let t = start + i as i64 * step;
+            let hour = start + i as i64 * step;
             let label = if hourly {
                 format!(
                     "{}T{:02}:00Z",
-                    format_day(t.div_euclid(SECS_PER_DAY)),
-                    t.rem_euclid(SECS_PER_DAY) / 3600
+                    format_day(hour.div_euclid(24)),
+                    hour.rem_euclid(24)
                 )
             } else {
-                format_day(t.div_euclid(SECS_PER_DAY))
+                format_day(hour.div_euclid(24))
             };
             json!({"start": label, "events": c, "revenue": m.json()})
         })
         .collect();
     let mut total_events: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut total_revenue = Money::default();
+    let mut total_revenue = Revenue::default();
     for (c, m) in counts.iter().zip(&revenue) {
         for (name, n) in c {
             *total_events.entry(name).or_insert(0) += n;

@@ -54,6 +54,7 @@ impl Visitors {
         id
     }
 
+    #[allow(dead_code)]
     pub(super) fn len(&self) -> usize {
         self.count as usize
     }

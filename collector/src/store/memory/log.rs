@@ -1,6 +1,6 @@
 //! The twin's [`EventLog`].
 
-use super::state::{MemoryStore, Record};
+use super::state::{record_fact, MemoryStore, Record};
 use crate::event::NewEvent;
 use crate::ports::{
     merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
@@ -27,9 +27,12 @@ impl EventLog for MemoryStore {
                     .and_then(|row| state.events.get_mut(&row))
                 {
                     if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
+                        let before = record_fact(r);
                         let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
                         r.columns = columns;
                         r.stored.event = row;
+                        let after = record_fact(r);
+                        state.change(&[(Some(before), Some(after))]);
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
@@ -56,7 +59,9 @@ impl EventLog for MemoryStore {
                 columns: Encoded::of(e),
                 lease: None,
             };
+            let after = record_fact(&record);
             state.events.insert(id, record);
+            state.change(&[(None, Some(after))]);
             outcomes.push(InsertOutcome::Stored);
         }
         Ok(outcomes)
@@ -88,9 +93,15 @@ impl EventLog for MemoryStore {
         let mut state = self.state()?;
         let before = state.events.len();
         if let Some(cutoff) = received_before_ms {
-            state
-                .events
-                .retain(|_, r| r.stored.event.received_at_ms >= cutoff);
+            let mut gone = Vec::new();
+            state.events.retain(|_, r| {
+                let keep = r.stored.event.received_at_ms >= cutoff;
+                if !keep {
+                    gone.push((Some(record_fact(r)), None));
+                }
+                keep
+            });
+            state.change(&gone);
         }
         state.dedup.forget_before(now_ms);
         Ok(u64::try_from(before - state.events.len()).unwrap_or(0))

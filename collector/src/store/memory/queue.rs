@@ -1,7 +1,7 @@
 //! The twin's [`RelayQueue`], with PostgreSQL's leases: a claimed event is not handed to another
 //! handle ([`MemoryStore::replica`]) until it is marked, released, or its lease runs out.
 
-use super::state::{MemoryStore, Record};
+use super::state::{record_fact, MemoryStore, Record};
 use crate::ports::{older_than, RelayQueue, RelayStatus, StoreError, StoredEvent, EXPIRED_MESSAGE};
 
 impl MemoryStore {
@@ -9,15 +9,19 @@ impl MemoryStore {
     fn settle(&self, ids: &[i64], f: impl Fn(&mut Record)) -> Result<u64, StoreError> {
         let mut state = self.state()?;
         let mut n = 0;
+        let mut changes = Vec::new();
         for id in ids {
             if let Some(r) = state.events.get_mut(id) {
                 if r.stored.relay_status == RelayStatus::Pending {
+                    let before = record_fact(r);
                     f(r);
                     r.lease = None;
                     n += 1;
+                    changes.push((Some(before), Some(record_fact(r))));
                 }
             }
         }
+        state.change(&changes);
         Ok(n)
     }
 

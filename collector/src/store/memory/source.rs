@@ -5,7 +5,7 @@ use super::state::{MemoryStore, Record};
 use crate::ports::derivation::AUDIENCE_KEYS;
 use crate::ports::{Derived, RelayStatus, ReportSource, Row, Scan, StoreError};
 
-fn row(r: &Record) -> Row<'_> {
+pub(super) fn row(r: &Record) -> Row<'_> {
     let e = &r.stored.event;
     let c = &r.columns;
     Row {
@@ -57,6 +57,15 @@ impl ReportSource for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    fn rollup(
+        &self,
+        pixel_id: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<crate::ports::rollup::Rollup, StoreError> {
+        Ok(self.state()?.rollups.read(pixel_id, from_day, to_day))
     }
 
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError> {

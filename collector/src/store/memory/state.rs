@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::ports::rollup::{fact, Delta, Fact, RollupState};
 use crate::ports::{StoreError, StoredEvent};
 use crate::store::columns::Encoded;
 use crate::store::dedup::DedupIndex;
@@ -25,6 +26,25 @@ pub(super) struct Inner {
     pub(super) dedup: DedupIndex,
     /// Duplicates per `(pixel, UTC day of receipt)`.
     pub(super) duplicates: BTreeMap<(String, i64), u64>,
+    /// The write-time aggregates ([`crate::ports::rollup`]), kept by [`Inner::change`].
+    pub(super) rollups: RollupState,
+}
+
+impl Inner {
+    /// The one place the twin's aggregates change: each event's facts before and after a
+    /// mutation (`None`: not there), applied as minus old, plus new.
+    pub(super) fn change(&mut self, changes: &[(Option<Fact>, Option<Fact>)]) {
+        let mut delta = Delta::default();
+        for (before, after) in changes {
+            delta.change(before.as_ref(), after.as_ref());
+        }
+        self.rollups.apply(&delta);
+    }
+}
+
+/// What the rollups know of a record.
+pub(super) fn record_fact(r: &Record) -> Fact {
+    fact(&r.stored.event.pixel_id, &super::source::row(r))
 }
 
 /// What makes the twin fail, as a real store can: commits that wait until released (a slow
