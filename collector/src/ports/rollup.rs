@@ -111,7 +111,7 @@ pub struct Fact {
     pub amount: Option<(String, i64)>,
 }
 
-/// `value` and `currency` of a Purchase.
+/// `value` and `currency` of a Purchase (any other field is skipped unread).
 #[derive(Default, Deserialize)]
 struct PurchaseData {
     value: Option<Value>,
@@ -125,7 +125,17 @@ pub fn amount(row: &Row<'_>) -> Option<(String, f64)> {
         return None;
     }
     let pd: PurchaseData = serde_json::from_str(row.purchase_data).unwrap_or_default();
-    let value = match pd.value? {
+    amount_of(pd.value.as_ref(), pd.currency.as_deref())
+}
+
+/// [`amount`] of a `custom_data` object already parsed (the write path's).
+pub fn amount_in(custom_data: &serde_json::Map<String, Value>) -> Option<(String, f64)> {
+    let currency = custom_data.get("currency").and_then(Value::as_str);
+    amount_of(custom_data.get("value"), currency)
+}
+
+fn amount_of(value: Option<&Value>, currency: Option<&str>) -> Option<(String, f64)> {
+    let value = match value? {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
@@ -133,8 +143,7 @@ pub fn amount(row: &Row<'_>) -> Option<(String, f64)> {
     if !value.is_finite() {
         return None;
     }
-    let currency = pd
-        .currency
+    let currency = currency
         .map(|c| c.trim().to_ascii_uppercase())
         .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()))
         .unwrap_or_else(|| NO_CURRENCY.to_owned());
@@ -144,6 +153,17 @@ pub fn amount(row: &Row<'_>) -> Option<(String, f64)> {
 /// The facts of a stored event of `pixel`, `row` as a scan returns it (with its purchase data,
 /// relay fields, origin; its derived columns, or else the columns they are derived from).
 pub fn fact(pixel: &str, row: &Row<'_>) -> Fact {
+    let amount = if row.event_name == "Purchase" {
+        amount(row)
+    } else {
+        None
+    };
+    fact_with(pixel, row, amount)
+}
+
+/// [`fact`] with the Purchase's amount already read ([`amount_in`], on the write path; `row`'s
+/// purchase data is not read).
+pub fn fact_with(pixel: &str, row: &Row<'_>, amount: Option<(String, f64)>) -> Fact {
     let (keys, named) = match row.derived {
         Some(d) => (d.keys, d.visitor.map(str::to_owned)),
         None => derive(row),
@@ -155,11 +175,9 @@ pub fn fact(pixel: &str, row: &Row<'_>) -> Fact {
     let status = row.relay_status.unwrap_or(RelayStatus::Pending);
     let error = (status == RelayStatus::Failed)
         .then(|| row.relay_error.unwrap_or("(no message)").to_owned());
-    let amount = if row.event_name == "Purchase" {
-        amount(row).map(|(c, v)| (c, (v.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64))
-    } else {
-        None
-    };
+    let amount = amount
+        .filter(|_| row.event_name == "Purchase")
+        .map(|(c, v)| (c, (v.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64));
     Fact {
         pixel: pixel.to_owned(),
         name: row.event_name.to_owned(),

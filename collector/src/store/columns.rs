@@ -242,6 +242,27 @@ fn derive_event(e: &NewEvent, user_data: &str) -> (i64, Option<String>) {
     })
 }
 
+/// What the rollups count of an event about to be inserted ([`Encoded::of`] its columns): the
+/// [`Fact`](crate::ports::rollup::Fact) a read of its row would give.
+pub fn inserted_fact(e: &NewEvent, c: &Encoded) -> crate::ports::rollup::Fact {
+    crate::ports::rollup::fact_with(
+        &e.pixel_id,
+        &crate::ports::Row {
+            event_name: &e.event_name,
+            event_time: e.event_time,
+            fbp: e.fbp.as_deref(),
+            event_id_derived: e.event_id_derived,
+            relay_status: Some(RelayStatus::initial(e.relay)),
+            derived: Some(crate::ports::Derived {
+                keys: c.report_keys,
+                visitor: c.report_visitor.as_deref(),
+            }),
+            ..Default::default()
+        },
+        crate::ports::rollup::amount_in(&e.custom_data),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

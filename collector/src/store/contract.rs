@@ -30,7 +30,8 @@ macro_rules! contract_tests {
             held_events_wait_until_their_pair_or_their_time,
             held_events_are_pending_in_id_order,
             client_ip_and_user_agent_go_when_the_event_leaves_the_queue,
-            a_late_copy_and_an_unrelayed_event_keep_no_ip_or_user_agent
+            a_late_copy_and_an_unrelayed_event_keep_no_ip_or_user_agent,
+            rollups_equal_a_rebuild_after_random_changes
         );
     };
     ($run:path; $($name:ident),*) => {
@@ -43,6 +44,8 @@ macro_rules! contract_tests {
     };
 }
 pub(crate) use contract_tests;
+
+pub use super::rollup_contract::rollups_equal_a_rebuild_after_random_changes;
 
 pub const HOUR: i64 = 3600 * 1000;
 /// 2023-11-14T22:13:20Z.

@@ -15,6 +15,8 @@ mod contract;
 mod dedup;
 pub mod memory;
 pub mod postgres;
+#[cfg(test)]
+mod rollup_contract;
 pub mod scan_sql;
 pub mod sqlite;
 

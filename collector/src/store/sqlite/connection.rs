@@ -6,11 +6,12 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::err;
+use super::rollup::{backfill, Backfill};
 use super::schema::{migrate, start_checkpointer};
 use crate::config::SyncMode;
 use crate::ports::{
@@ -34,7 +35,8 @@ const _: () = assert!(REPORT_READERS >= 1 && READERS > REPORT_READERS);
 
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    pub(super) writer: Mutex<Writer>,
+    /// Shared with the rollups' backfill thread, when one runs.
+    pub(super) writer: Arc<Mutex<Writer>>,
     readers: Vec<Mutex<Connection>>,
     /// Which reader a caller waits for when all are busy (in turn).
     next_reader: AtomicUsize,
@@ -48,6 +50,8 @@ pub struct SqliteStore {
 pub(super) struct Writer {
     pub(super) conn: Connection,
     pub(super) dedup: DedupIndex,
+    /// The events the rollups' backfill has still to count, which the write paths leave to it.
+    pub(super) backfill: Backfill,
 }
 
 /// Create a missing database file readable and writable by its owner only (0600), whatever the
@@ -96,6 +100,7 @@ impl SqliteStore {
             ))
             .map_err(err)?;
         migrate(&writer)?;
+        let backfill = Backfill::load(&writer)?;
         let checkpointer = start_checkpointer(path, sync_sql)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -112,10 +117,11 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let store = SqliteStore {
-            writer: Mutex::new(Writer {
+            writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
                 dedup: DedupIndex::default(),
-            }),
+                backfill,
+            })),
             readers,
             next_reader: AtomicUsize::new(0),
             _checkpointer: checkpointer,
@@ -129,6 +135,9 @@ impl SqliteStore {
             },
         };
         store.load_dedup(SystemClock.now_ms())?;
+        if backfill.next <= backfill.end {
+            start_backfill(store.writer.clone());
+        }
         Ok(store)
     }
 
@@ -317,5 +326,34 @@ mod tests {
         let after = std::fs::metadata(&other).map_err(io)?.permissions().mode() & 0o777;
         assert_eq!(before, after);
         Ok(())
+    }
+}
+
+/// Count the events of a database made before the rollups (schema migration 7) on a thread of
+/// its own, a chunk per transaction, so that the collector serves (and ingests) meanwhile; its
+/// progress is logged, and a restart resumes it.
+fn start_backfill(writer: Arc<Mutex<Writer>>) {
+    let spawned = std::thread::Builder::new()
+        .name("collector-rollup-backfill".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let mut logged = std::time::Instant::now();
+            let result = backfill(&writer, &mut |done, total| {
+                if logged.elapsed() >= std::time::Duration::from_secs(2) {
+                    tracing::info!(done, total, "rollups: backfilling the events stored before them");
+                    logged = std::time::Instant::now();
+                }
+            });
+            match result {
+                Ok(n) => tracing::info!(
+                    events = n,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "rollups: backfill done"
+                ),
+                Err(e) => tracing::error!(error = %e, "rollups: backfill stopped (resumes at the next start)"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "rollups: cannot start the backfill thread");
     }
 }

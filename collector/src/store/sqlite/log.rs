@@ -7,12 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::connection::{SqliteStore, Writer};
 use super::error::err;
+use super::rollup::{self, Backfill};
 use super::rows::row_to_event;
 use crate::event::NewEvent;
+use crate::ports::rollup::Delta;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
 use crate::store::columns::{
-    keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS, INSERTED,
-    INSERT_COLUMNS, STATUS_AT,
+    inserted_fact, keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS,
+    INSERTED, INSERT_COLUMNS, STATUS_AT,
 };
 use crate::store::dedup::{self, DedupIndex};
 
@@ -60,7 +62,13 @@ fn values<'a>(e: &'a NewEvent, c: &'a Encoded) -> [&'a dyn ToSql; INSERTED.len()
 static UPDATE: LazyLock<String> = LazyLock::new(|| merge_update(|i| format!("?{i}")));
 
 /// The other copy of the event stored in row `id`: merged into it (`true`), or a repeat.
-fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, StoreError> {
+fn merge_into(
+    tx: &Connection,
+    id: i64,
+    incoming: &NewEvent,
+    backfill: &Backfill,
+    delta: &mut Delta,
+) -> Result<bool, StoreError> {
     let sql = format!("SELECT {} FROM events WHERE id = ?1", *EVENT_COLUMNS);
     let stored = tx
         .prepare_cached(&sql)
@@ -89,9 +97,12 @@ fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, Sto
         .map(|(_, v)| v)
         .collect();
     params.push(&id);
+    let before = rollup::facts(tx, backfill, &[id])?;
     tx.prepare_cached(&UPDATE)
         .and_then(|mut s| s.execute(params.as_slice()))
         .map_err(err)?;
+    let after = rollup::facts(tx, backfill, &[id])?;
+    delta.change(before.get(&id), after.get(&id));
     Ok(true)
 }
 
@@ -100,18 +111,20 @@ fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, Sto
 fn insert_events(
     conn: &mut Connection,
     dedup: &mut DedupIndex,
+    backfill: &Backfill,
     events: &[NewEvent],
     claims: &mut Vec<dedup::Claim>,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let tx = GroupCommit::begin(conn)?;
     let mut outcomes = Vec::with_capacity(events.len());
+    let mut delta = Delta::default();
     {
         let mut insert = tx.prepare_cached(&INSERT).map_err(err)?;
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(claim) = dedup.claim(key, e.received_at_ms) else {
                 let merged = match dedup.row(key) {
-                    Some(row) => merge_into(&tx, row, e)?,
+                    Some(row) => merge_into(&tx, row, e, backfill, &mut delta)?,
                     None => false,
                 };
                 if merged {
@@ -124,13 +137,16 @@ fn insert_events(
             };
             claims.push(claim);
             let c = Encoded::of(e);
+            let stored = stored_form(e);
             insert
-                .execute(values(&stored_form(e), &c).as_slice())
+                .execute(values(&stored, &c).as_slice())
                 .map_err(err)?;
             dedup.set_row(key, tx.last_insert_rowid());
+            delta.add(&inserted_fact(&stored, &c), 1);
             outcomes.push(InsertOutcome::Stored);
         }
     }
+    rollup::change(&tx, &delta)?;
     tx.commit()?;
     Ok(outcomes)
 }
@@ -197,9 +213,13 @@ impl EventLog for SqliteStore {
 
     fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut guard = self.writer()?;
-        let Writer { conn, dedup } = &mut *guard;
+        let Writer {
+            conn,
+            dedup,
+            backfill,
+        } = &mut *guard;
         let mut claims = Vec::with_capacity(events.len());
-        let result = insert_events(conn, dedup, events, &mut claims);
+        let result = insert_events(conn, dedup, backfill, events, &mut claims);
         if result.is_err() {
             // Nothing was stored: the keys claimed for this batch are free again.
             dedup.undo(claims);
@@ -246,15 +266,34 @@ impl EventLog for SqliteStore {
             // so a binary search over the id finds where the old rows end.
             if let Some(last) = self.last_id_received_before(before)? {
                 loop {
-                    let w = self.writer()?;
-                    let n = w
-                        .conn
-                        .execute(
-                            "DELETE FROM events WHERE id IN
-                                (SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3)",
-                            params![last, before, PURGE_CHUNK],
+                    let mut w = self.writer()?;
+                    let backfill = w.backfill;
+                    let tx = w.conn.transaction().map_err(err)?;
+                    let ids: Vec<i64> = tx
+                        .prepare_cached(
+                            "SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3",
                         )
+                        .and_then(|mut s| {
+                            s.query_map(params![last, before, PURGE_CHUNK], |r| r.get(0))?
+                                .collect()
+                        })
                         .map_err(err)?;
+                    let gone = rollup::facts(&tx, &backfill, &ids)?;
+                    let mut delta = Delta::default();
+                    for f in gone.values() {
+                        delta.add(f, -1);
+                    }
+                    let mut n = 0;
+                    {
+                        let mut del = tx
+                            .prepare_cached("DELETE FROM events WHERE id = ?1")
+                            .map_err(err)?;
+                        for id in &ids {
+                            n += del.execute([id]).map_err(err)?;
+                        }
+                    }
+                    rollup::change(&tx, &delta)?;
+                    tx.commit().map_err(err)?;
                     drop(w);
                     deleted += u64::try_from(n).unwrap_or(0);
                     if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {

@@ -9,6 +9,7 @@ mod connection;
 mod error;
 mod log;
 mod queue;
+mod rollup;
 mod rows;
 mod schema;
 mod source;
@@ -16,3 +17,4 @@ mod source;
 mod tests;
 
 pub use connection::{SqliteStore, READERS, REPORT_READERS, WRITE_BUSY_TIMEOUT_MS};
+pub use rollup::BACKFILL_CHUNK;

@@ -2,11 +2,13 @@
 //! plain read of the pending events whose hold is over, and marks are short transactions on the
 //! writer.
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use super::connection::SqliteStore;
 use super::error::err;
+use super::rollup::{self, Backfill};
 use super::rows::row_to_event;
+use crate::ports::rollup::Delta;
 use crate::ports::{older_than, RelayQueue, StoreError, StoredEvent, EXPIRED_MESSAGE};
 use crate::store::columns::EVENT_COLUMNS;
 
@@ -85,41 +87,43 @@ impl RelayQueue for SqliteStore {
         // the rest pending: sent once more, as after a crash before the mark.
         for ids in ids.chunks(MARK_CHUNK) {
             let mut w = self.writer()?;
+            let backfill = w.backfill;
             let tx = w.conn.transaction().map_err(err)?;
-            {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "UPDATE events SET relay_status = 'sent', relayed_at_ms = ?2, relay_error = NULL,
-                            client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
-                            user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
-                            relay_attempts = relay_attempts + 1
-                         WHERE id = ?1 AND relay_status = 'pending'",
-                    )
-                    .map_err(err)?;
-                for id in ids {
-                    stmt.execute(params![id, now_ms]).map_err(err)?;
-                }
-            }
+            with_rollups(&tx, &backfill, ids, |id| {
+                tx.prepare_cached(
+                    "UPDATE events SET relay_status = 'sent', relayed_at_ms = ?2, relay_error = NULL,
+                        client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                        user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
+                        relay_attempts = relay_attempts + 1
+                     WHERE id = ?1 AND relay_status = 'pending'",
+                )
+                .and_then(|mut s| s.execute(params![id, now_ms]))
+                .map_err(err)
+            })?;
             tx.commit().map_err(err)?;
         }
         Ok(())
     }
 
     fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
-        let w = self.writer()?;
-        w.conn
-            .execute(
+        let mut w = self.writer()?;
+        let backfill = w.backfill;
+        let tx = w.conn.transaction().map_err(err)?;
+        with_rollups(&tx, &backfill, &[id], |id| {
+            tx.execute(
                 "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
-                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
-                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
-                relay_attempts = relay_attempts + 1
-             WHERE id = ?1 AND relay_status = 'pending'",
+                    client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                    user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
+                    relay_attempts = relay_attempts + 1
+                 WHERE id = ?1 AND relay_status = 'pending'",
                 params![id, message, now_ms],
             )
-            .map_err(err)?;
-        Ok(())
+            .map_err(err)
+        })?;
+        tx.commit().map_err(err)
     }
 
+    /// Changes no rollup: a pending event's message is not counted (only a failed one's is).
     fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {
         let mut w = self.writer()?;
         let tx = w.conn.transaction().map_err(err)?;
@@ -165,22 +169,43 @@ impl RelayQueue for SqliteStore {
             return Ok(0);
         }
         let mut w = self.writer()?;
+        let backfill = w.backfill;
         let tx = w.conn.transaction().map_err(err)?;
-        let mut n = 0;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE events SET relay_status = 'expired', relay_error = ?2,
-                        client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
-                        user_agent = CASE WHEN report_keys IS NULL THEN user_agent END
-                     WHERE id = ?1 AND relay_status = 'pending'",
-                )
-                .map_err(err)?;
-            for id in ids {
-                n += stmt.execute(params![id, EXPIRED_MESSAGE]).map_err(err)?;
-            }
-        }
+        let n = with_rollups(&tx, &backfill, ids, |id| {
+            tx.prepare_cached(
+                "UPDATE events SET relay_status = 'expired', relay_error = ?2,
+                    client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
+                    user_agent = CASE WHEN report_keys IS NULL THEN user_agent END
+                 WHERE id = ?1 AND relay_status = 'pending'",
+            )
+            .and_then(|mut s| s.execute(params![id, EXPIRED_MESSAGE]))
+            .map_err(err)
+        })?;
         tx.commit().map_err(err)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// Run `update` on each of `ids` in `tx` with the rollups' minus old, plus new around it (the
+/// events' facts read before and after); how many rows it changed.
+fn with_rollups(
+    tx: &Connection,
+    backfill: &Backfill,
+    ids: &[i64],
+    mut update: impl FnMut(i64) -> Result<usize, StoreError>,
+) -> Result<usize, StoreError> {
+    let before = rollup::facts(tx, backfill, ids)?;
+    let mut n = 0;
+    for id in ids {
+        n += update(*id)?;
+    }
+    if n > 0 {
+        let after = rollup::facts(tx, backfill, ids)?;
+        let mut delta = Delta::default();
+        for id in ids {
+            delta.change(before.get(id), after.get(id));
+        }
+        rollup::change(tx, &delta)?;
+    }
+    Ok(n)
 }

@@ -115,6 +115,61 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_held ON events (pixel_id, hold_until_ms)
         WHERE relay_status = 'pending' AND hold_until_ms IS NOT NULL;",
     ),
+    (
+        7,
+        "rollups: write-time aggregates, visitors interned, backfill progress",
+        // `ports::rollup`: the cells the count-like reports read instead of the events, changed
+        // in the transaction of every mutation of an event. Events stored before are counted by
+        // the backfill (`rollup.rs`), ids `next_id..=end_id`, resumable.
+        "CREATE TABLE rollup_hours (
+        pixel_id   TEXT    NOT NULL,
+        hour       INTEGER NOT NULL,
+        event_name TEXT    NOT NULL,
+        currency   TEXT    NOT NULL,
+        events     INTEGER NOT NULL,
+        micros     INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, hour, event_name, currency)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_days (
+        pixel_id   TEXT    NOT NULL,
+        day        INTEGER NOT NULL,
+        event_name TEXT    NOT NULL,
+        keys       INTEGER NOT NULL,
+        status     TEXT    NOT NULL,
+        id_derived INTEGER NOT NULL,
+        error      TEXT    NOT NULL,
+        events     INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, day, event_name, keys, status, id_derived, error)
+    ) WITHOUT ROWID;
+    CREATE TABLE visitors (
+        id       INTEGER PRIMARY KEY,
+        pixel_id TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        UNIQUE (pixel_id, key)
+    );
+    CREATE TABLE visitor_days (
+        visitor INTEGER NOT NULL,
+        step    INTEGER NOT NULL,
+        day     INTEGER NOT NULL,
+        events  INTEGER NOT NULL,
+        PRIMARY KEY (visitor, step, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE visitor_gaps (
+        pixel_id TEXT    NOT NULL,
+        day      INTEGER NOT NULL,
+        step     INTEGER NOT NULL,
+        prev     INTEGER NOT NULL,
+        visitors INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, day, step, prev)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_backfill (
+        one     INTEGER PRIMARY KEY CHECK (one = 1),
+        next_id INTEGER NOT NULL,
+        end_id  INTEGER NOT NULL
+    );
+    INSERT INTO rollup_backfill (one, next_id, end_id)
+        SELECT 1, 1, COALESCE(MAX(id), 0) FROM events;",
+    ),
 ];
 
 /// How often the background thread moves WAL pages into the database file.

@@ -117,6 +117,17 @@ impl ReportSource for SqliteStore {
         tx.commit().map_err(err)
     }
 
+    /// The cells of migration 7 ([`super::rollup`]).
+    fn rollup(
+        &self,
+        pixel_id: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<crate::ports::rollup::Rollup, StoreError> {
+        let conn = self.report_reader()?;
+        super::rollup::read(&conn, pixel_id, from_day, to_day)
+    }
+
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError> {
         let conn = self.report_reader()?;
         conn.query_row(
