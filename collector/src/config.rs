@@ -73,6 +73,16 @@ pub enum SyncMode {
     Normal,
 }
 
+/// A task the collector runs instead of serving.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Recompute every write-time aggregate (the rollups the funnel, timeline, match-quality,
+    /// relay and summary reports read) from the raw events, with progress on stderr, and exit.
+    /// Run it with the collector stopped. SQLite only: a PostgreSQL store computes those reports
+    /// from its events.
+    Rebuild,
+}
+
 /// The collector's configuration. Its `Debug` leaves out every token and secret.
 #[derive(Clone, Parser)]
 #[command(
@@ -349,6 +359,10 @@ pub struct Config {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "COLLECTOR_LOG", default_value = "info")]
     pub log: tracing::Level,
+
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 /// A `postgres://` URL. Its `Debug` and [`DbUrl::redacted`] show `***` for the password.

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
             return fail(&format!("--site {} is not a directory", site.display()));
         }
     }
+    if config.command == Some(collector::config::Command::Rebuild) {
+        return rebuild(&config);
+    }
     // `config.db` shows a PostgreSQL URL with its password replaced by `***`.
     let store = match collector::store::open(&config) {
         Ok(s) => s,
@@ -114,4 +117,30 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `collector rebuild`: every rollup recomputed from the events, progress on stderr.
+fn rebuild(config: &Config) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let mut progress = |done: i64, total: i64| {
+        if last.elapsed() >= std::time::Duration::from_secs(1) || done >= total {
+            eprintln!("rebuild: events up to id {done} of {total}");
+            last = std::time::Instant::now();
+        }
+    };
+    match collector::store::rebuild_rollups(config, &mut progress) {
+        Ok(Some(n)) => {
+            eprintln!(
+                "rebuild: {n} events counted in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("rebuild: a PostgreSQL store keeps no rollups (its reports read the events)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("rebuild of {}: {e}", config.db.display())),
+    }
 }

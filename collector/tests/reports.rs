@@ -892,7 +892,54 @@ async fn server_copies_show_in_the_relay_report_and_only_verified_orders_make_pu
     assert_eq!(people, expected, "{csv:?}");
 }
 
+/// `/api/reports/summary` over the fixture, by hand. Visitors of D0..D1: A, B, C (by
+/// external_id), E, F and the two anonymous = 7; E's PageView e14 is 9 days before the range, so
+/// E is returning and the other 6 are new. Orders: e5 (its repeat dropped), e10, e13 = 3, by A, C
+/// and E: 3 purchasers, 3 / 7 = 0.4286. Revenue: USD 100 (e5) + 20 (e13), EUR 50 (e10, "50.00"
+/// "eur"); AOV: USD 120 / 2 = 60, EUR 50 / 1.
+async fn the_summary_matches_the_hand_computed_fixture(backend: impl Into<Source>) {
+    let api = Api::on(backend);
+    assert_eq!(
+        api.report("summary", "").await,
+        json!({
+            "visitors": 7, "new_visitors": 6, "returning_visitors": 1,
+            "orders": 3, "purchasers": 3, "conversion_rate": 0.4286,
+            "revenue": {"EUR": 50.0, "USD": 120.0}, "aov": {"EUR": 50.0, "USD": 60.0},
+        })
+    );
+    // D1 alone: B (seen on D0), C, E (seen before), F and the two anonymous = 6, of whom B and E
+    // return; orders e10 and e13 by C and E: 2 of 6 = 0.3333.
+    let d1 = api
+        .json(&format!(
+            "/api/reports/summary?pixel={PIXEL}&from=2026-11-11&to=2026-11-11"
+        ))
+        .await;
+    assert_eq!(
+        d1,
+        json!({
+            "visitors": 6, "new_visitors": 4, "returning_visitors": 2,
+            "orders": 2, "purchasers": 2, "conversion_rate": 0.3333,
+            "revenue": {"EUR": 50.0, "USD": 20.0}, "aov": {"EUR": 50.0, "USD": 20.0},
+        })
+    );
+    // Nothing: zeros, and a conversion rate of 0.
+    let empty = api
+        .json(&format!(
+            "/api/reports/summary?pixel={PIXEL}&from=2026-01-01&to=2026-01-01"
+        ))
+        .await;
+    assert_eq!(
+        empty,
+        json!({
+            "visitors": 0, "new_visitors": 0, "returning_visitors": 0,
+            "orders": 0, "purchasers": 0, "conversion_rate": 0.0,
+            "revenue": {}, "aov": {},
+        })
+    );
+}
+
 backend_tests! {
+    the_summary_matches_the_hand_computed_fixture,
     server_copies_show_in_the_relay_report_and_only_verified_orders_make_purchasers,
     every_report_matches_the_hand_computed_fixture,
     an_empty_range_and_a_range_of_one_event,
@@ -912,6 +959,11 @@ mod twin {
     #[tokio::test]
     async fn an_empty_range_and_a_range_of_one_event() {
         super::an_empty_range_and_a_range_of_one_event(Twin).await
+    }
+
+    #[tokio::test]
+    async fn the_summary_matches_the_hand_computed_fixture() {
+        super::the_summary_matches_the_hand_computed_fixture(Twin).await
     }
 
     #[tokio::test]

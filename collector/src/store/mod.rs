@@ -44,3 +44,18 @@ pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
         None => Ok(Arc::new(SqliteStore::open(&config.db, config.sync)?)),
     }
 }
+
+/// `collector rebuild`: every rollup of the SQLite file `config.db` recomputed from its events
+/// (`progress(id, last id)` as it goes); how many events it counted. `None` for PostgreSQL, which
+/// keeps none (its reports compute them from the events:
+/// [`ReportSource::rollup`](crate::ports::ReportSource::rollup)'s default).
+pub fn rebuild_rollups(
+    config: &Config,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<Option<i64>, StoreError> {
+    if config.postgres.is_some() {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&config.db, config.sync)?;
+    store.rebuild_rollups(progress).map(Some)
+}

@@ -204,8 +204,30 @@ impl Cells for SqlCells<'_> {
                     events
                 ])
             })
-            .map_err(err)
-            .map(drop)
+            .map_err(err)?;
+        if events < 0 {
+            // A status change leaves its old cell empty: gone, so the table keeps only cells
+            // that count.
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM rollup_days WHERE pixel_id = ?1 AND day = ?2 AND event_name = ?3
+                        AND keys = ?4 AND status = ?5 AND id_derived = ?6 AND error = ?7
+                        AND events = 0",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        pixel,
+                        key.day,
+                        key.name,
+                        key.keys,
+                        key.status,
+                        key.id_derived,
+                        key.error.as_deref().unwrap_or("")
+                    ])
+                })
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     fn gap(
@@ -223,8 +245,17 @@ impl Cells for SqlCells<'_> {
                  ON CONFLICT DO UPDATE SET visitors = visitors + excluded.visitors",
             )
             .and_then(|mut s| s.execute(params![pixel, step, day, prev, n]))
-            .map_err(err)
-            .map(drop)
+            .map_err(err)?;
+        if n < 0 {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM visitor_gaps WHERE pixel_id = ?1 AND day = ?2 AND step = ?3
+                        AND prev = ?4 AND visitors = 0",
+                )
+                .and_then(|mut s| s.execute(params![pixel, day, step, prev]))
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     fn presence(
