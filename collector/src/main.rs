@@ -122,11 +122,11 @@ fn main() -> ExitCode {
 /// `collector rebuild`: every rollup recomputed from the events, progress on stderr.
 fn rebuild(config: &Config) -> ExitCode {
     let started = std::time::Instant::now();
-    let mut last = std::time::Instant::now();
+    let mut last: Option<std::time::Instant> = None;
     let mut progress = |done: i64, total: i64| {
-        if last.elapsed() >= std::time::Duration::from_secs(1) || done >= total {
+        if last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) || done >= total {
             eprintln!("rebuild: events up to id {done} of {total}");
-            last = std::time::Instant::now();
+            last = Some(std::time::Instant::now());
         }
     };
     match collector::store::rebuild_rollups(config, &mut progress) {
