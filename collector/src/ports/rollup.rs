@@ -498,19 +498,21 @@ impl RollupState {
     }
 }
 
-/// The cells of `pixel` over `from_day..=to_day` computed from the raw events (every event of the
-/// pixel up to the range's end, for the visitors seen before it): what a store without rollups
-/// answers, and what the rollups must always equal.
+/// The cells of `pixel` over `from_day..=to_day` computed from the raw events: what a store
+/// without rollups answers, and what the rollups must always equal. One scan of the range for
+/// the cells, and one of the events before it that reads only who did what (a visitor present in
+/// the range and before it is a returning one).
 pub fn from_scan<S: ReportSource + ?Sized>(
     src: &S,
     pixel: &str,
     from_day: i64,
     to_day: i64,
 ) -> Result<Rollup, StoreError> {
+    let from_secs = from_day * SECS_PER_HOUR * HOURS_PER_DAY;
     let mut delta = Delta::default();
-    let scan = Scan {
+    let range = Scan {
         pixel_id: pixel,
-        from_secs: i64::MIN / 2,
+        from_secs,
         to_secs: (to_day + 1) * SECS_PER_HOUR * HOURS_PER_DAY,
         names: None,
         columns: super::Columns {
@@ -522,10 +524,46 @@ pub fn from_scan<S: ReportSource + ?Sized>(
             ..Default::default()
         },
     };
-    src.scan(&scan, &mut |row| delta.add(&fact(pixel, row), 1))?;
+    src.scan(&range, &mut |row| delta.add(&fact(pixel, row), 1))?;
+    let present: std::collections::HashSet<(String, u8)> = delta
+        .presence
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|((_, v, step, _), _)| (v.clone(), *step))
+        .collect();
     let mut state = RollupState::default();
     state.apply(&delta);
-    Ok(state.read(pixel, from_day, to_day))
+    let mut r = state.read(pixel, from_day, to_day);
+    if present.is_empty() {
+        return Ok(r);
+    }
+    let before = Scan {
+        from_secs: i64::MIN / 2,
+        to_secs: from_secs,
+        columns: super::Columns {
+            user_data: true,
+            ..Default::default()
+        },
+        ..range
+    };
+    let mut returning: std::collections::HashSet<(String, u8)> = Default::default();
+    src.scan(&before, &mut |row| {
+        let f = fact(pixel, row);
+        if let Some(v) = f.visitor {
+            for step in steps(&f.name) {
+                let key = (v.clone(), step);
+                if present.contains(&key) {
+                    returning.insert(key);
+                }
+            }
+        }
+    })?;
+    for (_, step) in returning {
+        if let Some(d) = r.visitors.get_mut(usize::from(step)) {
+            d.new -= 1;
+        }
+    }
+    Ok(r)
 }
 
 /// A row of a report's day cell keys, for [`super::derivation::origin`].
