@@ -499,9 +499,10 @@ impl RollupState {
 }
 
 /// The cells of `pixel` over `from_day..=to_day` computed from the raw events: what a store
-/// without rollups answers, and what the rollups must always equal. One scan of the range for
-/// the cells, and one of the events before it that reads only who did what (a visitor present in
-/// the range and before it is a returning one).
+/// without rollups answers (PostgreSQL today), and what the rollups must always equal. One scan
+/// of the range, counting into maps keyed by small integers (names, currencies, messages and
+/// visitors numbered as they appear), and one of the events before it that reads only who did
+/// what: a visitor present in the range and before it is a returning one.
 pub fn from_scan<S: ReportSource + ?Sized>(
     src: &S,
     pixel: &str,
@@ -509,7 +510,6 @@ pub fn from_scan<S: ReportSource + ?Sized>(
     to_day: i64,
 ) -> Result<Rollup, StoreError> {
     let from_secs = from_day * SECS_PER_HOUR * HOURS_PER_DAY;
-    let mut delta = Delta::default();
     let range = Scan {
         pixel_id: pixel,
         from_secs,
@@ -524,17 +524,10 @@ pub fn from_scan<S: ReportSource + ?Sized>(
             ..Default::default()
         },
     };
-    src.scan(&range, &mut |row| delta.add(&fact(pixel, row), 1))?;
-    let present: std::collections::HashSet<(String, u8)> = delta
-        .presence
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|((_, v, step, _), _)| (v.clone(), *step))
-        .collect();
-    let mut state = RollupState::default();
-    state.apply(&delta);
-    let mut r = state.read(pixel, from_day, to_day);
-    if present.is_empty() {
+    let mut c = Counts::default();
+    src.scan(&range, &mut |row| c.count(row))?;
+    let mut r = c.rollup();
+    if c.visitors.is_empty() {
         return Ok(r);
     }
     let before = Scan {
@@ -546,24 +539,175 @@ pub fn from_scan<S: ReportSource + ?Sized>(
         },
         ..range
     };
-    let mut returning: std::collections::HashSet<(String, u8)> = Default::default();
+    // Per visitor of the range: the steps they did before it too.
+    let mut returning = vec![0u8; c.visitors.len()];
     src.scan(&before, &mut |row| {
-        let f = fact(pixel, row);
-        if let Some(v) = f.visitor {
-            for step in steps(&f.name) {
-                let key = (v.clone(), step);
-                if present.contains(&key) {
-                    returning.insert(key);
-                }
+        let id = match visitor_of(row) {
+            Some(Who::Fbp(f)) => c.visitors.get(&Key::Fbp(f.into())),
+            Some(Who::Named(n)) => c.visitors.get(&Key::Named(n.into())),
+            None => None,
+        };
+        if let Some(&id) = id {
+            let mask = steps(row.event_name).fold(0u8, |m, s| m | 1 << s);
+            if let Some(slot) = returning.get_mut(id as usize) {
+                *slot |= mask & c.did.get(id as usize).copied().unwrap_or(0);
             }
         }
     })?;
-    for (_, step) in returning {
-        if let Some(d) = r.visitors.get_mut(usize::from(step)) {
-            d.new -= 1;
+    for mask in returning {
+        for (step, d) in r.visitors.iter_mut().enumerate() {
+            if mask & (1 << step) != 0 {
+                d.new -= 1;
+            }
         }
     }
     Ok(r)
+}
+
+/// Who did an event, borrowed from its row: its `fbp`, else its named visitor.
+enum Who<'a> {
+    Fbp(&'a str),
+    Named(std::borrow::Cow<'a, str>),
+}
+
+fn visitor_of<'a>(row: &Row<'a>) -> Option<Who<'a>> {
+    if let Some(fbp) = row.fbp {
+        return Some(Who::Fbp(fbp));
+    }
+    match row.derived {
+        Some(d) => d.visitor.map(|v| Who::Named(v.into())),
+        None => derive(row).1.map(|v| Who::Named(v.into())),
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum Key {
+    Fbp(Box<str>),
+    Named(Box<str>),
+}
+
+type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The range's cells as [`from_scan`] counts them.
+#[derive(Default)]
+struct Counts {
+    names: Vec<String>,
+    texts: Vec<String>,
+    /// (hour, name, currency text or none) → (events, micros).
+    hours: Fast<(i64, u16, Option<u16>), (i64, i64)>,
+    /// (day, name, keys, status, id_derived, error text) → events.
+    days: Fast<(i64, u16, i64, &'static str, bool, Option<u16>), i64>,
+    visitors: Fast<Key, u32>,
+    /// Per visitor: the steps they did in the range.
+    did: Vec<u8>,
+    anonymous: [i64; STEPS],
+}
+
+fn intern(list: &mut Vec<String>, s: &str) -> u16 {
+    match list.iter().position(|x| x == s) {
+        Some(i) => i as u16,
+        None => {
+            list.push(s.to_owned());
+            (list.len() - 1) as u16
+        }
+    }
+}
+
+impl Counts {
+    fn count(&mut self, row: &Row<'_>) {
+        let keys = match row.derived {
+            Some(d) => d.keys,
+            None => derive(row).0,
+        } & DAY_KEYS;
+        let status = row.relay_status.unwrap_or(RelayStatus::Pending);
+        let error = (status == RelayStatus::Failed)
+            .then(|| intern(&mut self.texts, row.relay_error.unwrap_or("(no message)")));
+        let name = intern(&mut self.names, row.event_name);
+        let amount = if row.event_name == "Purchase" {
+            amount(row)
+        } else {
+            None
+        };
+        let (currency, micros) = match amount {
+            Some((c, v)) => (
+                Some(intern(&mut self.texts, &c)),
+                (v.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64,
+            ),
+            None => (None, 0),
+        };
+        let hour = row.event_time.div_euclid(SECS_PER_HOUR);
+        let h = self.hours.entry((hour, name, currency)).or_insert((0, 0));
+        h.0 += 1;
+        h.1 += micros;
+        let day = hour.div_euclid(HOURS_PER_DAY);
+        *self
+            .days
+            .entry((
+                day,
+                name,
+                keys,
+                status.as_str(),
+                row.event_id_derived,
+                error,
+            ))
+            .or_insert(0) += 1;
+        let mask = steps(row.event_name).fold(0u8, |m, s| m | 1 << s);
+        let key = match visitor_of(row) {
+            Some(Who::Fbp(f)) => Key::Fbp(f.into()),
+            Some(Who::Named(n)) => Key::Named(n.into()),
+            None => {
+                for (step, n) in self.anonymous.iter_mut().enumerate() {
+                    if mask & (1 << step) != 0 {
+                        *n += 1;
+                    }
+                }
+                return;
+            }
+        };
+        let next = self.visitors.len() as u32;
+        let id = *self.visitors.entry(key).or_insert(next);
+        if id == next {
+            self.did.push(0);
+        }
+        if let Some(d) = self.did.get_mut(id as usize) {
+            *d |= mask;
+        }
+    }
+
+    /// As if every visitor of the range were first seen in it (the scan before corrects that).
+    fn rollup(&self) -> Rollup {
+        let text = |i: Option<u16>| i.and_then(|i| self.texts.get(usize::from(i)).cloned());
+        let name = |i: u16| self.names.get(usize::from(i)).cloned().unwrap_or_default();
+        let mut r = Rollup::default();
+        for ((hour, n, cur), v) in &self.hours {
+            let key = HourKey {
+                hour: *hour,
+                name: name(*n),
+                currency: text(*cur).unwrap_or_default(),
+            };
+            let e = r.hours.entry(key).or_insert((0, 0));
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        for ((day, n, keys, status, id_derived, error), v) in &self.days {
+            let key = DayKey {
+                day: *day,
+                name: name(*n),
+                keys: *keys,
+                status,
+                id_derived: *id_derived,
+                error: text(*error),
+            };
+            *r.days.entry(key).or_insert(0) += v;
+        }
+        for (step, d) in r.visitors.iter_mut().enumerate() {
+            let n = self.did.iter().filter(|m| *m & (1 << step) != 0).count() as i64
+                + self.anonymous.get(step).copied().unwrap_or(0);
+            d.visitors = n;
+            d.new = n;
+        }
+        r
+    }
 }
 
 /// A row of a report's day cell keys, for [`super::derivation::origin`].

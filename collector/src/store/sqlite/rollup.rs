@@ -4,7 +4,7 @@
 //! database made before them (or rebuilt: `collector rebuild`), in chunks that each commit their
 //! progress, so a killed backfill resumes where it stopped and ingest runs between chunks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -120,6 +120,10 @@ impl Backfill {
 struct SqlCells<'c> {
     conn: &'c Connection,
     ids: HashMap<(String, String), i64>,
+    /// The present days of the visitors created in this transaction, which have no others: their
+    /// presence and neighbours are answered here, without a read (most events of a new visitor's
+    /// first visit, and every event of `loadgen`'s).
+    fresh: HashMap<i64, BTreeMap<(u8, i64), i64>>,
 }
 
 impl<'c> SqlCells<'c> {
@@ -127,6 +131,7 @@ impl<'c> SqlCells<'c> {
         SqlCells {
             conn,
             ids: HashMap::new(),
+            fresh: HashMap::new(),
         }
     }
 
@@ -147,7 +152,9 @@ impl<'c> SqlCells<'c> {
                     .prepare_cached("INSERT INTO visitors (pixel_id, key) VALUES (?1, ?2)")
                     .and_then(|mut s| s.execute(params![pixel, key]))
                     .map_err(err)?;
-                self.conn.last_insert_rowid()
+                let id = self.conn.last_insert_rowid();
+                self.fresh.insert(id, BTreeMap::new());
+                id
             }
         };
         self.ids.insert(k, id);
@@ -267,14 +274,25 @@ impl Cells for SqlCells<'_> {
         delta: i64,
     ) -> Result<i64, StoreError> {
         let id = self.visitor(pixel, visitor)?;
-        let old: i64 = self
-            .conn
-            .prepare_cached(
-                "SELECT events FROM visitor_days WHERE visitor = ?1 AND step = ?2 AND day = ?3",
-            )
-            .and_then(|mut s| s.query_row(params![id, step, day], |r| r.get(0)).optional())
-            .map_err(err)?
-            .unwrap_or(0);
+        let old: i64 = match self.fresh.get_mut(&id) {
+            Some(days) => {
+                let old = days.get(&(step, day)).copied().unwrap_or(0);
+                if old + delta == 0 {
+                    days.remove(&(step, day));
+                } else {
+                    days.insert((step, day), old + delta);
+                }
+                old
+            }
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT events FROM visitor_days WHERE visitor = ?1 AND step = ?2 AND day = ?3",
+                )
+                .and_then(|mut s| s.query_row(params![id, step, day], |r| r.get(0)).optional())
+                .map_err(err)?
+                .unwrap_or(0),
+        };
         let sql = if old + delta == 0 {
             "DELETE FROM visitor_days WHERE visitor = ?1 AND step = ?2 AND day = ?3 AND ?4 = ?4"
         } else {
@@ -296,6 +314,13 @@ impl Cells for SqlCells<'_> {
         day: i64,
     ) -> Result<(Option<i64>, Option<i64>), StoreError> {
         let id = self.visitor(pixel, visitor)?;
+        if let Some(days) = self.fresh.get(&id) {
+            let prev = days.range((step, i64::MIN)..(step, day)).next_back();
+            let next = days
+                .range((step, day.saturating_add(1))..=(step, i64::MAX))
+                .next();
+            return Ok((prev.map(|(k, _)| k.1), next.map(|(k, _)| k.1)));
+        }
         let one = |sql: &str| -> Result<Option<i64>, StoreError> {
             self.conn
                 .prepare_cached(sql)
