@@ -13,8 +13,9 @@
 //! accepted. Relayed events are then marked sent, or failed with one of two Meta messages, and a
 //! share of the newest stay pending.
 //!
-//! **Never in the future.** Sessions start at least an hour before the moment the seed runs
-//! (and a session lasts under an hour), so with `end_day` today every event is in the past.
+//! **Never in the future, never after the range.** Sessions start at least an hour before the
+//! moment the seed runs and before the end of `end_day` (and a session lasts under an hour), so
+//! with `end_day` today every event is in the past, and every event is within the range.
 //!
 //! **Fast, through the write path.** The range is cut into chunks (an hour each, shorter when an
 //! hour would hold more than [`CHUNK_EVENTS`]) with their share of the events, generated on every
@@ -74,7 +75,8 @@ pub struct Summary {
 pub const BATCH: usize = 10_000;
 /// Most events in one chunk.
 pub const CHUNK_EVENTS: u64 = 20_000;
-/// The newest session starts this long before now: a session lasts less.
+/// The newest session starts this long before now or the end of the range: a session (with
+/// its consent delay and server copy) lasts less.
 const SESSION_MAX_SECS: i64 = 3600;
 
 /// Fill `store`; `progress` is called with the number of events stored after each batch.
@@ -208,7 +210,9 @@ fn write(
 /// The range cut into chunks, each with its share of the events by the hour's traffic.
 fn chunks(opts: &Options, now_secs: i64) -> Result<Vec<Chunk>, String> {
     let start = (opts.end_day - opts.days + 1) * 86_400;
-    let end = ((opts.end_day + 1) * 86_400).min(now_secs - SESSION_MAX_SECS);
+    // The last session starts an hour before the end of the range, or before now: it ends in
+    // both.
+    let end = ((opts.end_day + 1) * 86_400).min(now_secs) - SESSION_MAX_SECS;
     if end <= start {
         return Err("the range has no hour before now to put events in".into());
     }
