@@ -100,7 +100,9 @@ fn the_demo_looks_like_a_small_shop() {
     let (summary, all) = run(20_000, 30, end, 1);
     // Within the range: the sessions of its last evening end before midnight.
     let after = (end + 1) * 86_400_000;
-    assert!(all.iter().all(|e| e.event.event_time * 1000 < after && e.event.received_at_ms < after));
+    assert!(all
+        .iter()
+        .all(|e| e.event.event_time * 1000 < after && e.event.received_at_ms < after));
     let mut names: HashMap<&str, u64> = HashMap::new();
     for e in &all {
         *names.entry(e.event.event_name.as_str()).or_default() += 1;
