@@ -166,17 +166,12 @@ fn write(
     let mut waiting: BTreeMap<usize, Output> = BTreeMap::new();
     let mut next = 0usize;
     let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH + CHUNK_EVENTS as usize * 2);
-    let mut expected = 0u64;
-    let mut flush = |batch: &mut Vec<NewEvent>, expected: &mut u64, last: bool| {
+    let mut flush = |batch: &mut Vec<NewEvent>, last: bool| {
         let outcomes = store.insert_batch(batch).map_err(|e| e.to_string())?;
         let count = |what| outcomes.iter().filter(|o| **o == what).count() as u64;
+        // Exactly what was planned on a fresh database; fewer where it already holds some of
+        // these events (the same seed run twice: the store drops the repeats).
         let stored = count(InsertOutcome::Stored);
-        if stored != *expected {
-            return Err(format!(
-                "the store kept {stored} of a batch planned to store {expected}: is the database \
-                 already seeded with these events?"
-            ));
-        }
         summary.stored += stored;
         summary.duplicates += count(InsertOutcome::Duplicate);
         if opts.relay {
@@ -184,7 +179,6 @@ fn write(
         }
         progress(summary.stored);
         batch.clear();
-        *expected = 0;
         Ok::<(), String>(())
     };
     for (k, out) in rx.iter() {
@@ -197,14 +191,13 @@ fn write(
                 cv.notify_all();
             }
             summary.visitors += out.new_visitors;
-            expected += out.stored;
             batch.extend(out.events);
             if batch.len() >= BATCH {
-                flush(&mut batch, &mut expected, false)?;
+                flush(&mut batch, false)?;
             }
         }
     }
-    flush(&mut batch, &mut expected, true)
+    flush(&mut batch, true)
 }
 
 /// The range cut into chunks, each with its share of the events by the hour's traffic.

@@ -35,8 +35,6 @@ pub struct Ctx<'a> {
 /// A chunk's events, in time order of their sessions.
 pub struct Output {
     pub events: Vec<NewEvent>,
-    /// Stored when inserted alone, in order: exactly the chunk's quota.
-    pub stored: u64,
     pub new_visitors: u64,
 }
 
@@ -107,7 +105,6 @@ pub fn generate(ctx: &Ctx<'_>, k: usize) -> Output {
     let Some(chunk) = ctx.chunks.get(k).copied() else {
         return Output {
             events: Vec::new(),
-            stored: 0,
             new_visitors: 0,
         };
     };
@@ -131,7 +128,6 @@ pub fn generate(ctx: &Ctx<'_>, k: usize) -> Output {
     starts.sort_unstable();
     let mut out = Output {
         events: Vec::with_capacity(usize::try_from(chunk.quota).unwrap_or(0) * 9 / 8 + 8),
-        stored: planned,
         new_visitors: plans.iter().filter(|p| p.new).count() as u64,
     };
     let mut seq = 0u64;
