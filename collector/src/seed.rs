@@ -19,7 +19,7 @@
 //!
 //! **Fast, through the write path.** The range is cut into chunks (an hour each, shorter when an
 //! hour would hold more than [`CHUNK_EVENTS`]) with their share of the events, generated on every
-//! core but one (`session`), and stored in time order by this thread through
+//! core but one (`plan`, then `session`), and stored in time order by this thread through
 //! [`Store::insert_batch`] in batches of [`BATCH`], exactly as the ingest writer stores them.
 //! The same seed and options give the same events, whatever the number of threads.
 //!
@@ -31,6 +31,7 @@
 // to be wrong about.
 #![allow(clippy::indexing_slicing)]
 
+mod plan;
 mod session;
 mod shop;
 mod visitor;
@@ -44,7 +45,8 @@ use fastrand::Rng;
 use crate::event::NewEvent;
 use crate::ports::{Clock, InsertOutcome, SystemClock};
 use crate::store::Store;
-use session::{Chunk, Ctx, Output};
+use plan::{Chunk, Ctx};
+use session::Output;
 
 /// What to generate.
 #[derive(Clone, Debug)]

@@ -363,8 +363,9 @@ async function load() {
       section.dataset.state = 'loading';
       try {
         data[key] = await (await api(path(q, prio))).json();
-        render();
+        // Shown before it is drawn: charts and the headline's fitting measure their boxes.
         section.hidden = false;
+        render();
         section.dataset.state = 'ready';
         section.querySelector('.panel-error')?.remove();
         const ms = String(Math.round(performance.now() - started));
