@@ -33,8 +33,9 @@ db=${DB:-collector.db}
 pixel=${COLLECTOR_PIXEL:-1234567890}
 bin=${CARGO_TARGET_DIR:-target}/release
 # DB=postgres://USER@HOST:PORT/DB stores in PostgreSQL instead of the SQLite file (the password
-# from PGPASSWORD, not in the URL). A new SQLite file gets 30 days of synthetic traffic, so the
-# dashboard has something to show (SEED=0 to start empty); a PostgreSQL database only with SEED=N.
+# from PGPASSWORD, not in the URL). A new SQLite file gets a small shop's last 30 days of synthetic
+# traffic, up to an hour before now (never in the future), so the dashboard has something to show
+# (SEED=0 to start empty); a PostgreSQL database only with SEED=N.
 case $db in
   postgres://* | postgresql://*)
     if [ "${SEED:-0}" != 0 ]; then

@@ -1,7 +1,11 @@
 // The dashboard: asks for the admin token once per page load (kept in this page's memory only, sent
-// as `Authorization: Bearer`), then loads the JSON reports of one pixel and date range and renders them as figures, tables and
-// two charts. Every number shown comes from a report; each carries data-r (report), data-p (path
-// in its JSON) and data-f (format), which the end-to-end test reads to compare with the JSON.
+// as `Authorization: Bearer`), then loads the JSON reports of one pixel and date range, one
+// request per panel, all at once, and draws each panel as its report arrives: the headline
+// (summary), diagnostics, the funnel and events over time as charts and tables, match quality,
+// relay health, attribution per channel and AEM. Every number shown comes from a report; each
+// carries data-r (report), data-p (path in its JSON) and data-f (format), which the end-to-end
+// test reads to compare with the JSON. Each panel's section carries data-state (loading, ready,
+// absent: a 404, hidden; failed) and data-ms (when it was drawn), which the benchmark reads.
 import {
   Chart,
   BarController,
@@ -33,15 +37,37 @@ let data = {};
 let charts = {};
 let liveTimer = 0;
 
-// ---- formatting (the e2e test formats the JSON the same way) ----
+// ---- formatting (the e2e test formats the JSON again, its own way) ----
+// Numbers in the browser's locale (`Intl.NumberFormat` with no locale: the browser's own), money
+// with its currency's symbol, one currency after the other. Formatters are made once.
+const nf = {};
+const numberFormat = (key, options) => (nf[key] ||= new Intl.NumberFormat(undefined, options));
+const money1 = (v, c) => {
+  try {
+    return numberFormat(`c:${c}`, { style: 'currency', currency: c }).format(v);
+  } catch {
+    // Not an ISO 4217 code (the reports count a Purchase without one under XXX, which is).
+    return `${numberFormat('2', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v)} ${c}`;
+  }
+};
+const utc = (t) => {
+  if (t == null) return null;
+  const d = new Date(typeof t === 'number' && t < 1e11 ? t * 1000 : t);
+  return Number.isNaN(d.getTime()) ? String(t) : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+};
 const fmt = {
-  int: (n) => (n == null ? '–' : Number(n).toLocaleString('en-US')),
-  pct: (x) => (x == null ? '–' : `${(x * 100).toFixed(1)}%`),
-  score: (x) => (x == null ? '–' : Number(x).toFixed(1)),
+  int: (n) => (n == null ? '–' : numberFormat('int', { maximumFractionDigits: 0 }).format(n)),
+  pct: (x) => (x == null ? '–' : numberFormat('pct', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(x)),
+  score: (x) => (x == null ? '–' : numberFormat('score', { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(x)),
+  // `{ "EUR": 1.5, "USD": 2 }`: every currency, alphabetically.
   money: (m) => {
-    const parts = Object.keys(m || {}).sort().map((c) => `${m[c].toFixed(2)} ${c}`);
-    return parts.length ? parts.join(', ') : '–';
+    const parts = Object.keys(m || {}).sort().map((c) => money1(m[c], c));
+    return parts.length ? parts.join(' · ') : '–';
   },
+  // One amount; its currency is the last part of its path (`revenue.EUR`).
+  amount: (v, path) => (v == null ? '–' : money1(v, path.split('.').pop())),
+  list: (a) => (a == null || !a.length ? '–' : a.join(', ')),
+  when: (t) => (t == null ? '–' : utc(t)),
   text: (s) => (s == null ? '–' : String(s)),
 };
 
@@ -55,7 +81,7 @@ function bound(tag, report, path, f) {
   el.dataset.r = report;
   el.dataset.p = path;
   el.dataset.f = f;
-  el.textContent = fmt[f](get(data[report], path));
+  el.textContent = fmt[f](get(data[report], path), path);
   return el;
 }
 
@@ -65,7 +91,7 @@ function cell(tag, text) {
   return el;
 }
 
-function table(id, head, rows) {
+function table(id, head, rows, empty = 'No events in this range.') {
   const t = $(id);
   t.replaceChildren();
   const thead = t.createTHead().insertRow();
@@ -84,7 +110,7 @@ function table(id, head, rows) {
     });
   }
   if (!rows.length) {
-    const td = cell('td', 'No events in this range.');
+    const td = cell('td', empty);
     td.colSpan = head.length;
     body.insertRow().append(td);
   }
@@ -92,10 +118,13 @@ function table(id, head, rows) {
 
 // ---- the API ----
 class Unauthorized extends Error {}
+/** The collector has no such report (an older version): its panel is hidden. */
+class Missing extends Error {}
 
 async function api(path) {
   const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
   if (res.status === 401) throw new Unauthorized('the admin token was refused');
+  if (res.status === 404 && path.startsWith('/api/reports/')) throw new Missing(path.split('?')[0]);
   if (!res.ok) throw new Error(`${path.split('?')[0]}: ${res.status} ${(await res.text()).trim()}`);
   return res;
 }
@@ -106,34 +135,72 @@ function params() {
 }
 
 // ---- rendering ----
+function figure(label, n) {
+  const d = document.createElement('div');
+  d.className = 'figure';
+  n.className = 'n';
+  d.append(n, cell('span', label));
+  d.lastChild.className = 'l';
+  return d;
+}
+
+/** Per-currency figures: one each, or a dash when there is no order. */
+function perCurrency(label, report, key) {
+  const m = get(data[report], key) || {};
+  const currencies = Object.keys(m).sort();
+  if (!currencies.length) return [figure(label, bound('span', report, key, 'money'))];
+  return currencies.map((c) => figure(currencies.length > 1 ? `${label} (${c})` : label, bound('span', report, `${key}.${c}`, 'amount')));
+}
+
 function renderHeadline() {
-  const purchase = data.funnel.steps.findIndex((s) => s.event === 'Purchase');
-  const mqPurchase = data['match-quality'].events.findIndex((e) => e.event === 'Purchase');
-  const figures = [
-    ['Events', bound('span', 'funnel', 'events', 'int')],
-    ['Visitors', bound('span', 'funnel', 'visitors', 'int')],
-    ['Purchases', bound('span', 'funnel', `steps.${purchase}.events`, 'int')],
-    ['Revenue', bound('span', 'timeline', 'totals.revenue', 'money')],
-    ['Purchases with event ID', bound('span', 'relay', 'purchase_event_id_share', 'pct')],
-    ['Relayed', bound('span', 'relay', 'relayed', 'int')],
-  ];
-  // Once the store reports its orders from its server: what its browsers miss.
-  if (data.relay.capture.verified_purchases > 0) figures.push(['Browser capture rate', bound('span', 'relay', 'capture.browser_capture_rate', 'pct')]);
-  if (mqPurchase >= 0) figures.push(['Purchase match score', bound('span', 'match-quality', `events.${mqPurchase}.score`, 'score')]);
   $('headline').replaceChildren(
-    ...figures.map(([label, n]) => {
-      const d = document.createElement('div');
-      d.className = 'figure';
-      n.className = 'n';
-      d.append(n, cell('span', label));
-      d.lastChild.className = 'l';
-      return d;
-    }),
+    ...perCurrency('Revenue', 'summary', 'revenue'),
+    figure('Orders', bound('span', 'summary', 'orders', 'int')),
+    figure('Conversion rate (purchasers / visitors)', bound('span', 'summary', 'conversion_rate', 'pct')),
+    ...perCurrency('Average order value', 'summary', 'aov'),
+    figure('Visitors', bound('span', 'summary', 'visitors', 'int')),
+    figure('New visitors', bound('span', 'summary', 'new_visitors', 'int')),
+    figure('Returning visitors', bound('span', 'summary', 'returning_visitors', 'int')),
+    figure('Purchasers', bound('span', 'summary', 'purchasers', 'int')),
   );
+  fitFigures();
+}
+
+/** A figure never wraps: one too wide for its box is set smaller until it fits. */
+function fitFigures() {
+  for (const n of document.querySelectorAll('#headline .n')) {
+    n.style.fontSize = '';
+    for (let size = 1.3; n.scrollWidth > n.clientWidth && size >= 0.8; size -= 0.1) n.style.fontSize = `${size.toFixed(1)}rem`;
+  }
+}
+
+function renderDiagnostics() {
+  const findings = data.diagnostics.findings;
+  $('diagnostics-none').hidden = findings.length > 0;
+  $('diagnostics-wrap').hidden = findings.length === 0;
+  table('diagnostics', ['Problem', 'Events', 'Event names', 'First seen', 'Last seen', 'Example event ID', 'Fix'], findings.map((f, i) => {
+    const what = cell('th', '');
+    what.append(cell('span', f.title), cell('span', f.code));
+    what.lastChild.className = 'code';
+    const fix = bound('td', 'diagnostics', `findings.${i}.fix`, 'text');
+    fix.className = 'fix';
+    return [
+      what,
+      bound('td', 'diagnostics', `findings.${i}.events`, 'int'),
+      bound('td', 'diagnostics', `findings.${i}.event_names`, 'list'),
+      bound('td', 'diagnostics', `findings.${i}.first_seen`, 'when'),
+      bound('td', 'diagnostics', `findings.${i}.last_seen`, 'when'),
+      Object.assign(bound('td', 'diagnostics', `findings.${i}.example_event_id`, 'text'), { className: 'hash' }),
+      fix,
+    ];
+  }));
 }
 
 function renderFunnel() {
   const steps = data.funnel.steps;
+  $('funnel-total').replaceChildren(
+    bound('span', 'funnel', 'events', 'int'), ' events from ', bound('span', 'funnel', 'visitors', 'int'), ' visitors',
+  );
   table('funnel', ['Step', 'Events', 'Visitors', 'From previous'], steps.map((s, i) => [
     s.event,
     bound('td', 'funnel', `steps.${i}.events`, 'int'),
@@ -150,7 +217,9 @@ function renderFunnel() {
 function renderTimeline() {
   const t = data.timeline;
   const names = Object.keys(t.totals.events).sort();
-  table('timeline', ['Event', 'Events'], names.map((n) => [n, bound('td', 'timeline', `totals.events.${n}`, 'int')]));
+  const rows = names.map((n) => [n, bound('td', 'timeline', `totals.events.${n}`, 'int')]);
+  rows.push(['Purchase value', bound('td', 'timeline', 'totals.revenue', 'money')]);
+  table('timeline', ['Event', 'Events'], rows);
   const labels = t.points.map((p) => (t.bucket === 'hour' ? p.start.slice(11, 16) : p.start.slice(5)));
   const series = ['PageView', 'Purchase'].filter((n) => names.includes(n));
   chart('timeline-chart', {
@@ -205,6 +274,7 @@ function renderRelay() {
   const errors = data.relay.errors;
   const box = $('relay-errors');
   box.replaceChildren();
+  box.hidden = !errors.length;
   if (errors.length) {
     const t = document.createElement('table');
     t.id = 'relay-errors-table';
@@ -215,24 +285,35 @@ function renderRelay() {
 
 function renderAttribution() {
   const a = data.attribution;
-  table('attribution', ['Source / medium / campaign', 'Purchases', 'Revenue'], a.campaigns.map((c, i) => [
+  // Conversion rate and AOV per channel, once the collector reports them.
+  const rates = a.campaigns.some((c) => c.conversion_rate !== undefined);
+  const head = ['Source / medium / campaign', ...(rates ? ['Visitors', 'Purchasers', 'Conversion rate'] : []), 'Purchases', 'Revenue', ...(rates ? ['Average order'] : [])];
+  table('attribution', head, a.campaigns.map((c, i) => [
     [c.source, c.medium, c.campaign].filter((x) => x != null).join(' / '),
+    ...(rates
+      ? [
+          bound('td', 'attribution', `campaigns.${i}.visitors`, 'int'),
+          bound('td', 'attribution', `campaigns.${i}.purchasers`, 'int'),
+          bound('td', 'attribution', `campaigns.${i}.conversion_rate`, 'pct'),
+        ]
+      : []),
     bound('td', 'attribution', `campaigns.${i}.purchases`, 'int'),
     bound('td', 'attribution', `campaigns.${i}.revenue`, 'money'),
-  ]));
+    ...(rates ? [bound('td', 'attribution', `campaigns.${i}.aov`, 'money')] : []),
+  ]), 'No purchase in this range.');
   table('fbclid', ['Landing', 'Purchases', 'Revenue'], a.fbclid.map((f, i) => [
     f.has_fbclid ? 'with fbclid' : 'without fbclid',
     bound('td', 'attribution', `fbclid.${i}.purchases`, 'int'),
     bound('td', 'attribution', `fbclid.${i}.revenue`, 'money'),
-  ]));
+  ]), 'No purchase in this range.');
 }
 
 function renderAem() {
   const a = data.aem;
   if (!$('priority').value) $('priority').value = a.priority.join(',');
-  table('aem', ['#', 'Event', 'All', 'AEM', 'iOS all', 'iOS AEM'], a.events.map((e, i) => [
-    String(e.priority),
-    cell('td', e.event),
+  table('aem', ['Event', 'Priority', 'All', 'AEM', 'iOS all', 'iOS AEM'], a.events.map((e, i) => [
+    e.event,
+    cell('td', String(e.priority)),
     bound('td', 'aem', `events.${i}.events`, 'int'),
     bound('td', 'aem', `events.${i}.aem_events`, 'int'),
     bound('td', 'aem', `events.${i}.ios_events`, 'int'),
@@ -247,6 +328,21 @@ function chart(id, config) {
 }
 
 // ---- loading ----
+// One request per panel, all at once, the headline's first: each panel is drawn the moment its
+// report arrives, so the first real numbers do not wait for the slowest report. A report the
+// collector does not have (404: an older collector) hides its panel; any other failure is said in
+// the panel and the status line, and the other panels still load.
+const PANELS = [
+  ['summary', (q) => `/api/reports/summary?${q}`, renderHeadline],
+  ['diagnostics', (q) => `/api/reports/diagnostics?${q}`, renderDiagnostics],
+  ['funnel', (q) => `/api/reports/funnel?${q}`, renderFunnel],
+  ['timeline', (q) => `/api/reports/timeline?${q}`, renderTimeline],
+  ['match-quality', (q) => `/api/reports/match-quality?${q}`, renderMatch],
+  ['relay', (q) => `/api/reports/relay?${q}`, renderRelay],
+  ['attribution', (q) => `/api/reports/attribution?${q}&window_days=7`, renderAttribution],
+  ['aem', (q, prio) => `/api/reports/aem?${q}${prio ? `&priority=${encodeURIComponent(prio)}` : ''}`, renderAem],
+];
+
 async function load() {
   const q = params();
   if (!/^[0-9]{1,20}$/.test(q.get('pixel')) || !q.get('from') || !q.get('to')) {
@@ -256,45 +352,51 @@ async function load() {
   sessionStorage.setItem(PIXEL_KEY, q.get('pixel'));
   history.replaceState(null, '', `?${q}`);
   $('status').textContent = 'Loading…';
+  $('status').classList.remove('error');
   const started = performance.now();
   const prio = $('priority').value.trim();
-  const paths = {
-    funnel: `/api/reports/funnel?${q}`,
-    timeline: `/api/reports/timeline?${q}`,
-    'match-quality': `/api/reports/match-quality?${q}`,
-    relay: `/api/reports/relay?${q}`,
-    attribution: `/api/reports/attribution?${q}&window_days=7`,
-    aem: `/api/reports/aem?${q}${prio ? `&priority=${encodeURIComponent(prio)}` : ''}`,
-  };
-  const render = {
-    funnel: renderFunnel,
-    timeline: renderTimeline,
-    'match-quality': renderMatch,
-    relay: renderRelay,
-    attribution: renderAttribution,
-    aem: renderAem,
-  };
-  const headline = ['funnel', 'timeline', 'match-quality', 'relay'];
   data = {};
-  try {
-    // Each section is drawn as soon as its report arrives; the headline once its four are in.
-    await Promise.all(
-      Object.entries(paths).map(async ([k, p]) => {
-        const json = await (await api(p)).json();
-        data[k] = json;
-        render[k]();
-        // From asking for the reports to the first real numbers on screen (first load only).
-        document.body.dataset.firstRenderMs ||= String(Math.round(performance.now() - started));
-        if (headline.every((h) => data[h])) renderHeadline();
-      }),
-    );
+  delete document.body.dataset.firstRenderMs;
+  const results = await Promise.allSettled(
+    PANELS.map(async ([key, path, render]) => {
+      const section = document.querySelector(`[data-panel="${key}"]`);
+      section.dataset.state = 'loading';
+      try {
+        data[key] = await (await api(path(q, prio))).json();
+        // Shown before it is drawn: charts and the headline's fitting measure their boxes.
+        section.hidden = false;
+        render();
+        section.dataset.state = 'ready';
+        section.querySelector('.panel-error')?.remove();
+        const ms = String(Math.round(performance.now() - started));
+        section.dataset.ms = ms;
+        // From asking for the reports to the first real numbers on screen.
+        document.body.dataset.firstRenderMs ||= ms;
+      } catch (e) {
+        if (e instanceof Missing) {
+          section.hidden = true;
+          section.dataset.state = 'absent';
+          return;
+        }
+        section.dataset.state = 'failed';
+        if (!(e instanceof Unauthorized)) {
+          const p = section.querySelector('.panel-error') || section.appendChild(cell('p', ''));
+          p.className = 'panel-error error';
+          p.textContent = `Could not load this panel: ${e.message}`;
+        }
+        throw e;
+      }
+    }),
+  );
+  const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+  if (failures.some((e) => e instanceof Unauthorized)) return failed(failures.find((e) => e instanceof Unauthorized));
+  if (failures.length) {
+    failed(failures[0]);
+  } else {
     $('status').textContent = `Pixel ${q.get('pixel')}, ${q.get('from')} to ${q.get('to')} (UTC).`;
-    $('status').classList.remove('error');
-    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-    startLive();
-  } catch (e) {
-    failed(e);
   }
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  startLive();
 }
 
 function failed(e) {
@@ -397,6 +499,7 @@ function init() {
     load();
   });
   $('logout').addEventListener('click', () => logout());
+  addEventListener('resize', fitFigures);
   for (const b of document.querySelectorAll('[data-audience]')) b.addEventListener('click', () => download(b.dataset.audience));
   // A page kept in the back-forward cache keeps its memory: forget the token when the page is
   // left, and ask again if it comes back.
