@@ -1,7 +1,9 @@
 //! The twin's [`EventLog`].
 
+use super::diagnostics;
 use super::state::{MemoryStore, Record};
 use crate::event::NewEvent;
+use crate::ports::diagnostics::Tally;
 use crate::ports::{
     merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
 };
@@ -18,6 +20,7 @@ impl EventLog for MemoryStore {
         self.faults.before_write()?;
         let mut state = self.state()?;
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut diag = Tally::default();
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(_claim) = state.dedup.claim(key, e.received_at_ms) else {
@@ -27,12 +30,14 @@ impl EventLog for MemoryStore {
                     .and_then(|row| state.events.get_mut(&row))
                 {
                     if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
+                        diag.merged(&r.stored.event, e, &merged);
                         let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
                         r.columns = columns;
                         r.stored.event = row;
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
+                    diag.repeat(&r.stored.event, e);
                 }
                 let day = e.received_at_ms.div_euclid(86_400_000);
                 *state
@@ -57,8 +62,10 @@ impl EventLog for MemoryStore {
                 lease: None,
             };
             state.events.insert(id, record);
+            diag.stored(e);
             outcomes.push(InsertOutcome::Stored);
         }
+        diagnostics::flush(&mut state.diagnostics, diag);
         Ok(outcomes)
     }
 

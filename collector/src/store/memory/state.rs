@@ -25,7 +25,12 @@ pub(super) struct Inner {
     pub(super) dedup: DedupIndex,
     /// Duplicates per `(pixel, UTC day of receipt)`.
     pub(super) duplicates: BTreeMap<(String, i64), u64>,
+    /// The diagnostics table (`ports::diagnostics`).
+    pub(super) diagnostics: BTreeMap<DiagKey, crate::ports::diagnostics::MarkRow>,
 }
+
+/// A diagnostics row's key: pixel, day, code, event name, detail.
+pub(super) type DiagKey = (String, i64, String, String, String);
 
 /// What makes the twin fail, as a real store can: commits that wait until released (a slow
 /// disk), commits and probes that fail (a full disk), a writer that panics.

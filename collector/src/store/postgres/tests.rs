@@ -142,7 +142,7 @@ fn replicas_starting_together_migrate_once() -> Result<(), StoreError> {
     });
     assert_eq!(stores.len(), 4);
     for s in &stores {
-        assert_eq!(s.schema_version()?, 5);
+        assert_eq!(s.schema_version()?, 9);
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 5);
     let names = db.count(

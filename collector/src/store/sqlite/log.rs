@@ -6,9 +6,11 @@ use std::sync::LazyLock;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::connection::{SqliteStore, Writer};
+use super::diagnostics;
 use super::error::err;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
+use crate::ports::diagnostics::Tally;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
 use crate::store::columns::{
     keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS, INSERTED,
@@ -60,7 +62,12 @@ fn values<'a>(e: &'a NewEvent, c: &'a Encoded) -> [&'a dyn ToSql; INSERTED.len()
 static UPDATE: LazyLock<String> = LazyLock::new(|| merge_update(|i| format!("?{i}")));
 
 /// The other copy of the event stored in row `id`: merged into it (`true`), or a repeat.
-fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, StoreError> {
+fn merge_into(
+    tx: &Connection,
+    id: i64,
+    incoming: &NewEvent,
+    diag: &mut Tally,
+) -> Result<bool, StoreError> {
     let sql = format!("SELECT {} FROM events WHERE id = ?1", *EVENT_COLUMNS);
     let stored = tx
         .prepare_cached(&sql)
@@ -71,8 +78,10 @@ fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, Sto
         return Ok(false);
     };
     let Some(merged) = merge::meet(&stored.event, stored.relay_status, incoming) else {
+        diag.repeat(&stored.event, incoming);
         return Ok(false);
     };
+    diag.merged(&stored.event, incoming, &merged);
     let old_keys: Option<i64> = if keeps_no_client(&merged) {
         tx.prepare_cached("SELECT report_keys FROM events WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |r| r.get(0)))
@@ -105,13 +114,14 @@ fn insert_events(
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let tx = GroupCommit::begin(conn)?;
     let mut outcomes = Vec::with_capacity(events.len());
+    let mut diag = Tally::default();
     {
         let mut insert = tx.prepare_cached(&INSERT).map_err(err)?;
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(claim) = dedup.claim(key, e.received_at_ms) else {
                 let merged = match dedup.row(key) {
-                    Some(row) => merge_into(&tx, row, e)?,
+                    Some(row) => merge_into(&tx, row, e, &mut diag)?,
                     None => false,
                 };
                 if merged {
@@ -128,9 +138,11 @@ fn insert_events(
                 .execute(values(&stored_form(e), &c).as_slice())
                 .map_err(err)?;
             dedup.set_row(key, tx.last_insert_rowid());
+            diag.stored(e);
             outcomes.push(InsertOutcome::Stored);
         }
     }
+    diagnostics::flush(&tx, diag)?;
     tx.commit()?;
     Ok(outcomes)
 }

@@ -5,6 +5,7 @@
 use rusqlite::params;
 
 use super::connection::SqliteStore;
+use super::diagnostics;
 use super::error::err;
 use super::rows::row_to_event;
 use crate::ports::{older_than, RelayQueue, StoreError, StoredEvent, EXPIRED_MESSAGE};
@@ -106,18 +107,19 @@ impl RelayQueue for SqliteStore {
     }
 
     fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
-        let w = self.writer()?;
-        w.conn
-            .execute(
-                "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(err)?;
+        diagnostics::refused(&tx, id, message)?;
+        tx.execute(
+            "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,
                 client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
                 user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
                 relay_attempts = relay_attempts + 1
              WHERE id = ?1 AND relay_status = 'pending'",
-                params![id, message, now_ms],
-            )
-            .map_err(err)?;
-        Ok(())
+            params![id, message, now_ms],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {

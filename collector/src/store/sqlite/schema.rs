@@ -115,6 +115,25 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_held ON events (pixel_id, hold_until_ms)
         WHERE relay_status = 'pending' AND hold_until_ms IS NOT NULL;",
     ),
+    (
+        9,
+        "diagnostics: marks per pixel, day, code, event name and detail",
+        // What `ports::diagnostics` marks each event with when it is stored, merged or refused
+        // by Meta, summed in the same transaction: the diagnostics report reads only its days'
+        // rows (a few dozen a day, one more per Purchase for the order fingerprints).
+        "CREATE TABLE diagnostics (
+        pixel_id         TEXT    NOT NULL,
+        day              INTEGER NOT NULL,
+        code             TEXT    NOT NULL,
+        event_name       TEXT    NOT NULL,
+        detail           TEXT    NOT NULL,
+        events           INTEGER NOT NULL,
+        first_seen_ms    INTEGER NOT NULL,
+        last_seen_ms     INTEGER NOT NULL,
+        example_event_id TEXT    NOT NULL,
+        PRIMARY KEY (pixel_id, day, code, event_name, detail)
+    ) WITHOUT ROWID;",
+    ),
 ];
 
 /// How often the background thread moves WAL pages into the database file.
