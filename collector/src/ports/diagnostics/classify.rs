@@ -80,7 +80,13 @@ impl Tally {
             self.add(Code::EventTimeSuspect.as_str(), &m, detail.into(), 1);
         }
         if let Some(code) = e.server.as_ref().and_then(|s| s.test_event_code.as_deref()) {
-            self.add(Code::TestEventCode.as_str(), &m, cut(code), 1);
+            // Seen at the event's own time: how long a code is in use is the span of the events
+            // sent with it (a store's outbox may send a day of them at once).
+            let at = Mark {
+                at_ms: e.event_time.saturating_mul(1000),
+                ..m
+            };
+            self.add(Code::TestEventCode.as_str(), &at, cut(code), 1);
         }
     }
 
