@@ -204,7 +204,9 @@ pub fn diagnostics(
                         if days == 1 { "" } else { "s" }
                     );
                     let mut f = acc.finding(*code, title);
-                    f["first_seen"] = json!(iso(since));
+                    if let Some(first) = f.get_mut("first_seen") {
+                        *first = json!(iso(since));
+                    }
                     findings.push(f);
                 }
             }

@@ -17,8 +17,9 @@ use pixel_core::matching::sha256_hex;
 use serde_json::Value;
 
 use super::super::derivation::MATCH_KEYS;
+use super::code::{fact, Code};
 use super::currency::is_iso4217;
-use super::{fact, Code, Mark, MarkRow, Tally};
+use super::tally::{Mark, MarkRow, Tally};
 use crate::event::{NewEvent, Origin};
 
 pub const LATE_SECS: i64 = 6 * 86_400;
