@@ -36,6 +36,12 @@ pub(super) fn flush(map: &mut BTreeMap<DiagKey, MarkRow>, tally: Tally) {
     add(map, tally.rows());
 }
 
+/// Retention: the rows of days wholly received before `before_ms`.
+pub(super) fn forget_before(map: &mut BTreeMap<DiagKey, MarkRow>, before_ms: i64) {
+    let day = before_ms.div_euclid(86_400_000);
+    map.retain(|k, _| k.1 >= day);
+}
+
 impl MemoryStore {
     /// Meta refused the pending event `id`: its mark (before the relay status changes).
     pub(super) fn refused(&self, id: i64, message: &str) -> Result<(), StoreError> {

@@ -98,6 +98,7 @@ impl EventLog for MemoryStore {
             state
                 .events
                 .retain(|_, r| r.stored.event.received_at_ms >= cutoff);
+            diagnostics::forget_before(&mut state.diagnostics, cutoff);
         }
         state.dedup.forget_before(now_ms);
         Ok(u64::try_from(before - state.events.len()).unwrap_or(0))

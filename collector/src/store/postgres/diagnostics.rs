@@ -191,6 +191,21 @@ pub(super) const MARK_FAILED: &str = "WITH f AS (
      )
      SELECT COUNT(*) FROM f";
 
+/// Retention: the rows of days wholly received before `before_ms`, as their events go.
+pub(super) async fn forget_before(
+    client: &impl GenericClient,
+    before_ms: i64,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "DELETE FROM diagnostics WHERE day < $1",
+            &[&before_ms.div_euclid(86_400_000)],
+        )
+        .await
+        .map_err(pg_err)?;
+    Ok(())
+}
+
 impl PgStore {
     /// Meta refused the pending event `id` with `message`.
     pub(super) fn refused(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {

@@ -73,6 +73,16 @@ pub(super) fn refused(tx: &Connection, id: i64, message: &str) -> Result<(), Sto
     Ok(())
 }
 
+/// Retention: the rows of days wholly received before `before_ms`, as their events go.
+pub(super) fn forget_before(conn: &Connection, before_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM diagnostics WHERE day < ?1",
+        [before_ms.div_euclid(86_400_000)],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
 impl DiagnosticSource for SqliteStore {
     fn marks(
         &self,

@@ -274,6 +274,7 @@ impl EventLog for SqliteStore {
                     }
                 }
             }
+            diagnostics::forget_before(&self.writer()?.conn, before)?;
         }
         self.writer()?.dedup.forget_before(now_ms);
         Ok(deleted)
