@@ -97,3 +97,65 @@ impl DiagnosticSource for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NewEvent, Origin, ServerFields};
+    use crate::ports::{EventLog, RelayQueue};
+
+    const NOW: i64 = 1_796_083_200_000;
+
+    fn lead(id: &str, origin: Origin, fbp: Option<&str>) -> NewEvent {
+        NewEvent {
+            pixel_id: "1".into(),
+            event_name: "Lead".into(),
+            event_id: id.into(),
+            event_time: NOW / 1000,
+            received_at_ms: NOW,
+            fbp: fbp.map(str::to_owned),
+            relay: true,
+            origin,
+            server: origin.verified().then(Box::<ServerFields>::default),
+            ..NewEvent::default()
+        }
+    }
+
+    fn sum(rows: &[MarkRow], code: &str) -> i64 {
+        rows.iter()
+            .filter(|r| r.code == code)
+            .map(|r| r.events)
+            .sum()
+    }
+
+    #[test]
+    fn stored_merged_repeated_refused_and_purged() -> Result<(), StoreError> {
+        let s = MemoryStore::new();
+        let day = NOW / 86_400_000;
+        s.insert_batch(&[
+            lead("a", Origin::BROWSER, Some("fb.1.1.1")),
+            lead("b", Origin::BROWSER, Some("fb.1.1.2")),
+        ])?;
+        // The server copy of `a` from another browser; `b` again from a third one.
+        s.insert_batch(&[
+            lead("a", Origin::SERVER, Some("fb.1.1.9")),
+            lead("b", Origin::BROWSER, Some("fb.1.1.3")),
+        ])?;
+        let pending = s.pending("1", 10)?;
+        let b = pending.iter().find(|e| e.event.event_id == "b");
+        s.mark_failed(b.map_or(0, |e| e.id), "Invalid parameter", NOW)?;
+        let rows = s.marks("1", day, day)?;
+        assert_eq!(sum(&rows, Code::FbpMismatch.as_str()), 1, "{rows:#?}");
+        assert_eq!(sum(&rows, Code::EventIdReused.as_str()), 1);
+        assert_eq!(sum(&rows, Code::MetaRefused.as_str()), 1);
+        assert_eq!(sum(&rows, "_events"), 2, "a merge counts its event once");
+        let refused = rows.iter().find(|r| r.code == Code::MetaRefused.as_str());
+        assert_eq!(
+            refused.map(|r| (r.detail.as_str(), r.example_event_id.as_str())),
+            Some(("Invalid parameter", "b"))
+        );
+        s.purge(Some(NOW + 86_400_000), NOW)?;
+        assert!(s.marks("1", day, day)?.is_empty());
+        Ok(())
+    }
+}
