@@ -52,6 +52,14 @@ impl Acc {
             return;
         }
         self.events += r.events;
+        self.seen(r);
+        for d in r.detail.split(',').filter(|d| !d.is_empty()) {
+            *self.details.entry(d.to_owned()).or_insert(0) += r.events;
+        }
+    }
+
+    /// The row's names, times and example, not its count.
+    fn seen(&mut self, r: &MarkRow) {
         if !r.event_name.is_empty() {
             self.names.insert(r.event_name.clone());
         }
@@ -62,9 +70,6 @@ impl Acc {
         self.last = Some(self.last.map_or(r.last_seen_ms, |l| l.max(r.last_seen_ms)));
         if self.example.is_empty() {
             self.example.clone_from(&r.example_event_id);
-        }
-        for d in r.detail.split(',').filter(|d| !d.is_empty()) {
-            *self.details.entry(d.to_owned()).or_insert(0) += r.events;
         }
     }
 
@@ -330,17 +335,7 @@ fn twice(orders: &BTreeMap<String, Vec<(i64, &MarkRow)>>) -> Option<Value> {
         if extra > 0 {
             orders_twice += 1;
             for (_, r) in &rows {
-                let counted = MarkRow {
-                    events: 0,
-                    detail: String::new(),
-                    ..(*r).clone()
-                };
-                let before = acc.events;
-                acc.add(&MarkRow {
-                    events: 1,
-                    ..counted
-                });
-                acc.events = before;
+                acc.seen(r);
             }
             acc.events += extra;
         }
