@@ -156,7 +156,7 @@ pub fn diagnostics(
     let mut per_code: BTreeMap<Code, Acc> = BTreeMap::new();
     let mut test_since: Option<i64> = None;
     let mut purchases: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut keys: BTreeMap<String, i64> = BTreeMap::new();
+    let mut keys = [0i64; MATCH_KEYS.len()];
     let mut orders: BTreeMap<String, Vec<(i64, &MarkRow)>> = BTreeMap::new();
     let mut refused: BTreeMap<String, (Acc, BTreeSet<i64>)> = BTreeMap::new();
     let mut per_day: BTreeMap<i64, i64> = BTreeMap::new();
@@ -170,7 +170,14 @@ pub fn diagnostics(
         match r.code.as_str() {
             fact::EVENTS => *per_day.entry(r.day).or_insert(0) += r.events,
             fact::PURCHASES => purchases.entry(r.detail.clone()).or_default().add(r),
-            fact::PURCHASE_KEYS => *keys.entry(r.detail.clone()).or_insert(0) += r.events,
+            fact::PURCHASE_KEYS => {
+                let bits: u32 = r.detail.parse().unwrap_or(0);
+                for (i, n) in keys.iter_mut().enumerate() {
+                    if bits & (1 << i) != 0 {
+                        *n += r.events;
+                    }
+                }
+            }
             fact::ORDERS => {
                 if let Some((minute, fp)) = r.detail.split_once(':') {
                     let minute = minute.parse().unwrap_or(0);
@@ -254,7 +261,7 @@ pub fn diagnostics(
 fn match_quality(
     low: &Acc,
     purchases: &BTreeMap<String, Acc>,
-    keys: &BTreeMap<String, i64>,
+    keys: &[i64; MATCH_KEYS.len()],
 ) -> Option<Value> {
     let total: i64 = purchases.values().map(|a| a.events).sum();
     if total <= 0 {
@@ -262,8 +269,8 @@ fn match_quality(
     }
     let mut score = 0.0;
     let mut best: Option<(&str, f64)> = None;
-    for (key, weight) in MATCH_KEYS {
-        let share = (keys.get(key).copied().unwrap_or(0) as f64 / total as f64).clamp(0.0, 1.0);
+    for ((key, weight), n) in MATCH_KEYS.iter().zip(keys) {
+        let share = (*n as f64 / total as f64).clamp(0.0, 1.0);
         score += weight * share;
         let gain = weight * (1.0 - share);
         if gain > 1e-9 && best.is_none_or(|(_, g)| gain > g + 1e-9) {

@@ -60,7 +60,7 @@ impl Tally {
     /// A copy of the stored event's key: a merge ([`Tally::merged`] calls it) or a repeat.
     pub fn repeat(&mut self, stored: &NewEvent, incoming: &NewEvent) {
         if let Some((code, detail)) = pair(stored, incoming) {
-            self.add(code.as_str(), &mark(incoming), detail.to_owned(), 1);
+            self.add(code.as_str(), &mark(incoming), detail, 1);
         }
     }
 
@@ -68,17 +68,17 @@ impl Tally {
     fn copy(&mut self, e: &NewEvent) {
         let m = mark(e);
         if e.event_name == "Purchase" && e.event_id_derived {
-            let origin = e.origin.copies().as_str().to_owned();
+            let origin = e.origin.copies().as_str();
             self.add(Code::PurchaseNoEventId.as_str(), &m, origin, 1);
         }
         if e.client_ip
             .as_deref()
             .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err())
         {
-            self.add(Code::ClientIpInvalid.as_str(), &m, "stored".into(), 1);
+            self.add(Code::ClientIpInvalid.as_str(), &m, "stored", 1);
         }
         if let Some(detail) = event_time(e) {
-            self.add(Code::EventTimeSuspect.as_str(), &m, detail.into(), 1);
+            self.add(Code::EventTimeSuspect.as_str(), &m, detail, 1);
         }
         if let Some(code) = e.server.as_ref().and_then(|s| s.test_event_code.as_deref()) {
             // Seen at the event's own time: how long a code is in use is the span of the events
@@ -87,7 +87,7 @@ impl Tally {
                 at_ms: e.event_time.saturating_mul(1000),
                 ..m
             };
-            self.add(Code::TestEventCode.as_str(), &at, cut(code), 1);
+            self.add(Code::TestEventCode.as_str(), &at, &cut(code), 1);
         }
     }
 
@@ -98,31 +98,31 @@ impl Tally {
             event_name: "",
             ..m
         };
-        self.add(fact::EVENTS, &day, String::new(), delta);
+        self.add(fact::EVENTS, &day, "", delta);
         if CATALOG_EVENTS.contains(&e.event_name.as_str()) && !has_content_ids(e) {
-            self.add(Code::ContentIdsMissing.as_str(), &m, String::new(), delta);
+            self.add(Code::ContentIdsMissing.as_str(), &m, "", delta);
         }
         if e.event_name != "Purchase" {
             return;
         }
-        let origin = e.origin.copies().as_str().to_owned();
-        self.add(fact::PURCHASES, &m, origin, delta);
+        self.add(fact::PURCHASES, &m, e.origin.copies().as_str(), delta);
         let keys = carried(e);
-        for ((key, _), has) in MATCH_KEYS.iter().zip(keys) {
-            if has {
-                self.add(fact::PURCHASE_KEYS, &m, (*key).to_owned(), delta);
-            }
-        }
+        // One mark per combination of keys (a store sends a few), not one per key.
+        let bits = keys
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, has)| acc | (u32::from(*has) << i));
+        self.add(fact::PURCHASE_KEYS, &m, &bits.to_string(), delta);
         let (score, best) = score(&keys);
         if score < MATCH_FLOOR - 1e-9 {
-            self.add(Code::MatchQualityLow.as_str(), &m, best.to_owned(), delta);
+            self.add(Code::MatchQualityLow.as_str(), &m, best, delta);
         }
         if let Some(problems) = purchase_problems(e) {
-            self.add(Code::PurchaseValueInvalid.as_str(), &m, problems, delta);
+            self.add(Code::PurchaseValueInvalid.as_str(), &m, &problems, delta);
         }
         if let Some(fp) = order_fingerprint(e) {
             let minute = e.received_at_ms.div_euclid(60_000);
-            self.add(fact::ORDERS, &m, format!("{minute}:{fp}"), delta);
+            self.add(fact::ORDERS, &m, &format!("{minute}:{fp}"), delta);
         }
     }
 }
@@ -286,7 +286,7 @@ pub fn door(pixel_id: &str, received_at_ms: i64, message: &str) -> Option<MarkRo
         event_id: "",
         at_ms: received_at_ms,
     };
-    t.add(code.as_str(), &m, detail.to_owned(), 1);
+    t.add(code.as_str(), &m, detail, 1);
     t.rows().into_iter().next()
 }
 

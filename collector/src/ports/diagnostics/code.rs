@@ -67,7 +67,8 @@ pub mod fact {
     pub const EVENTS: &str = "_events";
     /// Purchases by which copies they are made of (detail `browser`, `server`, `both`).
     pub const PURCHASES: &str = "_purchases";
-    /// Purchases carrying each match key (detail: the key of `MATCH_KEYS`).
+    /// Purchases by the match keys they carry (detail: the bits of `MATCH_KEYS`, bit `i` for
+    /// key `i`, in decimal).
     pub const PURCHASE_KEYS: &str = "_purchase_keys";
     /// Purchases by order fingerprint and minute of receipt (detail `<minute>:<fingerprint>`).
     pub const ORDERS: &str = "_orders";
