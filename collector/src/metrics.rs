@@ -96,6 +96,9 @@ pub struct Gauges {
     pub ingest_queue: u64,
     /// Stored events waiting for the relay (the background count, [`Metrics::relay_pending`]).
     pub relay_pending: u64,
+    /// Diagnostics findings counted by the stores' write paths, per code
+    /// (`ports::diagnostics::totals`): a counter, read at scrape time.
+    pub diagnostics: Vec<(&'static str, u64)>,
 }
 
 impl Metrics {
@@ -247,6 +250,13 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP collector_diagnostics_total Events marked with a diagnostics finding when stored, merged or refused, by code (see the README's Diagnostics).\n# TYPE collector_diagnostics_total counter"
+        );
+        for (code, n) in &gauges.diagnostics {
+            let _ = writeln!(out, "collector_diagnostics_total{{code=\"{code}\"}} {n}");
+        }
         let gauges = [
             (
                 "collector_ingest_queue_depth",
@@ -354,7 +364,10 @@ mod tests {
         let text = m.render(&Gauges {
             ingest_queue: 0,
             relay_pending: 7,
+            diagnostics: vec![("meta_refused", 3), ("fbp_mismatch", 0)],
         });
+        assert!(text.contains("collector_diagnostics_total{code=\"meta_refused\"} 3\n"));
+        assert!(text.contains("collector_diagnostics_total{code=\"fbp_mismatch\"} 0\n"));
         assert!(text.contains("collector_beacons_received_total 1\n"));
         assert!(text.contains("collector_beacons_rejected_total{reason=\"unknown_pixel\"} 2\n"));
         assert!(text.contains("collector_relay_queue_depth 7\n"));

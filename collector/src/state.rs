@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::ports::{Clock, EventLog, RelayQueue, ReportSource, SystemClock};
+use crate::ports::{Clock, DiagnosticSource, EventLog, RelayQueue, ReportSource, SystemClock};
 use crate::store::Store;
 
 /// Everything the handlers and background tasks share: each takes the one port it uses.
@@ -20,6 +20,8 @@ pub struct Shared {
     pub queue: Arc<dyn RelayQueue>,
     /// What the reports and audiences read.
     pub reports: Arc<dyn ReportSource>,
+    /// What the diagnostics report reads (and a refused server event records).
+    pub diagnostics: Arc<dyn DiagnosticSource>,
     /// The time of receipt of beacons, the relay's leases and expiry, retention.
     pub clock: Arc<dyn Clock>,
     pub ingest: Ingest,
@@ -58,6 +60,7 @@ impl AppState {
             config,
             log: store.clone(),
             queue: store.clone(),
+            diagnostics: store.clone(),
             reports: store,
             clock,
             ingest,

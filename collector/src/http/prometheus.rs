@@ -21,6 +21,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let gauges = Gauges {
         ingest_queue: state.ingest.queue_depth(),
         relay_pending: state.metrics.relay_pending.load(Ordering::Relaxed),
+        diagnostics: crate::ports::diagnostics::totals(),
     };
     let mut resp = state.metrics.render(&gauges).into_response();
     resp.headers_mut().insert(

@@ -1,4 +1,4 @@
-//! `GET /api/reports/{funnel,timeline,match-quality,relay,summary,attribution,aem}` (JSON),
+//! `GET /api/reports/{funnel,timeline,match-quality,relay,summary,attribution,aem,diagnostics}` (JSON),
 //! `GET /api/audiences/{purchasers,cart_abandoners,viewers}.csv` and `GET /dashboard`.
 //!
 //! Admin token as `Authorization: Bearer` (the [`Admin`] extractor runs first, so a request
@@ -75,11 +75,26 @@ pub async fn report(
 async fn report_inner(state: &AppState, name: &str, uri: &Uri) -> Result<Response, AppError> {
     if !matches!(
         name,
-        "funnel" | "timeline" | "match-quality" | "relay" | "summary" | "attribution" | "aem"
+        "funnel"
+            | "timeline"
+            | "match-quality"
+            | "relay"
+            | "summary"
+            | "attribution"
+            | "aem"
+            | "diagnostics"
     ) {
         return Err(AppError::NotFound);
     }
     let p = ReportParams::parse(uri.query())?;
+    if name == "diagnostics" {
+        let source = state.diagnostics.clone();
+        let value =
+            blocking(move || reports::diagnostics(source.as_ref(), &p.pixel, p.range)).await?;
+        let body =
+            serde_json::to_vec(&value).map_err(|e| AppError::Internal(format!("json: {e}")))?;
+        return Ok(with_type(body, "application/json"));
+    }
     let window = if name == "attribution" {
         p.window_days()?
     } else {
@@ -134,4 +149,18 @@ async fn audience_inner(state: &AppState, file: &str, uri: &Uri) -> Result<Respo
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+/// A server-events request refused for a rule the diagnostics watch (an IP that is none, an
+/// `event_time` in milliseconds, in the future or too old): recorded for the diagnostics report
+/// before the refusal is answered, so the report shows it at once. A failure to record is logged,
+/// never the sender's error.
+pub async fn note_refusal(state: &AppState, pixel_id: &str, message: &str) {
+    let Some(row) = crate::ports::diagnostics::door(pixel_id, state.clock.now_ms(), message) else {
+        return;
+    };
+    let sink = state.diagnostics.clone();
+    if let Err(e) = blocking(move || sink.record(vec![row])).await {
+        tracing::warn!(error = ?e, "could not record a refused server event for the diagnostics");
+    }
 }

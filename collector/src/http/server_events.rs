@@ -124,8 +124,11 @@ async fn accept(
                 tracing::error!(error = %e, "the server-events parser failed");
                 Err(ApiError::new(Kind::Internal, "An unknown error occurred"))
             })
+    };
+    if let Err(e) = &parsed {
+        super::reports::note_refusal(state, pixel_id, &e.message).await;
     }
-    .map_err(read)?;
+    let parsed = parsed.map_err(read)?;
     for d in &parsed.dropped {
         state.metrics.user_data_dropped(d.field, d.reason);
     }

@@ -6,6 +6,7 @@
 //!   ingest (group commit) ──> EventLog      insert_batch (dedup), list, purge, check_writable
 //!   relay ──────────────────> RelayQueue    claim, renew, release, mark sent/failed, expire
 //!   reports, audiences ─────> ReportSource  scan, duplicates, user_data, rollup
+//!   diagnostics report ─────> DiagnosticSource  marks (kept at write time), record
 //! ```
 //!
 //! Beside them, what every store derives from an event when it stores it and the reports read back
@@ -20,6 +21,7 @@
 
 mod clock;
 pub mod derivation;
+pub mod diagnostics;
 mod event_log;
 pub mod merge;
 mod relay_queue;
@@ -29,6 +31,7 @@ mod types;
 pub mod user_data;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use diagnostics::DiagnosticSource;
 pub use event_log::EventLog;
 pub use relay_queue::RelayQueue;
 pub use report_source::{Columns, Derived, ReportSource, Row, Scan};

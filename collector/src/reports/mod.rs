@@ -23,7 +23,9 @@
 //! - `relay.rs`: [`relay()`], received, duplicates, each relay status and Meta's messages;
 //! - `attribution.rs`: [`attribution()`], Purchases credited to the last non-direct landing;
 //! - `aem.rs`: [`aem()`], what Aggregated Event Measurement would count, overall and for iOS;
-//! - `audience.rs`: [`audience()`] and [`Audience`], the customer-list CSVs.
+//! - `audience.rs`: [`audience()`] and [`Audience`], the customer-list CSVs;
+//! - `diagnostics.rs`: [`diagnostics()`], the mistakes that cost a store money, from the marks
+//!   the stores keep at write time (`ports::diagnostics`), not from a scan.
 //!
 //! What several reports share, each in a sibling file the reports import directly:
 //! - `derive.rs`: the write-time [`derive()`] and its [`Derived`], the bits it sets
@@ -48,6 +50,7 @@
 mod aem;
 mod attribution;
 mod audience;
+mod diagnostics;
 mod figures;
 mod funnel;
 mod match_quality;
@@ -63,6 +66,7 @@ mod visitors;
 pub use aem::aem;
 pub use attribution::attribution;
 pub use audience::{audience, Audience};
+pub use diagnostics::diagnostics;
 pub use funnel::{funnel, FUNNEL};
 pub use match_quality::match_quality;
 pub use params::{format_day, parse_date, AemParams, AudienceParams, DayRange, ReportParams};

@@ -23,15 +23,15 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{EventLog, RelayQueue, ReportSource, StoreError};
+use crate::ports::{DiagnosticSource, EventLog, RelayQueue, ReportSource, StoreError};
 use postgres::{PgOptions, PgStore};
 use sqlite::SqliteStore;
 
-/// A whole store: the three ports on one backend. What `open` returns, and what tools that
+/// A whole store: the ports on one backend. What `open` returns, and what tools that
 /// write and relay (the seed) take; the collector hands each consumer only its port.
-pub trait Store: EventLog + RelayQueue + ReportSource {}
+pub trait Store: EventLog + RelayQueue + ReportSource + DiagnosticSource {}
 
-impl<T: EventLog + RelayQueue + ReportSource> Store for T {}
+impl<T: EventLog + RelayQueue + ReportSource + DiagnosticSource> Store for T {}
 
 /// Open the store `config.db` names: a PostgreSQL database for a `postgres://` URL, else the
 /// SQLite file at that path.

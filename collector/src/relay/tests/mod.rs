@@ -175,6 +175,7 @@ pub fn metric(metrics: &Metrics, line_start: &str) -> u64 {
     let text = metrics.render(&Gauges {
         ingest_queue: 0,
         relay_pending: 0,
+        diagnostics: Vec::new(),
     });
     text.lines()
         .find_map(|l| {

@@ -1,7 +1,9 @@
 //! The twin's [`EventLog`].
 
+use super::diagnostics;
 use super::state::{record_fact, MemoryStore, Record};
 use crate::event::NewEvent;
+use crate::ports::diagnostics::Tally;
 use crate::ports::{
     merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
 };
@@ -18,6 +20,7 @@ impl EventLog for MemoryStore {
         self.faults.before_write()?;
         let mut state = self.state()?;
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut diag = Tally::default();
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(_claim) = state.dedup.claim(key, e.received_at_ms) else {
@@ -28,6 +31,7 @@ impl EventLog for MemoryStore {
                 {
                     if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
                         let before = record_fact(r);
+                        diag.merged(&r.stored.event, e, &merged);
                         let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
                         r.columns = columns;
                         r.stored.event = row;
@@ -36,6 +40,7 @@ impl EventLog for MemoryStore {
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
+                    diag.repeat(&r.stored.event, e);
                 }
                 let day = e.received_at_ms.div_euclid(86_400_000);
                 *state
@@ -62,8 +67,10 @@ impl EventLog for MemoryStore {
             let after = record_fact(&record);
             state.events.insert(id, record);
             state.change(&[(None, Some(after))]);
+            diag.stored(e);
             outcomes.push(InsertOutcome::Stored);
         }
+        diagnostics::flush(&mut state.diagnostics, diag);
         Ok(outcomes)
     }
 
@@ -102,6 +109,7 @@ impl EventLog for MemoryStore {
                 keep
             });
             state.change(&gone);
+            diagnostics::forget_before(&mut state.diagnostics, cutoff);
         }
         state.dedup.forget_before(now_ms);
         Ok(u64::try_from(before - state.events.len()).unwrap_or(0))

@@ -6,6 +6,7 @@
 //!
 //! Not for production: nothing survives the process.
 
+mod diagnostics;
 mod log;
 mod queue;
 mod source;

@@ -138,6 +138,7 @@ impl RelayQueue for MemoryStore {
     }
 
     fn mark_failed(&self, id: i64, message: &str, _now_ms: i64) -> Result<(), StoreError> {
+        self.refused(id, message)?;
         self.settle(&[id], |r| {
             r.stored.relay_status = RelayStatus::Failed;
             forget_client(r);

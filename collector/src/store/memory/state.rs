@@ -28,6 +28,8 @@ pub(super) struct Inner {
     pub(super) duplicates: BTreeMap<(String, i64), u64>,
     /// The write-time aggregates ([`crate::ports::rollup`]), kept by [`Inner::change`].
     pub(super) rollups: RollupState,
+    /// The diagnostics table (`ports::diagnostics`).
+    pub(super) diagnostics: BTreeMap<DiagKey, crate::ports::diagnostics::MarkRow>,
 }
 
 impl Inner {
@@ -51,6 +53,9 @@ pub(super) fn record_fact(r: &Record) -> Fact {
         amount_in(&e.custom_data),
     )
 }
+
+/// A diagnostics row's key: pixel, day, code, event name, detail.
+pub(super) type DiagKey = (String, i64, String, String, String);
 
 /// What makes the twin fail, as a real store can: commits that wait until released (a slow
 /// disk), commits and probes that fail (a full disk), a writer that panics.

@@ -10,9 +10,11 @@ use std::sync::LazyLock;
 use deadpool_postgres::GenericClient;
 
 use super::connection::Params;
+use super::diagnostics::{self, MarkArrays};
 use super::error::pg_err;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
+use crate::ports::diagnostics::Tally as Marks;
 use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
 use crate::store::columns::{
     keeps_no_client, merged_row, Encoded, EVENT_COLUMNS, INSERTED, INSERT_COLUMNS, STATUS_AT,
@@ -108,7 +110,10 @@ pub(super) async fn insert_events(
     if !stored.is_empty() {
         insert_rows(tx, &stored).await?;
     }
-    settle_repeats(tx, events, &mut outcomes).await?;
+    let mut diag = Marks::default();
+    stored.iter().for_each(|e| diag.stored(e));
+    settle_repeats(tx, events, &mut outcomes, &mut diag).await?;
+    diagnostics::flush(tx, diag).await?;
     Ok(outcomes)
 }
 
@@ -141,6 +146,7 @@ pub(super) async fn merge_repeats(
         .await
         .map_err(pg_err)?;
     let mut candidates = Vec::new();
+    let mut diag = Marks::default();
     for row in &rows {
         let stored = row_to_event(row)?;
         // The key's position comes after `EVENT_COLUMNS`.
@@ -152,13 +158,16 @@ pub(super) async fn merge_repeats(
         let Some(e) = events.get(i) else { continue };
         if merge::meet(&stored.event, stored.relay_status, e).is_some() {
             candidates.push(i);
+        } else {
+            diag.repeat(&stored.event, e);
         }
     }
     if candidates.is_empty() {
-        return Ok(());
+        return diagnostics::flush(client, diag).await;
     }
     let tx = client.transaction().await.map_err(pg_err)?;
-    let merged = merge_locked(&tx, events, &candidates, outcomes).await?;
+    let merged = merge_locked(&tx, events, &candidates, outcomes, &mut diag).await?;
+    diagnostics::flush(&tx, diag).await?;
     tx.commit().await.map_err(pg_err)?;
     uncount(client, &merged).await
 }
@@ -185,6 +194,7 @@ async fn merge_locked(
     events: &[NewEvent],
     candidates: &[usize],
     outcomes: &mut [InsertOutcome],
+    diag: &mut Marks,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let lock = tx
         .prepare_cached(&format!(
@@ -216,8 +226,10 @@ async fn merge_locked(
             continue;
         };
         let Some(new) = merge::meet(&stored.event, stored.relay_status, e) else {
+            diag.repeat(&stored.event, e);
             continue;
         };
+        diag.merged(&stored.event, e, &new);
         let old_keys: Option<i64> = if keeps_no_client(&new) {
             tx.query_one(
                 "SELECT report_keys FROM events WHERE id = $1",
@@ -309,9 +321,10 @@ pub(super) async fn settle_repeats(
     tx: &deadpool_postgres::Transaction<'_>,
     events: &[NewEvent],
     outcomes: &mut [InsertOutcome],
+    diag: &mut Marks,
 ) -> Result<(), StoreError> {
     let repeats = repeats(outcomes);
-    merge_locked(tx, events, &repeats, outcomes).await?;
+    merge_locked(tx, events, &repeats, outcomes, diag).await?;
     count_duplicates(tx, events, outcomes).await
 }
 
@@ -510,18 +523,22 @@ pub(super) async fn insert_distinct(
             ON CONFLICT (pixel_id)
                 DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
             RETURNING 1
-         )
+         ),
+         {marks}
          SELECT pixel_id, event_name, event_id FROM claimed",
-        columns = *INSERT_COLUMNS
+        columns = *INSERT_COLUMNS,
+        marks = diagnostics::batch_cte(23),
     );
     let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
     let all: Vec<&NewEvent> = events.iter().collect();
     let arrays = EventArrays::new(&all);
     let mut params = arrays.params();
     params.push(&DEDUP_WINDOW_MS);
+    let (marks, per_event) = MarkArrays::of_batch(events);
+    params.extend(marks.params());
     let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
     let claimed = claimed_keys(&rows)?;
-    Ok(events
+    let outcomes: Vec<InsertOutcome> = events
         .iter()
         .map(|e| {
             let key = (e.pixel_id.clone(), e.event_name.clone(), e.event_id.clone());
@@ -531,7 +548,11 @@ pub(super) async fn insert_distinct(
                 InsertOutcome::Duplicate
             }
         })
-        .collect())
+        .collect();
+    diagnostics::count_stored(per_event, |i| {
+        outcomes.get(i) == Some(&InsertOutcome::Stored)
+    });
+    Ok(outcomes)
 }
 
 /// Repeats per pixel (since the database was created) and per pixel and UTC day of receipt.

@@ -81,6 +81,7 @@ impl EventLog for PgStore {
                         break;
                     }
                 }
+                super::diagnostics::forget_before(&client, before).await?;
             }
             client
                 .execute(

@@ -26,6 +26,7 @@
 //!   when the lease runs out.
 
 mod connection;
+mod diagnostics;
 mod error;
 mod group_commit;
 mod log;

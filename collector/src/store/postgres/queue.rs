@@ -26,15 +26,8 @@ impl RelayQueue for PgStore {
     }
 
     fn mark_failed(&self, id: i64, message: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE events SET relay_status = 'failed', relay_error = $2, relayed_at_ms = $3,
-                client_ip = CASE WHEN report_keys IS NULL THEN client_ip END,
-                user_agent = CASE WHEN report_keys IS NULL THEN user_agent END,
-                relay_attempts = relay_attempts + 1, lease_owner = NULL, lease_until_ms = 0
-             WHERE id = $1 AND relay_status = 'pending'",
-            &[&id, &message, &now_ms],
-        )
-        .map(|_| ())
+        // The update and the diagnostics' mark in one statement (`diagnostics::MARK_FAILED`).
+        self.refused(id, message, now_ms)
     }
 
     fn record_attempt(&self, ids: &[i64], error: &str) -> Result<(), StoreError> {

@@ -101,6 +101,23 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE events ADD COLUMN server_fields TEXT;
     CREATE INDEX events_key ON events (pixel_id, event_id);",
     ),
+    (
+        9,
+        "diagnostics: marks per pixel, day, code, event name and detail",
+        // As SQLite's 9 (`ports::diagnostics`).
+        "CREATE TABLE diagnostics (
+        pixel_id         TEXT   NOT NULL,
+        day              BIGINT NOT NULL,
+        code             TEXT   NOT NULL,
+        event_name       TEXT   NOT NULL,
+        detail           TEXT   NOT NULL,
+        events           BIGINT NOT NULL,
+        first_seen_ms    BIGINT NOT NULL,
+        last_seen_ms     BIGINT NOT NULL,
+        example_event_id TEXT   NOT NULL,
+        PRIMARY KEY (pixel_id, day, code, event_name, detail)
+    );",
+    ),
 ];
 
 /// Apply the missing migrations, each in its own transaction, holding the advisory lock (waiting

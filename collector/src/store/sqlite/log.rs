@@ -6,11 +6,13 @@ use std::sync::LazyLock;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::connection::{SqliteStore, Writer};
+use super::diagnostics;
 use super::error::err;
 use super::rollup::{self, Backfill};
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::rollup::Delta;
+use crate::ports::diagnostics::Tally;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
 use crate::store::columns::{
     inserted_fact, keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS,
@@ -68,6 +70,7 @@ fn merge_into(
     incoming: &NewEvent,
     backfill: &Backfill,
     delta: &mut Delta,
+    diag: &mut Tally,
 ) -> Result<bool, StoreError> {
     let sql = format!("SELECT {} FROM events WHERE id = ?1", *EVENT_COLUMNS);
     let stored = tx
@@ -79,8 +82,10 @@ fn merge_into(
         return Ok(false);
     };
     let Some(merged) = merge::meet(&stored.event, stored.relay_status, incoming) else {
+        diag.repeat(&stored.event, incoming);
         return Ok(false);
     };
+    diag.merged(&stored.event, incoming, &merged);
     let old_keys: Option<i64> = if keeps_no_client(&merged) {
         tx.prepare_cached("SELECT report_keys FROM events WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |r| r.get(0)))
@@ -118,13 +123,14 @@ fn insert_events(
     let tx = GroupCommit::begin(conn)?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut delta = Delta::default();
+    let mut diag = Tally::default();
     {
         let mut insert = tx.prepare_cached(&INSERT).map_err(err)?;
         for e in events {
             let key = dedup::key(&e.pixel_id, &e.event_name, &e.event_id);
             let Some(claim) = dedup.claim(key, e.received_at_ms) else {
                 let merged = match dedup.row(key) {
-                    Some(row) => merge_into(&tx, row, e, backfill, &mut delta)?,
+                    Some(row) => merge_into(&tx, row, e, backfill, &mut delta, &mut diag)?,
                     None => false,
                 };
                 if merged {
@@ -143,10 +149,12 @@ fn insert_events(
                 .map_err(err)?;
             dedup.set_row(key, tx.last_insert_rowid());
             delta.add(&inserted_fact(&stored, &c), 1);
+            diag.stored(e);
             outcomes.push(InsertOutcome::Stored);
         }
     }
     rollup::change(&tx, &delta)?;
+    diagnostics::flush(&tx, diag)?;
     tx.commit()?;
     Ok(outcomes)
 }
@@ -301,6 +309,7 @@ impl EventLog for SqliteStore {
                     }
                 }
             }
+            diagnostics::forget_before(&self.writer()?.conn, before)?;
         }
         self.writer()?.dedup.forget_before(now_ms);
         Ok(deleted)

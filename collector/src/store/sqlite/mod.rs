@@ -6,6 +6,7 @@
 //! them for everything else.
 
 mod connection;
+mod diagnostics;
 mod error;
 mod log;
 mod queue;

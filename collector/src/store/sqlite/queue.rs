@@ -5,6 +5,7 @@
 use rusqlite::{params, Connection};
 
 use super::connection::SqliteStore;
+use super::diagnostics;
 use super::error::err;
 use super::rollup::{self, Backfill};
 use super::rows::row_to_event;
@@ -109,6 +110,7 @@ impl RelayQueue for SqliteStore {
         let mut w = self.writer()?;
         let backfill = w.backfill;
         let tx = w.conn.transaction().map_err(err)?;
+        diagnostics::refused(&tx, id, message)?;
         with_rollups(&tx, &backfill, &[id], |id| {
             tx.execute(
                 "UPDATE events SET relay_status = 'failed', relay_error = ?2, relayed_at_ms = ?3,

@@ -170,6 +170,25 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     INSERT INTO rollup_backfill (one, next_id, end_id)
         SELECT 1, 1, COALESCE(MAX(id), 0) FROM events;",
     ),
+    (
+        9,
+        "diagnostics: marks per pixel, day, code, event name and detail",
+        // What `ports::diagnostics` marks each event with when it is stored, merged or refused
+        // by Meta, summed in the same transaction: the diagnostics report reads only its days'
+        // rows (a few dozen a day, one more per Purchase for the order fingerprints).
+        "CREATE TABLE diagnostics (
+        pixel_id         TEXT    NOT NULL,
+        day              INTEGER NOT NULL,
+        code             TEXT    NOT NULL,
+        event_name       TEXT    NOT NULL,
+        detail           TEXT    NOT NULL,
+        events           INTEGER NOT NULL,
+        first_seen_ms    INTEGER NOT NULL,
+        last_seen_ms     INTEGER NOT NULL,
+        example_event_id TEXT    NOT NULL,
+        PRIMARY KEY (pixel_id, day, code, event_name, detail)
+    ) WITHOUT ROWID;",
+    ),
 ];
 
 /// How often the background thread moves WAL pages into the database file.
