@@ -20,6 +20,7 @@ mod clock;
 pub mod derivation;
 mod event_log;
 pub mod merge;
+pub mod people;
 mod relay_queue;
 mod report_source;
 mod types;

@@ -11,6 +11,7 @@
 //! `fbp`) in columns an index can cover, so a scan reads a narrow index instead of whole rows; a
 //! store without them passes `None` and the reports derive the same from the row.
 
+use super::people::PeopleSource;
 use super::types::{RelayStatus, StoreError};
 
 /// The facts the reports need from an event that never change once it is stored, derived when it
@@ -97,6 +98,12 @@ pub trait ReportSource: Send + Sync {
     /// Duplicates acknowledged but not stored for `pixel_id`, received on UTC days
     /// `from_day..=to_day` (days since the Unix epoch).
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
+
+    /// The per-person state kept at write time ([`super::people`]), when the store keeps it and
+    /// it is complete (built or backfilled); `None`: the per-person reports scan the events.
+    fn people(&self) -> Option<&dyn PeopleSource> {
+        None
+    }
 
     /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that
     /// `scan` matches; `scan` says which pixel and time range they are in (its names and columns

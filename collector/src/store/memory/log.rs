@@ -1,5 +1,6 @@
 //! The twin's [`EventLog`].
 
+use super::people;
 use super::state::{MemoryStore, Record};
 use crate::event::NewEvent;
 use crate::ports::{
@@ -28,8 +29,11 @@ impl EventLog for MemoryStore {
                 {
                     if let Some(merged) = merge::meet(&r.stored.event, r.stored.relay_status, e) {
                         let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
+                        let old = people::record_facts(r);
                         r.columns = columns;
                         r.stored.event = row;
+                        let id = r.stored.id;
+                        people::merged(&mut state, id, &old)?;
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
@@ -57,6 +61,7 @@ impl EventLog for MemoryStore {
                 lease: None,
             };
             state.events.insert(id, record);
+            people::stored(&mut state, id)?;
             outcomes.push(InsertOutcome::Stored);
         }
         Ok(outcomes)
@@ -88,6 +93,7 @@ impl EventLog for MemoryStore {
         let mut state = self.state()?;
         let before = state.events.len();
         if let Some(cutoff) = received_before_ms {
+            people::purging(&mut state, cutoff)?;
             state
                 .events
                 .retain(|_, r| r.stored.event.received_at_ms >= cutoff);

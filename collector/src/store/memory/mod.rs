@@ -7,10 +7,12 @@
 //! Not for production: nothing survives the process.
 
 mod log;
+mod people;
 mod queue;
 mod source;
 mod state;
 #[cfg(test)]
 mod tests;
 
+pub use people::MemPeople;
 pub use state::{Faults, MemoryStore};

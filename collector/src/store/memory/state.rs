@@ -25,6 +25,8 @@ pub(super) struct Inner {
     pub(super) dedup: DedupIndex,
     /// Duplicates per `(pixel, UTC day of receipt)`.
     pub(super) duplicates: BTreeMap<(String, i64), u64>,
+    /// The per-person state (`people.rs`).
+    pub(super) people: super::people::MemPeople,
 }
 
 /// What makes the twin fail, as a real store can: commits that wait until released (a slow

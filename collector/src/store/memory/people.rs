@@ -1,0 +1,298 @@
+//! The twin's per-person state ([`crate::ports::people`]) in ordered maps: the reference the SQL
+//! stores are compared with (they read their tables back into a [`MemPeople`] for the property
+//! test).
+
+use std::collections::BTreeMap;
+
+use super::state::{Inner, MemoryStore, Record};
+use crate::ports::people::{
+    facts, forget, remember, Facts, Landing, PeopleSource, PeopleTx, PurchaseRec, PurchaseView,
+};
+use crate::ports::{Derived, Row, StoreError};
+
+type Pixel = String;
+type Visitor = String;
+
+/// Every table of the per-person state, keyed as the SQL stores key them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemPeople {
+    pub landings: BTreeMap<(Pixel, Visitor, i64, i64), String>,
+    pub purchases: BTreeMap<(Pixel, i64, i64), PurchaseRec>,
+    pub days: BTreeMap<(Pixel, Visitor, i64, String), (i64, i64)>,
+    pub aem_sets: BTreeMap<(Pixel, i64, bool, String), i64>,
+    pub names: BTreeMap<(Pixel, i64, String), (i64, i64)>,
+}
+
+impl PeopleTx for MemPeople {
+    fn landing_insert(&mut self, f: &Facts, touch: &str) -> Result<(), StoreError> {
+        self.landings.insert(
+            (f.pixel.clone(), f.visitor.clone(), f.time, f.row),
+            touch.to_owned(),
+        );
+        Ok(())
+    }
+    fn landing_delete(&mut self, f: &Facts) -> Result<(), StoreError> {
+        self.landings
+            .remove(&(f.pixel.clone(), f.visitor.clone(), f.time, f.row));
+        Ok(())
+    }
+    fn latest_landing(
+        &mut self,
+        pixel: &str,
+        visitor: &str,
+        at: i64,
+    ) -> Result<Option<Landing>, StoreError> {
+        let lo = (pixel.to_owned(), visitor.to_owned(), i64::MIN, i64::MIN);
+        let hi = (pixel.to_owned(), visitor.to_owned(), at, i64::MAX);
+        Ok(self
+            .landings
+            .range(lo..=hi)
+            .next_back()
+            .map(|((_, _, time, row), touch)| Landing {
+                time: *time,
+                row: *row,
+                touch: touch.clone(),
+            }))
+    }
+    fn purchase_insert(&mut self, f: &Facts, p: &PurchaseRec) -> Result<(), StoreError> {
+        self.purchases
+            .insert((f.pixel.clone(), f.time, f.row), p.clone());
+        Ok(())
+    }
+    fn purchase_delete(&mut self, f: &Facts) -> Result<(), StoreError> {
+        self.purchases.remove(&(f.pixel.clone(), f.time, f.row));
+        Ok(())
+    }
+    fn purchases_of(
+        &mut self,
+        pixel: &str,
+        visitor: &str,
+        from: i64,
+    ) -> Result<Vec<(i64, i64, Option<(i64, i64)>)>, StoreError> {
+        // The twin has no index by visitor: a walk of the pixel's Purchases from `from`.
+        let lo = (pixel.to_owned(), from, i64::MIN);
+        let hi = (pixel.to_owned(), i64::MAX, i64::MAX);
+        Ok(self
+            .purchases
+            .range(lo..=hi)
+            .filter(|(_, p)| p.visitor == visitor)
+            .map(|((_, t, r), p)| (*t, *r, p.landing.as_ref().map(|l| (l.time, l.row))))
+            .collect())
+    }
+    fn purchase_set_landing(
+        &mut self,
+        pixel: &str,
+        time: i64,
+        row: i64,
+        landing: Option<&Landing>,
+    ) -> Result<(), StoreError> {
+        if let Some(p) = self.purchases.get_mut(&(pixel.to_owned(), time, row)) {
+            p.landing = landing.cloned();
+        }
+        Ok(())
+    }
+    fn day_names(
+        &mut self,
+        pixel: &str,
+        visitor: &str,
+        day: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let lo = (pixel.to_owned(), visitor.to_owned(), day, String::new());
+        Ok(self
+            .days
+            .range(lo..)
+            .take_while(|((p, v, d, _), _)| p == pixel && v == visitor && *d == day)
+            .map(|((_, _, _, name), (n, i))| (name.clone(), *n, *i))
+            .collect())
+    }
+    fn day_name_set(&mut self, f: &Facts, n: i64, n_ios: i64) -> Result<(), StoreError> {
+        let key = (
+            f.pixel.clone(),
+            f.visitor.clone(),
+            f.time.div_euclid(86_400),
+            f.name.clone(),
+        );
+        if n == 0 && n_ios == 0 {
+            self.days.remove(&key);
+        } else {
+            self.days.insert(key, (n, n_ios));
+        }
+        Ok(())
+    }
+    fn bump_set(
+        &mut self,
+        pixel: &str,
+        day: i64,
+        ios: bool,
+        set: &str,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        let key = (pixel.to_owned(), day, ios, set.to_owned());
+        let n = self.aem_sets.entry(key.clone()).or_insert(0);
+        *n += delta;
+        if *n == 0 {
+            self.aem_sets.remove(&key);
+        }
+        Ok(())
+    }
+    fn bump_name(&mut self, f: &Facts, dn: i64, dios: i64) -> Result<(), StoreError> {
+        let key = (f.pixel.clone(), f.time.div_euclid(86_400), f.name.clone());
+        let slot = self.names.entry(key.clone()).or_insert((0, 0));
+        slot.0 += dn;
+        slot.1 += dios;
+        if *slot == (0, 0) {
+            self.names.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+impl MemPeople {
+    pub fn purchases_in(
+        &self,
+        pixel: &str,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&PurchaseView<'_>),
+    ) {
+        let lo = (pixel.to_owned(), from, i64::MIN);
+        let hi = (pixel.to_owned(), to, i64::MIN);
+        for ((_, time, _), p) in self.purchases.range(lo..hi) {
+            f(&PurchaseView {
+                visitor: &p.visitor,
+                time: *time,
+                amount: p.amount.as_ref().map(|(c, v)| (c.as_str(), *v)),
+                landing: p
+                    .landing
+                    .as_ref()
+                    .map(|l| (time - l.time, l.touch.as_str())),
+            });
+        }
+    }
+}
+
+/// The facts of one of the twin's records, as the SQL stores read them from their row.
+pub(super) fn record_facts(r: &Record) -> Facts {
+    let e = &r.stored.event;
+    let row = Row {
+        id: r.stored.id,
+        event_name: &e.event_name,
+        event_time: e.event_time,
+        fbp: e.fbp.as_deref(),
+        source_url: &e.source_url,
+        purchase_data: &r.columns.custom_data,
+        derived: Some(Derived {
+            keys: r.columns.report_keys,
+            visitor: r.columns.report_visitor.as_deref(),
+        }),
+        ..Row::default()
+    };
+    facts(&e.pixel_id, &row)
+}
+
+impl MemoryStore {
+    /// The per-person state as kept at write time.
+    pub fn people_state(&self) -> Result<MemPeople, StoreError> {
+        Ok(self.state()?.people.clone())
+    }
+
+    /// The per-person state rebuilt from the stored events (what the incremental one must
+    /// equal); `replace` keeps it as the store's state.
+    pub fn rebuild_people(&self, replace: bool) -> Result<MemPeople, StoreError> {
+        let mut state = self.state()?;
+        let mut fresh = MemPeople::default();
+        for r in state.events.values() {
+            remember(&mut fresh, &record_facts(r))?;
+        }
+        if replace {
+            state.people = fresh.clone();
+        }
+        Ok(fresh)
+    }
+}
+
+impl PeopleSource for MemoryStore {
+    fn purchases(
+        &self,
+        pixel: &str,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&PurchaseView<'_>),
+    ) -> Result<(), StoreError> {
+        self.state()?.people.purchases_in(pixel, from, to, f);
+        Ok(())
+    }
+    fn landings(
+        &self,
+        pixel: &str,
+        from: i64,
+        to: i64,
+        f: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), StoreError> {
+        let state = self.state()?;
+        for ((p, v, t, _), touch) in &state.people.landings {
+            if p == pixel && *t >= from && *t < to {
+                f(v, touch);
+            }
+        }
+        Ok(())
+    }
+    fn aem_sets(
+        &self,
+        pixel: &str,
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(bool, &str, i64),
+    ) -> Result<(), StoreError> {
+        let state = self.state()?;
+        let lo = (pixel.to_owned(), from_day, false, String::new());
+        for ((p, d, ios, set), n) in state.people.aem_sets.range(lo..) {
+            if p != pixel || *d > to_day {
+                break;
+            }
+            f(*ios, set, *n);
+        }
+        Ok(())
+    }
+    fn names(
+        &self,
+        pixel: &str,
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(&str, i64, i64),
+    ) -> Result<(), StoreError> {
+        let state = self.state()?;
+        let lo = (pixel.to_owned(), from_day, String::new());
+        for ((p, d, name), (n, i)) in state.people.names.range(lo..) {
+            if p != pixel || *d > to_day {
+                break;
+            }
+            f(name, *n, *i);
+        }
+        Ok(())
+    }
+}
+
+/// The hook after record `id` was inserted.
+pub(super) fn stored(inner: &mut Inner, id: i64) -> Result<(), StoreError> {
+    if let Some(r) = inner.events.get(&id) {
+        remember(&mut inner.people, &record_facts(r))?;
+    }
+    Ok(())
+}
+
+/// The hook after record `id` was merged (its facts before: `old`).
+pub(super) fn merged(inner: &mut Inner, id: i64, old: &Facts) -> Result<(), StoreError> {
+    forget(&mut inner.people, old)?;
+    stored(inner, id)
+}
+
+/// The hook before the records received before `cutoff` are deleted.
+pub(super) fn purging(inner: &mut Inner, cutoff: i64) -> Result<(), StoreError> {
+    for r in inner.events.values() {
+        if r.stored.event.received_at_ms < cutoff {
+            forget(&mut inner.people, &record_facts(r))?;
+        }
+    }
+    Ok(())
+}
