@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::connection::{SqliteStore, Writer};
 use super::error::err;
+use super::people;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
@@ -89,9 +90,11 @@ fn merge_into(tx: &Connection, id: i64, incoming: &NewEvent) -> Result<bool, Sto
         .map(|(_, v)| v)
         .collect();
     params.push(&id);
+    people::forget_row(tx, id)?;
     tx.prepare_cached(&UPDATE)
         .and_then(|mut s| s.execute(params.as_slice()))
         .map_err(err)?;
+    people::stored(tx, id)?;
     Ok(true)
 }
 
@@ -128,6 +131,7 @@ fn insert_events(
                 .execute(values(&stored_form(e), &c).as_slice())
                 .map_err(err)?;
             dedup.set_row(key, tx.last_insert_rowid());
+            people::stored(&tx, tx.last_insert_rowid())?;
             outcomes.push(InsertOutcome::Stored);
         }
     }
@@ -247,14 +251,16 @@ impl EventLog for SqliteStore {
             if let Some(last) = self.last_id_received_before(before)? {
                 loop {
                     let w = self.writer()?;
-                    let n = w
-                        .conn
+                    let tx = w.conn.unchecked_transaction().map_err(err)?;
+                    people::purging(&tx, last, before, PURGE_CHUNK)?;
+                    let n = tx
                         .execute(
-                            "DELETE FROM events WHERE id IN
-                                (SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3)",
+                            "DELETE FROM events WHERE id IN (SELECT id FROM events
+                                WHERE id <= ?1 AND received_at_ms < ?2 ORDER BY id LIMIT ?3)",
                             params![last, before, PURGE_CHUNK],
                         )
                         .map_err(err)?;
+                    tx.commit().map_err(err)?;
                     drop(w);
                     deleted += u64::try_from(n).unwrap_or(0);
                     if i64::try_from(n).unwrap_or(0) < PURGE_CHUNK {

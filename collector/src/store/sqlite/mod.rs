@@ -8,6 +8,7 @@
 mod connection;
 mod error;
 mod log;
+mod people;
 mod queue;
 mod rows;
 mod schema;

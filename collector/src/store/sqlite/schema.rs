@@ -115,6 +115,13 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_held ON events (pixel_id, hold_until_ms)
         WHERE relay_status = 'pending' AND hold_until_ms IS NOT NULL;",
     ),
+    (
+        8,
+        "per-person state: landings, purchases, visitor-days, AEM sets",
+        // What attribution and AEM read instead of rescanning the events (`people.rs`,
+        // `ports::people`); a database with events before this is backfilled at open.
+        super::people::MIGRATION,
+    ),
 ];
 
 /// How often the background thread moves WAL pages into the database file.

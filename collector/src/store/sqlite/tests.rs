@@ -42,7 +42,7 @@ fn migrations_once_and_reopen() -> Result<(), StoreError> {
         assert_eq!(s.insert_batch(&[event("a", t)])?, [InsertOutcome::Stored]);
     }
     let s = open(&dir);
-    assert_eq!(s.schema_version()?, 6);
+    assert_eq!(s.schema_version()?, 8);
     assert_eq!(s.pending("1", 10)?.len(), 1);
     Ok(())
 }
