@@ -62,7 +62,13 @@ fn traffic(rng: &mut Rng) -> Vec<Vec<NewEvent>> {
         } else {
             rng.i64(0..60)
         };
-        let name = ["PageView", "PageView", "ViewContent", "AddToCart", "Purchase"][rng.usize(0..5)];
+        let name = [
+            "PageView",
+            "PageView",
+            "ViewContent",
+            "AddToCart",
+            "Purchase",
+        ][rng.usize(0..5)];
         let mut e = event(name, &format!("e{i}"), t, t + late);
         match rng.u8(0..5) {
             0 => {}
@@ -151,7 +157,11 @@ fn run(
 fn same_reports(store: &dyn ReportSource) {
     let scan = ScanOnly(store);
     let day0 = T0 / DAY;
-    for (from, to) in [(day0, day0 + 12), (day0 + 3, day0 + 5), (day0 + 7, day0 + 7)] {
+    for (from, to) in [
+        (day0, day0 + 12),
+        (day0 + 3, day0 + 5),
+        (day0 + 7, day0 + 7),
+    ] {
         let range = DayRange {
             from_day: from,
             to_day: to,
@@ -316,19 +326,47 @@ fn check_channels(src: &dyn ReportSource) {
         to_day: d,
     };
     let a = attribution(src, "1", range, 7).unwrap();
-    let row = |s: &str, m: Value, c: Value, p: u64, rev: Value, v: u64, pu: u64, r: f64, aov: Value| {
-        json!({"source": s, "medium": m, "campaign": c, "purchases": p, "revenue": rev,
+    let row =
+        |s: &str, m: Value, c: Value, p: u64, rev: Value, v: u64, pu: u64, r: f64, aov: Value| {
+            json!({"source": s, "medium": m, "campaign": c, "purchases": p, "revenue": rev,
             "visitors": v, "purchasers": pu, "conversion_rate": r, "aov": aov})
-    };
+        };
     assert_eq!(
         a["campaigns"],
         json!([
-            row("fb", json!("paid"), json!("bf"), 2, json!({"EUR": 50.0, "USD": 100.0}), 2, 1, 0.5,
-                json!({"EUR": 50.0, "USD": 100.0})),
-            row("news", Value::Null, Value::Null, 2, json!({"USD": 40.0}), 3, 2, 0.6667,
-                json!({"USD": 20.0})),
-            row("(direct)", Value::Null, Value::Null, 1, json!({"USD": 20.0}), 0, 1, 0.0,
-                json!({"USD": 20.0})),
+            row(
+                "fb",
+                json!("paid"),
+                json!("bf"),
+                2,
+                json!({"EUR": 50.0, "USD": 100.0}),
+                2,
+                1,
+                0.5,
+                json!({"EUR": 50.0, "USD": 100.0})
+            ),
+            row(
+                "news",
+                Value::Null,
+                Value::Null,
+                2,
+                json!({"USD": 40.0}),
+                3,
+                2,
+                0.6667,
+                json!({"USD": 20.0})
+            ),
+            row(
+                "(direct)",
+                Value::Null,
+                Value::Null,
+                1,
+                json!({"USD": 20.0}),
+                0,
+                1,
+                0.0,
+                json!({"USD": 20.0})
+            ),
         ])
     );
     assert_eq!(a["purchases"], 5);

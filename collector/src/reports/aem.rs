@@ -49,12 +49,17 @@ fn from_people(
         }
     };
     let pos = |name: &str| params.priority.iter().position(|n| n == name);
-    people.names(pixel, range.from_day, range.to_day, &mut |name, n, n_ios| {
-        if let Some(i) = pos(name) {
-            add(&mut c[0], i, n);
-            add(&mut c[2], i, n_ios);
-        }
-    })?;
+    people.names(
+        pixel,
+        range.from_day,
+        range.to_day,
+        &mut |name, n, n_ios| {
+            if let Some(i) = pos(name) {
+                add(&mut c[0], i, n);
+                add(&mut c[2], i, n_ios);
+            }
+        },
+    )?;
     let mut best_of: FastMap<String, Option<usize>> = FastMap::default();
     people.aem_sets(pixel, range.from_day, range.to_day, &mut |ios, set, n| {
         let best = *best_of

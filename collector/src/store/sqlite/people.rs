@@ -142,7 +142,12 @@ pub(super) fn forget_row(tx: &Connection, id: i64) -> Result<(), StoreError> {
 
 /// The hook before a purge deletes the rows `id <= last AND received_at_ms < before`, the first
 /// `limit` by id.
-pub(super) fn purging(tx: &Connection, last: i64, before: i64, limit: i64) -> Result<(), StoreError> {
+pub(super) fn purging(
+    tx: &Connection,
+    last: i64,
+    before: i64,
+    limit: i64,
+) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT {FACT_COLUMNS} FROM events WHERE id <= ?1 AND received_at_ms < ?2
          ORDER BY id LIMIT ?3"
@@ -188,8 +193,10 @@ pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
         let chunk: Vec<(i64, Facts)> = tx
             .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_map(params![from, BACKFILL_CHUNK], |r| Ok((r.get(0)?, row_facts(r)?)))?
-                    .collect::<rusqlite::Result<_>>()
+                s.query_map(params![from, BACKFILL_CHUNK], |r| {
+                    Ok((r.get(0)?, row_facts(r)?))
+                })?
+                .collect::<rusqlite::Result<_>>()
             })
             .map_err(err)?;
         let Some(to) = chunk.last().map(|(id, _)| *id) else {
