@@ -10,11 +10,14 @@
     clippy::indexing_slicing
 )]
 
-use collector::config::SyncMode;
+mod common;
+
+use collector::config::{Config, SyncMode};
 use collector::event::{NewEvent, Origin};
 use collector::ports::{EventLog, InsertOutcome, ReportSource, Row, Scan, StoreError};
 use collector::reports::{aem, attribution, AemParams, DayRange};
 use collector::store::memory::MemoryStore;
+use collector::store::postgres::{PgOptions, PgStore};
 use collector::store::sqlite::SqliteStore;
 use fastrand::Rng;
 use serde_json::{json, Map, Value};
@@ -236,6 +239,47 @@ fn incremental_equals_rebuilt_on_sqlite() {
         drop(store);
         std::fs::remove_file(&path).ok();
     }
+}
+
+/// A store on a new database of the test server (`None`: PostgreSQL variants skipped).
+fn pg_store() -> Option<PgStore> {
+    if std::env::var("COLLECTOR_TEST_SKIP_PG").is_ok() {
+        return None;
+    }
+    let url = common::backend::fresh_database();
+    let config = Config::parse_from(["collector", "--db", &url]).unwrap();
+    let db = config.postgres.clone().unwrap();
+    Some(PgStore::open(&db, PgOptions::from_config(&config)).unwrap())
+}
+
+/// Fewer runs than on the twin and SQLite: each batch is a few round trips.
+const PG_RUNS: u64 = 20;
+
+#[test]
+fn incremental_equals_rebuilt_on_postgres() {
+    let mut total = [0u64; 3];
+    for seed in 0..PG_RUNS {
+        let Some(store) = pg_store() else { return };
+        let mut rng = Rng::with_seed(seed);
+        let batches = traffic(&mut rng);
+        let t = run(&store, &mut rng, &batches);
+        for (a, b) in total.iter_mut().zip(t) {
+            *a += b;
+        }
+        let kept = store.people_state().unwrap();
+        store.rebuild_people().unwrap();
+        assert_eq!(kept, store.people_state().unwrap(), "seed {seed}");
+    }
+    println!("{PG_RUNS} runs on PostgreSQL: merged, duplicates, purged = {total:?}");
+    assert!(total.iter().all(|n| *n > 0), "{total:?}");
+}
+
+#[test]
+fn channel_figures_by_hand_on_postgres() {
+    let Some(store) = pg_store() else { return };
+    channels(&store);
+    check_channels(&store);
+    check_channels(&ScanOnly(&store));
 }
 
 /// A database stored before the state existed is backfilled when opened, resumably: dropping

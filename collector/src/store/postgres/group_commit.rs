@@ -11,6 +11,7 @@ use deadpool_postgres::GenericClient;
 
 use super::connection::Params;
 use super::error::pg_err;
+use super::people;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::{merge, InsertOutcome, StoreError, DEDUP_WINDOW_MS};
@@ -236,7 +237,9 @@ async fn merge_locked(
         arrays.report_keys = vec![c.report_keys];
         let mut params = arrays.params();
         params.push(&stored.id);
+        let old = people::facts_by_ids(tx, &[stored.id]).await?;
         tx.execute(&update, &params).await.map_err(pg_err)?;
+        people::merged(tx, old, stored.id).await?;
         *outcome = InsertOutcome::Merged;
         merged.push((e.pixel_id.clone(), e.received_at_ms));
     }
@@ -289,6 +292,11 @@ fn tally<'a>(events: impl Iterator<Item = (&'a str, i64)>) -> Tally<'a> {
         *per_pixel.entry(pixel).or_insert(0) += 1;
     }
     (per_day, per_pixel)
+}
+
+/// The ids in column `at` of `rows`.
+fn ids(rows: &[tokio_postgres::Row], at: usize) -> Result<Vec<i64>, StoreError> {
+    rows.iter().map(|r| r.try_get(at).map_err(pg_err)).collect()
 }
 
 /// Where the events whose key was stored already are in the batch.
@@ -454,13 +462,13 @@ async fn insert_rows(
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO events ({columns})
-         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord",
+         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord RETURNING id",
         columns = *INSERT_COLUMNS
     );
     let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
     let arrays = EventArrays::new(stored);
-    tx.execute(&stmt, &arrays.params()).await.map_err(pg_err)?;
-    Ok(())
+    let rows = tx.query(&stmt, &arrays.params()).await.map_err(pg_err)?;
+    people::stored(tx, &ids(&rows, 0)?).await
 }
 
 /// A group commit whose keys are all distinct (the usual case) in one statement, committed on
@@ -468,7 +476,7 @@ async fn insert_rows(
 /// the others as duplicates per day and per pixel. One round trip to the server. Among the
 /// others, the other copies of stored events are then found and merged by [`merge_repeats`].
 pub(super) async fn insert_distinct(
-    client: &deadpool_postgres::Object,
+    client: &mut deadpool_postgres::Object,
     events: &[NewEvent],
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     // Keys claimed in byte order ("C"), as the batch-by-rounds path sorts them in Rust: two
@@ -488,7 +496,7 @@ pub(super) async fn insert_distinct(
             SELECT {UNNEST_VALUES} FROM u
             JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
             ORDER BY ord
-            RETURNING 1
+            RETURNING id, pixel_id, event_name, event_id
          ),
          dups AS (
             -- Receipt times are positive: / is the floor division of div_euclid.
@@ -511,16 +519,19 @@ pub(super) async fn insert_distinct(
                 DO UPDATE SET duplicates = pixel_stats.duplicates + EXCLUDED.duplicates
             RETURNING 1
          )
-         SELECT pixel_id, event_name, event_id FROM claimed",
+         SELECT pixel_id, event_name, event_id, id FROM stored",
         columns = *INSERT_COLUMNS
     );
-    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let tx = client.transaction().await.map_err(pg_err)?;
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
     let all: Vec<&NewEvent> = events.iter().collect();
     let arrays = EventArrays::new(&all);
     let mut params = arrays.params();
     params.push(&DEDUP_WINDOW_MS);
-    let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
+    let rows = tx.query(&stmt, &params).await.map_err(pg_err)?;
     let claimed = claimed_keys(&rows)?;
+    people::stored(&tx, &ids(&rows, 3)?).await?;
+    tx.commit().await.map_err(pg_err)?;
     Ok(events
         .iter()
         .map(|e| {

@@ -29,6 +29,7 @@ mod connection;
 mod error;
 mod group_commit;
 mod log;
+mod people;
 mod queue;
 mod rows;
 mod schema;

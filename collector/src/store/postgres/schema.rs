@@ -101,6 +101,13 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE events ADD COLUMN server_fields TEXT;
     CREATE INDEX events_key ON events (pixel_id, event_id);",
     ),
+    (
+        8,
+        "per-person state: landings, purchases, visitor-days, AEM sets",
+        // As on SQLite: what attribution and AEM read instead of rescanning the events
+        // (`people.rs`); a database with events before this is backfilled under the lock.
+        super::people::MIGRATION,
+    ),
 ];
 
 /// Apply the missing migrations, each in its own transaction, holding the advisory lock (waiting
