@@ -311,6 +311,7 @@ fn reset(path: &std::path::Path) {
         .execute_batch(
             "DELETE FROM people_landings; DELETE FROM people_purchases; DELETE FROM people_days;
              DELETE FROM people_aem_sets; DELETE FROM people_names;
+             DELETE FROM people_channel_days; DELETE FROM people_firsts;
              UPDATE people_meta SET value = 0;",
         )
         .unwrap();

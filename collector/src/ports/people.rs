@@ -13,6 +13,9 @@
 //!
 //! ```text
 //!   landings   (visitor, time, row) → touch          every landing PageView
+//!   channel_days (campaign, visitor, day) → n         landings per channel, visitor and day
+//!   firsts     (campaign, day, previous day) → count  per channel and day, the visitors who
+//!                                                     landed that day, by the day they last did
 //!   purchases  (time, row) → visitor, amount,        every Purchase, with its visitor's latest
 //!              latest landing at or before it         landing at or before it (time, row, touch)
 //!   days       (visitor, day, name) → n, n_ios        events per visitor-day and name
@@ -23,7 +26,10 @@
 //! Attribution for any window (1–90 days) reads the purchases of its range: a Purchase is
 //! credited to its latest landing when that landing is at most `window` before it (an older
 //! latest landing means every earlier one is older still). AEM for any priority list reads the
-//! sets of its days: per visitor-day, the highest-priority name of its set. The stores persist
+//! sets of its days: per visitor-day, the highest-priority name of its set. The distinct visitors
+//! who landed through a channel in days `a..=b` are the landing days `d` in `a..=b` whose
+//! visitor's previous landing day on that channel is before `a` (each visitor has exactly one
+//! such day, its first in the range): a sum over `firsts`, exact for any range. The stores persist
 //! the tables through [`PeopleTx`]; the algorithm is written once, here.
 //!
 //! A visitor is as the reports count them (`reports/visitors.rs`): the `fbp` (`f:` + fbp), else
@@ -229,12 +235,85 @@ pub trait PeopleTx {
         delta: i64,
     ) -> Result<(), StoreError>;
     fn bump_name(&mut self, f: &Facts, dn: i64, dios: i64) -> Result<(), StoreError>;
+    /// `(day, n)` of the landings of `visitor` on channel `campaign`, days with n > 0.
+    fn channel_days(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        visitor: &str,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Set one channel-visitor-day's landings; 0 deletes it.
+    fn channel_day_set(&mut self, f: &Facts, campaign: &str, n: i64) -> Result<(), StoreError>;
+    /// Add `delta` to the visitors of `campaign` landing on `day` whose previous landing day was
+    /// `prev` ([`NO_DAY`] for none).
+    fn bump_first(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        day: i64,
+        prev: i64,
+        delta: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The previous landing day of a visitor's first landing on a channel.
+pub const NO_DAY: i64 = -1;
+
+/// The channel of a touch ([`touch_key`]): `[source or "(not set)", medium, campaign]` as JSON,
+/// what the attribution groups by.
+pub fn campaign_key(touch: &str) -> String {
+    let t = touch_of_key(touch).unwrap_or(Touch {
+        source: None,
+        medium: None,
+        campaign: None,
+        fbclid: false,
+    });
+    let source = t.source.unwrap_or_else(|| "(not set)".to_owned());
+    serde_json::json!([source, t.medium, t.campaign]).to_string()
+}
+
+/// The `(source, medium, campaign)` of a [`campaign_key`].
+pub fn campaign_of_key(key: &str) -> Option<(String, Option<String>, Option<String>)> {
+    serde_json::from_str(key).ok()
+}
+
+/// One more (`delta` 1) or one fewer (-1) landing of `f`'s visitor on its channel that day.
+fn channel(tx: &mut dyn PeopleTx, f: &Facts, touch: &str, delta: i64) -> Result<(), StoreError> {
+    let campaign = campaign_key(touch);
+    let day = f.day();
+    let days = tx.channel_days(&f.pixel, &campaign, &f.visitor)?;
+    let n = days.iter().find(|(d, _)| *d == day).map_or(0, |(_, n)| *n);
+    let now = n + delta;
+    if now < 0 {
+        return Err(StoreError(format!(
+            "per-person state out of step with the events: landing {} forgotten twice",
+            f.row
+        )));
+    }
+    tx.channel_day_set(f, &campaign, now)?;
+    if (n == 0) != (now == 0) {
+        let prev = days
+            .iter()
+            .map(|(d, _)| *d)
+            .filter(|d| *d < day)
+            .max()
+            .unwrap_or(NO_DAY);
+        let next = days.iter().map(|(d, _)| *d).filter(|d| *d > day).min();
+        let s = if now > 0 { 1 } else { -1 };
+        if let Some(q) = next {
+            tx.bump_first(&f.pixel, &campaign, q, prev, -s)?;
+            tx.bump_first(&f.pixel, &campaign, q, day, s)?;
+        }
+        tx.bump_first(&f.pixel, &campaign, day, prev, s)?;
+    }
+    Ok(())
 }
 
 /// Add one stored row's facts to the state.
 pub fn remember(tx: &mut dyn PeopleTx, f: &Facts) -> Result<(), StoreError> {
     count(tx, f, 1)?;
     if let Some(touch) = &f.touch {
+        channel(tx, f, touch, 1)?;
         tx.landing_insert(f, touch)?;
         for (time, row, current) in tx.purchases_of(&f.pixel, &f.visitor, f.time)? {
             if current.is_none_or(|c| c < (f.time, f.row)) {
@@ -262,7 +341,8 @@ pub fn remember(tx: &mut dyn PeopleTx, f: &Facts) -> Result<(), StoreError> {
 /// Take one row's facts (as [`remember`] added them) off the state.
 pub fn forget(tx: &mut dyn PeopleTx, f: &Facts) -> Result<(), StoreError> {
     count(tx, f, -1)?;
-    if f.touch.is_some() {
+    if let Some(touch) = &f.touch {
+        channel(tx, f, touch, -1)?;
         tx.landing_delete(f)?;
         for (time, row, current) in tx.purchases_of(&f.pixel, &f.visitor, f.time)? {
             if current == Some((f.time, f.row)) {
@@ -351,13 +431,14 @@ pub trait PeopleSource {
         to: i64,
         f: &mut dyn FnMut(&PurchaseView<'_>),
     ) -> Result<(), StoreError>;
-    /// `(visitor, touch)` of every landing of `pixel` in `[from, to)`.
-    fn landings(
+    /// Per channel ([`campaign_key`]), the distinct visitors who landed through it on the days
+    /// `from_day..=to_day` (a channel may come more than once: the counts add up).
+    fn channel_visitors(
         &self,
         pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&str, &str),
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(&str, i64),
     ) -> Result<(), StoreError>;
     /// `(ios, set, visitor-days)` of the days `from_day..=to_day`.
     fn aem_sets(

@@ -17,15 +17,15 @@ use super::params::{DayRange, SECS_PER_DAY};
 use super::scan::{names, scan};
 use super::visitors::{per_visitor, FastMap, Visitors};
 use crate::ports::derivation::{touch, Touch, LANDING};
-use crate::ports::people::{touch_of_key, PeopleSource};
+use crate::ports::people::{campaign_of_key, touch_of_key, PeopleSource};
 use crate::ports::{Columns, ReportSource, StoreError};
 
 /// What the figures are made of: each Purchase of the range (its visitor, the touch it is
-/// credited to, its amount) and each landing of the range (its visitor and touch).
+/// credited to, its amount) and per channel the distinct visitors who landed in the range.
 #[derive(Default)]
 struct Credits {
     purchases: Vec<(u32, Option<Touch>, Option<Amount>)>,
-    landed: Vec<(u32, Touch)>,
+    visitors: BTreeMap<Campaign, u64>,
 }
 
 /// `/api/reports/attribution`: each Purchase in the range credited to its visitor's most recent
@@ -76,9 +76,9 @@ fn from_people(
         let amount = p.amount.map(|(cur, v)| (cur.to_owned(), v));
         c.purchases.push((id(p.visitor), credited, amount));
     })?;
-    people.landings(pixel, from, to, &mut |v, k| {
-        if let Some(t) = touch_of(k) {
-            c.landed.push((id(v), t));
+    people.channel_visitors(pixel, range.from_day, range.to_day, &mut |k, n| {
+        if let Some(key) = campaign_of_key(k) {
+            *c.visitors.entry(key).or_insert(0) += u64::try_from(n).unwrap_or(0);
         }
     })?;
     Ok(c)
@@ -125,14 +125,17 @@ fn from_scan(
         },
     )?;
     let mut c = Credits::default();
+    let mut landed: BTreeSet<(Campaign, usize)> = BTreeSet::new();
     for (who, l) in landings.iter_mut().enumerate() {
         l.sort_by_key(|(t, id, _)| (*t, *id));
-        let who = u32::try_from(who).unwrap_or(u32::MAX);
         for (t, _, touch) in l.iter() {
             if *t >= from {
-                c.landed.push((who, touch.clone()));
+                landed.insert((campaign(Some(touch)), who));
             }
         }
+    }
+    for (key, _) in landed {
+        *c.visitors.entry(key).or_insert(0) += 1;
     }
     for (who, at, value) in purchases {
         let credited = landings.get(who as usize).and_then(|l| {
@@ -168,7 +171,7 @@ struct Channel {
     /// Purchases with a value, per currency (the denominator of the average order value).
     orders: BTreeMap<String, u64>,
     purchasers: BTreeSet<u32>,
-    visitors: BTreeSet<u32>,
+    visitors: u64,
 }
 
 fn figures(c: &Credits, window_days: i64) -> Value {
@@ -188,12 +191,8 @@ fn figures(c: &Credits, window_days: i64) -> Value {
             f.1.add(cur, *v);
         }
     }
-    for (who, t) in &c.landed {
-        campaigns
-            .entry(campaign(Some(t)))
-            .or_default()
-            .visitors
-            .insert(*who);
+    for (key, n) in &c.visitors {
+        campaigns.entry(key.clone()).or_default().visitors += n;
     }
     let fbclid: Vec<Value> = [true, false]
         .iter()
@@ -211,7 +210,7 @@ fn figures(c: &Credits, window_days: i64) -> Value {
     let rows: Vec<Value> = rows
         .iter()
         .map(|((s, m, cpg), ch)| {
-            let (visitors, purchasers) = (ch.visitors.len(), ch.purchasers.len());
+            let (visitors, purchasers) = (ch.visitors, ch.purchasers.len());
             let rate = if visitors == 0 {
                 0.0
             } else {

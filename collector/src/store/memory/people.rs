@@ -21,6 +21,10 @@ pub struct MemPeople {
     pub days: BTreeMap<(Pixel, Visitor, i64, String), (i64, i64)>,
     pub aem_sets: BTreeMap<(Pixel, i64, bool, String), i64>,
     pub names: BTreeMap<(Pixel, i64, String), (i64, i64)>,
+    /// `(pixel, campaign, visitor, day)` → landings.
+    pub channel_days: BTreeMap<(Pixel, String, Visitor, i64), i64>,
+    /// `(pixel, campaign, day, previous day)` → visitors.
+    pub firsts: BTreeMap<(Pixel, String, i64, i64), i64>,
 }
 
 impl PeopleTx for MemPeople {
@@ -145,6 +149,55 @@ impl PeopleTx for MemPeople {
         }
         Ok(())
     }
+    fn channel_days(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        visitor: &str,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let lo = (
+            pixel.to_owned(),
+            campaign.to_owned(),
+            visitor.to_owned(),
+            i64::MIN,
+        );
+        Ok(self
+            .channel_days
+            .range(lo..)
+            .take_while(|((p, c, v, _), _)| p == pixel && c == campaign && v == visitor)
+            .map(|((_, _, _, d), n)| (*d, *n))
+            .collect())
+    }
+    fn channel_day_set(&mut self, f: &Facts, campaign: &str, n: i64) -> Result<(), StoreError> {
+        let key = (
+            f.pixel.clone(),
+            campaign.to_owned(),
+            f.visitor.clone(),
+            f.time.div_euclid(86_400),
+        );
+        if n == 0 {
+            self.channel_days.remove(&key);
+        } else {
+            self.channel_days.insert(key, n);
+        }
+        Ok(())
+    }
+    fn bump_first(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        day: i64,
+        prev: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        let key = (pixel.to_owned(), campaign.to_owned(), day, prev);
+        let n = self.firsts.entry(key.clone()).or_insert(0);
+        *n += delta;
+        if *n == 0 {
+            self.firsts.remove(&key);
+        }
+        Ok(())
+    }
 }
 
 impl MemPeople {
@@ -222,17 +275,17 @@ impl PeopleSource for MemoryStore {
         self.state()?.people.purchases_in(pixel, from, to, f);
         Ok(())
     }
-    fn landings(
+    fn channel_visitors(
         &self,
         pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&str, &str),
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(&str, i64),
     ) -> Result<(), StoreError> {
         let state = self.state()?;
-        for ((p, v, t, _), touch) in &state.people.landings {
-            if p == pixel && *t >= from && *t < to {
-                f(v, touch);
+        for ((p, c, d, prev), n) in &state.people.firsts {
+            if p == pixel && *d >= from_day && *d <= to_day && *prev < from_day {
+                f(c, *n);
             }
         }
         Ok(())

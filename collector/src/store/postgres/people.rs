@@ -18,7 +18,7 @@ use tokio_postgres::Row as PgRow;
 use super::connection::PgStore;
 use super::error::pg_err;
 use crate::ports::people::{
-    facts, forget, remember, Facts, Landing, PeopleSource, PurchaseRec, PurchaseView,
+    campaign_key, facts, forget, remember, Facts, Landing, PeopleSource, PurchaseRec, PurchaseView,
 };
 use crate::ports::{Derived, Row, StoreError};
 use crate::store::memory::MemPeople;
@@ -33,8 +33,6 @@ pub(super) const MIGRATION: &str = "
         touch      TEXT   NOT NULL,
         PRIMARY KEY (pixel_id, visitor, event_time, row_id)
     );
-    CREATE INDEX people_landings_time ON people_landings (pixel_id, event_time)
-        INCLUDE (visitor, touch);
     CREATE TABLE people_purchases (
         pixel_id     TEXT   NOT NULL,
         event_time   BIGINT NOT NULL,
@@ -72,6 +70,22 @@ pub(super) const MIGRATION: &str = "
         n          BIGINT NOT NULL,
         n_ios      BIGINT NOT NULL,
         PRIMARY KEY (pixel_id, day, event_name)
+    );
+    CREATE TABLE people_channel_days (
+        pixel_id TEXT   NOT NULL,
+        campaign TEXT   NOT NULL,
+        visitor  TEXT   NOT NULL,
+        day      BIGINT NOT NULL,
+        n        BIGINT NOT NULL,
+        PRIMARY KEY (pixel_id, campaign, visitor, day)
+    );
+    CREATE TABLE people_firsts (
+        pixel_id TEXT   NOT NULL,
+        day      BIGINT NOT NULL,
+        campaign TEXT   NOT NULL,
+        prev_day BIGINT NOT NULL,
+        visitors BIGINT NOT NULL,
+        PRIMARY KEY (pixel_id, day, campaign, prev_day)
     );
     CREATE TABLE people_meta (
         key   TEXT PRIMARY KEY,
@@ -285,6 +299,39 @@ async fn load(
         )
         .await
         .map_err(pg_err)?;
+    let channels: BTreeSet<(&str, String, &str)> = ops
+        .iter()
+        .filter_map(|(_, f)| {
+            f.touch
+                .as_deref()
+                .map(|t| (f.pixel.as_str(), campaign_key(t), f.visitor.as_str()))
+        })
+        .collect();
+    if !channels.is_empty() {
+        let cp: Vec<&str> = channels.iter().map(|c| c.0).collect();
+        let cc: Vec<&str> = channels.iter().map(|c| c.1.as_str()).collect();
+        let cv: Vec<&str> = channels.iter().map(|c| c.2).collect();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT d.pixel_id, d.campaign, d.visitor, d.day, d.n
+                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(p, c, v)
+                 JOIN people_channel_days d ON d.pixel_id = u.p AND d.campaign = u.c
+                    AND d.visitor = u.v",
+            )
+            .await
+            .map_err(pg_err)?;
+        for r in tx.query(&stmt, &[&cp, &cc, &cv]).await.map_err(pg_err)? {
+            m.channel_days.insert(
+                (
+                    r.try_get(0).map_err(pg_err)?,
+                    r.try_get(1).map_err(pg_err)?,
+                    r.try_get(2).map_err(pg_err)?,
+                    r.try_get(3).map_err(pg_err)?,
+                ),
+                r.try_get(4).map_err(pg_err)?,
+            );
+        }
+    }
     for r in tx.query(&stmt, &[&dp, &dv, &dd]).await.map_err(pg_err)? {
         m.days.insert(
             (
@@ -472,6 +519,72 @@ async fn write(
         )
         .await?;
     }
+    // Channel-visitor-days.
+    let gone: Vec<_> = base
+        .channel_days
+        .keys()
+        .filter(|k| !work.channel_days.contains_key(*k))
+        .collect();
+    if !gone.is_empty() {
+        let (p, c, v, d) = unzip4(
+            gone.iter()
+                .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str(), k.3)),
+        );
+        exec(
+            tx,
+            "DELETE FROM people_channel_days x
+             USING UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(p, c, v, d)
+             WHERE x.pixel_id = u.p AND x.campaign = u.c AND x.visitor = u.v AND x.day = u.d",
+            &[&p, &c, &v, &d],
+        )
+        .await?;
+    }
+    let new: Vec<_> = work
+        .channel_days
+        .iter()
+        .filter(|(k, n)| base.channel_days.get(*k) != Some(*n))
+        .collect();
+    if !new.is_empty() {
+        let (p, c, v, d) = unzip4(
+            new.iter()
+                .map(|(k, _)| (k.0.as_str(), k.1.as_str(), k.2.as_str(), k.3)),
+        );
+        let n: Vec<i64> = new.iter().map(|(_, n)| **n).collect();
+        exec(
+            tx,
+            "INSERT INTO people_channel_days (pixel_id, campaign, visitor, day, n)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (pixel_id, campaign, visitor, day) DO UPDATE SET n = EXCLUDED.n",
+            &[&p, &c, &v, &d, &n],
+        )
+        .await?;
+    }
+    if !work.firsts.is_empty() {
+        let (p, d, c, q) = unzip4(
+            work.firsts
+                .keys()
+                .map(|k| (k.0.as_str(), k.2, k.1.as_str(), k.3)),
+        );
+        let n: Vec<i64> = work.firsts.values().copied().collect();
+        exec(
+            tx,
+            "INSERT INTO people_firsts AS a (pixel_id, day, campaign, prev_day, visitors)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (pixel_id, day, campaign, prev_day)
+                DO UPDATE SET visitors = a.visitors + EXCLUDED.visitors",
+            &[&p, &d, &c, &q, &n],
+        )
+        .await?;
+        exec(
+            tx,
+            "DELETE FROM people_firsts a
+             USING UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[]) AS u(p, d, c, q)
+             WHERE a.pixel_id = u.p AND a.day = u.d AND a.campaign = u.c AND a.prev_day = u.q
+                AND a.visitors = 0",
+            &[&p, &d, &c, &q],
+        )
+        .await?;
+    }
     // The daily counters, as increments, in key order (replicas update them in one order).
     if !work.aem_sets.is_empty() {
         let p: Vec<&str> = work.aem_sets.keys().map(|k| k.0.as_str()).collect();
@@ -645,6 +758,7 @@ impl PgStore {
                     "BEGIN;
                      DELETE FROM people_landings; DELETE FROM people_purchases;
                      DELETE FROM people_days; DELETE FROM people_aem_sets; DELETE FROM people_names;
+                     DELETE FROM people_channel_days; DELETE FROM people_firsts;
                      UPDATE people_meta SET value = 0;
                      COMMIT;",
                 )
@@ -742,6 +856,42 @@ impl PgStore {
                     (r.try_get(3).map_err(pg_err)?, r.try_get(4).map_err(pg_err)?),
                 );
             }
+            for r in client
+                .query(
+                    "SELECT pixel_id, campaign, visitor, day, n FROM people_channel_days",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?
+            {
+                m.channel_days.insert(
+                    (
+                        r.try_get(0).map_err(pg_err)?,
+                        r.try_get(1).map_err(pg_err)?,
+                        r.try_get(2).map_err(pg_err)?,
+                        r.try_get(3).map_err(pg_err)?,
+                    ),
+                    r.try_get(4).map_err(pg_err)?,
+                );
+            }
+            for r in client
+                .query(
+                    "SELECT pixel_id, campaign, day, prev_day, visitors FROM people_firsts",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?
+            {
+                m.firsts.insert(
+                    (
+                        r.try_get(0).map_err(pg_err)?,
+                        r.try_get(1).map_err(pg_err)?,
+                        r.try_get(2).map_err(pg_err)?,
+                        r.try_get(3).map_err(pg_err)?,
+                    ),
+                    r.try_get(4).map_err(pg_err)?,
+                );
+            }
             Ok(m)
         })
     }
@@ -797,17 +947,18 @@ impl PeopleSource for PgStore {
             },
         )
     }
-    fn landings(
+    fn channel_visitors(
         &self,
         pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&str, &str),
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(&str, i64),
     ) -> Result<(), StoreError> {
         self.people_query(
-            "SELECT visitor, touch FROM people_landings
-             WHERE pixel_id = $1 AND event_time >= $2 AND event_time < $3",
-            &[&pixel, &from, &to],
+            "SELECT campaign, SUM(visitors)::int8 FROM people_firsts
+             WHERE pixel_id = $1 AND day >= $2 AND day <= $3 AND prev_day < $2
+             GROUP BY campaign",
+            &[&pixel, &from_day, &to_day],
             &mut |r| {
                 f(r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?);
                 Ok(())

@@ -142,18 +142,19 @@ fn replicas_starting_together_migrate_once() -> Result<(), StoreError> {
     });
     assert_eq!(stores.len(), 4);
     for s in &stores {
-        assert_eq!(s.schema_version()?, 5);
+        assert_eq!(s.schema_version()?, 8);
     }
-    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM schema_migrations"), 6);
     let names = db.count(
         "SELECT COUNT(*) FROM schema_migrations WHERE (version, name) IN
             ((1, 'events and per-pixel counters'),
              (2, 'reports: events by pixel and time, duplicates per day'),
              (3, 'reports: derived keys and visitor, an index that covers the scans'),
              (4, 'ingest: one index fewer, report keys unique after the time'),
-             (5, 'server events: origin, hold, server fields'))",
+             (5, 'server events: origin, hold, server fields'),
+             (8, 'per-person state: landings, purchases, visitor-days, AEM sets'))",
     );
-    assert_eq!(names, 5, "the same versions and names as SQLite's");
+    assert_eq!(names, 6, "the same versions and names as SQLite's");
     Ok(())
 }
 

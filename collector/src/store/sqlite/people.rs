@@ -29,7 +29,6 @@ pub(super) const MIGRATION: &str = "
         touch      TEXT    NOT NULL,
         PRIMARY KEY (pixel_id, visitor, event_time, row_id)
     ) WITHOUT ROWID;
-    CREATE INDEX people_landings_time ON people_landings (pixel_id, event_time, visitor, touch);
     CREATE TABLE people_purchases (
         pixel_id      TEXT    NOT NULL,
         event_time    INTEGER NOT NULL,
@@ -67,6 +66,22 @@ pub(super) const MIGRATION: &str = "
         n          INTEGER NOT NULL,
         n_ios      INTEGER NOT NULL,
         PRIMARY KEY (pixel_id, day, event_name)
+    ) WITHOUT ROWID;
+    CREATE TABLE people_channel_days (
+        pixel_id TEXT    NOT NULL,
+        campaign TEXT    NOT NULL,
+        visitor  TEXT    NOT NULL,
+        day      INTEGER NOT NULL,
+        n        INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, campaign, visitor, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE people_firsts (
+        pixel_id TEXT    NOT NULL,
+        day      INTEGER NOT NULL,
+        campaign TEXT    NOT NULL,
+        prev_day INTEGER NOT NULL,
+        visitors INTEGER NOT NULL,
+        PRIMARY KEY (pixel_id, day, campaign, prev_day)
     ) WITHOUT ROWID;
     CREATE TABLE people_meta (
         key   TEXT PRIMARY KEY,
@@ -231,6 +246,7 @@ fn clear(conn: &Connection) -> Result<(), StoreError> {
         "BEGIN;
          DELETE FROM people_landings; DELETE FROM people_purchases; DELETE FROM people_days;
          DELETE FROM people_aem_sets; DELETE FROM people_names;
+         DELETE FROM people_channel_days; DELETE FROM people_firsts;
          UPDATE people_meta SET value = 0;
          COMMIT;",
     )
@@ -323,6 +339,24 @@ fn read_state(conn: &Connection) -> Result<MemPeople, StoreError> {
         &mut |r| {
             m.names
                 .insert((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+            Ok(())
+        },
+    )
+    .map_err(err)?;
+    q(
+        "SELECT pixel_id, campaign, visitor, day, n FROM people_channel_days",
+        &mut |r| {
+            m.channel_days
+                .insert((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?);
+            Ok(())
+        },
+    )
+    .map_err(err)?;
+    q(
+        "SELECT pixel_id, campaign, day, prev_day, visitors FROM people_firsts",
+        &mut |r| {
+            m.firsts
+                .insert((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?);
             Ok(())
         },
     )
@@ -526,6 +560,65 @@ impl PeopleTx for Sql<'_> {
         }
         Ok(())
     }
+    fn channel_days(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        visitor: &str,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.0
+            .prepare_cached(
+                "SELECT day, n FROM people_channel_days
+                 WHERE pixel_id = ?1 AND campaign = ?2 AND visitor = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![pixel, campaign, visitor], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            })
+            .map_err(err)
+    }
+    fn channel_day_set(&mut self, f: &Facts, campaign: &str, n: i64) -> Result<(), StoreError> {
+        let day = f.time.div_euclid(86_400);
+        if n == 0 {
+            self.exec(
+                "DELETE FROM people_channel_days
+                 WHERE pixel_id = ?1 AND campaign = ?2 AND visitor = ?3 AND day = ?4",
+                params![f.pixel, campaign, f.visitor, day],
+            )
+        } else {
+            self.exec(
+                "INSERT OR REPLACE INTO people_channel_days (pixel_id, campaign, visitor, day, n)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![f.pixel, campaign, f.visitor, day, n],
+            )
+        }
+    }
+    fn bump_first(
+        &mut self,
+        pixel: &str,
+        campaign: &str,
+        day: i64,
+        prev: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO people_firsts (pixel_id, day, campaign, prev_day, visitors)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (pixel_id, day, campaign, prev_day)
+                DO UPDATE SET visitors = visitors + excluded.visitors",
+            params![pixel, day, campaign, prev, delta],
+        )?;
+        if delta < 0 {
+            self.exec(
+                "DELETE FROM people_firsts WHERE pixel_id = ?1 AND day = ?2 AND campaign = ?3
+                    AND prev_day = ?4 AND visitors = 0",
+                params![pixel, day, campaign, prev],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl PeopleSource for SqliteStore {
@@ -566,25 +659,25 @@ impl PeopleSource for SqliteStore {
         }
         Ok(())
     }
-    fn landings(
+    fn channel_visitors(
         &self,
         pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&str, &str),
+        from_day: i64,
+        to_day: i64,
+        f: &mut dyn FnMut(&str, i64),
     ) -> Result<(), StoreError> {
         let conn = self.report_reader()?;
         let mut s = conn
             .prepare_cached(
-                "SELECT visitor, touch FROM people_landings
-                 WHERE pixel_id = ?1 AND event_time >= ?2 AND event_time < ?3",
+                "SELECT campaign, SUM(visitors) FROM people_firsts
+                 WHERE pixel_id = ?1 AND day >= ?2 AND day <= ?3 AND prev_day < ?2
+                 GROUP BY campaign",
             )
             .map_err(err)?;
-        let mut rows = s.query(params![pixel, from, to]).map_err(err)?;
+        let mut rows = s.query(params![pixel, from_day, to_day]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
-            let v = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            let t = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            f(v, t);
+            let c = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            f(c, r.get(1).map_err(err)?);
         }
         Ok(())
     }
