@@ -71,7 +71,7 @@ fn main() {
                 let store = SqliteStore::open(&db, SyncMode::Normal).unwrap();
                 let scan = ScanOnly(&store);
                 let src: &dyn ReportSource = if path == "people" { &store } else { &scan };
-                let mut call = || {
+                let call = || {
                     let t = Instant::now();
                     let v = match report {
                         "attribution" => attribution(src, PIXEL, range, 7).unwrap(),

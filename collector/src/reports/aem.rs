@@ -43,8 +43,9 @@ fn from_people(
 ) -> Result<Counts, StoreError> {
     let k = params.priority.len();
     let mut c: Counts = std::array::from_fn(|_| vec![0u64; k]);
-    let add = |v: &mut Vec<u64>, i: usize, n: i64| {
-        if let Some(slot) = v.get_mut(i) {
+    // `which` of the four counts, slot `i`.
+    let add = |c: &mut Counts, which: usize, i: usize, n: i64| {
+        if let Some(slot) = c.get_mut(which).and_then(|v| v.get_mut(i)) {
             *slot += u64::try_from(n).unwrap_or(0);
         }
     };
@@ -55,8 +56,8 @@ fn from_people(
         range.to_day,
         &mut |name, n, n_ios| {
             if let Some(i) = pos(name) {
-                add(&mut c[0], i, n);
-                add(&mut c[2], i, n_ios);
+                add(&mut c, 0, i, n);
+                add(&mut c, 2, i, n_ios);
             }
         },
     )?;
@@ -66,7 +67,7 @@ fn from_people(
             .entry(set.to_owned())
             .or_insert_with(|| names_of_set(set).iter().filter_map(|s| pos(s)).min());
         if let Some(i) = best {
-            add(&mut c[if ios { 3 } else { 1 }], i, n);
+            add(&mut c, if ios { 3 } else { 1 }, i, n);
         }
     })?;
     Ok(c)
