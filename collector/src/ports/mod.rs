@@ -21,6 +21,7 @@ pub mod derivation;
 mod event_log;
 pub mod merge;
 pub mod people;
+mod people_source;
 mod relay_queue;
 mod report_source;
 mod types;

@@ -40,6 +40,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::derivation::{ios, touch, Touch, LANDING};
+pub use super::people_source::{PeopleSource, PurchaseView};
 use super::report_source::{Derived, Row};
 use super::types::StoreError;
 
@@ -408,54 +409,6 @@ fn count(tx: &mut dyn PeopleTx, f: &Facts, delta: i64) -> Result<(), StoreError>
         }
     }
     tx.bump_name(f, delta, dios)
-}
-
-/// One Purchase as the attribution reads it.
-#[derive(Clone, Debug)]
-pub struct PurchaseView<'a> {
-    pub visitor: &'a str,
-    pub time: i64,
-    pub amount: Option<(&'a str, f64)>,
-    /// Its latest landing at or before it: its age in seconds and its touch ([`touch_key`]).
-    pub landing: Option<(i64, &'a str)>,
-}
-
-/// The read side of the per-person state: what the per-person reports ask a store that keeps it
-/// ([`ReportSource::people`](super::ReportSource::people)).
-pub trait PeopleSource {
-    /// Every Purchase of `pixel` with `time` in `[from, to)`.
-    fn purchases(
-        &self,
-        pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&PurchaseView<'_>),
-    ) -> Result<(), StoreError>;
-    /// Per channel ([`campaign_key`]), the distinct visitors who landed through it on the days
-    /// `from_day..=to_day` (a channel may come more than once: the counts add up).
-    fn channel_visitors(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(&str, i64),
-    ) -> Result<(), StoreError>;
-    /// `(ios, set, visitor-days)` of the days `from_day..=to_day`.
-    fn aem_sets(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(bool, &str, i64),
-    ) -> Result<(), StoreError>;
-    /// `(name, n, n_ios)` of the days `from_day..=to_day` (a name may come once per day).
-    fn names(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(&str, i64, i64),
-    ) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! `fbp`) in columns an index can cover, so a scan reads a narrow index instead of whole rows; a
 //! store without them passes `None` and the reports derive the same from the row.
 
-use super::people::PeopleSource;
+use super::people_source::PeopleSource;
 use super::types::{RelayStatus, StoreError};
 
 /// The facts the reports need from an event that never change once it is stored, derived when it

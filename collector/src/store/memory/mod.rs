@@ -8,11 +8,12 @@
 
 mod log;
 mod people;
+mod people_tables;
 mod queue;
 mod source;
 mod state;
 #[cfg(test)]
 mod tests;
 
-pub use people::MemPeople;
+pub use people_tables::MemPeople;
 pub use state::{Faults, MemoryStore};

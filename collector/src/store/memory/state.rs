@@ -26,7 +26,7 @@ pub(super) struct Inner {
     /// Duplicates per `(pixel, UTC day of receipt)`.
     pub(super) duplicates: BTreeMap<(String, i64), u64>,
     /// The per-person state (`people.rs`).
-    pub(super) people: super::people::MemPeople,
+    pub(super) people: super::people_tables::MemPeople,
 }
 
 /// What makes the twin fail, as a real store can: commits that wait until released (a slow

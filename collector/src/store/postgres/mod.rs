@@ -30,6 +30,7 @@ mod error;
 mod group_commit;
 mod log;
 mod people;
+mod people_source;
 mod queue;
 mod rows;
 mod schema;

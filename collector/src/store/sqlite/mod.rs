@@ -9,6 +9,7 @@ mod connection;
 mod error;
 mod log;
 mod people;
+mod people_source;
 mod queue;
 mod rows;
 mod schema;

@@ -9,11 +9,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::connection::SqliteStore;
 use super::error::err;
-use crate::ports::people::{
-    facts, forget, remember, Facts, Landing, PeopleSource, PeopleTx, PurchaseRec, PurchaseView,
-};
+use crate::ports::people::{facts, forget, remember, Facts, Landing, PeopleTx, PurchaseRec};
 use crate::ports::{Derived, Row, StoreError};
 use crate::store::memory::MemPeople;
 
@@ -241,7 +238,7 @@ pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// Empty the state, for a rebuild from the events.
-fn clear(conn: &Connection) -> Result<(), StoreError> {
+pub(super) fn clear(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN;
          DELETE FROM people_landings; DELETE FROM people_purchases; DELETE FROM people_days;
@@ -253,25 +250,8 @@ fn clear(conn: &Connection) -> Result<(), StoreError> {
     .map_err(err)
 }
 
-impl SqliteStore {
-    /// Recompute the per-person state from the raw events (what the `rebuild` command runs):
-    /// emptied, then backfilled as an upgraded database is. Holds the writer while it runs.
-    /// Returns the number of events read.
-    pub fn rebuild_people(&self) -> Result<u64, StoreError> {
-        let w = self.writer()?;
-        clear(&w.conn)?;
-        backfill(&w.conn)
-    }
-
-    /// The state as stored, read back into the twin's form (for the property test).
-    pub fn people_state(&self) -> Result<MemPeople, StoreError> {
-        let conn = self.reader()?;
-        read_state(&conn)
-    }
-}
-
 /// Every table of the state into a [`MemPeople`].
-fn read_state(conn: &Connection) -> Result<MemPeople, StoreError> {
+pub(super) fn read_state(conn: &Connection) -> Result<MemPeople, StoreError> {
     let mut m = MemPeople::default();
     let q = |sql: &str, f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>| {
         let mut s = conn.prepare(sql)?;
@@ -616,111 +596,6 @@ impl PeopleTx for Sql<'_> {
                     AND prev_day = ?4 AND visitors = 0",
                 params![pixel, day, campaign, prev],
             )?;
-        }
-        Ok(())
-    }
-}
-
-impl PeopleSource for SqliteStore {
-    fn purchases(
-        &self,
-        pixel: &str,
-        from: i64,
-        to: i64,
-        f: &mut dyn FnMut(&PurchaseView<'_>),
-    ) -> Result<(), StoreError> {
-        let conn = self.report_reader()?;
-        let mut s = conn
-            .prepare_cached(
-                "SELECT visitor, event_time, currency, value, landing_time, touch
-                 FROM people_purchases WHERE pixel_id = ?1 AND event_time >= ?2 AND event_time < ?3",
-            )
-            .map_err(err)?;
-        let mut rows = s.query(params![pixel, from, to]).map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let visitor: &str = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            let time: i64 = r.get(1).map_err(err)?;
-            let cur: Option<&str> = r
-                .get_ref(2)
-                .and_then(|v| Ok(v.as_str_or_null()?))
-                .map_err(err)?;
-            let value: Option<f64> = r.get(3).map_err(err)?;
-            let lt: Option<i64> = r.get(4).map_err(err)?;
-            let touch: Option<&str> = r
-                .get_ref(5)
-                .and_then(|v| Ok(v.as_str_or_null()?))
-                .map_err(err)?;
-            f(&PurchaseView {
-                visitor,
-                time,
-                amount: cur.zip(value),
-                landing: lt.zip(touch).map(|(lt, t)| (time - lt, t)),
-            });
-        }
-        Ok(())
-    }
-    fn channel_visitors(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(&str, i64),
-    ) -> Result<(), StoreError> {
-        let conn = self.report_reader()?;
-        let mut s = conn
-            .prepare_cached(
-                "SELECT campaign, SUM(visitors) FROM people_firsts
-                 WHERE pixel_id = ?1 AND day >= ?2 AND day <= ?3 AND prev_day < ?2
-                 GROUP BY campaign",
-            )
-            .map_err(err)?;
-        let mut rows = s.query(params![pixel, from_day, to_day]).map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let c = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            f(c, r.get(1).map_err(err)?);
-        }
-        Ok(())
-    }
-    fn aem_sets(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(bool, &str, i64),
-    ) -> Result<(), StoreError> {
-        let conn = self.report_reader()?;
-        let mut s = conn
-            .prepare_cached(
-                "SELECT ios, names, SUM(visitor_days) FROM people_aem_sets
-                 WHERE pixel_id = ?1 AND day >= ?2 AND day <= ?3 GROUP BY ios, names",
-            )
-            .map_err(err)?;
-        let mut rows = s.query(params![pixel, from_day, to_day]).map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let ios: bool = r.get(0).map_err(err)?;
-            let set = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            f(ios, set, r.get(2).map_err(err)?);
-        }
-        Ok(())
-    }
-    fn names(
-        &self,
-        pixel: &str,
-        from_day: i64,
-        to_day: i64,
-        f: &mut dyn FnMut(&str, i64, i64),
-    ) -> Result<(), StoreError> {
-        let conn = self.report_reader()?;
-        let mut s = conn
-            .prepare_cached(
-                "SELECT event_name, SUM(n), SUM(n_ios) FROM people_names
-                 WHERE pixel_id = ?1 AND day >= ?2 AND day <= ?3 GROUP BY event_name",
-            )
-            .map_err(err)?;
-        let mut rows = s.query(params![pixel, from_day, to_day]).map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let name = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            f(name, r.get(1).map_err(err)?, r.get(2).map_err(err)?);
         }
         Ok(())
     }
