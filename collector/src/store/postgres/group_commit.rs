@@ -203,6 +203,7 @@ async fn merge_locked(
             .get(i)
             .map(|e| (&e.pixel_id, &e.event_name, &e.event_id))
     });
+    let mut merges = people::Merges::default();
     let mut merged = Vec::new();
     for i in order {
         let (Some(e), Some(outcome)) = (events.get(i), outcomes.get_mut(i)) else {
@@ -237,12 +238,12 @@ async fn merge_locked(
         arrays.report_keys = vec![c.report_keys];
         let mut params = arrays.params();
         params.push(&stored.id);
-        let old = people::facts_by_ids(tx, &[stored.id]).await?;
+        merges.before(tx, stored.id).await?;
         tx.execute(&update, &params).await.map_err(pg_err)?;
-        people::merged(tx, old, stored.id).await?;
         *outcome = InsertOutcome::Merged;
         merged.push((e.pixel_id.clone(), e.received_at_ms));
     }
+    merges.apply(tx).await?;
     Ok(merged)
 }
 

@@ -154,19 +154,39 @@ pub(super) async fn stored(tx: &impl GenericClient, ids: &[i64]) -> Result<(), S
     apply(tx, new.into_iter().map(|f| (true, f)).collect()).await
 }
 
-/// The hook after row `id` was merged; `old`: its facts before ([`facts_by_ids`]).
-pub(super) async fn merged(
-    tx: &impl GenericClient,
-    old: Vec<Facts>,
-    id: i64,
-) -> Result<(), StoreError> {
-    let new = facts_by_ids(tx, &[id]).await?;
-    let ops = old
-        .into_iter()
-        .map(|f| (false, f))
-        .chain(new.into_iter().map(|f| (true, f)))
-        .collect();
-    apply(tx, ops).await
+/// The merges of one transaction: each merged row's facts before its first merge
+/// ([`Merges::before`], called before the update), then, once all are done, all of them taken
+/// off and the rows' facts after added, in one [`apply`] ([`Merges::apply`]).
+#[derive(Default)]
+pub(super) struct Merges {
+    old: std::collections::BTreeMap<i64, Vec<Facts>>,
+}
+
+impl Merges {
+    pub(super) async fn before(
+        &mut self,
+        tx: &impl GenericClient,
+        id: i64,
+    ) -> Result<(), StoreError> {
+        if !self.old.contains_key(&id) {
+            let facts = facts_by_ids(tx, &[id]).await?;
+            self.old.insert(id, facts);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn apply(self, tx: &impl GenericClient) -> Result<(), StoreError> {
+        let ids: Vec<i64> = self.old.keys().copied().collect();
+        let new = facts_by_ids(tx, &ids).await?;
+        let ops = self
+            .old
+            .into_values()
+            .flatten()
+            .map(|f| (false, f))
+            .chain(new.into_iter().map(|f| (true, f)))
+            .collect();
+        apply(tx, ops).await
+    }
 }
 
 /// The hook after a purge deleted rows, with their facts (its `RETURNING` [`FACT_COLUMNS`]).
