@@ -17,6 +17,9 @@ pub struct PurchaseView<'a> {
 /// The read side of the per-person state: what the per-person reports ask a store that keeps it
 /// ([`ReportSource::people`](super::ReportSource::people)).
 pub trait PeopleSource {
+    /// Recompute the state from the raw events (what a `rebuild` command calls, through
+    /// `store.people()`); returns the number of events read.
+    fn rebuild(&self) -> Result<u64, StoreError>;
     /// Every Purchase of `pixel` with `time` in `[from, to)`.
     fn purchases(
         &self,

@@ -46,6 +46,11 @@ impl MemoryStore {
 }
 
 impl PeopleSource for MemoryStore {
+    fn rebuild(&self) -> Result<u64, StoreError> {
+        let n = self.state()?.events.len() as u64;
+        self.rebuild_people(true)?;
+        Ok(n)
+    }
     fn purchases(
         &self,
         pixel: &str,

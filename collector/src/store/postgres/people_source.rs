@@ -184,6 +184,9 @@ impl PgStore {
 }
 
 impl PeopleSource for PgStore {
+    fn rebuild(&self) -> Result<u64, StoreError> {
+        self.rebuild_people()
+    }
     fn purchases(
         &self,
         pixel: &str,

@@ -29,6 +29,9 @@ impl SqliteStore {
 }
 
 impl PeopleSource for SqliteStore {
+    fn rebuild(&self) -> Result<u64, StoreError> {
+        self.rebuild_people()
+    }
     fn purchases(
         &self,
         pixel: &str,
