@@ -181,6 +181,12 @@ pub(super) fn purging(
 /// transactions of [`BACKFILL_CHUNK`] events that record how far they got: killed, the next
 /// start resumes there. Returns the number of events added.
 pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
+    backfill_chunks(conn, BACKFILL_CHUNK, usize::MAX)
+}
+
+/// [`backfill`] in chunks of `chunk` events, stopping after `at_most` of them (a kill, for the
+/// test) without marking the state built.
+fn backfill_chunks(conn: &Connection, chunk: i64, at_most: usize) -> Result<u64, StoreError> {
     let meta = |key: &str| -> Result<i64, StoreError> {
         conn.query_row("SELECT value FROM people_meta WHERE key = ?1", [key], |r| {
             r.get(0)
@@ -195,26 +201,24 @@ pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
         .map_err(err)?;
     let mut done = 0u64;
     let started = std::time::Instant::now();
-    loop {
+    for _ in 0..at_most {
         let from = meta("backfilled_to")?;
         if from >= last {
             break;
         }
         let tx = conn.unchecked_transaction().map_err(err)?;
         let sql = format!("SELECT {FACT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2");
-        let chunk: Vec<(i64, Facts)> = tx
+        let rows: Vec<(i64, Facts)> = tx
             .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_map(params![from, BACKFILL_CHUNK], |r| {
-                    Ok((r.get(0)?, row_facts(r)?))
-                })?
-                .collect::<rusqlite::Result<_>>()
+                s.query_map(params![from, chunk], |r| Ok((r.get(0)?, row_facts(r)?)))?
+                    .collect::<rusqlite::Result<_>>()
             })
             .map_err(err)?;
-        let Some(to) = chunk.last().map(|(id, _)| *id) else {
+        let Some(to) = rows.last().map(|(id, _)| *id) else {
             break;
         };
-        for (_, f) in &chunk {
+        for (_, f) in &rows {
             remember(&mut Sql(&tx), f)?;
         }
         tx.execute(
@@ -223,7 +227,7 @@ pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
-        done += chunk.len() as u64;
+        done += rows.len() as u64;
         tracing::info!(
             events = done,
             last_id = to,
@@ -231,6 +235,16 @@ pub(super) fn backfill(conn: &Connection) -> Result<u64, StoreError> {
             secs = started.elapsed().as_secs(),
             "per-person state: backfill"
         );
+    }
+    let left: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id > ?1 AND id <= ?2)",
+            params![meta("backfilled_to")?, last],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    if left {
+        return Ok(done);
     }
     conn.execute("UPDATE people_meta SET value = 1 WHERE key = 'built'", [])
         .map_err(err)?;
@@ -597,6 +611,50 @@ impl PeopleTx for Sql<'_> {
                 params![pixel, day, campaign, prev],
             )?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A backfill killed after some chunks resumes where it stopped and ends with the state the
+    /// write path keeps.
+    #[test]
+    fn a_killed_backfill_resumes() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(err)?;
+        let store = SqliteStore::open(&dir.path().join("b.db"), crate::config::SyncMode::Normal)?;
+        let end_day = 20_000;
+        let opts = crate::seed::Options {
+            pixel: "1234567890".into(),
+            events: 3000,
+            days: 5,
+            end_day,
+            seed: 3,
+            relay: false,
+        };
+        crate::seed::seed(&store, &opts, &mut |_| {}).map_err(StoreError)?;
+        let kept = store.people_state()?;
+        assert!(!kept.purchases.is_empty() && !kept.firsts.is_empty());
+        let w = store.writer()?;
+        clear(&w.conn)?;
+        let first = backfill_chunks(&w.conn, 100, 7)?;
+        assert_eq!(first, 700);
+        let built: i64 = w
+            .conn
+            .query_row(
+                "SELECT value FROM people_meta WHERE key = 'built'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        assert_eq!(built, 0, "not built after a kill");
+        let rest = backfill_chunks(&w.conn, 100, usize::MAX)?;
+        assert_eq!(first + rest, 3000);
+        drop(w);
+        assert_eq!(store.people_state()?, kept);
         Ok(())
     }
 }
