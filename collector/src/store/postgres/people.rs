@@ -168,9 +168,8 @@ impl Merges {
         tx: &impl GenericClient,
         id: i64,
     ) -> Result<(), StoreError> {
-        if !self.old.contains_key(&id) {
-            let facts = facts_by_ids(tx, &[id]).await?;
-            self.old.insert(id, facts);
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.old.entry(id) {
+            slot.insert(facts_by_ids(tx, &[id]).await?);
         }
         Ok(())
     }
