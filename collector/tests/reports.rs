@@ -550,9 +550,12 @@ async fn check_all(api: &Api) {
     assert_eq!(
         api.report("attribution", "").await,
         json!({"window_days": 7, "purchases": 3, "campaigns": [
-            {"source": "(direct)", "medium": null, "campaign": null, "purchases": 1, "revenue": {"USD": 20.0}},
-            {"source": "fb", "medium": "paid", "campaign": "bf", "purchases": 1, "revenue": {"USD": 100.0}},
-            {"source": "news", "medium": "email", "campaign": null, "purchases": 1, "revenue": {"EUR": 50.0}},
+            {"source": "(direct)", "medium": null, "campaign": null, "purchases": 1, "revenue": {"USD": 20.0},
+                "visitors": 0, "purchasers": 1, "conversion_rate": 0.0, "aov": {"USD": 20.0}},
+            {"source": "fb", "medium": "paid", "campaign": "bf", "purchases": 1, "revenue": {"USD": 100.0},
+                "visitors": 1, "purchasers": 1, "conversion_rate": 1.0, "aov": {"USD": 100.0}},
+            {"source": "news", "medium": "email", "campaign": null, "purchases": 1, "revenue": {"EUR": 50.0},
+                "visitors": 1, "purchasers": 1, "conversion_rate": 1.0, "aov": {"EUR": 50.0}},
         ], "fbclid": [
             {"has_fbclid": true, "purchases": 1, "revenue": {"USD": 100.0}},
             {"has_fbclid": false, "purchases": 2, "revenue": {"EUR": 50.0, "USD": 20.0}},

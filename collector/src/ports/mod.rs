@@ -24,6 +24,8 @@ pub mod derivation;
 pub mod diagnostics;
 mod event_log;
 pub mod merge;
+pub mod people;
+mod people_source;
 mod relay_queue;
 mod report_source;
 pub mod rollup;

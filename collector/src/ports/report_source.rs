@@ -11,6 +11,7 @@
 //! `fbp`) in columns an index can cover, so a scan reads a narrow index instead of whole rows; a
 //! store without them passes `None` and the reports derive the same from the row.
 
+use super::people_source::PeopleSource;
 use super::types::{RelayStatus, StoreError};
 
 /// The facts the reports need from an event that never change once it is stored, derived when it
@@ -109,6 +110,12 @@ pub trait ReportSource: Send + Sync {
         to_day: i64,
     ) -> Result<super::rollup::Rollup, StoreError> {
         super::rollup::from_scan(self, pixel_id, from_day, to_day)
+    }
+
+    /// The per-person state kept at write time ([`super::people`]), when the store keeps it and
+    /// it is complete (built or backfilled); `None`: the per-person reports scan the events.
+    fn people(&self) -> Option<&dyn PeopleSource> {
+        None
     }
 
     /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that

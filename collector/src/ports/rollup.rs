@@ -121,10 +121,16 @@ struct PurchaseData {
 /// A Purchase's currency and value read from its `custom_data` (`row.purchase_data`), `None`
 /// without a finite value. What the timeline has always counted as revenue.
 pub fn amount(row: &Row<'_>) -> Option<(String, f64)> {
-    if row.purchase_data.len() <= 2 {
+    amount_json(row.purchase_data)
+}
+
+/// [`amount`] of a stored `custom_data` (JSON text): the one rule, which the per-person state
+/// ([`super::people`]) keeps at write time too.
+pub fn amount_json(custom_data: &str) -> Option<(String, f64)> {
+    if custom_data.len() <= 2 {
         return None;
     }
-    let pd: PurchaseData = serde_json::from_str(row.purchase_data).unwrap_or_default();
+    let pd: PurchaseData = serde_json::from_str(custom_data).unwrap_or_default();
     amount_of(pd.value.as_ref(), pd.currency.as_deref())
 }
 

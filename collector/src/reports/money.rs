@@ -9,7 +9,7 @@ use super::figures::round;
 use crate::ports::Row;
 
 /// A Purchase's currency and value.
-pub(super) type Amount = (String, f64);
+pub(super) type Amount = crate::ports::people::Amount;
 
 /// The [`Amount`] of a Purchase row, `None` without a finite value (the rule is the
 /// rollups', [`crate::ports::rollup::amount`], so the reports that scan and those that read the

@@ -1,6 +1,7 @@
 //! The twin's [`EventLog`].
 
 use super::diagnostics;
+use super::people;
 use super::state::{record_fact, MemoryStore, Record};
 use crate::event::NewEvent;
 use crate::ports::diagnostics::Tally;
@@ -33,10 +34,13 @@ impl EventLog for MemoryStore {
                         let before = record_fact(r);
                         diag.merged(&r.stored.event, e, &merged);
                         let (row, columns) = merged_row(merged, Some(r.columns.report_keys));
+                        let old = people::record_facts(r);
                         r.columns = columns;
                         r.stored.event = row;
                         let after = record_fact(r);
+                        let id = r.stored.id;
                         state.change(&[(Some(before), Some(after))]);
+                        people::merged(&mut state, id, &old)?;
                         outcomes.push(InsertOutcome::Merged);
                         continue;
                     }
@@ -68,6 +72,7 @@ impl EventLog for MemoryStore {
             state.events.insert(id, record);
             state.change(&[(None, Some(after))]);
             diag.stored(e);
+            people::stored(&mut state, id)?;
             outcomes.push(InsertOutcome::Stored);
         }
         diagnostics::flush(&mut state.diagnostics, diag);
@@ -100,6 +105,7 @@ impl EventLog for MemoryStore {
         let mut state = self.state()?;
         let before = state.events.len();
         if let Some(cutoff) = received_before_ms {
+            people::purging(&mut state, cutoff)?;
             let mut gone = Vec::new();
             state.events.retain(|_, r| {
                 let keep = r.stored.event.received_at_ms >= cutoff;

@@ -8,10 +8,13 @@
 
 mod diagnostics;
 mod log;
+mod people;
+mod people_tables;
 mod queue;
 mod source;
 mod state;
 #[cfg(test)]
 mod tests;
 
+pub use people_tables::MemPeople;
 pub use state::{Faults, MemoryStore};

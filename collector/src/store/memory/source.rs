@@ -44,6 +44,10 @@ fn in_range(scan: &Scan<'_>, r: &Record) -> bool {
 }
 
 impl ReportSource for MemoryStore {
+    fn people(&self) -> Option<&dyn crate::ports::people::PeopleSource> {
+        Some(self)
+    }
+
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         let names = scan.names.filter(|n| !n.is_empty());
         let state = self.state()?;

@@ -30,6 +30,8 @@ pub(super) struct Inner {
     pub(super) rollups: RollupState,
     /// The diagnostics table (`ports::diagnostics`).
     pub(super) diagnostics: BTreeMap<DiagKey, crate::ports::diagnostics::MarkRow>,
+    /// The per-person state (`people.rs`).
+    pub(super) people: super::people_tables::MemPeople,
 }
 
 impl Inner {

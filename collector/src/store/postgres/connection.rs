@@ -231,6 +231,9 @@ impl PgStore {
             let _ = task.await;
             migrated
         })?;
+        store.run(None, async {
+            super::people::backfill(&mut store.client().await?).await
+        })?;
         tracing::info!(
             db = %shown,
             pool = store.options.pool_size,

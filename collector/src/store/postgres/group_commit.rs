@@ -12,6 +12,7 @@ use deadpool_postgres::GenericClient;
 use super::connection::Params;
 use super::diagnostics::{self, MarkArrays};
 use super::error::pg_err;
+use super::people;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::diagnostics::Tally as Marks;
@@ -212,6 +213,7 @@ async fn merge_locked(
             .get(i)
             .map(|e| (&e.pixel_id, &e.event_name, &e.event_id))
     });
+    let mut merges = people::Merges::default();
     let mut merged = Vec::new();
     for i in order {
         let (Some(e), Some(outcome)) = (events.get(i), outcomes.get_mut(i)) else {
@@ -248,10 +250,12 @@ async fn merge_locked(
         arrays.report_keys = vec![c.report_keys];
         let mut params = arrays.params();
         params.push(&stored.id);
+        merges.before(tx, stored.id).await?;
         tx.execute(&update, &params).await.map_err(pg_err)?;
         *outcome = InsertOutcome::Merged;
         merged.push((e.pixel_id.clone(), e.received_at_ms));
     }
+    merges.apply(tx).await?;
     Ok(merged)
 }
 
@@ -301,6 +305,11 @@ fn tally<'a>(events: impl Iterator<Item = (&'a str, i64)>) -> Tally<'a> {
         *per_pixel.entry(pixel).or_insert(0) += 1;
     }
     (per_day, per_pixel)
+}
+
+/// The ids in column `at` of `rows`.
+fn ids(rows: &[tokio_postgres::Row], at: usize) -> Result<Vec<i64>, StoreError> {
+    rows.iter().map(|r| r.try_get(at).map_err(pg_err)).collect()
 }
 
 /// Where the events whose key was stored already are in the batch.
@@ -467,13 +476,13 @@ async fn insert_rows(
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO events ({columns})
-         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord",
+         SELECT {UNNEST_VALUES} FROM {UNNEST_EVENTS} ORDER BY ord RETURNING id",
         columns = *INSERT_COLUMNS
     );
     let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
     let arrays = EventArrays::new(stored);
-    tx.execute(&stmt, &arrays.params()).await.map_err(pg_err)?;
-    Ok(())
+    let rows = tx.query(&stmt, &arrays.params()).await.map_err(pg_err)?;
+    people::stored(tx, &ids(&rows, 0)?).await
 }
 
 /// A group commit whose keys are all distinct (the usual case) in one statement, committed on
@@ -481,7 +490,7 @@ async fn insert_rows(
 /// the others as duplicates per day and per pixel. One round trip to the server. Among the
 /// others, the other copies of stored events are then found and merged by [`merge_repeats`].
 pub(super) async fn insert_distinct(
-    client: &deadpool_postgres::Object,
+    client: &mut deadpool_postgres::Object,
     events: &[NewEvent],
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     // Keys claimed in byte order ("C"), as the batch-by-rounds path sorts them in Rust: two
@@ -501,7 +510,7 @@ pub(super) async fn insert_distinct(
             SELECT {UNNEST_VALUES} FROM u
             JOIN claimed c ON c.pixel_id = u.p AND c.event_name = u.n AND c.event_id = u.e
             ORDER BY ord
-            RETURNING 1
+            RETURNING id, pixel_id, event_name, event_id
          ),
          dups AS (
             -- Receipt times are positive: / is the floor division of div_euclid.
@@ -525,19 +534,22 @@ pub(super) async fn insert_distinct(
             RETURNING 1
          ),
          {marks}
-         SELECT pixel_id, event_name, event_id FROM claimed",
+         SELECT pixel_id, event_name, event_id, id FROM stored",
         columns = *INSERT_COLUMNS,
         marks = diagnostics::batch_cte(23),
     );
-    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let tx = client.transaction().await.map_err(pg_err)?;
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
     let all: Vec<&NewEvent> = events.iter().collect();
     let arrays = EventArrays::new(&all);
     let mut params = arrays.params();
     params.push(&DEDUP_WINDOW_MS);
     let (marks, per_event) = MarkArrays::of_batch(events);
     params.extend(marks.params());
-    let rows = client.query(&stmt, &params).await.map_err(pg_err)?;
+    let rows = tx.query(&stmt, &params).await.map_err(pg_err)?;
     let claimed = claimed_keys(&rows)?;
+    people::stored(&tx, &ids(&rows, 3)?).await?;
+    tx.commit().await.map_err(pg_err)?;
     let outcomes: Vec<InsertOutcome> = events
         .iter()
         .map(|e| {

@@ -6,6 +6,7 @@ use deadpool_postgres::GenericClient;
 use super::connection::{limit_param, PgStore, CALL_TIMEOUT};
 use super::error::pg_err;
 use super::group_commit::{insert_distinct, insert_events, merge_repeats};
+use super::people;
 use crate::event::NewEvent;
 use crate::ports::{EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent, DEDUP_WINDOW_MS};
 use crate::store::columns::EVENT_COLUMNS;
@@ -25,7 +26,7 @@ impl EventLog for PgStore {
         self.run(Some(CALL_TIMEOUT), async {
             let mut client = self.client().await?;
             if distinct {
-                let mut outcomes = insert_distinct(&client, events).await?;
+                let mut outcomes = insert_distinct(&mut client, events).await?;
                 merge_repeats(&mut client, events, &mut outcomes).await?;
                 return Ok(outcomes);
             }
@@ -59,23 +60,27 @@ impl EventLog for PgStore {
 
     fn purge(&self, received_before_ms: Option<i64>, now_ms: i64) -> Result<u64, StoreError> {
         self.run(None, async {
-            let client = self.client().await?;
+            let mut client = self.client().await?;
             let mut deleted = 0u64;
             if let Some(before) = received_before_ms {
                 // Receipt times grow with the id: delete the old among the lowest ids, a chunk
                 // at a time, until a chunk holds fewer old rows than its size.
-                let stmt = client
-                    .prepare_cached(
-                        "DELETE FROM events WHERE id IN
-                            (SELECT id FROM events ORDER BY id LIMIT $2) AND received_at_ms < $1",
-                    )
-                    .await
-                    .map_err(pg_err)?;
+                let sql = format!(
+                    "DELETE FROM events WHERE id IN
+                        (SELECT id FROM events ORDER BY id LIMIT $2) AND received_at_ms < $1
+                     RETURNING {}",
+                    people::FACT_COLUMNS
+                );
                 loop {
-                    let n = client
-                        .execute(&stmt, &[&before, &PURGE_CHUNK])
+                    let tx = client.transaction().await.map_err(pg_err)?;
+                    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
+                    let rows = tx
+                        .query(&stmt, &[&before, &PURGE_CHUNK])
                         .await
                         .map_err(pg_err)?;
+                    people::purged(&tx, &rows).await?;
+                    tx.commit().await.map_err(pg_err)?;
+                    let n = rows.len() as u64;
                     deleted += n;
                     if n < u64::try_from(PURGE_CHUNK).unwrap_or(0) {
                         break;

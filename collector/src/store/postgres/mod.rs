@@ -30,6 +30,8 @@ mod diagnostics;
 mod error;
 mod group_commit;
 mod log;
+mod people;
+mod people_source;
 mod queue;
 mod rows;
 mod schema;

@@ -102,6 +102,13 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX events_key ON events (pixel_id, event_id);",
     ),
     (
+        8,
+        "per-person state: landings, purchases, visitor-days, AEM sets",
+        // As on SQLite: what attribution and AEM read instead of rescanning the events
+        // (`people.rs`); a database with events before this is backfilled under the lock.
+        super::people::MIGRATION,
+    ),
+    (
         9,
         "diagnostics: marks per pixel, day, code, event name and detail",
         // As SQLite's 9 (`ports::diagnostics`).

@@ -10,6 +10,10 @@ use crate::ports::{ReportSource, Row, Scan, StoreError};
 use crate::store::scan_sql::scan_sql;
 
 impl ReportSource for PgStore {
+    fn people(&self) -> Option<&dyn crate::ports::people::PeopleSource> {
+        Some(self)
+    }
+
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         // The shared statement, whose only `?` are its parameters: `?N` is `$N` here.
         let (sql, at) = scan_sql(scan);

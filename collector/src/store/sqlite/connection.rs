@@ -100,6 +100,7 @@ impl SqliteStore {
             ))
             .map_err(err)?;
         migrate(&writer)?;
+        super::people::backfill(&writer)?;
         let backfill = Backfill::load(&writer)?;
         let checkpointer = start_checkpointer(path, sync_sql)?;
         let readers = (0..READERS)

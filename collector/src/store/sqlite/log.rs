@@ -9,6 +9,7 @@ use super::connection::{SqliteStore, Writer};
 use super::diagnostics;
 use super::error::err;
 use super::rollup::{self, Backfill};
+use super::people;
 use super::rows::row_to_event;
 use crate::event::NewEvent;
 use crate::ports::rollup::Delta;
@@ -103,9 +104,11 @@ fn merge_into(
         .collect();
     params.push(&id);
     let before = rollup::facts(tx, backfill, &[id])?;
+    people::forget_row(tx, id)?;
     tx.prepare_cached(&UPDATE)
         .and_then(|mut s| s.execute(params.as_slice()))
         .map_err(err)?;
+    people::stored(tx, id)?;
     let after = rollup::facts(tx, backfill, &[id])?;
     delta.change(before.get(&id), after.get(&id));
     Ok(true)
@@ -150,6 +153,7 @@ fn insert_events(
             dedup.set_row(key, tx.last_insert_rowid());
             delta.add(&inserted_fact(&stored, &c), 1);
             diag.stored(e);
+            people::stored(&tx, tx.last_insert_rowid())?;
             outcomes.push(InsertOutcome::Stored);
         }
     }
@@ -277,9 +281,11 @@ impl EventLog for SqliteStore {
                     let mut w = self.writer()?;
                     let backfill = w.backfill;
                     let tx = w.conn.transaction().map_err(err)?;
+                    people::purging(&tx, last, before, PURGE_CHUNK)?;
                     let ids: Vec<i64> = tx
                         .prepare_cached(
-                            "SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 LIMIT ?3",
+                            "SELECT id FROM events WHERE id <= ?1 AND received_at_ms < ?2 ORDER BY id
+                             LIMIT ?3",
                         )
                         .and_then(|mut s| {
                             s.query_map(params![last, before, PURGE_CHUNK], |r| r.get(0))?

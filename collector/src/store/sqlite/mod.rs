@@ -9,6 +9,8 @@ mod connection;
 mod diagnostics;
 mod error;
 mod log;
+mod people;
+mod people_source;
 mod queue;
 mod rollup;
 mod rows;

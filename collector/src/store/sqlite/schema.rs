@@ -171,6 +171,13 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         SELECT 1, 1, COALESCE(MAX(id), 0) FROM events;",
     ),
     (
+        8,
+        "per-person state: landings, purchases, visitor-days, AEM sets",
+        // What attribution and AEM read instead of rescanning the events (`people.rs`,
+        // `ports::people`); a database with events before this is backfilled at open.
+        super::people::MIGRATION,
+    ),
+    (
         9,
         "diagnostics: marks per pixel, day, code, event name and detail",
         // What `ports::diagnostics` marks each event with when it is stored, merged or refused

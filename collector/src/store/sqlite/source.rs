@@ -30,6 +30,10 @@ fn int(v: ValueRef<'_>) -> i64 {
 }
 
 impl ReportSource for SqliteStore {
+    fn people(&self) -> Option<&dyn crate::ports::people::PeopleSource> {
+        Some(self)
+    }
+
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         let conn = self.report_reader()?;
         let (sql, at) = scan_sql(scan);
