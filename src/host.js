@@ -277,8 +277,33 @@ function more(e, r) {
   });
 }
 
-export function fbq_log(level, ptr, len) {
+// The engine's console messages come as a number (core's console::Msg) and NUL-separated
+// arguments. Their texts are not in the download: dist/fbevents.messages.js (www/messages.js)
+// holds them and is fetched the first time the engine says anything (a page that never warns
+// never downloads it); what is said meanwhile waits in order. If it cannot load, the message
+// still appears, as its number and arguments.
+var said = [];
+var texts, asked;
+export function fbq_log(level, msg, ptr, len) {
   try {
-    (level > 1 ? console.error : level ? console.warn : console.log)(str(ptr, len));
+    said.push([level, msg, str(ptr, len).split('\0')]);
+    texts ? tell() : asked || (asked = script('fbevents.messages.js').catch(function () {
+      return function (m, a) { return '#' + m + ' ' + a; };
+    }).then(function (f) {
+      texts = f;
+      tell();
+    }));
   } catch (e) {}
+}
+// The texts as a function (message number, arguments) -> text, given directly (the shell's
+// browser tests, which have no fbevents.messages.js to fetch); messages then print at once.
+export function words(f) {
+  texts = f;
+}
+function tell() {
+  for (var m; (m = said.shift());) {
+    try {
+      (m[0] ? console.warn : console.log)('[fbq] ' + texts(m[1], m[2])); // the engine says no errors
+    } catch (e) {}
+  }
 }

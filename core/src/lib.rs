@@ -19,6 +19,7 @@
 
 mod ascii;
 pub mod consent;
+pub mod console;
 pub mod cookie;
 pub mod decimal;
 pub mod delivery;

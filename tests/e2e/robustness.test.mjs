@@ -176,6 +176,7 @@ CASES.forEach((c, i) => {
         assert.ok(sent.length >= 1, `the ${c.ev} event is still sent`);
         if (c.check) c.check(sent.at(-1));
       }
+      await suite.said(tab);
       const warnings = fbqMessages(tab, 'warning');
       if (c.warn) assert.ok(warnings.some((w) => c.warn.test(w)), `a warning matching ${c.warn}:\n${warnings.join('\n')}`);
       if (c.sends === false) assert.ok(warnings.length >= 1, 'a console warning says why nothing was sent');
@@ -222,6 +223,7 @@ fbq('track', 'PageView');`,
     assert.equal(param(pv, 'ev'), 'PageView');
     assert.equal(param(pv, 'ec'), '0');
     assert.deepEqual(suite.beacons(byId('abc')), []);
+    await suite.said(tab);
     assert.ok(fbqMessages(tab, 'warning').length >= 2, 'warned about the early track and the bad id');
     assertNoPageErrors(tab);
   } finally {

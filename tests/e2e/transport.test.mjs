@@ -167,6 +167,7 @@ fbq('trackCustom', 'Exact', {keep: 'yes', edge: 'e'.repeat(16 * 1024)});`,
     assert.equal(p['cd[keep]'], 'yes');
     assert.equal(p['cd[after]'], '1');
     assert.ok(!('cd[huge]' in p), 'the 16 KB + 1 value is dropped');
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning').filter((w) => w.includes('huge'));
     assert.equal(warnings.length, 1, fbqMessages(tab).join('\n'));
     assert.ok(!warnings[0].includes('hhhhhhhh'), 'the warning does not print the value');
