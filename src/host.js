@@ -111,12 +111,14 @@ export function fbq_cookie(ptr, len) {
   return -1;
 }
 
+// Neither can throw: comparing two windows never does (even a cross-origin top), and a window
+// always has a screen.
 export function fbq_in_iframe() {
-  try { return window.self !== window.top; } catch (e) { return true; }
+  return self !== top;
 }
 
 export function fbq_screen() {
-  try { return (screen.width & 0xffff) << 16 | (screen.height & 0xffff); } catch (e) { return 0; }
+  return (screen.width & 0xffff) << 16 | (screen.height & 0xffff);
 }
 
 export function fbq_gpc() {
@@ -138,13 +140,39 @@ export function fbq_set_cookie(ptr, len) {
 // page's own origin, whose answers can be read, goes through the outbox below instead.
 // The engine decides how (core's delivery policy; nothing here reads the wire text): `post`,
 // `keep` (see `st` below), and the outbox's key prefix and age limit.
+//
+// When: at once, except inside an event's handler (`window.event` is set while one runs: a click,
+// a key, a submit), where the page is about to paint the interaction's answer. A `fetch` costs
+// the main thread 1-2 ms (the outbox's storage write a little more), which would all land in the
+// interaction's Interaction to Next Paint: such beacons go after the next frame instead
+// (requestAnimationFrame, then a task), or at once when the page starts to navigate (the
+// Navigation API's `navigate`: a link or a form in that very handler) or is hidden or left
+// (`visibilitychange`, which also fires when the document unloads; neither listener costs the
+// back/forward cache). Keepalive requests survive all of these. The engine's own work (the
+// event, the cookies) stays in the handler: a few tenths of a millisecond (issue #23,
+// `npm run bench`). Without the Navigation API (older Safari and Firefox) a navigation from the
+// handler sends them on `visibilitychange`.
+var later = [];
 export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post, keep, keyPtr, keyLen, maxDays) {
-  var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
   try {
-    var url = str(urlPtr, urlLen);
-    var body = str(bodyPtr, bodyLen);
+    var s = go.bind(0, str(urlPtr, urlLen), str(bodyPtr, bodyLen), post, keep);
     KEY = str(keyPtr, keyLen);
     DAYS = maxDays;
+    if (!window.event || document.hidden) return s();
+    if (later.push(s) < 2) requestAnimationFrame(function () { setTimeout(flush); });
+  } catch (e) {}
+}
+function flush() {
+  later.splice(0).forEach(function (s) { s(); });
+}
+document.addEventListener('visibilitychange', flush);
+try { // where there is a Navigation API
+  navigation.addEventListener('navigate', flush);
+} catch (e) {}
+
+function go(url, body, post, keep) {
+  var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
+  try {
     if (new URL(url, location).origin === location.origin) return outbox(url, body, post, keep);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
