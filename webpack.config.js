@@ -8,7 +8,9 @@
 // - A second bundle, dist/fbevents.outbox.js (www/outbox.js), the outbox's retry half: the loader
 //   fetches it only when a first-party beacon failed or an earlier page left one (issue #10).
 //   And dist/fbevents.inapp.js (www/inapp.js), fetched only inside Facebook's and Instagram's
-//   in-app browsers, which asks the app for the click ID (issue #13).
+//   in-app browsers, which asks the app for the click ID (issue #13). And
+//   dist/fbevents.messages.js (www/messages.js), the console messages' texts, fetched the first
+//   time the engine says something (issue #23: the texts cost every page bytes).
 // - The wasm is NOT a webpack asset: the loader computes the URL of fbevents.wasm from its own
 //   script URL and fetches it itself.
 import path from 'node:path';
@@ -23,6 +25,7 @@ export default {
     fbevents: path.join(root, 'www', 'fbevents.js'),
     'fbevents.outbox': path.join(root, 'www', 'outbox.js'),
     'fbevents.inapp': path.join(root, 'www', 'inapp.js'),
+    'fbevents.messages': path.join(root, 'www', 'messages.js'),
   },
   devtool: false,
   output: {

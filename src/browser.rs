@@ -21,6 +21,7 @@
 
 use core::cell::Cell;
 use pixel_core::consent::Consent;
+use pixel_core::console::{Msg, SEPARATOR};
 use pixel_core::cookie::set_cookie_text;
 use pixel_core::delivery::{Delivery, Keep, Transport, OUTBOX_KEY, OUTBOX_MAX_AGE_DAYS};
 use pixel_core::host::{CookieWrite, Host, Level, Page};
@@ -59,7 +60,9 @@ extern "C" {
         key_len: usize,
         max_age_days: u32,
     );
-    fn fbq_log(level: u32, ptr: *const u8, len: usize);
+    /// Console message number `msg` (core's `console::Msg`) at `level`, with its arguments: the
+    /// string at `ptr`, NUL-separated. `src/host.js` has the texts (fetched when first needed).
+    fn fbq_log(level: u32, msg: u32, ptr: *const u8, len: usize);
     /// The string at `ptr` lowercased by `String.prototype.toLowerCase`, put into the input
     /// buffer; returns its length in bytes.
     fn fbq_lower(ptr: *const u8, len: usize) -> usize;
@@ -219,8 +222,15 @@ impl Host for BrowserHost {
         }
     }
 
-    fn console(&mut self, level: Level, msg: &str) {
-        unsafe { fbq_log(level as u32, msg.as_ptr(), msg.len()) }
+    fn console(&mut self, level: Level, msg: Msg, args: &[&str]) {
+        let mut text = String::new();
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                text.push(SEPARATOR);
+            }
+            text.push_str(a);
+        }
+        unsafe { fbq_log(level as u32, msg as u32, text.as_ptr(), text.len()) }
     }
 
     fn lowercase(&self, s: &str) -> String {

@@ -111,12 +111,14 @@ export function fbq_cookie(ptr, len) {
   return -1;
 }
 
+// Neither can throw: comparing two windows never does (even a cross-origin top), and a window
+// always has a screen.
 export function fbq_in_iframe() {
-  try { return window.self !== window.top; } catch (e) { return true; }
+  return self !== top;
 }
 
 export function fbq_screen() {
-  try { return (screen.width & 0xffff) << 16 | (screen.height & 0xffff); } catch (e) { return 0; }
+  return (screen.width & 0xffff) << 16 | (screen.height & 0xffff);
 }
 
 export function fbq_gpc() {
@@ -138,13 +140,41 @@ export function fbq_set_cookie(ptr, len) {
 // page's own origin, whose answers can be read, goes through the outbox below instead.
 // The engine decides how (core's delivery policy; nothing here reads the wire text): `post`,
 // `keep` (see `st` below), and the outbox's key prefix and age limit.
+//
+// When: at once, except inside the handler of a user's input (`window.event` is a UIEvent while
+// one runs: a click, a key, a touch; not the load events and promise callbacks the loader starts
+// the engine from, whose beacons must not wait), where the page is about to paint the answer. A `fetch` costs
+// the main thread 1-2 ms (the outbox's storage write a little more), which would all land in the
+// interaction's Interaction to Next Paint: such beacons go 20 ms later instead, after the frame
+// that answers the input (one is due within 16.7 ms at 60 Hz; a timer, unlike
+// requestAnimationFrame, also runs in a hidden page), or at once when the page starts to navigate
+// (the Navigation API's `navigate`: a link or a form in that very handler) or is hidden or left
+// (`visibilitychange`, which also fires when the document unloads; neither listener costs the
+// back/forward cache). Keepalive requests survive all of these. The engine's own work (the
+// event, the cookies) stays in the handler: a few tenths of a millisecond (issue #23,
+// `npm run bench`). Without the Navigation API (older Safari and Firefox) a navigation from the
+// handler sends them on `visibilitychange`.
+var later = [];
 export function fbq_send(urlPtr, urlLen, bodyPtr, bodyLen, post, keep, keyPtr, keyLen, maxDays) {
-  var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
   try {
-    var url = str(urlPtr, urlLen);
-    var body = str(bodyPtr, bodyLen);
+    var s = go.bind(0, str(urlPtr, urlLen), str(bodyPtr, bodyLen), post, keep);
     KEY = str(keyPtr, keyLen);
     DAYS = maxDays;
+    if (!(window.event instanceof UIEvent)) return s();
+    if (later.push(s) < 2) setTimeout(flush, 20);
+  } catch (e) {}
+}
+function flush() {
+  later.splice(0).forEach(function (s) { s(); });
+}
+document.addEventListener('visibilitychange', flush);
+try { // where there is a Navigation API
+  navigation.addEventListener('navigate', flush);
+} catch (e) {}
+
+function go(url, body, post, keep) {
+  var opts = { mode: 'no-cors', credentials: 'include', keepalive: true };
+  try {
     if (new URL(url, location).origin === location.origin) return outbox(url, body, post, keep);
     if (!post) return void fetch(url + '?' + body, opts).catch(noop);
     try {
@@ -277,8 +307,33 @@ function more(e, r) {
   });
 }
 
-export function fbq_log(level, ptr, len) {
+// The engine's console messages come as a number (core's console::Msg) and NUL-separated
+// arguments. Their texts are not in the download: dist/fbevents.messages.js (www/messages.js)
+// holds them and is fetched the first time the engine says anything (a page that never warns
+// never downloads it); what is said meanwhile waits in order. If it cannot load, the message
+// still appears, as its number and arguments.
+var said = [];
+var texts, asked;
+export function fbq_log(level, msg, ptr, len) {
   try {
-    (level > 1 ? console.error : level ? console.warn : console.log)(str(ptr, len));
+    said.push([level, msg, str(ptr, len).split('\0')]);
+    texts ? tell() : asked || (asked = script('fbevents.messages.js').catch(function () {
+      return function (m, a) { return '#' + m + ' ' + a; };
+    }).then(function (f) {
+      texts = f;
+      tell();
+    }));
   } catch (e) {}
+}
+// The texts as a function (message number, arguments) -> text, given directly (the shell's
+// browser tests, which have no fbevents.messages.js to fetch); messages then print at once.
+export function words(f) {
+  texts = f;
+}
+function tell() {
+  for (var m; (m = said.shift());) {
+    try {
+      (m[0] ? console.warn : console.log)('[fbq] ' + texts(m[1], m[2])); // the engine says no errors
+    } catch (e) {}
+  }
 }

@@ -12,6 +12,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use fbevents::{fbq_call, fbq_page_changed, fbq_start, fbq_version, fbq_version_len};
+use pixel_core::console::Msg;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::HtmlDocument;
@@ -27,11 +28,14 @@ extern "C" {
 }
 
 #[wasm_bindgen(inline_js = r#"
-import { put } from '/src/host.js';
+import { put, words } from '/src/host.js';
 var seen = [];
-// Records what the engine says through console.warn (and still prints it).
+// Records what the engine says through console.warn (and still prints it). The engine says a
+// message's number and arguments (the loader fetches the texts); here they print as
+// `#number argument|argument`, at once.
 export function watch_warnings() {
   seen = [];
+  words(function (m, a) { return '#' + m + ' ' + a.join('|'); });
   if (console.warn.watched) return;
   var orig = console.warn;
   console.warn = function (m) { seen.push(String(m)); return orig.apply(console, arguments); };
@@ -43,6 +47,7 @@ export function put_lone_surrogate() { return put('["\ud800x"]'); }
 // The next console.warn makes a call into the engine, as a page's hook could; returns a function
 // that tells what that inner call returned (-1: not made).
 export function reenter_on_next_warning(exports) {
+  words(function (m, a) { return '#' + m + ' ' + a.join('|'); });
   var inner = -1, orig = console.warn;
   console.warn = function () {
     console.warn = orig;
@@ -141,7 +146,7 @@ fn strings_cross_as_utf8() {
     watch_warnings();
     call(r#"["é 😀 ✓"]"#);
     assert!(
-        warnings().contains(r#""é 😀 ✓" is not a valid fbq command"#),
+        warnings().contains(&format!("[fbq] #{} é 😀 ✓", Msg::NotACommand as u8)),
         "{}",
         warnings()
     );
@@ -149,7 +154,7 @@ fn strings_cross_as_utf8() {
     watch_warnings();
     fbq_call(put_lone_surrogate());
     assert!(
-        warnings().contains("\"\u{fffd}x\" is not a valid fbq command"),
+        warnings().contains(&format!("[fbq] #{} \u{fffd}x", Msg::NotACommand as u8)),
         "{}",
         warnings()
     );

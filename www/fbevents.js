@@ -147,7 +147,7 @@ import {
       try {
         for (var k in v) {
           var p;
-          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; warn('dropped parameter "' + k + '": ' + e); }
+          try { p = JSON.stringify(v[k]); } catch (e) { p = undefined; warn('dropped "' + k + '": ' + e); }
           if (p !== undefined) parts.push(JSON.stringify(k) + ':' + p);
         }
       } catch (e) {}

@@ -1,6 +1,7 @@
 //! Standard events and the checks Meta's pixel makes on their parameters (SPEC §3). Checks only
 //! warn: the event is sent either way.
 
+use crate::console::Msg;
 use crate::json::Value;
 
 use crate::matching::table::{ascending_steps, find, pack, packed_len, varint};
@@ -75,21 +76,21 @@ pub fn is_numeric(v: &Value) -> bool {
 }
 
 /// What is wrong with an event's parameters, as warnings (the event still goes out).
-pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<&'static str> {
+pub fn check(name: &str, custom: Option<&Value>, standard_call: bool) -> Vec<Msg> {
     let mut out = Vec::new();
     if standard_call && !is_standard(name) {
-        out.push("is not a standard event (use trackCustom); sent anyway.");
+        out.push(Msg::NotStandard);
     }
     if name == "Purchase" {
         let get = |k| custom.and_then(|c| c.get(k));
         if !get("value").is_some_and(is_numeric) {
-            out.push("needs a numeric value; sent anyway.");
+            out.push(Msg::NeedsValue);
         }
         if !get("currency")
             .and_then(Value::as_str)
             .is_some_and(is_currency)
         {
-            out.push("needs an ISO 4217 currency; sent anyway.");
+            out.push(Msg::NeedsCurrency);
         }
     }
     out

@@ -2,6 +2,7 @@
 //! the console. The WebAssembly shell implements [`Host`] with browser APIs;
 //! [`crate::memory_host::MemoryHost`] is the in-memory twin that drives the tests.
 
+use crate::console::Msg;
 use crate::delivery::Delivery;
 
 /// What the core needs to know about the page at the moment of a call.
@@ -49,7 +50,8 @@ pub trait Host {
     fn set_cookie(&mut self, c: &CookieWrite<'_>);
     /// Send a beacon's wire text `query` to `endpoint`, as `delivery` says.
     fn send(&mut self, endpoint: &str, query: &str, delivery: Delivery);
-    fn console(&mut self, level: Level, msg: &str);
+    /// Say `msg` with its arguments on the console ([`crate::console::render`] is the text).
+    fn console(&mut self, level: Level, msg: Msg, args: &[&str]);
     /// `s` lowercased as JavaScript's `toLowerCase` does it (the advanced-matching rules of
     /// SPEC §6 follow Meta's JavaScript): the browser's own, so its Unicode tables stay out of
     /// the wasm.

@@ -15,10 +15,14 @@
 //! The imports run one way: no circles, and no module imports one above it (this file only
 //! declares and re-exports); `tests/module_graph.rs` checks it. Delivery policy (GET or POST,
 //! which beacons may wait in storage, the outbox's key and age limit) is decided here too
-//! ([`delivery`]) and handed to the shell with each beacon.
+//! ([`delivery`]) and handed to the shell with each beacon. What the pixel says on the console is
+//! a number and its arguments ([`console::Msg`]); the texts are a table here that the wasm never
+//! references, which the loader fetches as `fbevents.messages.js` when the engine first says
+//! something.
 
 mod ascii;
 pub mod consent;
+pub mod console;
 pub mod cookie;
 pub mod decimal;
 pub mod delivery;

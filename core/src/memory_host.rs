@@ -1,5 +1,6 @@
 //! [`MemoryHost`]: the [`Host`] of the tests, in memory.
 
+use crate::console::{render, Msg};
 use crate::delivery::{Delivery, Keep, Transport};
 use crate::host::{CookieWrite, Host, Level, Page};
 use crate::wire::Beacon;
@@ -163,8 +164,8 @@ impl Host for MemoryHost {
         });
     }
 
-    fn console(&mut self, level: Level, msg: &str) {
-        self.console.push((level, msg.to_owned()));
+    fn console(&mut self, level: Level, msg: Msg, args: &[&str]) {
+        self.console.push((level, render(msg, args)));
     }
 }
 

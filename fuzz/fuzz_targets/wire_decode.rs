@@ -3,10 +3,12 @@
 //! Checks: no input panics; the pairs beneath it (`wire::query_pairs`, one pass, borrowing) are
 //! those of the plain split-and-decode it replaced (`pixel_fuzz::reference_pairs`); a beacon that
 //! decodes encodes to a query that decodes to the same beacon (so what the collector reads is what
-//! the pixel would have sent); debug mode's description never panics either.
+//! the pixel would have sent); debug mode's console line for it (`console::render` of the
+//! encoded query, which decodes it again) never panics either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pixel_core::console::{render, Msg};
 use pixel_core::wire::Beacon;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,5 +22,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     pixel_fuzz::assert_round_trips(&beacon);
-    let _ = beacon.describe();
+    let _ = render(Msg::Beacon, &[&beacon.ev, &beacon.id, "", &beacon.encode()]);
+    let _ = render(Msg::Beacon, &["", "", "", query]);
 });

@@ -91,6 +91,7 @@ fbq('trackCustom', 'Hello');`,
     assert.deepEqual(got.map((b) => param(b, 'id')).sort(), ['1100000000003', '7', max26].sort());
     const bad = await suite.settle((b) => ['abc', '0123', '', '1'.repeat(27), '12 34', '-5', '1.5'].includes(param(b, 'id')) || param(b, 'ev') === 'NoPixelYet');
     assert.deepEqual(bad.map((b) => b.url), [], 'nothing sent for invalid IDs or before any init');
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning');
     assert.ok(warnings.filter((w) => /init/i.test(w)).length >= 7, `one warning per invalid init:\n${warnings.join('\n')}`);
     assertNoPageErrors(tab);
@@ -115,6 +116,7 @@ fbq('trackCustom', 'Two');`,
     const two = await suite.wait(2, all(mine, byEv('Two')));
     assert.equal(one.filter(byId(a)).length, 1, 'a duplicate init does not add a second pixel');
     assert.equal(two.filter(byId(a)).length, 1);
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning');
     assert.equal(warnings.filter((w) => w.includes('Duplicate Pixel ID')).length, 1, `exactly one duplicate warning:\n${warnings.join('\n')}`);
     assert.equal(param(one.find(byId(b)), 'ud[em]'), sha256('first@example.org'));
@@ -150,6 +152,7 @@ fbq('trackCustom', 'End');`,
     assert.deepEqual(onlyB.map((x) => [param(x, 'id'), param(x, 'tm'), param(x, 'cd[x]')]), [[b, '2', '1']]);
     assert.deepEqual(suite.beacons(byId('1199999999999')).map((x) => x.url), [], 'nothing for an unknown pixel');
     assert.deepEqual(suite.beacons(byEv('Nobody')).map((x) => x.url), []);
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning').filter((w) => w.includes('1199999999999'));
     assert.equal(warnings.length, 2, `a warning per unknown-pixel call:\n${fbqMessages(tab, 'warning').join('\n')}`);
     // ec counts per pixel, from 0, trackSingle included.
@@ -177,6 +180,7 @@ fbq('trackCustom', 'After');`,
     await suite.wait(1, all(byId(id), byEv('After')));
     const mine = await suite.settle(byId(id));
     assert.deepEqual(mine.map((b) => param(b, 'ev')), ['After'], 'only the valid call was sent');
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning').filter((w) => w.includes('is not a valid fbq command'));
     assert.equal(warnings.length, 3, fbqMessages(tab).join('\n'));
     assert.ok(warnings.some((w) => w.includes('trak')), 'the warning names the command');
@@ -197,6 +201,7 @@ fbq('track', 'ViewContent');`,
   try {
     const got = byEc(await suite.wait(3, byId(id)));
     assert.deepEqual(got.map((b) => [param(b, 'ev'), param(b, 'cd[pairs]') ?? null]), [['BoughtSocks', '2'], ['QuietSocks', null], ['ViewContent', null]]);
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning');
     const about = (name) => warnings.filter((w) => w.includes(name));
     assert.equal(about('BoughtSocks').length, 1, warnings.join('\n'));
@@ -226,6 +231,7 @@ fbq('track', 'Purchase', {value: 5, order_id: 'nocurrency-6'});`,
     assert.equal(param(got[0], 'cd[value]'), '10');
     assert.equal(param(got[1], 'cd[value]'), '12.50');
     assert.equal(param(got[4], 'cd[currency]'), 'dollars', 'sent as given');
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning').filter((w) => w.includes('Purchase'));
     const valueWarnings = warnings.filter((w) => /value/i.test(w));
     const currencyWarnings = warnings.filter((w) => /currency/i.test(w));
@@ -550,6 +556,7 @@ fbq('track', 'ViewContent', {content_ids: ['a'], value: 2}, {eventID: 'dbg-1'});
     try {
       const got = byEc(await suite.wait(2, byId(id)));
       const endpoint = suite.url('/tr/');
+      await suite.said(tab);
       const blocks = debugBlocks(tab);
       for (const b of got) {
         const header = `[fbq] ${param(b, 'ev')} → pixel ${id} via ${endpoint}`;
@@ -569,6 +576,7 @@ test('no debug output without debug mode', async () => {
   const tab = await suite.open('/cmd-nodebug.html', { calls: `fbq('init', '${id}');\nfbq('track', 'PageView');` });
   try {
     await suite.wait(1, byId(id));
+    await suite.said(tab);
     assert.deepEqual(debugBlocks(tab), []);
     assert.deepEqual(fbqMessages(tab, 'log'), []);
   } finally {

@@ -145,6 +145,7 @@ fbq('track', 'PageView');`,
   try {
     const [b] = await suite.wait(1, byId(id));
     assert.deepEqual(Object.keys(udOf(b)).sort(), ['fn', 'ph']);
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning');
     assert.ok(warnings.some((w) => /\bem\b/.test(w)), `a console warning (console.warn) about the dropped em field; our console messages were:\n${tab.messages.filter((m) => m.text.startsWith('[fbq] ')).map((m) => `${m.type}: ${m.text.split('\n')[0]}`).join('\n')}`);
     const leaks = scanForPlainIdentifiers([], tab.messages.map((m, i) => ({ label: `console ${m.type} #${i}`, text: m.text })));

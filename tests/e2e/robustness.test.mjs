@@ -176,6 +176,7 @@ CASES.forEach((c, i) => {
         assert.ok(sent.length >= 1, `the ${c.ev} event is still sent`);
         if (c.check) c.check(sent.at(-1));
       }
+      await suite.said(tab);
       const warnings = fbqMessages(tab, 'warning');
       if (c.warn) assert.ok(warnings.some((w) => c.warn.test(w)), `a warning matching ${c.warn}:\n${warnings.join('\n')}`);
       if (c.sends === false) assert.ok(warnings.length >= 1, 'a console warning says why nothing was sent');
@@ -222,6 +223,7 @@ fbq('track', 'PageView');`,
     assert.equal(param(pv, 'ev'), 'PageView');
     assert.equal(param(pv, 'ec'), '0');
     assert.deepEqual(suite.beacons(byId('abc')), []);
+    await suite.said(tab);
     assert.ok(fbqMessages(tab, 'warning').length >= 2, 'warned about the early track and the bad id');
     assertNoPageErrors(tab);
   } finally {
@@ -275,6 +277,55 @@ async function assertEngineDown(tab, id) {
   assert.deepEqual(suite.beacons(byId(id)).map((b) => b.url), [], 'nothing sent');
   assertNoPageErrors(tab);
 }
+
+// The console messages' texts (dist/fbevents.messages.js) are fetched only when the engine first
+// says something; if they cannot load, the warning still appears, as its number and arguments.
+test('a page that is never warned does not download the messages; one that is, does, once', async () => {
+  const id = '4400000000905';
+  const tab = await suite.open('/rb-quiet.html', { calls: `fbq('init', '${id}');\nfbq('track', 'PageView');` });
+  const fetched = () => tab.page.evaluate(() => performance.getEntriesByType('resource').filter((e) => /fbevents\.messages\.js/.test(e.name)).length);
+  try {
+    await suite.wait(1, byId(id));
+    await suite.settle(byId(id), 300);
+    assert.equal(await fetched(), 0, 'no fbevents.messages.js on a page without warnings');
+    await tab.page.evaluate(() => { fbq('trak'); fbq('trakk'); });
+    await suite.said(tab);
+    assert.equal(await fetched(), 1, 'fetched once for two warnings');
+    const warnings = fbqMessages(tab, 'warning');
+    assert.deepEqual(warnings, ['[fbq] "trak" is not a valid fbq command; ignored.', '[fbq] "trakk" is not a valid fbq command; ignored.']);
+    assertNoPageErrors(tab);
+  } finally {
+    await suite.done(tab);
+  }
+});
+
+test('the messages 404: the warning still appears, as its number and arguments', async () => {
+  const id = '4400000000906';
+  // The loader and the engine at /nomsg/, without fbevents.messages.js beside them.
+  for (const file of ['fbevents.js', 'fbevents.wasm']) {
+    const bytes = fs.readFileSync(path.join(distDir, file));
+    suite.server.route(`/nomsg/${file}`, (req, res) => {
+      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'application/wasm', 'cache-control': 'no-store' });
+      res.end(bytes);
+    });
+  }
+  const tab = await suite.open('/rb-nomsg.html', {
+    scriptUrl: suite.url('/nomsg/fbevents.js'),
+    calls: `fbq('init', '${id}');\nfbq('trak', 'x');\nfbq('track', 'PageView');`,
+  });
+  try {
+    await suite.wait(1, byId(id));
+    let warnings = [];
+    for (let i = 0; i < 50 && !warnings.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      warnings = fbqMessages(tab, 'warning');
+    }
+    assert.deepEqual(warnings, ['[fbq] #4 trak'], 'Msg::NotACommand (4) with its argument');
+    assertNoPageErrors(tab);
+  } finally {
+    await suite.done(tab);
+  }
+});
 
 test('the wasm 404s: one console.error, fbq keeps queueing, nothing thrown or sent', async () => {
   const id = '4400000000903';

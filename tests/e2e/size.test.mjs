@@ -6,21 +6,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { distDir, distSizes, requireDist, fileSize, FALLBACK_FILE, OUTBOX_FILE } from '../support/index.mjs';
-import { DIST_FILES } from '../support/sizes.mjs';
+import { DIST_FILES, MESSAGES_FILE } from '../support/sizes.mjs';
 
 // Issue #13 set the ceiling at 25,600 bytes gzip -9 for what a page downloads; it may only go
 // down: lowered to 25,400 when the pixel reached 25,357 (issues #10 and #13 together). Lower it
 // whenever a change makes the pixel smaller; never raise it. (The 20 KB target of the first pixel
 // issue is withdrawn: it cannot hold with the matching the product needs.)
 //
-// The one exception, recorded: issue #24's URL scrubbing (core/src/scrub.rs, in the engine so
-// that no e-mail address, phone number or secret parameter of a page URL leaves the browser,
-// toward Meta's endpoint too) costs 671 bytes (+37 for the outbox's write-ahead), and nothing of
-// that size could be given back in the same change. Privacy is a correctness property, the
-// budget is a budget: the ceiling is the size with the scrub (26,083) until the bytes are won
-// back. Issue #24 stays open for them (483 to reach its own 25,600; 683 for 25,400), and issue
-// #23 asks for the same bytes. Lower it again as soon as they are.
-const CEILING_GZIP = 26_100;
+// Issue #24's URL scrubbing (core/src/scrub.rs, +671 bytes) and the outbox's write-ahead (+37)
+// took the pixel to 26,083 and the ceiling to 26,100 for one change, a recorded exception. Issue
+// #23 won the bytes back: the console messages' texts left the engine for
+// dist/fbevents.messages.js, fetched the first time a page is warned (core/src/console.rs), and
+// the pixel is 25,380: the ceiling is 25,400 again.
+const CEILING_GZIP = 25_400;
 
 test(`gzip -9 of dist/fbevents.js + dist/fbevents.wasm is at most ${CEILING_GZIP} bytes`, (t) => {
   requireDist();
@@ -53,15 +51,19 @@ test('dist/fbevents.js has no eval( and no new Function', () => {
 // for the engine to grow; and the outbox's retry half, fetched only after a failed beacon.
 const FALLBACK_CEILING_GZIP = 34 * 1024;
 const OUTBOX_CEILING_GZIP = 1200;
+// The console messages' texts, fetched the first time the engine says something (831 bytes).
+const MESSAGES_CEILING_GZIP = 1000;
 
-test(`gzip -9 of dist/${FALLBACK_FILE} is at most ${FALLBACK_CEILING_GZIP} bytes, dist/${OUTBOX_FILE} at most ${OUTBOX_CEILING_GZIP}`, (t) => {
+test(`gzip -9 of dist/${FALLBACK_FILE} is at most ${FALLBACK_CEILING_GZIP} bytes, dist/${OUTBOX_FILE} at most ${OUTBOX_CEILING_GZIP}, dist/${MESSAGES_FILE} at most ${MESSAGES_CEILING_GZIP}`, (t) => {
   requireDist();
   const fallback = fileSize(FALLBACK_FILE);
   const outbox = fileSize(OUTBOX_FILE);
-  for (const f of [fallback, outbox]) t.diagnostic(`${f.name}: ${f.raw} bytes, ${f.gzip} gzip -9`);
+  const messages = fileSize(MESSAGES_FILE);
+  for (const f of [fallback, outbox, messages]) t.diagnostic(`${f.name}: ${f.raw} bytes, ${f.gzip} gzip -9`);
   assert.ok(fallback.gzip <= FALLBACK_CEILING_GZIP, `${fallback.gzip} bytes`);
   assert.ok(outbox.gzip <= OUTBOX_CEILING_GZIP, `${outbox.gzip} bytes`);
-  for (const name of [FALLBACK_FILE, OUTBOX_FILE]) {
+  assert.ok(messages.gzip <= MESSAGES_CEILING_GZIP, `${messages.gzip} bytes`);
+  for (const name of [FALLBACK_FILE, OUTBOX_FILE, MESSAGES_FILE]) {
     const js = fs.readFileSync(path.join(distDir, name), 'utf8');
     assert.ok(!/\beval\(|new Function/.test(js), `${name} has no eval( or new Function`);
     assert.ok(!/^(import|export) /m.test(js), `${name} is a classic script`);

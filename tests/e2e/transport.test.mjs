@@ -167,6 +167,7 @@ fbq('trackCustom', 'Exact', {keep: 'yes', edge: 'e'.repeat(16 * 1024)});`,
     assert.equal(p['cd[keep]'], 'yes');
     assert.equal(p['cd[after]'], '1');
     assert.ok(!('cd[huge]' in p), 'the 16 KB + 1 value is dropped');
+    await suite.said(tab);
     const warnings = fbqMessages(tab, 'warning').filter((w) => w.includes('huge'));
     assert.equal(warnings.length, 1, fbqMessages(tab).join('\n'));
     assert.ok(!warnings[0].includes('hhhhhhhh'), 'the warning does not print the value');
@@ -236,6 +237,74 @@ test('a Purchase tracked in the same task as a cross-origin navigation still arr
     await tab.page.waitForURL(away);
     const [b] = await suite.wait(1, all(byId(id), byEv('Purchase')));
     assert.equal(param(b, 'eid'), 'cross-leave');
+  } finally {
+    await suite.done(tab);
+  }
+});
+
+// Issue #23: a `fetch` costs the main thread 1-2 ms, which inside a click handler lands in the
+// interaction's Interaction to Next Paint. Inside an event's handler the engine does its work
+// (event, cookies) at once, and the request goes after the next frame.
+const COUNT_CALLS = `(() => {
+  const n = window.__calls = { fetch: 0, beacon: 0, storage: 0 };
+  const count = (k, f) => function () { n[k]++; return f.apply(this, arguments); };
+  window.fetch = count('fetch', window.fetch);
+  Navigator.prototype.sendBeacon = count('beacon', Navigator.prototype.sendBeacon);
+  Storage.prototype.setItem = count('storage', Storage.prototype.setItem);
+})();`;
+for (const where of ['first-party', 'cross-origin']) {
+  test(`inside a click handler (${where} endpoint), fbq('track') makes no network or storage call; the beacon follows`, async () => {
+    const id = where === 'first-party' ? '2200000000016' : '2200000000017';
+    const endpoint = where === 'first-party' ? '' : `fbq('set', 'endpoint', 'http://other.example.test:${suite.server.port}/tr/');\n`;
+    const tab = await suite.open(`/tx-click-${where}.html`, {
+      calls: `${endpoint}fbq('init', '${id}');`,
+      initScript: COUNT_CALLS,
+      body: `<button id="buy">Add to cart</button><script>
+        document.getElementById('buy').addEventListener('click', function () {
+          var before = JSON.stringify(window.__calls);
+          fbq('track', 'AddToCart', { value: 3, currency: 'USD' }, { eventID: 'click-${where}' });
+          window.__inHandler = [before, JSON.stringify(window.__calls)];
+        });
+      </script>`,
+    });
+    try {
+      await tab.page.click('#buy');
+      const [b] = await suite.wait(1, all(byId(id), byEv('AddToCart')));
+      assert.equal(param(b, 'eid'), `click-${where}`);
+      const [before, after] = await tab.page.evaluate(() => window.__inHandler);
+      assert.equal(after, before, 'no fetch, sendBeacon or setItem inside the handler');
+      assertNoPageErrors(tab);
+    } finally {
+      await suite.done(tab);
+    }
+  });
+}
+
+test('a Purchase tracked in a link\'s click handler, then the link leaves for another origin: 20 of 20 arrive', async (t) => {
+  const id = '2200000000018';
+  const away = `http://away.example.test:${suite.server.port}/tx-away.html`;
+  suite.page('/tx-away.html', '<!doctype html><title>away</title>');
+  const tab = await suite.open('/tx-link.html', {
+    calls: `fbq('init', '${id}');`,
+    goto: false,
+    body: `<a id="go" href="${away}">Pay</a><script>
+      document.getElementById('go').addEventListener('click', function () {
+        fbq('track', 'Purchase', { value: 1, currency: 'USD' }, { eventID: 'link-' + location.hash.slice(1) });
+      });
+    </script>`,
+  });
+  const runs = 20;
+  try {
+    for (let i = 0; i < runs; i++) {
+      await tab.page.goto(`${tab.url}#${i}`);
+      await suite.ready(tab);
+      await tab.page.click('#go');
+      await tab.page.waitForURL(away);
+    }
+    await suite.wait(runs, all(byId(id), byEv('Purchase')), 10000).catch(() => {});
+    const eids = new Set(suite.beacons(all(byId(id), byEv('Purchase'))).map((b) => param(b, 'eid')));
+    t.diagnostic(`delivered ${eids.size}/${runs}; missing: ${[...Array(runs).keys()].filter((i) => !eids.has(`link-${i}`)).join(", ")}`);
+    assert.equal(eids.size, runs);
   } finally {
     await suite.done(tab);
   }

@@ -30,7 +30,7 @@ export function distSizes(dir = distDir) {
  * otherwise send uncompressed (it compresses nothing on the fly).
  */
 export function writeBrotli(dir) {
-  for (const name of [...DIST_FILES, OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE, DASHBOARD_FILE]) {
+  for (const name of [...DIST_FILES, OUTBOX_FILE, INAPP_FILE, MESSAGES_FILE, FALLBACK_FILE, DASHBOARD_FILE]) {
     const p = path.join(dir, name);
     fs.writeFileSync(`${p}.br`, brotli(fs.readFileSync(p)));
   }
@@ -47,6 +47,8 @@ export const FALLBACK_FILE = 'fbevents.fallback.js';
 export const OUTBOX_FILE = 'fbevents.outbox.js';
 /** The in-app browsers' click-ID asker, downloaded only inside Facebook's and Instagram's apps. */
 export const INAPP_FILE = 'fbevents.inapp.js';
+/** The console messages' texts, downloaded the first time the engine says something. */
+export const MESSAGES_FILE = 'fbevents.messages.js';
 
 /** { name, raw, gzip, br } of one dist/ file. */
 export function fileSize(name, dir = distDir) {
@@ -65,7 +67,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   for (const f of files) row(f.name, f.raw, f.gzip, f.br);
   row('total', raw, gzip, br);
   console.log('only when needed (issues #10, #13):');
-  for (const name of [OUTBOX_FILE, INAPP_FILE, FALLBACK_FILE]) {
+  for (const name of [OUTBOX_FILE, INAPP_FILE, MESSAGES_FILE, FALLBACK_FILE]) {
     const f = fileSize(name, dir);
     row(f.name, f.raw, f.gzip, f.br);
   }

@@ -120,6 +120,16 @@ export async function openSuite({ hostResolverRules, args } = {}) {
     /** Resolves with the beacons matching `filter` once there are at least `n`. */
     wait: (n, filter = () => true, timeoutMs = 5000) => server.waitForBeacons(n, { filter, timeoutMs }),
 
+    /**
+     * Waits until the engine's console messages have been printed: the engine says a number and
+     * its arguments, and their texts (dist/fbevents.messages.js) are fetched the first time it
+     * says anything, so a warning appears a request later than the call that caused it.
+     */
+    async said(tab, timeout = 5000) {
+      await tab.page.waitForFunction(() => [...document.scripts].every((s) => !/fbevents\.messages\.js/.test(s.src) || s.e), null, { timeout });
+      await tab.page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+    },
+
     /** The beacons received so far that match `filter`. */
     beacons: (filter = () => true) => server.beacons().filter(filter),
 

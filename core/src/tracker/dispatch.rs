@@ -2,13 +2,13 @@
 //! and goes to its command: `track*` to the track pipeline, `init`, `consent`,
 //! `dataProcessingOptions` and the `set` keys here.
 
-use super::console::warn_msg;
 use super::pipeline::{event_id_of, Track};
 use super::state::{PixelState, Tracker};
 use crate::consent::{CallContext, Consent, Held, MAX_HELD};
+use crate::console::Msg;
 use crate::decimal::parse_i64;
 use crate::event_id;
-use crate::host::{Host, Level};
+use crate::host::Host;
 use crate::json::{self, nth, Members, Value};
 use crate::matching::{self, Field, Left};
 use crate::pixel_id::valid_pixel_id;
@@ -40,7 +40,7 @@ impl Tracker {
     /// One `fbq(...)` call as the JSON text of its arguments.
     pub fn call_json(&mut self, args_json: &str, host: &mut dyn Host) {
         let Some(args) = arguments(args_json) else {
-            return self.warn(host, &["bad fbq arguments; ignored."]);
+            return self.warn(host, Msg::BadArguments, &[]);
         };
         let command = nth(&args, 0).and_then(Value::as_str).unwrap_or("");
         let ctx = CallContext {
@@ -57,7 +57,7 @@ impl Tracker {
                     ctx,
                 });
             } else {
-                self.warn(host, &["over 1000 calls held; dropped."]);
+                self.warn(host, Msg::TooManyHeld, &[]);
             }
             return;
         }
@@ -74,7 +74,7 @@ impl Tracker {
     fn execute(&mut self, args: &[(Cow<str>, Value)], ctx: &CallContext, host: &mut dyn Host) {
         let arg = |i: usize| nth(args, i);
         let Some(command) = arg(0).and_then(Value::as_str) else {
-            return self.warn(host, &["no command name; ignored."]);
+            return self.warn(host, Msg::NoCommand, &[]);
         };
         // track, trackCustom: (name, custom data, event data); the single forms put a pixel ID
         // first and send tm=1 (trackSingle) or tm=2 (trackSingleCustom).
@@ -101,10 +101,7 @@ impl Tracker {
             "consent" => self.set_consent(arg(1), host),
             "dataProcessingOptions" => self.data_processing_options(arg(1), arg(2), arg(3), host),
             "set" => self.set(args.get(1..).unwrap_or(&[]), host),
-            _ => self.warn(
-                host,
-                &["\"", command, "\" is not a valid fbq command; ignored."],
-            ),
+            _ => self.warn(host, Msg::NotACommand, &[command]),
         }
     }
 
@@ -117,13 +114,13 @@ impl Tracker {
         host: &mut dyn Host,
     ) {
         let Some(id) = id.and_then(Value::as_text).filter(|id| valid_pixel_id(id)) else {
-            return self.warn(host, &["init needs a pixel ID (1-26 digits); ignored."]);
+            return self.warn(host, Msg::InitNeedsId, &[]);
         };
         let hashed = match user_data {
             None | Some(Value::Null) => None,
             Some(ud @ Value::Obj(..)) => Some(self.hash_user_data(ud, host)),
             Some(_) => {
-                self.warn(host, &["init: user data not an object; ignored."]);
+                self.warn(host, Msg::InitUserData, &[]);
                 None
             }
         };
@@ -137,10 +134,7 @@ impl Tracker {
             }
             match hashed {
                 Some(ud) => p.user_data = ud,
-                None => host.console(
-                    Level::Warn,
-                    &warn_msg(&["Duplicate Pixel ID: ", id, "; ignored."]),
-                ),
+                None => self.warn(host, Msg::DuplicatePixel, &[id]),
             }
             return;
         }
@@ -157,7 +151,7 @@ impl Tracker {
             p.agent = agent;
         }
         self.pixels.push(p);
-        self.debug_log(host, &["pixel ", id, " initialised"]);
+        self.debug_log(host, Msg::Initialised, &[id]);
     }
 
     /// Normalise and hash advanced-matching data. Dropped fields are reported in debug mode only,
@@ -177,14 +171,11 @@ impl Tracker {
             matching::hash_user_data(&pairs, &matching::Context { this_year, lower });
         for l in left {
             match l {
-                Left::UnknownKey(key) => {
-                    self.debug_log(host, &["unknown user data key \"", key, "\"; ignored"])
-                }
+                Left::UnknownKey(key) => self.debug_log(host, Msg::UnknownUserDataKey, &[key]),
                 // SPEC §6: a console warning in debug mode, naming the field, never the value.
-                Left::Dropped(field, reason) => self.debug_warn(
-                    host,
-                    &["dropped ud[", field.wire_key(), "]: ", reason.message()],
-                ),
+                Left::Dropped(field, reason) => {
+                    self.debug_warn(host, Msg::dropped(reason), &[field.wire_key()])
+                }
             }
         }
         hashed
@@ -195,10 +186,7 @@ impl Tracker {
             .and_then(Value::as_str)
             .and_then(Consent::from_action)
         else {
-            return self.warn(
-                host,
-                &["consent takes 'revoke', 'grant' or 'limited'; ignored."],
-            );
+            return self.warn(host, Msg::ConsentAction, &[]);
         };
         self.consent = next;
         if next != Consent::Revoked {
@@ -217,7 +205,7 @@ impl Tracker {
         host: &mut dyn Host,
     ) {
         let Some(Value::Arr(items, _)) = options else {
-            return self.warn(host, &["dataProcessingOptions needs an array; ignored."]);
+            return self.warn(host, Msg::DpoNeedsArray, &[]);
         };
         let ldu = items.iter().any(|(_, v)| v.as_str() == Some("LDU"));
         let number =
@@ -242,17 +230,14 @@ impl Tracker {
             "firstPartyCookies" => match (flag(arg(1)), id(2)) {
                 (Some(on), None) => self.cookies_off = !on,
                 (Some(on), Some(id)) => self.for_targets(Some(id), &mut |p| p.cookies = on),
-                (None, _) => self.warn(
-                    host,
-                    &["set('firstPartyCookies') takes true or false; ignored."],
-                ),
+                (None, _) => self.warn(host, Msg::CookiesFlag, &[]),
             },
             "endpoint" => match arg(1)
                 .and_then(Value::as_str)
                 .filter(|u| url::is_endpoint(u))
             {
                 Some(url) => self.endpoint = Some(url.to_owned()),
-                None => self.warn(host, &["set('endpoint') needs a URL; ignored."]),
+                None => self.warn(host, Msg::EndpointUrl, &[]),
             },
             "openbridge" => match (
                 id(1).filter(|i| valid_pixel_id(i)),
@@ -263,18 +248,18 @@ impl Tracker {
                 (Some(id), Some(url)) => {
                     self.for_targets(Some(id), &mut |p| p.bridge = Some(url.to_owned()))
                 }
-                _ => self.warn(host, &["set('openbridge') needs an ID and a URL; ignored."]),
+                _ => self.warn(host, Msg::OpenbridgeArgs, &[]),
             },
             "userData" => {
                 let hashed = match arg(1) {
                     Some(ud @ Value::Obj(..)) => self.hash_user_data(ud, host),
-                    _ => return self.warn(host, &["set('userData') needs an object; ignored."]),
+                    _ => return self.warn(host, Msg::UserDataObject, &[]),
                 };
                 self.for_targets(id(2), &mut |p| p.user_data.clone_from(&hashed));
             }
             "debug" => self.debug = flag(arg(1)).unwrap_or(true),
             "honorGPC" => self.honor_gpc = flag(arg(1)).unwrap_or(true),
-            _ => self.warn(host, &["set('", key, "') is not a known setting; ignored."]),
+            _ => self.warn(host, Msg::UnknownSetting, &[key]),
         }
     }
 

@@ -2,9 +2,9 @@
 //! checked, turned into one beacon per pixel it reaches (PageView once per URL, the page's event
 //! ID or a generated one, limited mode) and sent to the endpoint and any bridge.
 
-use super::console::warn_msg;
 use super::state::Tracker;
 use crate::consent::{CallContext, Consent};
+use crate::console::Msg;
 use crate::delivery::{Delivery, Keep, Transport, MAX_GET_URL, META_ENDPOINT};
 use crate::event;
 use crate::host::{Host, Level};
@@ -50,46 +50,35 @@ impl Tracker {
         host: &mut dyn Host,
     ) {
         if t.name.is_empty() {
-            return self.warn(host, &["track needs an event name; ignored."]);
+            return self.warn(host, Msg::NoEventName, &[]);
         }
         if let Some(target) = t.target {
             if target.is_empty() {
-                return self.warn(host, &["trackSingle needs a pixel ID; nothing sent."]);
+                return self.warn(host, Msg::SingleNeedsId, &[]);
             }
             if !self.pixels.iter().any(|p| p.id == target) {
-                return self.warn(
-                    host,
-                    &[
-                        "trackSingle: pixel ",
-                        target,
-                        " not initialised; nothing sent.",
-                    ],
-                );
+                return self.warn(host, Msg::SingleUnknownPixel, &[target]);
             }
         } else if self.pixels.is_empty() {
-            return self.warn(host, &[t.name, ": no pixel initialised; nothing sent."]);
+            return self.warn(host, Msg::NoPixel, &[t.name]);
         }
         let custom = match t.custom {
             None | Some(Value::Null) => None,
             Some(c @ Value::Obj(..)) => Some(c),
             Some(_) => {
-                self.warn(
-                    host,
-                    &[t.name, ": custom data not an object; sent without it."],
-                );
+                self.warn(host, Msg::CustomDataNotObject, &[t.name]);
                 None
             }
         };
         for w in event::check(t.name, custom, standard_call) {
-            self.warn(host, &[t.name, " ", w]);
+            self.warn(host, w, &[t.name]);
         }
         let mut cd = Vec::new();
         for (k, v) in custom.and_then(Value::members).unwrap_or(&[]) {
             match v.wire_text() {
-                Some(text) if text.len() > MAX_PARAM_CHARS => self.warn(
-                    host,
-                    &[t.name, ": parameter \"", k, "\" is over 16 KB; dropped."],
-                ),
+                Some(text) if text.len() > MAX_PARAM_CHARS => {
+                    self.warn(host, Msg::ParameterTooLong, &[t.name, k])
+                }
                 Some(text) => cd.push((&**k, text)),
                 None => {}
             }
@@ -197,9 +186,11 @@ fn send(debug: bool, endpoint: &str, beacon: &mut Beacon<&str>, keep: Keep, host
         query = beacon.encode();
     }
     if debug {
-        let mut text = warn_msg(&[beacon.ev, " → pixel ", beacon.id, " via ", endpoint]);
-        text.push_str(&beacon.describe());
-        host.console(Level::Info, &text);
+        host.console(
+            Level::Info,
+            Msg::Beacon,
+            &[beacon.ev, beacon.id, endpoint, &query],
+        );
     }
     host.send(endpoint, &query, Delivery { transport, keep });
 }

@@ -1,5 +1,5 @@
-//! The encoder: a [`Beacon`] into Meta's exact query string, in Meta's parameter order, and the
-//! same parameters readable for the debug console.
+//! The encoder: a [`Beacon`] into Meta's exact query string, in Meta's parameter order. (The
+//! debug console shows the same text decoded: `crate::console::render`.)
 
 use super::beacon::Beacon;
 use crate::decimal::push_u64;
@@ -8,18 +8,8 @@ use crate::percent::encode_uri_component;
 impl<S: AsRef<str>> Beacon<S> {
     /// The query string, without a leading `?`, in Meta's parameter order.
     pub fn encode(&self) -> String {
-        self.write(false)
-    }
-
-    /// The same parameters, one `name: value` per line and not percent-encoded, for debug mode.
-    pub fn describe(&self) -> String {
-        self.write(true)
-    }
-
-    fn write(&self, readable: bool) -> String {
         let mut q = Query {
             out: String::with_capacity(512),
-            readable,
         };
         q.push("id", self.id.as_ref());
         q.push("ev", self.ev.as_ref());
@@ -71,31 +61,23 @@ impl<S: AsRef<str>> Beacon<S> {
     }
 }
 
-/// Writes parameters either percent-encoded for the wire (`a=1&b=2`) or readable for the debug
-/// console (`\n  a: 1\n  b: 2`), so both views come from the one encoder.
+/// Writes parameters percent-encoded for the wire (`a=1&b=2`).
 struct Query {
     out: String,
-    readable: bool,
 }
 
 impl Query {
     fn name(&mut self, name: &str) {
-        if self.readable {
-            self.out.push_str("\n  ");
-        } else if !self.out.is_empty() {
+        if !self.out.is_empty() {
             self.out.push('&');
         }
         self.out.push_str(name);
     }
     fn text(&mut self, value: &str) {
-        if self.readable {
-            self.out.push_str(value);
-        } else {
-            encode_uri_component(value, &mut self.out);
-        }
+        encode_uri_component(value, &mut self.out);
     }
     fn eq(&mut self) {
-        self.out.push_str(if self.readable { ": " } else { "=" });
+        self.out.push('=');
     }
     fn push(&mut self, name: &str, value: &str) {
         self.name(name);
