@@ -98,6 +98,12 @@ pub trait ReportSource: Send + Sync {
     /// `from_day..=to_day` (days since the Unix epoch).
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
 
+    /// Whether [`ReportSource::rollup`] reads aggregates kept at write time (SQLite, the twin);
+    /// without them the count-like reports scan the events, each only the columns it needs.
+    fn keeps_rollups(&self) -> bool {
+        false
+    }
+
     /// The write-time aggregates of `pixel_id` over UTC days `from_day..=to_day`
     /// ([`super::rollup`]): what the count-like reports read. This default computes them from the
     /// raw events ([`super::rollup::from_scan`]), so a store without them answers the same, only

@@ -56,6 +56,7 @@ mod params;
 mod relay;
 mod revenue;
 mod scan;
+mod scanned;
 mod summary;
 mod timeline;
 mod visitors;

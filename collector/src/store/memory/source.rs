@@ -59,6 +59,10 @@ impl ReportSource for MemoryStore {
         Ok(())
     }
 
+    fn keeps_rollups(&self) -> bool {
+        true
+    }
+
     fn rollup(
         &self,
         pixel_id: &str,

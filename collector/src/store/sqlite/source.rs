@@ -117,6 +117,10 @@ impl ReportSource for SqliteStore {
         tx.commit().map_err(err)
     }
 
+    fn keeps_rollups(&self) -> bool {
+        true
+    }
+
     /// The cells of migration 7 ([`super::rollup`]).
     fn rollup(
         &self,
