@@ -587,6 +587,8 @@ enum Key {
 }
 
 type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A [`DayKey`] with its name and message as numbers.
+type DayIds = (i64, u16, i64, &'static str, bool, Option<u16>);
 
 /// The range's cells as [`from_scan`] counts them.
 #[derive(Default)]
@@ -596,7 +598,7 @@ struct Counts {
     /// (hour, name, currency text or none) → (events, micros).
     hours: Fast<(i64, u16, Option<u16>), (i64, i64)>,
     /// (day, name, keys, status, id_derived, error text) → events.
-    days: Fast<(i64, u16, i64, &'static str, bool, Option<u16>), i64>,
+    days: Fast<DayIds, i64>,
     visitors: Fast<Key, u32>,
     /// Per visitor: the steps they did in the range.
     did: Vec<u8>,
