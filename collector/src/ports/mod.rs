@@ -18,6 +18,7 @@
 //! This module is a leaf of the collector: it imports the event it stores ([`crate::event`]) and
 //! nothing from `ingest`, `reports`, `relay`, `http` or `store`.
 
+mod cells;
 mod clock;
 pub mod derivation;
 mod event_log;

@@ -11,6 +11,7 @@
 //! `fbp`) in columns an index can cover, so a scan reads a narrow index instead of whole rows; a
 //! store without them passes `None` and the reports derive the same from the row.
 
+use super::cells::Rollup;
 use super::types::{RelayStatus, StoreError};
 
 /// The facts the reports need from an event that never change once it is stored, derived when it
@@ -105,17 +106,9 @@ pub trait ReportSource: Send + Sync {
     }
 
     /// The write-time aggregates of `pixel_id` over UTC days `from_day..=to_day`
-    /// ([`super::rollup`]): what the count-like reports read. This default computes them from the
-    /// raw events ([`super::rollup::from_scan`]), so a store without them answers the same, only
-    /// slower; a store that keeps them reads them.
-    fn rollup(
-        &self,
-        pixel_id: &str,
-        from_day: i64,
-        to_day: i64,
-    ) -> Result<super::rollup::Rollup, StoreError> {
-        super::rollup::from_scan(self, pixel_id, from_day, to_day)
-    }
+    /// ([`super::rollup`]): what the count-like reports read. A store that keeps none computes
+    /// them from its events with [`super::rollup::from_scan`]: the same answers, only slower.
+    fn rollup(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<Rollup, StoreError>;
 
     /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that
     /// `scan` matches; `scan` says which pixel and time range they are in (its names and columns

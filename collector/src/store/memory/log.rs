@@ -1,6 +1,7 @@
 //! The twin's [`EventLog`].
 
-use super::state::{record_fact, MemoryStore, Record};
+use super::source::record_fact;
+use super::state::{MemoryStore, Record};
 use crate::event::NewEvent;
 use crate::ports::{
     merge, EventLog, EventQuery, InsertOutcome, RelayStatus, StoreError, StoredEvent,
