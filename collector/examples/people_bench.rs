@@ -25,6 +25,14 @@ impl ReportSource for ScanOnly<'_> {
     fn duplicates(&self, p: &str, from: i64, to: i64) -> Result<u64, StoreError> {
         self.0.duplicates(p, from, to)
     }
+    fn rollup(
+        &self,
+        p: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<collector::ports::rollup::Rollup, StoreError> {
+        collector::ports::rollup::from_scan(self, p, from, to)
+    }
 }
 
 fn main() {

@@ -19,6 +19,7 @@ use collector::reports::{aem, attribution, AemParams, DayRange};
 use collector::store::memory::MemoryStore;
 use collector::store::postgres::{PgOptions, PgStore};
 use collector::store::sqlite::SqliteStore;
+use collector::ports::rollup::Rollup;
 use fastrand::Rng;
 use serde_json::{json, Map, Value};
 
@@ -35,6 +36,9 @@ impl ReportSource for ScanOnly<'_> {
     }
     fn duplicates(&self, p: &str, from: i64, to: i64) -> Result<u64, StoreError> {
         self.0.duplicates(p, from, to)
+    }
+    fn rollup(&self, p: &str, from: i64, to: i64) -> Result<Rollup, StoreError> {
+        collector::ports::rollup::from_scan(self, p, from, to)
     }
 }
 

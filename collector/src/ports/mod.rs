@@ -19,6 +19,7 @@
 //! This module is a leaf of the collector: it imports the event it stores ([`crate::event`]) and
 //! nothing from `ingest`, `reports`, `relay`, `http` or `store`.
 
+mod cells;
 mod clock;
 pub mod derivation;
 pub mod diagnostics;

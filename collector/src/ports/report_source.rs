@@ -11,6 +11,7 @@
 //! `fbp`) in columns an index can cover, so a scan reads a narrow index instead of whole rows; a
 //! store without them passes `None` and the reports derive the same from the row.
 
+use super::cells::Rollup;
 use super::people_source::PeopleSource;
 use super::types::{RelayStatus, StoreError};
 
@@ -99,17 +100,10 @@ pub trait ReportSource: Send + Sync {
     /// `from_day..=to_day` (days since the Unix epoch).
     fn duplicates(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<u64, StoreError>;
 
-    /// The write-time aggregates of `pixel_id` over UTC days `from_day..=to_day`
-    /// ([`super::rollup`]): what the count-like reports read. This default computes them from the
-    /// raw events ([`super::rollup::from_scan`]), so a store without them answers the same, only
-    /// slower; a store that keeps them reads them.
-    fn rollup(
-        &self,
-        pixel_id: &str,
-        from_day: i64,
-        to_day: i64,
-    ) -> Result<super::rollup::Rollup, StoreError> {
-        super::rollup::from_scan(self, pixel_id, from_day, to_day)
+    /// Whether [`ReportSource::rollup`] reads aggregates kept at write time (SQLite, the twin);
+    /// without them the count-like reports scan the events, each only the columns it needs.
+    fn keeps_rollups(&self) -> bool {
+        false
     }
 
     /// The per-person state kept at write time ([`super::people`]), when the store keeps it and
@@ -117,6 +111,11 @@ pub trait ReportSource: Send + Sync {
     fn people(&self) -> Option<&dyn PeopleSource> {
         None
     }
+
+    /// The write-time aggregates of `pixel_id` over UTC days `from_day..=to_day`
+    /// ([`super::rollup`]): what the count-like reports read. A store that keeps none computes
+    /// them from its events with [`super::rollup::from_scan`]: the same answers, only slower.
+    fn rollup(&self, pixel_id: &str, from_day: i64, to_day: i64) -> Result<Rollup, StoreError>;
 
     /// Call `f(id, user_data)` once for each of the events `ids` (sorted, no repeats) that
     /// `scan` matches; `scan` says which pixel and time range they are in (its names and columns

@@ -33,26 +33,14 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use super::cells::{
+    hour_range, DayKey, Distinct, HourKey, Rollup, FUNNEL, NONE_DAY, STEPS, STEP_ALL, STEP_PURCHASE,
+};
+use super::cells::{HOURS_PER_DAY, SECS_PER_HOUR};
 use super::derivation::{derive, FROM_CLIENT, LANDING};
-use super::report_source::{Derived, ReportSource, Row, Scan};
+use super::report_source::{Columns, Derived, ReportSource, Row, Scan};
 use super::types::{RelayStatus, StoreError};
 
-/// The funnel steps, in order (`/api/reports/funnel`); step `i + 1` of the presence cells.
-pub const FUNNEL: [&str; 5] = [
-    "PageView",
-    "ViewContent",
-    "AddToCart",
-    "InitiateCheckout",
-    "Purchase",
-];
-/// Steps of the presence cells: 0 any event, then one per [`FUNNEL`] step.
-pub const STEPS: usize = FUNNEL.len() + 1;
-/// The presence step of any event.
-pub const STEP_ALL: u8 = 0;
-/// The presence step of a Purchase (purchasers).
-pub const STEP_PURCHASE: u8 = 5;
-/// The previous present day of a visitor's first one.
-pub const NONE_DAY: i64 = i64::MIN;
 /// The currency of a Purchase value without one (ISO 4217's "no currency").
 pub const NO_CURRENCY: &str = "XXX";
 /// A Purchase value is counted within ±this (whole currency units), so that sums of micros stay
@@ -63,36 +51,6 @@ pub const MICROS: f64 = 1e6;
 /// The bits of `report_keys` the day cells keep: the match keys and the origin (which copies,
 /// late), not iOS nor landing (the per-person reports read those from the events).
 pub const DAY_KEYS: i64 = !(LANDING | (FROM_CLIENT & !(1 << 5)));
-
-const SECS_PER_HOUR: i64 = 3600;
-const HOURS_PER_DAY: i64 = 24;
-
-/// An hour cell's key (`hour`: hours since the epoch; `currency` empty for an event without a
-/// Purchase amount).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HourKey {
-    pub hour: i64,
-    pub name: String,
-    pub currency: String,
-}
-
-/// A day cell's key. `error` is Meta's message of a failed event (`(no message)` without one),
-/// `None` for any other status.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DayKey {
-    pub day: i64,
-    pub name: String,
-    pub keys: i64,
-    pub status: &'static str,
-    pub id_derived: bool,
-    pub error: Option<String>,
-}
-
-impl DayKey {
-    pub fn relay_status(&self) -> RelayStatus {
-        RelayStatus::parse(self.status).unwrap_or(RelayStatus::Pending)
-    }
-}
 
 /// What the rollups know of one stored event.
 #[derive(Clone, Debug, PartialEq)]
@@ -351,41 +309,6 @@ pub fn apply(delta: &Delta, cells: &mut dyn Cells) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Distinct visitors of a range: all of them, and those first seen in it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Distinct {
-    pub visitors: i64,
-    pub new: i64,
-}
-
-/// The cells of one pixel over a range of days, as the reports read them (no zero cells).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Rollup {
-    /// `(events, micros)`.
-    pub hours: BTreeMap<HourKey, (i64, i64)>,
-    pub days: BTreeMap<DayKey, i64>,
-    /// Per step.
-    pub visitors: [Distinct; STEPS],
-}
-
-impl Rollup {
-    /// Count one gap cell read back: `n` visitors present on a day of the range whose previous
-    /// present day was `prev` (already known to be before the range).
-    pub fn add_gap(&mut self, step: u8, prev: i64, n: i64) {
-        if let Some(d) = self.visitors.get_mut(usize::from(step)) {
-            d.visitors += n;
-            if prev == NONE_DAY {
-                d.new += n;
-            }
-        }
-    }
-}
-
-/// The hours `[from, to)` of UTC days `from_day..=to_day`.
-pub fn hour_range(from_day: i64, to_day: i64) -> (i64, i64) {
-    (from_day * HOURS_PER_DAY, (to_day + 1) * HOURS_PER_DAY)
-}
-
 /// Every cell in memory: the in-memory store's rollups, and what a rebuild computes from the
 /// events (so the two compare with `==`). Zero cells are removed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -521,7 +444,7 @@ pub fn from_scan<S: ReportSource + ?Sized>(
         from_secs,
         to_secs: (to_day + 1) * SECS_PER_HOUR * HOURS_PER_DAY,
         names: None,
-        columns: super::Columns {
+        columns: Columns {
             user_data: true,
             purchase_data: true,
             user_agent: true,
@@ -539,7 +462,7 @@ pub fn from_scan<S: ReportSource + ?Sized>(
     let before = Scan {
         from_secs: i64::MIN / 2,
         to_secs: from_secs,
-        columns: super::Columns {
+        columns: Columns {
             user_data: true,
             ..Default::default()
         },
@@ -593,6 +516,8 @@ enum Key {
 }
 
 type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A [`DayKey`] with its name and message as numbers.
+type DayIds = (i64, u16, i64, &'static str, bool, Option<u16>);
 
 /// The range's cells as [`from_scan`] counts them.
 #[derive(Default)]
@@ -602,7 +527,7 @@ struct Counts {
     /// (hour, name, currency text or none) → (events, micros).
     hours: Fast<(i64, u16, Option<u16>), (i64, i64)>,
     /// (day, name, keys, status, id_derived, error text) → events.
-    days: Fast<(i64, u16, i64, &'static str, bool, Option<u16>), i64>,
+    days: Fast<DayIds, i64>,
     visitors: Fast<Key, u32>,
     /// Per visitor: the steps they did in the range.
     did: Vec<u8>,

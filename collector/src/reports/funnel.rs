@@ -12,6 +12,9 @@ pub use crate::ports::rollup::FUNNEL;
 /// `/api/reports/funnel`: the events of each step (day cells), the distinct visitors of the
 /// range and of each step (gap cells, [`crate::ports::rollup`]).
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    if !src.keeps_rollups() {
+        return super::scanned::funnel::funnel(src, pixel, range);
+    }
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
     let mut events = [0u64; FUNNEL.len()];
     let mut all_events = 0u64;

@@ -17,6 +17,9 @@ pub fn match_quality(
     pixel: &str,
     range: DayRange,
 ) -> Result<Value, StoreError> {
+    if !src.keeps_rollups() {
+        return super::scanned::match_quality::match_quality(src, pixel, range);
+    }
     let mut per_event: BTreeMap<&str, (u64, [u64; MATCH_KEYS.len()])> = BTreeMap::new();
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
     for (k, n) in &r.days {

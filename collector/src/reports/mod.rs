@@ -16,11 +16,19 @@
 //! narrow index instead of whole rows; a store without them passes `None` and the reports derive
 //! the same from the row. Visitors are numbered once per scan, so each report keeps integers.
 //!
-//! One file per report, each one scan of the rows it needs and its figures computed from them:
-//! - `funnel.rs`: [`funnel()`], events and visitors per step of [`FUNNEL`];
-//! - `timeline.rs`: [`timeline()`], events and revenue per day or hour;
-//! - `match_quality.rs`: [`match_quality()`], the share of events carrying each key, and the score;
-//! - `relay.rs`: [`relay()`], received, duplicates, each relay status and Meta's messages;
+//! The count-like reports read the write-time aggregates instead ([`ReportSource::rollup`],
+//! [`crate::ports::rollup`]): their time grows with the days in the range, not the events (issue
+//! #26). A store that keeps none (PostgreSQL for now) answers them from one scan each as before
+//! (`scanned/`).
+//!
+//! One file per report:
+//! - `funnel.rs`: [`funnel()`], events and visitors per step of [`FUNNEL`] (rollups);
+//! - `timeline.rs`: [`timeline()`], events and revenue per day or hour (rollups);
+//! - `match_quality.rs`: [`match_quality()`], the share of events carrying each key, and the score
+//!   (rollups);
+//! - `relay.rs`: [`relay()`], received, duplicates, each relay status and Meta's messages (rollups);
+//! - `summary.rs`: [`summary()`], visitors new and returning, orders, purchasers, conversion rate,
+//!   revenue and average order value (rollups);
 //! - `attribution.rs`: [`attribution()`], Purchases credited to the last non-direct landing;
 //! - `aem.rs`: [`aem()`], what Aggregated Event Measurement would count, overall and for iOS;
 //! - `audience.rs`: [`audience()`] and [`Audience`], the customer-list CSVs;
@@ -36,6 +44,7 @@
 //! - `money.rs`: a Purchase's currency and value, and sums per currency;
 //! - `figures.rs`: rounding and ratios;
 //! - `scan.rs`: one pixel's events in a time range, through [`ReportSource::scan`];
+//! - `revenue.rs`: revenue in micros per currency, as the rollups keep it;
 //! - `params.rs`: the query parameters and UTC days.
 //!
 //! `derive.rs` and `user_data.rs` import nothing of the reports (only [`Row`] from the ports, and
@@ -43,6 +52,7 @@
 //!
 //! [`ReportSource::scan`]: crate::ports::ReportSource::scan
 //! [`ReportSource::user_data`]: crate::ports::ReportSource::user_data
+//! [`ReportSource::rollup`]: crate::ports::ReportSource::rollup
 //! [`Row`]: crate::ports::Row
 //! [`Row::derived`]: crate::ports::Row::derived
 //! [`Derived`]: crate::ports::Derived
@@ -59,6 +69,7 @@ mod params;
 mod relay;
 mod revenue;
 mod scan;
+mod scanned;
 mod summary;
 mod timeline;
 mod visitors;

@@ -15,6 +15,9 @@ use crate::ports::{RelayStatus, ReportSource, StoreError};
 /// `/api/reports/relay`: received, duplicates, each relay status, Meta's messages grouped and
 /// the share of Purchases with the page's own event ID.
 pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    if !src.keeps_rollups() {
+        return super::scanned::relay::relay(src, pixel, range);
+    }
     let mut by_status: HashMap<RelayStatus, u64> = HashMap::new();
     let mut errors: HashMap<String, u64> = HashMap::new();
     let (mut stored, mut purchases, mut purchases_with_id) = (0u64, 0u64, 0u64);

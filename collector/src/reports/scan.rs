@@ -27,7 +27,6 @@ pub(super) fn scan(
 
 /// Every event of `pixel` in `range`, whatever its name (the reports that read the rollups no
 /// longer call it; kept for the scanning reports).
-#[allow(dead_code)]
 pub(super) fn scan_range(
     src: &dyn ReportSource,
     pixel: &str,

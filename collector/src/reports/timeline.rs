@@ -15,6 +15,9 @@ const HOURLY_UP_TO_DAYS: i64 = 2;
 
 /// `/api/reports/timeline`: per day, or per hour for a range of at most 2 days.
 pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    if !src.keeps_rollups() {
+        return super::scanned::timeline::timeline(src, pixel, range);
+    }
     let hourly = range.days() <= HOURLY_UP_TO_DAYS;
     let step = if hourly { 1 } else { 24 };
     let (start, end) = hour_range(range.from_day, range.to_day);

@@ -54,7 +54,6 @@ impl Visitors {
         id
     }
 
-    #[allow(dead_code)]
     pub(super) fn len(&self) -> usize {
         self.count as usize
     }

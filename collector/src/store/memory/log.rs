@@ -2,7 +2,8 @@
 
 use super::diagnostics;
 use super::people;
-use super::state::{record_fact, MemoryStore, Record};
+use super::source::record_fact;
+use super::state::{MemoryStore, Record};
 use crate::event::NewEvent;
 use crate::ports::diagnostics::Tally;
 use crate::ports::{

@@ -1,7 +1,8 @@
 //! The twin's [`RelayQueue`], with PostgreSQL's leases: a claimed event is not handed to another
 //! handle ([`MemoryStore::replica`]) until it is marked, released, or its lease runs out.
 
-use super::state::{record_fact, MemoryStore, Record};
+use super::source::record_fact;
+use super::state::{MemoryStore, Record};
 use crate::ports::{older_than, RelayQueue, RelayStatus, StoreError, StoredEvent, EXPIRED_MESSAGE};
 
 impl MemoryStore {

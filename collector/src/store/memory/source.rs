@@ -37,6 +37,16 @@ pub(super) fn row(r: &Record) -> Row<'_> {
     }
 }
 
+/// What the rollups know of a record.
+pub(super) fn record_fact(r: &Record) -> crate::ports::rollup::Fact {
+    let e = &r.stored.event;
+    crate::ports::rollup::fact_with(
+        &e.pixel_id,
+        &row(r),
+        crate::ports::rollup::amount_in(&e.custom_data),
+    )
+}
+
 /// Whether `r` is in `scan`'s pixel and time range (its names and columns are not read).
 fn in_range(scan: &Scan<'_>, r: &Record) -> bool {
     let e = &r.stored.event;
@@ -61,6 +71,10 @@ impl ReportSource for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    fn keeps_rollups(&self) -> bool {
+        true
     }
 
     fn rollup(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::ports::rollup::{amount_in, fact_with, Delta, Fact, RollupState};
+use crate::ports::rollup::{Delta, Fact, RollupState};
 use crate::ports::{StoreError, StoredEvent};
 use crate::store::columns::Encoded;
 use crate::store::dedup::DedupIndex;
@@ -44,16 +44,6 @@ impl Inner {
         }
         self.rollups.apply(&delta);
     }
-}
-
-/// What the rollups know of a record.
-pub(super) fn record_fact(r: &Record) -> Fact {
-    let e = &r.stored.event;
-    fact_with(
-        &e.pixel_id,
-        &super::source::row(r),
-        amount_in(&e.custom_data),
-    )
 }
 
 /// A diagnostics row's key: pixel, day, code, event name, detail.

@@ -14,6 +14,16 @@ impl ReportSource for PgStore {
         Some(self)
     }
 
+    /// No rollups kept here yet: computed from the events.
+    fn rollup(
+        &self,
+        pixel_id: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<crate::ports::rollup::Rollup, StoreError> {
+        crate::ports::rollup::from_scan(self, pixel_id, from_day, to_day)
+    }
+
     fn scan(&self, scan: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
         // The shared statement, whose only `?` are its parameters: `?N` is `$N` here.
         let (sql, at) = scan_sql(scan);

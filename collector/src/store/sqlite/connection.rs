@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::err;
-use super::rollup::{backfill, Backfill};
+use super::rollup::{backfill_chunk, reset, Backfill};
 use super::schema::{migrate, start_checkpointer};
 use crate::config::SyncMode;
 use crate::ports::{
@@ -356,5 +356,51 @@ fn start_backfill(writer: Arc<Mutex<Writer>>) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "rollups: cannot start the backfill thread");
+    }
+}
+
+impl SqliteStore {
+    /// Count the events the backfill has still to count, a chunk per transaction, calling
+    /// `progress(done, total)` after each; returns how many it counted. Resumable: each chunk
+    /// commits its progress with its cells.
+    pub fn backfill_rollups(&self, progress: &mut dyn FnMut(i64, i64)) -> Result<i64, StoreError> {
+        backfill(&self.writer, progress)
+    }
+
+    /// Forget every cell and count every event again (`collector rebuild`).
+    pub fn rebuild_rollups(&self, progress: &mut dyn FnMut(i64, i64)) -> Result<i64, StoreError> {
+        {
+            let mut w = self.writer()?;
+            let Writer { conn, backfill, .. } = &mut *w;
+            *backfill = reset(conn)?;
+        }
+        self.backfill_rollups(progress)
+    }
+}
+
+/// See [`SqliteStore::backfill_rollups`]: the writer lock is taken per chunk, so ingest runs
+/// between two.
+fn backfill(
+    writer: &Arc<Mutex<Writer>>,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<i64, StoreError> {
+    let lock = || {
+        writer
+            .lock()
+            .map_err(|_| StoreError("writer connection poisoned".into()))
+    };
+    let total = lock()?.backfill.end;
+    let mut counted = 0;
+    loop {
+        let step = {
+            let mut w = lock()?;
+            let Writer { conn, backfill, .. } = &mut *w;
+            backfill_chunk(conn, backfill)?
+        };
+        let Some((upto, n)) = step else {
+            return Ok(counted);
+        };
+        counted += n;
+        progress(upto, total);
     }
 }

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::connection::{SqliteStore, Writer};
 use super::error::err;
 use crate::ports::rollup::{
     apply, fact, hour_range, Cells, DayKey, Delta, Fact, HourKey, Rollup, NONE_DAY,
@@ -401,73 +400,51 @@ pub(super) fn read(
     Ok(r)
 }
 
-impl SqliteStore {
-    /// Count the events the backfill has still to count, [`BACKFILL_CHUNK`] per transaction,
-    /// calling `progress(done, total)` after each; returns how many it counted. Resumable: each
-    /// chunk commits its progress with its cells.
-    pub fn backfill_rollups(&self, progress: &mut dyn FnMut(i64, i64)) -> Result<i64, StoreError> {
-        backfill(&self.writer, progress)
-    }
-
-    /// Forget every cell and count every event again (`collector rebuild`).
-    pub fn rebuild_rollups(&self, progress: &mut dyn FnMut(i64, i64)) -> Result<i64, StoreError> {
-        {
-            let mut w = self.writer()?;
-            let tx = w.conn.transaction().map_err(err)?;
-            tx.execute_batch(
-                "DELETE FROM rollup_hours; DELETE FROM rollup_days; DELETE FROM visitor_gaps;
-                 DELETE FROM visitor_days; DELETE FROM visitors;
-                 UPDATE rollup_backfill SET next_id = 1,
-                    end_id = (SELECT COALESCE(MAX(id), 0) FROM events);",
-            )
-            .map_err(err)?;
-            tx.commit().map_err(err)?;
-            w.backfill = Backfill::load(&w.conn)?;
-        }
-        self.backfill_rollups(progress)
-    }
+/// Forget every cell and mark every event to be counted again (`collector rebuild`).
+pub(super) fn reset(conn: &mut Connection) -> Result<Backfill, StoreError> {
+    let tx = conn.transaction().map_err(err)?;
+    tx.execute_batch(
+        "DELETE FROM rollup_hours; DELETE FROM rollup_days; DELETE FROM visitor_gaps;
+         DELETE FROM visitor_days; DELETE FROM visitors;
+         UPDATE rollup_backfill SET next_id = 1,
+            end_id = (SELECT COALESCE(MAX(id), 0) FROM events);",
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    Backfill::load(conn)
 }
 
-/// See [`SqliteStore::backfill_rollups`].
-pub(super) fn backfill(
-    writer: &std::sync::Arc<std::sync::Mutex<Writer>>,
-    progress: &mut dyn FnMut(i64, i64),
-) -> Result<i64, StoreError> {
-    let lock = || {
-        writer
-            .lock()
-            .map_err(|_| StoreError("writer connection poisoned".into()))
-    };
-    let total = lock()?.backfill.end;
-    let mut counted = 0;
-    loop {
-        let mut w = lock()?;
-        let Backfill { next, end } = w.backfill;
-        if next > end {
-            return Ok(counted);
-        }
-        let upto = (next + BACKFILL_CHUNK - 1).min(end);
-        let tx = w.conn.transaction().map_err(err)?;
-        let mut delta = Delta::default();
-        {
-            let mut stmt = tx
-                .prepare_cached(&format!("{FACT_SQL} WHERE id >= ?1 AND id <= ?2"))
-                .map_err(err)?;
-            let rows = stmt.query_map([next, upto], read_fact).map_err(err)?;
-            for f in rows {
-                delta.add(&f.map_err(err)?.1, 1);
-                counted += 1;
-            }
-        }
-        change(&tx, &delta)?;
-        tx.execute(
-            "UPDATE rollup_backfill SET next_id = ?1 WHERE one = 1",
-            [upto + 1],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        w.backfill.next = upto + 1;
-        drop(w);
-        progress(upto, total);
+/// Count the next [`BACKFILL_CHUNK`] events of `state` in one transaction that also records how
+/// far it got: `(last id looked at, events counted)`, `None` when there is nothing left.
+pub(super) fn backfill_chunk(
+    conn: &mut Connection,
+    state: &mut Backfill,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let Backfill { next, end } = *state;
+    if next > end {
+        return Ok(None);
     }
+    let upto = (next + BACKFILL_CHUNK - 1).min(end);
+    let tx = conn.transaction().map_err(err)?;
+    let mut delta = Delta::default();
+    let mut counted = 0;
+    {
+        let mut stmt = tx
+            .prepare_cached(&format!("{FACT_SQL} WHERE id >= ?1 AND id <= ?2"))
+            .map_err(err)?;
+        let rows = stmt.query_map([next, upto], read_fact).map_err(err)?;
+        for f in rows {
+            delta.add(&f.map_err(err)?.1, 1);
+            counted += 1;
+        }
+    }
+    change(&tx, &delta)?;
+    tx.execute(
+        "UPDATE rollup_backfill SET next_id = ?1 WHERE one = 1",
+        [upto + 1],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    state.next = upto + 1;
+    Ok(Some((upto, counted)))
 }

@@ -121,6 +121,10 @@ impl ReportSource for SqliteStore {
         tx.commit().map_err(err)
     }
 
+    fn keeps_rollups(&self) -> bool {
+        true
+    }
+
     /// The cells of migration 7 ([`super::rollup`]).
     fn rollup(
         &self,
@@ -269,6 +273,14 @@ mod tests {
         // A store that reads rows only by scanning (the trait's own `user_data`) agrees.
         struct ScanOnly<'a>(&'a SqliteStore);
         impl ReportSource for ScanOnly<'_> {
+            fn rollup(
+                &self,
+                p: &str,
+                from: i64,
+                to: i64,
+            ) -> Result<crate::ports::rollup::Rollup, StoreError> {
+                crate::ports::rollup::from_scan(self, p, from, to)
+            }
             fn scan(&self, s: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
                 self.0.scan(s, f)
             }
@@ -283,6 +295,14 @@ mod tests {
         // Events gone between the scan and the read by id: no line without an identifier.
         struct Purged<'a>(&'a SqliteStore);
         impl ReportSource for Purged<'_> {
+            fn rollup(
+                &self,
+                p: &str,
+                from: i64,
+                to: i64,
+            ) -> Result<crate::ports::rollup::Rollup, StoreError> {
+                crate::ports::rollup::from_scan(self, p, from, to)
+            }
             fn scan(&self, s: &Scan<'_>, f: &mut dyn FnMut(&Row<'_>)) -> Result<(), StoreError> {
                 self.0.scan(s, f)
             }
