@@ -7,9 +7,9 @@
 // inside it with its first column pinned, and no headline figure wraps; screenshots go to
 // target/screenshots/. A panel whose report answers 404 (a collector without it) is hidden.
 //
-// The summary (headline), diagnostics and the attribution's per-channel rates come from other
-// branches: the tests against those endpoints are marked todo until they are merged; the layout
-// and 404 tests answer them from fixtures of the same shapes.
+// The summary (headline), diagnostics and the attribution's per-channel rates are checked against
+// the collector's own answers; the layout and 404 tests answer them from fixtures of the same
+// shapes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -394,9 +394,9 @@ test('money follows the browser\'s locale (de-DE: "1.234,56 €")', async () => 
   }
 });
 
-// ---- against the reports of the other branches (todo until they are merged) ----
+// ---- the headline, the channels and the diagnostics, against the collector's answers ----
 
-test('the headline shows /api/reports/summary: revenue and AOV per currency, orders, conversion rate, new and returning', { todo: 'needs the rollups branch (GET /api/reports/summary)' }, async () => {
+test('the headline shows /api/reports/summary: revenue and AOV per currency, orders, conversion rate, new and returning', async () => {
   const tab = await browser.newPage({ context: { viewport: { width: 1280, height: 900 }, locale: LOCALE } });
   const { page } = tab;
   try {
@@ -423,7 +423,7 @@ test('the headline shows /api/reports/summary: revenue and AOV per currency, ord
   }
 });
 
-test('attribution per channel shows visitors, purchasers, conversion rate and AOV', { todo: 'needs the people branch (visitors, purchasers, conversion_rate, aov in attribution campaigns)' }, async () => {
+test('attribution per channel shows visitors, purchasers, conversion rate and AOV', async () => {
   const tab = await browser.newPage({ context: { viewport: { width: 1280, height: 900 }, locale: LOCALE } });
   const { page } = tab;
   try {
@@ -447,7 +447,7 @@ test('attribution per channel shows visitors, purchasers, conversion rate and AO
   }
 });
 
-test('the diagnostics panel shows /api/reports/diagnostics', { todo: 'needs the owner branch (GET /api/reports/diagnostics)' }, async () => {
+test('the diagnostics panel shows /api/reports/diagnostics', async () => {
   const tab = await browser.newPage({ context: { viewport: { width: 1280, height: 900 }, locale: LOCALE } });
   const { page } = tab;
   try {
