@@ -119,7 +119,8 @@ fn main() -> ExitCode {
     })
 }
 
-/// `collector rebuild`: every rollup recomputed from the events, progress on stderr.
+/// `collector rebuild`: every write-time aggregate (rollups, per-person state) recomputed from
+/// the events, progress on stderr.
 fn rebuild(config: &Config) -> ExitCode {
     let started = std::time::Instant::now();
     let mut last: Option<std::time::Instant> = None;
@@ -129,16 +130,19 @@ fn rebuild(config: &Config) -> ExitCode {
             last = Some(std::time::Instant::now());
         }
     };
-    match collector::store::rebuild_rollups(config, &mut progress) {
-        Ok(Some(n)) => {
+    match collector::store::rebuild(config, &mut progress) {
+        Ok(done) => {
+            match done.rollups {
+                Some(n) => eprintln!("rebuild: rollups: {n} events counted"),
+                None => {
+                    eprintln!("rebuild: rollups: none on PostgreSQL (its reports read the events)")
+                }
+            }
             eprintln!(
-                "rebuild: {n} events counted in {:.1} s",
+                "rebuild: per-person state: {} events read; done in {:.1} s",
+                done.people,
                 started.elapsed().as_secs_f64()
             );
-            ExitCode::SUCCESS
-        }
-        Ok(None) => {
-            eprintln!("rebuild: a PostgreSQL store keeps no rollups (its reports read the events)");
             ExitCode::SUCCESS
         }
         Err(e) => fail(&format!("rebuild of {}: {e}", config.db.display())),

@@ -14,12 +14,12 @@ mod common;
 
 use collector::config::{Config, SyncMode};
 use collector::event::{NewEvent, Origin};
+use collector::ports::rollup::Rollup;
 use collector::ports::{EventLog, InsertOutcome, ReportSource, Row, Scan, StoreError};
 use collector::reports::{aem, attribution, AemParams, DayRange};
 use collector::store::memory::MemoryStore;
 use collector::store::postgres::{PgOptions, PgStore};
 use collector::store::sqlite::SqliteStore;
-use collector::ports::rollup::Rollup;
 use fastrand::Rng;
 use serde_json::{json, Map, Value};
 

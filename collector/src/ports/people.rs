@@ -36,7 +36,6 @@
 //! the named visitor (`x:<external_id>`, `e:<em>`), else an anonymous visitor of one event
 //! (`#<row id>`).
 
-
 use super::derivation::{ios, touch, Touch, LANDING};
 pub use super::people_source::{PeopleSource, PurchaseView};
 use super::report_source::{Derived, Row};

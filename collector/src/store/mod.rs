@@ -45,17 +45,33 @@ pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// `collector rebuild`: every rollup of the SQLite file `config.db` recomputed from its events
-/// (`progress(id, last id)` as it goes); how many events it counted. `None` for PostgreSQL, which
-/// keeps none (its reports compute them from the events:
-/// [`ReportSource::rollup`](crate::ports::ReportSource::rollup)'s default).
-pub fn rebuild_rollups(
-    config: &Config,
-    progress: &mut dyn FnMut(i64, i64),
-) -> Result<Option<i64>, StoreError> {
-    if config.postgres.is_some() {
-        return Ok(None);
+/// What `collector rebuild` recomputed: the events its rollups counted (`None` on PostgreSQL,
+/// which keeps none: its reports compute them from the events,
+/// [`ReportSource::rollup`](crate::ports::ReportSource::rollup)'s default), and the events the
+/// per-person state ([`crate::ports::people`]) was rebuilt from.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebuilt {
+    pub rollups: Option<i64>,
+    pub people: u64,
+}
+
+/// `collector rebuild`: every write-time aggregate of the store `config.db` names recomputed from
+/// its events: the rollups (SQLite; `progress(id, last id)` as it goes), then the per-person
+/// state (both stores).
+pub fn rebuild(config: &Config, progress: &mut dyn FnMut(i64, i64)) -> Result<Rebuilt, StoreError> {
+    if let Some(url) = &config.postgres {
+        let store = PgStore::open(url, PgOptions::from_config(config))?;
+        let people = store.rebuild_people()?;
+        return Ok(Rebuilt {
+            rollups: None,
+            people,
+        });
     }
     let store = SqliteStore::open(&config.db, config.sync)?;
-    store.rebuild_rollups(progress).map(Some)
+    let rollups = store.rebuild_rollups(progress)?;
+    let people = store.rebuild_people()?;
+    Ok(Rebuilt {
+        rollups: Some(rollups),
+        people,
+    })
 }

@@ -8,12 +8,12 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use super::connection::{SqliteStore, Writer};
 use super::diagnostics;
 use super::error::err;
-use super::rollup::{self, Backfill};
 use super::people;
+use super::rollup::{self, Backfill};
 use super::rows::row_to_event;
 use crate::event::NewEvent;
-use crate::ports::rollup::Delta;
 use crate::ports::diagnostics::Tally;
+use crate::ports::rollup::Delta;
 use crate::ports::{merge, EventLog, EventQuery, InsertOutcome, StoreError, StoredEvent};
 use crate::store::columns::{
     inserted_fact, keeps_no_client, merge_update, merged_row, stored_form, Encoded, EVENT_COLUMNS,
