@@ -20,7 +20,7 @@ pub fn match_quality(
     if !src.keeps_rollups() {
         return super::scanned::match_quality::match_quality(src, pixel, range);
     }
-    let mut per_event: BTreeMap<&str, (u64, [u64; MATCH_KEYS.len()])> = BTreeMap::new();
+    let mut per_event: Counts<&str> = BTreeMap::new();
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
     for (k, n) in &r.days {
         let n = u64::try_from(*n).unwrap_or(0);
@@ -37,6 +37,15 @@ pub fn match_quality(
             }
         }
     }
+    Ok(answer(&per_event))
+}
+
+/// Per event name, how many events and how many of them carry each of [`MATCH_KEYS`]: what the
+/// report counts, from the rollups or from a scan (`scanned::match_quality`).
+pub(super) type Counts<K> = BTreeMap<K, (u64, [u64; MATCH_KEYS.len()])>;
+
+/// The report from its [`Counts`]: one owner of the score and of the answer's shape.
+pub(super) fn answer<K: AsRef<str>>(per_event: &Counts<K>) -> Value {
     let events: Vec<Value> = per_event
         .iter()
         .map(|(name, (n, with))| {
@@ -53,7 +62,7 @@ pub fn match_quality(
                 }
             }
             json!({
-                "event": name,
+                "event": name.as_ref(),
                 "events": n,
                 "shares": shares,
                 "score": round(score, 1),
@@ -65,5 +74,5 @@ pub fn match_quality(
         .iter()
         .map(|(k, w)| ((*k).to_owned(), json!(w)))
         .collect();
-    Ok(json!({"weights": weights, "events": events}))
+    json!({"weights": weights, "events": events})
 }

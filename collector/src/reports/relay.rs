@@ -18,65 +18,108 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
     if !src.keeps_rollups() {
         return super::scanned::relay::relay(src, pixel, range);
     }
-    let mut by_status: HashMap<RelayStatus, u64> = HashMap::new();
-    let mut errors: HashMap<String, u64> = HashMap::new();
-    let (mut stored, mut purchases, mut purchases_with_id) = (0u64, 0u64, 0u64);
-    // By `event::Origin`'s copy bits: 1 browser, 2 server, 3 both.
-    let mut provenance: HashMap<u8, u64> = HashMap::new();
-    let mut purchase_copies: HashMap<u8, u64> = HashMap::new();
-    let mut late = 0u64;
+    let mut tally = Tally::default();
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
     for (k, n) in &r.days {
         let n = u64::try_from(*n).unwrap_or(0);
-        if n == 0 {
-            continue;
-        }
-        stored += n;
-        let s = k.relay_status();
-        *by_status.entry(s).or_insert(0) += n;
-        if s == RelayStatus::Failed {
-            let msg = k.error.as_deref().unwrap_or("(no message)");
-            *errors.entry(msg.to_owned()).or_insert(0) += n;
-        }
-        let from = origin(&keys_row(k.keys));
-        let copies = from.copies().0;
-        *provenance.entry(copies).or_insert(0) += n;
-        if from.has(Origin::LATE) {
-            late += n;
-        }
-        if k.name == "Purchase" {
-            purchases += n;
-            if !k.id_derived {
-                purchases_with_id += n;
-            }
-            *purchase_copies.entry(copies).or_insert(0) += n;
+        if n > 0 {
+            let from = origin(&keys_row(k.keys));
+            let error = k.error.as_deref();
+            tally.add(
+                &k.name,
+                Some(k.relay_status()),
+                error,
+                from,
+                k.id_derived,
+                n,
+            );
         }
     }
     let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;
-    let mut errors: Vec<(String, u64)> = errors.into_iter().collect();
-    errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let status = |s| by_status.get(&s).copied().unwrap_or(0);
-    Ok(json!({
-        "received": stored + duplicates,
-        "duplicates": duplicates,
-        "stored": stored,
-        "relayed": status(RelayStatus::Sent),
-        "pending": status(RelayStatus::Pending),
-        "failed": status(RelayStatus::Failed),
-        "expired": status(RelayStatus::Expired),
-        "not_relayed": status(RelayStatus::NotRelayed),
-        "errors": errors.iter().map(|(m, n)| json!({"message": m, "count": n})).collect::<Vec<_>>(),
-        "purchases": purchases,
-        "purchases_with_event_id": purchases_with_id,
-        "purchase_event_id_share": ratio(purchases_with_id, purchases),
-        "provenance": {
-            "browser": copies(&provenance, 1),
-            "server": copies(&provenance, 2),
-            "both": copies(&provenance, 3),
-            "late": late,
-        },
-        "capture": capture(&purchase_copies),
-    }))
+    Ok(tally.answer(duplicates))
+}
+
+/// The relay report's counts, whether they come from the rollups' cells or a scan of the events
+/// (`scanned::relay`): one owner of what each figure counts and of the answer's shape.
+#[derive(Default)]
+pub(super) struct Tally {
+    by_status: HashMap<RelayStatus, u64>,
+    errors: HashMap<String, u64>,
+    stored: u64,
+    purchases: u64,
+    purchases_with_id: u64,
+    /// By `event::Origin`'s copy bits: 1 browser, 2 server, 3 both.
+    provenance: HashMap<u8, u64>,
+    purchase_copies: HashMap<u8, u64>,
+    late: u64,
+}
+
+impl Tally {
+    /// `n` events of `name` with this relay status (and Meta's message when it failed), made of
+    /// the copies `from`, with a derived event ID or the page's own.
+    pub(super) fn add(
+        &mut self,
+        name: &str,
+        status: Option<RelayStatus>,
+        error: Option<&str>,
+        from: Origin,
+        id_derived: bool,
+        n: u64,
+    ) {
+        self.stored += n;
+        if let Some(s) = status {
+            *self.by_status.entry(s).or_insert(0) += n;
+            if s == RelayStatus::Failed {
+                let msg = error.unwrap_or("(no message)");
+                match self.errors.get_mut(msg) {
+                    Some(count) => *count += n,
+                    None => {
+                        self.errors.insert(msg.to_owned(), n);
+                    }
+                }
+            }
+        }
+        let copies = from.copies().0;
+        *self.provenance.entry(copies).or_insert(0) += n;
+        if from.has(Origin::LATE) {
+            self.late += n;
+        }
+        if name == "Purchase" {
+            self.purchases += n;
+            if !id_derived {
+                self.purchases_with_id += n;
+            }
+            *self.purchase_copies.entry(copies).or_insert(0) += n;
+        }
+    }
+
+    /// The report, with the `duplicates` the store dropped in the range.
+    pub(super) fn answer(self, duplicates: u64) -> Value {
+        let mut errors: Vec<(String, u64)> = self.errors.into_iter().collect();
+        errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let status = |s| self.by_status.get(&s).copied().unwrap_or(0);
+        json!({
+            "received": self.stored + duplicates,
+            "duplicates": duplicates,
+            "stored": self.stored,
+            "relayed": status(RelayStatus::Sent),
+            "pending": status(RelayStatus::Pending),
+            "failed": status(RelayStatus::Failed),
+            "expired": status(RelayStatus::Expired),
+            "not_relayed": status(RelayStatus::NotRelayed),
+            "errors": errors.iter().map(|(m, n)| json!({"message": m, "count": n})).collect::<Vec<_>>(),
+            "purchases": self.purchases,
+            "purchases_with_event_id": self.purchases_with_id,
+            "purchase_event_id_share": ratio(self.purchases_with_id, self.purchases),
+            "provenance": {
+                "browser": copies(&self.provenance, 1),
+                "server": copies(&self.provenance, 2),
+                "both": copies(&self.provenance, 3),
+                "late": self.late,
+            },
+            "capture": capture(&self.purchase_copies),
+        })
+    }
 }
 
 fn copies(by: &HashMap<u8, u64>, bits: u8) -> u64 {

@@ -1,15 +1,12 @@
-//! `/api/reports/relay` from a scan of the events.
+//! `/api/reports/relay` from a scan of the events: the same [`Tally`] as from the rollups.
 
-use std::collections::HashMap;
+use serde_json::Value;
 
-use serde_json::{json, Value};
-
-use super::super::figures::ratio;
 use super::super::params::DayRange;
+use super::super::relay::Tally;
 use super::super::scan::scan_range;
-use crate::event::Origin;
 use crate::ports::derivation::origin;
-use crate::ports::{Columns, RelayStatus, ReportSource, StoreError};
+use crate::ports::{Columns, ReportSource, StoreError};
 
 /// `/api/reports/relay`: received, duplicates, each relay status, Meta's messages grouped and
 /// the share of Purchases with the page's own event ID.
@@ -18,82 +15,23 @@ pub(in crate::reports) fn relay(
     pixel: &str,
     range: DayRange,
 ) -> Result<Value, StoreError> {
-    let mut by_status: HashMap<RelayStatus, u64> = HashMap::new();
-    let mut errors: HashMap<String, u64> = HashMap::new();
-    let (mut stored, mut purchases, mut purchases_with_id) = (0u64, 0u64, 0u64);
-    // By `event::Origin`'s copy bits: 1 browser, 2 server, 3 both.
-    let mut provenance: HashMap<u8, u64> = HashMap::new();
-    let mut purchase_copies: HashMap<u8, u64> = HashMap::new();
-    let mut late = 0u64;
+    let mut tally = Tally::default();
     let cols = Columns {
         relay: true,
         origin: true,
         ..Columns::default()
     };
     scan_range(src, pixel, range, cols, &mut |row| {
-        stored += 1;
-        if let Some(s) = row.relay_status {
-            *by_status.entry(s).or_insert(0) += 1;
-            if s == RelayStatus::Failed {
-                let msg = row.relay_error.unwrap_or("(no message)");
-                match errors.get_mut(msg) {
-                    Some(n) => *n += 1,
-                    None => {
-                        errors.insert(msg.to_owned(), 1);
-                    }
-                }
-            }
-        }
-        let from = origin(row);
-        let copies = from.copies().0;
-        *provenance.entry(copies).or_insert(0) += 1;
-        late += u64::from(from.has(Origin::LATE));
-        if row.event_name == "Purchase" {
-            purchases += 1;
-            purchases_with_id += u64::from(!row.event_id_derived);
-            *purchase_copies.entry(copies).or_insert(0) += 1;
-        }
+        let (status, error) = (row.relay_status, row.relay_error);
+        tally.add(
+            row.event_name,
+            status,
+            error,
+            origin(row),
+            row.event_id_derived,
+            1,
+        );
     })?;
     let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;
-    let mut errors: Vec<(String, u64)> = errors.into_iter().collect();
-    errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let status = |s| by_status.get(&s).copied().unwrap_or(0);
-    Ok(json!({
-        "received": stored + duplicates,
-        "duplicates": duplicates,
-        "stored": stored,
-        "relayed": status(RelayStatus::Sent),
-        "pending": status(RelayStatus::Pending),
-        "failed": status(RelayStatus::Failed),
-        "expired": status(RelayStatus::Expired),
-        "not_relayed": status(RelayStatus::NotRelayed),
-        "errors": errors.iter().map(|(m, n)| json!({"message": m, "count": n})).collect::<Vec<_>>(),
-        "purchases": purchases,
-        "purchases_with_event_id": purchases_with_id,
-        "purchase_event_id_share": ratio(purchases_with_id, purchases),
-        "provenance": {
-            "browser": copies(&provenance, 1),
-            "server": copies(&provenance, 2),
-            "both": copies(&provenance, 3),
-            "late": late,
-        },
-        "capture": capture(&purchase_copies),
-    }))
-}
-
-fn copies(by: &HashMap<u8, u64>, bits: u8) -> u64 {
-    by.get(&bits).copied().unwrap_or(0)
-}
-
-/// The browser capture rate: of the verified (server) Purchases, the share that also came from a
-/// browser. What content blockers, closed tabs and payment redirects cost the store's pixel.
-fn capture(purchases: &HashMap<u8, u64>) -> Value {
-    let (server_only, both) = (copies(purchases, 2), copies(purchases, 3));
-    json!({
-        "verified_purchases": server_only + both,
-        "both": both,
-        "server_only": server_only,
-        "browser_only": copies(purchases, 1),
-        "browser_capture_rate": ratio(both, server_only + both),
-    })
+    Ok(tally.answer(duplicates))
 }
