@@ -48,6 +48,11 @@ pub const NO_CURRENCY: &str = "XXX";
 pub const MAX_VALUE: f64 = 1e9;
 /// Micros per currency unit.
 pub const MICROS: f64 = 1e6;
+
+/// A Purchase value as the rollups count it: micros, bounded to ±[`MAX_VALUE`].
+pub fn micros(value: f64) -> i64 {
+    (value.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64
+}
 /// The bits of `report_keys` the day cells keep: the match keys and the origin (which copies,
 /// late), not iOS nor landing (the per-person reports read those from the events).
 pub const DAY_KEYS: i64 = !(LANDING | (FROM_CLIENT & !(1 << 5)));
@@ -141,7 +146,7 @@ pub fn fact_with(pixel: &str, row: &Row<'_>, amount: Option<(String, f64)>) -> F
         .then(|| row.relay_error.unwrap_or("(no message)").to_owned());
     let amount = amount
         .filter(|_| row.event_name == "Purchase")
-        .map(|(c, v)| (c, (v.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64));
+        .map(|(c, v)| (c, micros(v)));
     Fact {
         pixel: pixel.to_owned(),
         name: row.event_name.to_owned(),
@@ -560,10 +565,7 @@ impl Counts {
             None
         };
         let (currency, micros) = match amount {
-            Some((c, v)) => (
-                Some(intern(&mut self.texts, &c)),
-                (v.clamp(-MAX_VALUE, MAX_VALUE) * MICROS).round() as i64,
-            ),
+            Some((c, v)) => (Some(intern(&mut self.texts, &c)), micros(v)),
             None => (None, 0),
         };
         let hour = row.event_time.div_euclid(SECS_PER_HOUR);

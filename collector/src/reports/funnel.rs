@@ -32,10 +32,27 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
             .get(step)
             .map_or(0, |d| u64::try_from(d.visitors).unwrap_or(0))
     };
+    Ok(answer(
+        events,
+        all_events,
+        visitors(usize::from(STEP_ALL)),
+        |i| visitors(i + 1),
+    ))
+}
+
+/// The report from its counts, whether from the rollups or a scan (`scanned::funnel`): the
+/// events of each step, all events, all visitors, and `step_visitors(i)`, the visitors who did
+/// step `i` of [`FUNNEL`].
+pub(super) fn answer(
+    events: [u64; FUNNEL.len()],
+    all_events: u64,
+    all_visitors: u64,
+    step_visitors: impl Fn(usize) -> u64,
+) -> Value {
     let mut steps = Vec::with_capacity(FUNNEL.len());
     let mut previous: Option<u64> = None;
     for (i, (name, n)) in FUNNEL.iter().zip(events).enumerate() {
-        let v = visitors(i + 1);
+        let v = step_visitors(i);
         steps.push(json!({
             "event": name,
             "events": n,
@@ -44,9 +61,9 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
         }));
         previous = Some(v);
     }
-    Ok(json!({
+    json!({
         "events": all_events,
-        "visitors": visitors(usize::from(STEP_ALL)),
+        "visitors": all_visitors,
         "steps": steps,
-    }))
+    })
 }

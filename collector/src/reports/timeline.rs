@@ -11,7 +11,7 @@ use crate::ports::rollup::hour_range;
 use crate::ports::{ReportSource, StoreError};
 
 /// A range of at most this many days is reported per hour by the timeline.
-const HOURLY_UP_TO_DAYS: i64 = 2;
+pub(super) const HOURLY_UP_TO_DAYS: i64 = 2;
 
 /// `/api/reports/timeline`: per day, or per hour for a range of at most 2 days.
 pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
@@ -41,9 +41,22 @@ pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<
             }
         }
     }
+    Ok(answer(hourly, start, step, &counts, &revenue))
+}
+
+/// The report from its buckets, whether from the rollups' hour cells or a scan
+/// (`scanned::timeline`): bucket `i` starts at hour `start + i * step` (hours since the epoch),
+/// with its events per name and its Purchases' revenue.
+pub(super) fn answer(
+    hourly: bool,
+    start: i64,
+    step: i64,
+    counts: &[BTreeMap<String, u64>],
+    revenue: &[Revenue],
+) -> Value {
     let points: Vec<Value> = counts
         .iter()
-        .zip(&revenue)
+        .zip(revenue)
         .enumerate()
         .map(|(i, (c, m))| {
             let hour = start + i as i64 * step;
@@ -61,7 +74,7 @@ pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<
         .collect();
     let mut total_events: BTreeMap<&str, u64> = BTreeMap::new();
     let mut total_revenue = Revenue::default();
-    for (c, m) in counts.iter().zip(&revenue) {
+    for (c, m) in counts.iter().zip(revenue) {
         for (name, n) in c {
             *total_events.entry(name).or_insert(0) += n;
         }
@@ -69,9 +82,9 @@ pub fn timeline(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<
             total_revenue.add(cur, *v);
         }
     }
-    Ok(json!({
+    json!({
         "bucket": if hourly { "hour" } else { "day" },
         "totals": {"events": total_events, "revenue": total_revenue.json()},
         "points": points,
-    }))
+    })
 }

@@ -1,8 +1,8 @@
-//! `/api/reports/funnel` from a scan of the events.
+//! `/api/reports/funnel` from a scan of the events: the same counts as from the rollups.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::super::figures::ratio;
+use super::super::funnel::answer;
 use super::super::params::DayRange;
 use super::super::scan::scan_range;
 use super::super::visitors::{per_visitor, Visitors};
@@ -35,21 +35,11 @@ pub(in crate::reports) fn funnel(
             }
         }
     })?;
-    let mut steps = Vec::with_capacity(FUNNEL.len());
-    let mut previous: Option<u64> = None;
-    for (i, (name, n)) in FUNNEL.iter().zip(events).enumerate() {
-        let v = did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
-        steps.push(json!({
-            "event": name,
-            "events": n,
-            "visitors": v,
-            "rate_from_previous": previous.and_then(|p| ratio(v, p)),
-        }));
-        previous = Some(v);
-    }
-    Ok(json!({
-        "events": all_events,
-        "visitors": visitors.len(),
-        "steps": steps,
-    }))
+    let step_visitors = |i: usize| did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
+    Ok(answer(
+        events,
+        all_events,
+        visitors.len() as u64,
+        step_visitors,
+    ))
 }
