@@ -95,7 +95,7 @@ fn from_scan(
     // Per visitor: landings (time, id, touch) and purchases (time, value).
     let mut visitors = Visitors::default();
     let mut landings: Vec<Vec<(i64, i64, Touch)>> = Vec::new();
-    let mut purchases: Vec<(u32, i64, Option<Amount>)> = Vec::new();
+    let mut purchases: Vec<(u32, (i64, i64), Option<Amount>)> = Vec::new();
     let cols = Columns {
         user_data: true,
         purchase_data: true,
@@ -120,7 +120,7 @@ fn from_scan(
                     per_visitor(&mut landings, visitors.id(row)).push((row.event_time, row.id, t));
                 }
             } else if row.event_time >= from {
-                purchases.push((visitors.id(row), row.event_time, purchase(row)));
+                purchases.push((visitors.id(row), (row.event_time, row.id), purchase(row)));
             }
         },
     )?;
@@ -137,11 +137,13 @@ fn from_scan(
     for (key, _) in landed {
         *c.visitors.entry(key).or_insert(0) += 1;
     }
-    for (who, at, value) in purchases {
+    // A landing credits a Purchase stored after it in the same second, as the per-person
+    // state's rule (`ports::people`).
+    for (who, (at, at_row), value) in purchases {
         let credited = landings.get(who as usize).and_then(|l| {
             l.iter()
                 .rev()
-                .find(|(t, _, _)| *t <= at && at - t <= window)
+                .find(|(t, id, _)| (*t, *id) < (at, at_row) && at - t <= window)
                 .map(|(_, _, touch)| touch.clone())
         });
         c.purchases.push((who, credited, value));

@@ -41,13 +41,13 @@ impl PeopleTx for MemPeople {
         &mut self,
         pixel: &str,
         visitor: &str,
-        at: i64,
+        at: (i64, i64),
     ) -> Result<Option<Landing>, StoreError> {
         let lo = (pixel.to_owned(), visitor.to_owned(), i64::MIN, i64::MIN);
-        let hi = (pixel.to_owned(), visitor.to_owned(), at, i64::MAX);
+        let hi = (pixel.to_owned(), visitor.to_owned(), at.0, at.1);
         Ok(self
             .landings
-            .range(lo..=hi)
+            .range(lo..hi)
             .next_back()
             .map(|((_, _, time, row), touch)| Landing {
                 time: *time,
@@ -68,14 +68,15 @@ impl PeopleTx for MemPeople {
         &mut self,
         pixel: &str,
         visitor: &str,
-        from: i64,
+        after: (i64, i64),
     ) -> Result<Vec<(i64, i64, Option<(i64, i64)>)>, StoreError> {
-        // The twin has no index by visitor: a walk of the pixel's Purchases from `from`.
-        let lo = (pixel.to_owned(), from, i64::MIN);
-        let hi = (pixel.to_owned(), i64::MAX, i64::MAX);
+        // The twin has no index by visitor: a walk of the pixel's Purchases after `after`.
+        use std::ops::Bound::{Excluded, Unbounded};
+        let lo = (pixel.to_owned(), after.0, after.1);
         Ok(self
             .purchases
-            .range(lo..=hi)
+            .range((Excluded(lo), Unbounded))
+            .take_while(|((p, _, _), _)| p == pixel)
             .filter(|(_, p)| p.visitor == visitor)
             .map(|((_, t, r), p)| (*t, *r, p.landing.as_ref().map(|l| (l.time, l.row))))
             .collect())

@@ -390,16 +390,16 @@ impl PeopleTx for Sql<'_> {
         &mut self,
         pixel: &str,
         visitor: &str,
-        at: i64,
+        at: (i64, i64),
     ) -> Result<Option<Landing>, StoreError> {
         self.0
             .prepare_cached(
                 "SELECT event_time, row_id, touch FROM people_landings
-                 WHERE pixel_id = ?1 AND visitor = ?2 AND event_time <= ?3
+                 WHERE pixel_id = ?1 AND visitor = ?2 AND (event_time, row_id) < (?3, ?4)
                  ORDER BY event_time DESC, row_id DESC LIMIT 1",
             )
             .and_then(|mut s| {
-                s.query_row(params![pixel, visitor, at], |r| {
+                s.query_row(params![pixel, visitor, at.0, at.1], |r| {
                     Ok(Landing {
                         time: r.get(0)?,
                         row: r.get(1)?,
@@ -443,15 +443,15 @@ impl PeopleTx for Sql<'_> {
         &mut self,
         pixel: &str,
         visitor: &str,
-        from: i64,
+        after: (i64, i64),
     ) -> Result<Vec<(i64, i64, Option<(i64, i64)>)>, StoreError> {
         self.0
             .prepare_cached(
                 "SELECT event_time, row_id, landing_time, landing_row FROM people_purchases
-                 WHERE pixel_id = ?1 AND visitor = ?2 AND event_time >= ?3",
+                 WHERE pixel_id = ?1 AND visitor = ?2 AND (event_time, row_id) > (?3, ?4)",
             )
             .and_then(|mut s| {
-                s.query_map(params![pixel, visitor, from], |r| {
+                s.query_map(params![pixel, visitor, after.0, after.1], |r| {
                     let lt: Option<i64> = r.get(2)?;
                     let lr: Option<i64> = r.get(3)?;
                     Ok((r.get(0)?, r.get(1)?, lt.zip(lr)))
