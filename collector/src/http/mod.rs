@@ -10,7 +10,7 @@
 //! | `GET /metrics` | Prometheus text (admin token; none on `--metrics-listen`) |
 //! | `GET /api/events` | stored events, newest first (admin token) |
 //! | `GET /report` | redirect to `/dashboard` |
-//! | `GET /api/reports/{name}` | funnel, timeline, match-quality, relay, attribution, aem, diagnostics (admin token) |
+//! | `GET /api/reports/{name}` | funnel, timeline, match-quality, relay, summary, attribution, aem, diagnostics (admin token) |
 //! | `GET /api/audiences/{name}.csv` | purchasers, cart_abandoners, viewers as hashed CSV (admin token) |
 //! | `GET /dashboard` | the dashboard page (its script is `dist/dashboard.js`) |
 //! | `GET /_bench/204` | bare 204, the benchmark's baseline |
