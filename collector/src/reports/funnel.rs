@@ -4,8 +4,10 @@ use serde_json::{json, Value};
 
 use super::figures::ratio;
 use super::params::DayRange;
+use super::scan::scan_range;
+use super::visitors::{per_visitor, Visitors};
 use crate::ports::rollup::STEP_ALL;
-use crate::ports::{ReportSource, StoreError};
+use crate::ports::{Columns, ReportSource, StoreError};
 
 pub use crate::ports::rollup::FUNNEL;
 
@@ -13,7 +15,7 @@ pub use crate::ports::rollup::FUNNEL;
 /// range and of each step (gap cells, [`crate::ports::rollup`]).
 pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
     if !src.keeps_rollups() {
-        return super::scanned::funnel::funnel(src, pixel, range);
+        return scanned(src, pixel, range);
     }
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
     let mut events = [0u64; FUNNEL.len()];
@@ -40,10 +42,10 @@ pub fn funnel(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Va
     ))
 }
 
-/// The report from its counts, whether from the rollups or a scan (`scanned::funnel`): the
+/// The report from its counts, whether from the rollups or a scan (`scanned` below): the
 /// events of each step, all events, all visitors, and `step_visitors(i)`, the visitors who did
 /// step `i` of [`FUNNEL`].
-pub(super) fn answer(
+fn answer(
     events: [u64; FUNNEL.len()],
     all_events: u64,
     all_visitors: u64,
@@ -66,4 +68,35 @@ pub(super) fn answer(
         "visitors": all_visitors,
         "steps": steps,
     })
+}
+
+/// [`funnel`] from a scan of the events, for a store that keeps no rollups (PostgreSQL, for
+/// now): the same counts, the same answer.
+fn scanned(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    let mut events = [0u64; FUNNEL.len()];
+    // Per visitor: bit `i` set when they did step `i`.
+    let mut did: Vec<u8> = Vec::new();
+    let mut visitors = Visitors::default();
+    let mut all_events = 0u64;
+    let cols = Columns {
+        user_data: true,
+        ..Columns::default()
+    };
+    scan_range(src, pixel, range, cols, &mut |row| {
+        let who = per_visitor(&mut did, visitors.id(row));
+        all_events += 1;
+        if let Some(i) = FUNNEL.iter().position(|s| *s == row.event_name) {
+            if let Some(n) = events.get_mut(i) {
+                *n += 1;
+                *who |= 1 << i;
+            }
+        }
+    })?;
+    let step_visitors = |i: usize| did.iter().filter(|d| *d & (1 << i) != 0).count() as u64;
+    Ok(answer(
+        events,
+        all_events,
+        visitors.len() as u64,
+        step_visitors,
+    ))
 }

@@ -7,8 +7,9 @@ use serde_json::{json, Map, Value};
 
 use super::figures::round;
 use super::params::DayRange;
-use crate::ports::derivation::MATCH_KEYS;
-use crate::ports::{ReportSource, StoreError};
+use super::scan::scan_range;
+use crate::ports::derivation::{carried, user_data, MATCH_KEYS};
+use crate::ports::{Columns, ReportSource, StoreError};
 
 /// `/api/reports/match-quality`: per event name, the share of events carrying each key, the
 /// score (the weighted share, 0 to 10) and the missing key that would raise it most.
@@ -18,7 +19,7 @@ pub fn match_quality(
     range: DayRange,
 ) -> Result<Value, StoreError> {
     if !src.keeps_rollups() {
-        return super::scanned::match_quality::match_quality(src, pixel, range);
+        return scanned(src, pixel, range);
     }
     let mut per_event: Counts<&str> = BTreeMap::new();
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
@@ -41,11 +42,11 @@ pub fn match_quality(
 }
 
 /// Per event name, how many events and how many of them carry each of [`MATCH_KEYS`]: what the
-/// report counts, from the rollups or from a scan (`scanned::match_quality`).
-pub(super) type Counts<K> = BTreeMap<K, (u64, [u64; MATCH_KEYS.len()])>;
+/// report counts, from the rollups or from a scan (`scanned` below).
+type Counts<K> = BTreeMap<K, (u64, [u64; MATCH_KEYS.len()])>;
 
 /// The report from its [`Counts`]: one owner of the score and of the answer's shape.
-pub(super) fn answer<K: AsRef<str>>(per_event: &Counts<K>) -> Value {
+fn answer<K: AsRef<str>>(per_event: &Counts<K>) -> Value {
     let events: Vec<Value> = per_event
         .iter()
         .map(|(name, (n, with))| {
@@ -75,4 +76,30 @@ pub(super) fn answer<K: AsRef<str>>(per_event: &Counts<K>) -> Value {
         .map(|(k, w)| ((*k).to_owned(), json!(w)))
         .collect();
     json!({"weights": weights, "events": events})
+}
+
+/// [`match_quality`] from a scan of the events, for a store that keeps no rollups (PostgreSQL, for
+/// now): the same counts, the same answer.
+fn scanned(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    let mut per_event: Counts<String> = BTreeMap::new();
+    let cols = Columns {
+        user_data: true,
+        user_agent: true,
+        ..Columns::default()
+    };
+    scan_range(src, pixel, range, cols, &mut |row| {
+        let ud = user_data(row);
+        let has = carried(row, &ud);
+        let entry = match per_event.get_mut(row.event_name) {
+            Some(e) => e,
+            None => per_event
+                .entry(row.event_name.to_owned())
+                .or_insert((0, [0; MATCH_KEYS.len()])),
+        };
+        entry.0 += 1;
+        for (n, h) in entry.1.iter_mut().zip(has) {
+            *n += u64::from(h);
+        }
+    })?;
+    Ok(answer(&per_event))
 }

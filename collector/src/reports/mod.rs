@@ -19,7 +19,7 @@
 //! The count-like reports read the write-time aggregates instead ([`ReportSource::rollup`],
 //! [`crate::ports::rollup`]): their time grows with the days in the range, not the events (issue
 //! #26). A store that keeps none (PostgreSQL for now) answers them from one scan each as before
-//! (`scanned/`).
+//! (each report's `scanned`, counting into the same figures and answer as its rollup path).
 //!
 //! One file per report:
 //! - `funnel.rs`: [`funnel()`], events and visitors per step of [`FUNNEL`] (rollups);
@@ -69,7 +69,6 @@ mod params;
 mod relay;
 mod revenue;
 mod scan;
-mod scanned;
 mod summary;
 mod timeline;
 mod visitors;

@@ -7,16 +7,17 @@ use serde_json::{json, Value};
 
 use super::figures::ratio;
 use super::params::DayRange;
+use super::scan::scan_range;
 use crate::event::Origin;
 use crate::ports::derivation::origin;
 use crate::ports::rollup::keys_row;
-use crate::ports::{RelayStatus, ReportSource, StoreError};
+use crate::ports::{Columns, RelayStatus, ReportSource, StoreError};
 
 /// `/api/reports/relay`: received, duplicates, each relay status, Meta's messages grouped and
 /// the share of Purchases with the page's own event ID.
 pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
     if !src.keeps_rollups() {
-        return super::scanned::relay::relay(src, pixel, range);
+        return scanned(src, pixel, range);
     }
     let mut tally = Tally::default();
     let r = src.rollup(pixel, range.from_day, range.to_day)?;
@@ -40,9 +41,9 @@ pub fn relay(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Val
 }
 
 /// The relay report's counts, whether they come from the rollups' cells or a scan of the events
-/// (`scanned::relay`): one owner of what each figure counts and of the answer's shape.
+/// (`scanned` below): one owner of what each figure counts and of the answer's shape.
 #[derive(Default)]
-pub(super) struct Tally {
+struct Tally {
     by_status: HashMap<RelayStatus, u64>,
     errors: HashMap<String, u64>,
     stored: u64,
@@ -57,7 +58,7 @@ pub(super) struct Tally {
 impl Tally {
     /// `n` events of `name` with this relay status (and Meta's message when it failed), made of
     /// the copies `from`, with a derived event ID or the page's own.
-    pub(super) fn add(
+    fn add(
         &mut self,
         name: &str,
         status: Option<RelayStatus>,
@@ -94,7 +95,7 @@ impl Tally {
     }
 
     /// The report, with the `duplicates` the store dropped in the range.
-    pub(super) fn answer(self, duplicates: u64) -> Value {
+    fn answer(self, duplicates: u64) -> Value {
         let mut errors: Vec<(String, u64)> = self.errors.into_iter().collect();
         errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let status = |s| self.by_status.get(&s).copied().unwrap_or(0);
@@ -137,4 +138,28 @@ fn capture(purchases: &HashMap<u8, u64>) -> Value {
         "browser_only": copies(purchases, 1),
         "browser_capture_rate": ratio(both, server_only + both),
     })
+}
+
+/// [`relay`] from a scan of the events, for a store that keeps no rollups (PostgreSQL, for
+/// now): the same counts, the same answer.
+fn scanned(src: &dyn ReportSource, pixel: &str, range: DayRange) -> Result<Value, StoreError> {
+    let mut tally = Tally::default();
+    let cols = Columns {
+        relay: true,
+        origin: true,
+        ..Columns::default()
+    };
+    scan_range(src, pixel, range, cols, &mut |row| {
+        let (status, error) = (row.relay_status, row.relay_error);
+        tally.add(
+            row.event_name,
+            status,
+            error,
+            origin(row),
+            row.event_id_derived,
+            1,
+        );
+    })?;
+    let duplicates = src.duplicates(pixel, range.from_day, range.to_day)?;
+    Ok(tally.answer(duplicates))
 }
